@@ -1,0 +1,3 @@
+"""dmpreserve: a reproducible, reinterpretable liquid-xenon WIMP-search pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""``python -m dmpreserve``."""
+
+from dmpreserve.cli import main
+
+raise SystemExit(main())

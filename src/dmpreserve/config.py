@@ -1,0 +1,215 @@
+"""Analysis configuration: YAML validated by JSON Schema plus the checks a schema cannot express."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dmpreserve.errors import InvalidConfig
+from dmpreserve.schemas import validate
+
+#: Maximum size of a configuration file (bytes).
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Binning:
+    """The 2D analysis space: cS1 [phd] x log10(cS2/phd)."""
+
+    cs1_edges_phd: tuple[float, ...]
+    log10_cs2_edges: tuple[float, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Number of bins (n_cs1, n_log10cs2)."""
+        return len(self.cs1_edges_phd) - 1, len(self.log10_cs2_edges) - 1
+
+    @property
+    def n_bins(self) -> int:
+        """Total number of analysis bins."""
+        n1, n2 = self.shape
+        return n1 * n2
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisConfig:
+    """A validated configuration.
+
+    Attributes:
+        raw: The configuration document (treat as read-only).
+        path: The file it was read from.
+        sha256: Hash of the canonical JSON form of ``raw`` (the config hash of provenance).
+    """
+
+    raw: dict[str, Any]
+    path: str
+    sha256: str
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    @property
+    def binning(self) -> Binning:
+        """The analysis binning."""
+        b = self.raw["analysis"]["binning"]
+        e1 = np.linspace(b["cs1_phd"]["min"], b["cs1_phd"]["max"], b["cs1_phd"]["bins"] + 1)
+        e2 = np.linspace(b["log10_cs2"]["min"], b["log10_cs2"]["max"], b["log10_cs2"]["bins"] + 1)
+        return Binning(tuple(float(x) for x in e1), tuple(float(x) for x in e2))
+
+    @property
+    def masses_gev(self) -> tuple[float, ...]:
+        """The WIMP mass grid (log-spaced) [GeV]."""
+        m = self.raw["signal"]["masses_gev"]
+        grid = np.geomspace(m["min"], m["max"], m["count"]) if m["count"] > 1 else np.array([m["min"]])
+        return tuple(float(f"{x:.6g}") for x in grid)
+
+    @property
+    def signal_energy_edges_kev(self) -> np.ndarray:
+        """True recoil-energy bin edges of the response matrix [keV]."""
+        e = self.raw["signal"]["energy_bins_kev"]
+        return np.linspace(e["min"], e["max"], e["bins"] + 1)
+
+    @property
+    def acceptance_energy_edges_kev(self) -> np.ndarray:
+        """True recoil-energy bin edges of the acceptance curve [keV]."""
+        e = self.raw["selection"]["acceptance_energy_bins"]
+        return np.linspace(e["min_kev"], e["max_kev"], e["bins"] + 1)
+
+    def cuts(self, *, kinds: tuple[str, ...] = ("quality", "fiducial", "roi")) -> list[dict[str, Any]]:
+        """The cuts of the given kinds, in declaration order."""
+        return [c for c in self.raw["selection"]["cuts"] if c["kind"] in kinds]
+
+    def cut_range(self, variable: str, kind: str) -> tuple[float, float]:
+        """Combined [min, max) window of the cuts of ``kind`` on ``variable`` (inf where unbounded)."""
+        lo, hi = -math.inf, math.inf
+        for c in self.cuts(kinds=(kind,)):
+            if c["variable"] == variable:
+                lo = max(lo, c.get("min", -math.inf))
+                hi = min(hi, c.get("max", math.inf))
+        return lo, hi
+
+
+def canonical_hash(doc: Any) -> str:
+    """sha256 of a document's canonical JSON form (sorted keys, no whitespace)."""
+    import json
+
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def load_config(path: str | os.PathLike) -> AnalysisConfig:
+    """Read, schema-validate and cross-check a YAML configuration.
+
+    Raises:
+        InvalidConfig: naming the file and the offending key.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidConfig("configuration file not found", path=p)
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise InvalidConfig(f"configuration file is larger than {MAX_CONFIG_BYTES} bytes", path=p)
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InvalidConfig(f"not valid YAML: {exc}".replace("\n", " "), path=p) from None
+    return config_from_dict(doc, path=str(p))
+
+
+def config_from_dict(doc: Any, *, path: str = "<config>") -> AnalysisConfig:
+    """Validate a configuration document (schema + cross-checks) and wrap it."""
+    validate(doc, "config", path=path, error=InvalidConfig)
+    check_config(doc, path=path)
+    return AnalysisConfig(raw=doc, path=path, sha256=canonical_hash(doc))
+
+
+def _check_range(lo: float, hi: float, *, path: str, field: str) -> None:
+    if not lo < hi:
+        raise InvalidConfig(f"inverted or empty range: min {lo} is not below max {hi}", path=path, field=field)
+
+
+def check_config(doc: dict[str, Any], *, path: str) -> None:
+    """The consistency checks a JSON Schema cannot express.
+
+    Raises:
+        InvalidConfig: naming the offending key as a JSON path.
+    """
+    mdc = doc["mdc"]
+    er = mdc["components"]["er"]
+    _check_range(er["energy_min_kev"], er["energy_max_kev"], path=path, field="$.mdc.components.er")
+    sim = mdc["simulation"]
+    _check_range(sim["nr_energy_min_kev"], sim["nr_energy_max_kev"], path=path, field="$.mdc.simulation")
+    names = set()
+    for i, cut in enumerate(doc["selection"]["cuts"]):
+        field = f"$.selection.cuts[{i}]"
+        if cut["name"] in names:
+            raise InvalidConfig(f"duplicate cut name {cut['name']!r}", path=path, field=field + ".name")
+        names.add(cut["name"])
+        if "min" in cut and "max" in cut:
+            _check_range(cut["min"], cut["max"], path=path, field=field)
+    cuts = doc["selection"]["cuts"]
+
+    def window(variable: str, kind: str) -> tuple[float, float]:
+        lo, hi = -math.inf, math.inf
+        for c in cuts:
+            if c["kind"] == kind and c["variable"] == variable:
+                lo, hi = max(lo, c.get("min", -math.inf)), min(hi, c.get("max", math.inf))
+        return lo, hi
+
+    r_fid = window("r_cm", "fiducial")
+    dt_fid = window("drift_time_us", "fiducial")
+    if not math.isfinite(r_fid[1]):
+        raise InvalidConfig("a fiducial cut with a maximum on r_cm is required (it defines the fiducial mass)",
+                            path=path, field="$.selection.cuts")
+    if not (math.isfinite(dt_fid[0]) and math.isfinite(dt_fid[1])):
+        raise InvalidConfig("fiducial cuts must bound drift_time_us on both sides (they define the fiducial mass)",
+                            path=path, field="$.selection.cuts")
+    for kind in ("fiducial",):
+        for c in cuts:
+            if c["kind"] == kind and c["variable"] not in ("r_cm", "drift_time_us"):
+                raise InvalidConfig("fiducial cuts may only act on r_cm and drift_time_us", path=path,
+                                    field=f"$.selection.cuts[{cuts.index(c)}].variable")
+    binning = doc["analysis"]["binning"]
+    for key, var in (("cs1_phd", "cs1_phd"), ("log10_cs2", "log10_cs2")):
+        b = binning[key]
+        _check_range(b["min"], b["max"], path=path, field=f"$.analysis.binning.{key}")
+        lo, hi = window(var, "roi")
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise InvalidConfig(f"the ROI needs a cut bounding {var} on both sides", path=path, field="$.selection.cuts")
+        if b["min"] < lo - 1e-9 or b["max"] > hi + 1e-9:
+            raise InvalidConfig(f"binning [{b['min']}, {b['max']}] leaves the ROI [{lo}, {hi}] of {var}",
+                                path=path, field=f"$.analysis.binning.{key}")
+    acc = doc["selection"]["acceptance_energy_bins"]
+    _check_range(acc["min_kev"], acc["max_kev"], path=path, field="$.selection.acceptance_energy_bins")
+    bkg = doc["backgrounds"]
+    sb = bkg["er"]["sideband_cs1_phd"]
+    _check_range(sb["min"], sb["max"], path=path, field="$.backgrounds.er.sideband_cs1_phd")
+    if sb["min"] < window("cs1_phd", "roi")[1]:
+        raise InvalidConfig("the ER sideband must lie above the cS1 ROI", path=path,
+                            field="$.backgrounds.er.sideband_cs1_phd.min")
+    if bkg["wall"]["sideband_r_min_cm"] <= r_fid[1]:
+        raise InvalidConfig("the wall sideband must lie outside the fiducial radius", path=path,
+                            field="$.backgrounds.wall.sideband_r_min_cm")
+    sig = doc["signal"]
+    _check_range(sig["masses_gev"]["min"], sig["masses_gev"]["max"], path=path, field="$.signal.masses_gev")
+    e = sig["energy_bins_kev"]
+    _check_range(e["min"], e["max"], path=path, field="$.signal.energy_bins_kev")
+    if e["min"] < sim["nr_energy_min_kev"] - 1e-9 or e["max"] > sim["nr_energy_max_kev"] + 1e-9:
+        raise InvalidConfig("signal energy bins reach outside the simulated NR energy range "
+                            f"[{sim['nr_energy_min_kev']}, {sim['nr_energy_max_kev']}] keV",
+                            path=path, field="$.signal.energy_bins_kev")
+    halo = sig["halo"]
+    if halo["v_esc_km_s"] <= halo["v0_km_s"]:
+        raise InvalidConfig("escape speed must exceed v0", path=path, field="$.signal.halo.v_esc_km_s")
+    lo, hi = doc["likelihood"]["poi_bounds"]
+    _check_range(lo, hi, path=path, field="$.likelihood.poi_bounds")
+    grid = np.geomspace(sig["masses_gev"]["min"], sig["masses_gev"]["max"], sig["masses_gev"]["count"])
+    for i, m in enumerate(doc["limits"]["masses_gev"] or []):
+        if not np.any(np.isclose(grid, m, rtol=1e-4)):
+            raise InvalidConfig(f"mass {m} GeV is not on the signal mass grid", path=path,
+                                field=f"$.limits.masses_gev[{i}]")

@@ -1,0 +1,38 @@
+rule likelihood:
+    """Serialized likelihood: pyhf background-only workspace and signal patchset."""
+    input:
+        config=CONFIGFILE,
+        templates=rules.backgrounds.output.templates,
+        signal=rules.signal.output.signal,
+    output:
+        workspace=f"{R}/likelihood/BkgOnly.json",
+        patchset=f"{R}/likelihood/patchset.json",
+    log:
+        f"{R}/logs/likelihood.log",
+    container:
+        IMAGE
+    resources:
+        mem_mb=1000,
+        kubernetes_memory_limit="1Gi",
+    shell:
+        "mkdir -p $(dirname {output.workspace}) $(dirname {log}) && "
+        "dmpreserve likelihood --config {input.config} --templates {input.templates} --signal {input.signal} "
+        "--workspace {output.workspace} --patchset {output.patchset} > {log} 2>&1"
+
+
+rule fit:
+    """Background-only fit of the serialized likelihood (pulls)."""
+    input:
+        workspace=rules.likelihood.output.workspace,
+    output:
+        fit=f"{R}/fit/bkgonly_fit.json",
+    log:
+        f"{R}/logs/fit.log",
+    container:
+        IMAGE
+    resources:
+        mem_mb=1000,
+        kubernetes_memory_limit="1Gi",
+    shell:
+        "mkdir -p $(dirname {output.fit}) $(dirname {log}) && "
+        "dmpreserve fit --workspace {input.workspace} --output {output.fit} > {log} 2>&1"

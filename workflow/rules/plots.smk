@@ -1,0 +1,31 @@
+rule plots:
+    """Limit curve, analysis space with background model and signal, cut flow, acceptance, pulls."""
+    input:
+        limits=rules.limits.output.csv,
+        templates=rules.backgrounds.output.templates,
+        signal=rules.signal.output.signal,
+        selected=rules.select.output.selected,
+        selected_meta=rules.select.output.selected_meta,
+        cutflow=rules.select.output.cutflow,
+        acceptance=rules.select.output.acceptance,
+        fit=rules.fit.output.fit,
+    output:
+        limits_png=report(f"{R}/plots/limits.png", caption="../report/limits.rst", category="Limits"),
+        limits_pdf=f"{R}/plots/limits.pdf",
+        space_png=report(f"{R}/plots/analysis_space.png", caption="../report/analysis_space.rst", category="Data"),
+        space_pdf=f"{R}/plots/analysis_space.pdf",
+        cutflow_png=report(f"{R}/plots/cutflow.png", caption="../report/cutflow.rst", category="Selection"),
+        acceptance_png=report(f"{R}/plots/acceptance.png", caption="../report/acceptance.rst", category="Selection"),
+        pulls_png=report(f"{R}/plots/pulls.png", caption="../report/pulls.rst", category="Fit"),
+    log:
+        f"{R}/logs/plots.log",
+    container:
+        IMAGE
+    resources:
+        mem_mb=1000,
+        kubernetes_memory_limit="1Gi",
+    shell:
+        "mkdir -p $(dirname {output.limits_png}) $(dirname {log}) && "
+        "dmpreserve plots --limits {input.limits} --templates {input.templates} --signal {input.signal} "
+        "--selected {input.selected} --cutflow {input.cutflow} --acceptance {input.acceptance} --fit {input.fit} "
+        "--outdir $(dirname {output.limits_png}) > {log} 2>&1"

@@ -1,0 +1,28 @@
+rule provenance:
+    """Checksums of every input and output, config hash, package versions, git commit, container image."""
+    input:
+        config=CONFIGFILE,
+        data=list(rules.mdc.output),
+        results=[
+            *rules.select.output,
+            *rules.backgrounds.output,
+            *rules.signal.output,
+            *rules.likelihood.output,
+            *rules.fit.output,
+            *rules.limits.output,
+            *rules.plots.output,
+            *rules.hepdata.output,
+        ],
+    output:
+        provenance=f"{R}/provenance.json",
+    log:
+        f"{R}/logs/provenance.log",
+    container:
+        IMAGE
+    resources:
+        mem_mb=500,
+        kubernetes_memory_limit="1Gi",
+    shell:
+        "mkdir -p $(dirname {output.provenance}) $(dirname {log}) && "
+        "dmpreserve provenance --config {input.config} --inputs {input.config} {input.data} "
+        "--outputs {input.results} --output {output.provenance} > {log} 2>&1"
