@@ -4,6 +4,8 @@
 # Every rule is a shell call of the dmpreserve CLI (REANA runs only shell rules), creates its own
 # output and log directories, and runs in the project image with --use-singularity.
 
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("7.32.4")
@@ -14,7 +16,9 @@ configfile: "workflow/config/config.yaml"
 
 validate(config, "schemas/config.schema.json")
 
-CONFIGFILE = workflow.configfiles[-1]
+# The analysis steps read the configuration file themselves: the first one given (--configfile
+# wins over the default above).  Overrides with --config KEY=VALUE are not seen by the steps.
+CONFIGFILE = os.path.relpath(str(workflow.configfiles[0]))
 IMAGE = config["container_image"]
 R = "results"
 

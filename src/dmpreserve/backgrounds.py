@@ -105,7 +105,8 @@ def nr_weighted(sim: ReducedData, config: AnalysisConfig, binning: Binning, rate
     e = sim.columns["true_energy_kev"]
     e_lo, e_hi = sim.meta["energy_range_kev"]
     f_vol = fiducial_volume_fraction(sim.meta["active_volume"], cuts)
-    w = np.asarray(rate(e), float) * exposure * (e_hi - e_lo) / (len(sim) * f_vol)
+    grid = np.linspace(e_lo, e_hi, 4001)  # rate tabulated on a 25 eV grid, interpolated per event
+    w = np.interp(e, grid, np.asarray(rate(grid), float)) * exposure * (e_hi - e_lo) / (len(sim) * f_vol)
     return _analysis_hist(sim, mask, binning, w), float(w[mask].sum())
 
 

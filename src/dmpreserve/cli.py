@@ -132,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("pyhf", "matplotlib", "jax"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from dmpreserve import commands  # imported late: keeps --help and --version fast
 
     try:

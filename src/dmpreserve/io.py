@@ -112,7 +112,7 @@ def _format_cell(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"non-finite number {value!r} cannot be written to CSV")
-        return repr(value)
+        return repr(float(value))  # float(): np.float64 is a float subclass whose repr is "np.float64(...)"
     if hasattr(value, "item"):
         return _format_cell(value.item())
     return str(value)

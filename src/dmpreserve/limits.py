@@ -49,8 +49,10 @@ def _model_and_data(workspace: dict[str, Any], patch: dict[str, Any]):
 def limit_for_patch(workspace: dict[str, Any], patch: dict[str, Any], *, cl: float) -> MassLimit:
     """Observed and expected upper limits for one patch."""
     model, data = _model_and_data(workspace, patch)
-    obs, exp = pyhf.infer.intervals.upper_limits.upper_limit(data, model, scan=None, level=1.0 - cl)
     lo, hi = model.config.suggested_bounds()[model.config.poi_index]
+    # toms748_scan directly: pyhf 0.7.6's upper_limit(scan=None) drops ``level`` and always
+    # computes 95% CL limits (scikit-hep/pyhf#2563).
+    obs, exp = pyhf.infer.intervals.upper_limits.toms748_scan(data, model, lo, hi, level=1.0 - cl)
     values = [float(obs), *(float(e) for e in exp)]
     if not all(np.isfinite(values)) or max(values) >= hi * (1 - 1e-6):
         raise InvalidWorkspace(f"limit not bracketed by the POI bounds [{lo}, {hi}]",

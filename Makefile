@@ -1,0 +1,94 @@
+# dmpreserve -- see README.md.  GNU make + bash.
+#
+#   make run     set up .venv (first time only) and run the whole analysis
+#   make test    set up .venv (first time only) and run the test suite
+#   make help    list all targets
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DELETE_ON_ERROR:
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+CORES ?= 2
+CONFIG ?= workflow/config/config.yaml
+PYTEST_ARGS ?=
+
+VENV := .venv
+VENV_STAMP := $(VENV)/.stamp
+PKG_STAMP := $(VENV)/.stamp-pkg
+REQUIREMENTS := env/requirements.txt
+
+# Recipes that use the venv start with $(ACTIVATE), so that the `dmpreserve` CLI
+# that Snakemake's shell rules call is the one installed from this checkout.
+ACTIVATE := export PATH="$(CURDIR)/$(VENV)/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+PIP_INSTALL := $(VENV)/bin/python -m pip install --no-input --require-hashes
+
+.PHONY: help venv run test lint report clean distclean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+# The venv is rebuilt from scratch whenever env/requirements.txt changes, so it
+# holds exactly the hashed pins and nothing else; pip itself is left as shipped
+# with Python (nothing unpinned is upgraded).
+$(VENV_STAMP): $(REQUIREMENTS)
+	@echo "==> creating $(VENV) from $(REQUIREMENTS)"
+	if ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+	  echo "error: Python 3.11 is required ($(PYTHON) is $$($(PYTHON) -V 2>&1)); try 'make PYTHON=python3.11 ...'" >&2
+	  exit 1
+	fi
+	rm -rf $(VENV)
+	SECONDS=0
+	if ! $(PYTHON) -m venv $(VENV); then
+	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2
+	  rm -rf $(VENV)
+	  exit 1
+	fi
+	# 1. the pinned build backend (setuptools) on its own, hash-checked
+	awk '/^[a-z0-9]/ { keep = ($$1 ~ /^setuptools==/) } keep' $(REQUIREMENTS) > $(VENV)/build-requirements.txt
+	$(PIP_INSTALL) --no-deps -r $(VENV)/build-requirements.txt
+	# 2. everything else, hash-checked; wheels only, except connection-pool
+	#    (snakemake dependency, sdist only), built with the pinned setuptools
+	$(PIP_INSTALL) --only-binary :all: --no-binary connection-pool --no-build-isolation -r $(REQUIREMENTS)
+	touch $@
+	echo "==> $(VENV) ready in $${SECONDS} s"
+
+# Our own package: editable, no dependencies, built with the pinned setuptools
+# already in the venv (no build isolation, so nothing is fetched unhashed).
+$(PKG_STAMP): $(VENV_STAMP) pyproject.toml
+	$(VENV)/bin/python -m pip install --no-input --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: $(PKG_STAMP)  ## create/refresh .venv from the hashed pins in env/requirements.txt
+
+run: venv  ## run the full analysis (Snakemake target `all`) into results/
+	$(ACTIVATE)
+	SECONDS=0
+	status=0
+	snakemake all --cores $(CORES) --configfile $(CONFIG) || status=$$?
+	printf '==> make run: wall time %dm%02ds (exit %d)\n' $$((SECONDS / 60)) $$((SECONDS % 60)) $$status
+	exit $$status
+
+test: venv  ## run the test suite (pytest)
+	$(ACTIVATE)
+	python -m pytest -q $(PYTEST_ARGS)
+
+lint: venv  ## snakemake --lint, pip check, byte-compile the sources
+	$(ACTIVATE)
+	snakemake --lint --configfile $(CONFIG)
+	python -m pip check
+	python -m compileall -q src tests
+
+report: venv  ## HTML report of the last run: results/report.html
+	$(ACTIVATE)
+	snakemake --cores $(CORES) --configfile $(CONFIG) --report results/report.html
+
+clean:  ## remove results/
+	rm -rf results/
+
+distclean: clean  ## also remove .venv and Snakemake's metadata (.snakemake/)
+	rm -rf $(VENV) .snakemake/
