@@ -19,7 +19,6 @@ from dmpreserve.physics.wimp import XENON_ISOTOPES, rate_si, reduced_mass_gev
 from dmpreserve.schemas import validate
 from dmpreserve.selection import Cut, apply_cuts, cuts_from_config
 from dmpreserve.signal import (
-    TABULATION_CROSS_SECTION_CM2,
     ResponseMatrix,
     counts_per_energy_bin,
     halo_from_config,

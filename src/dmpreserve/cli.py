@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", required=True, metavar="JSON")
     p.add_argument("-o", "--output", required=True, metavar="JSON")
 
-    p = _add(sub, "limits", "90% CL upper limits per mass",
+    p = _add(sub, "limits", "90%% CL upper limits per mass",
              "Asymptotic CLs (q~mu) upper limits with expected bands from the serialized likelihood.")
     p.add_argument("--config", required=True)
     p.add_argument("--workspace", required=True, metavar="JSON")

@@ -163,7 +163,7 @@ def nr_acceptance(sim: ReducedData, cuts: Sequence[Cut], edges_kev: np.ndarray) 
     f_vol = fiducial_volume_fraction(sim.meta["active_volume"], cuts)
     n_gen, _ = np.histogram(e, bins=edges_kev)
     n_pass, _ = np.histogram(e[mask], bins=edges_kev)
-    denom = np.maximum(n_gen * f_vol, 1e-300)
+    denom = np.where(n_gen > 0, np.maximum(n_gen * f_vol, 1e-300), 1.0)  # 1.0 in empty bins: no overflow
     acc = np.where(n_gen > 0, np.minimum(n_pass / denom, 1.0), 0.0)
     # binomial error, floored at the one-event level so that bins with acceptance 0 or 1 are not exact
     err = np.where(n_gen > 0, np.sqrt(np.maximum(acc * (1 - acc), 1.0 / denom) / denom), 0.0)
