@@ -245,8 +245,6 @@ def test_errors_are_dmpreserve_errors() -> None:
     assert str(InvalidConfig("bad")) == "bad"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: JSON Schema numeric bounds accept NaN (every comparison with NaN "
-                                       "is False), and config.py has no finiteness check, so YAML '.nan' passes")
 @pytest.mark.parametrize("keys", [("mdc", "live_time_days"), ("selection", "cuts", 1, "min"),
                                   ("backgrounds", "neutron", "uncertainty_rel")],
                          ids=["live_time", "cut_min", "uncertainty"])

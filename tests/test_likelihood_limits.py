@@ -245,10 +245,6 @@ def test_compute_limits_selects_masses(workspace, patchset) -> None:
     assert compute_limits(workspace, patchset, masses_gev=[33.0], progress=False) == []
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="BUG: when the limit lies above the POI bounds, pyhf's toms748 bracketing doubles the upper "
-                          "bound past them and pyhf.infer.mle.fit raises a bare ValueError before limits.py's "
-                          "InvalidWorkspace check is reached")
 def test_limit_outside_poi_bounds_is_refused(workspace, patchset) -> None:
     weak = copy.deepcopy(_patch(patchset, MASS_GEV))
     data = weak["patch"][0]["value"]["data"]

@@ -107,7 +107,8 @@ def nr_weighted(sim: ReducedData, config: AnalysisConfig, binning: Binning, rate
     f_vol = fiducial_volume_fraction(sim.meta["active_volume"], cuts)
     grid = np.linspace(e_lo, e_hi, 4001)  # rate tabulated on a 25 eV grid, interpolated per event
     w = np.interp(e, grid, np.asarray(rate(grid), float)) * exposure * (e_hi - e_lo) / (len(sim) * f_vol)
-    return _analysis_hist(sim, mask, binning, w), float(w[mask].sum())
+    template = _analysis_hist(sim, mask, binning, w)
+    return template, float(template.sum())
 
 
 def correction_map(calib: ReducedData, *, dt_bins: int = 12, r2_bins: int = 6):

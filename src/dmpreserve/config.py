@@ -121,8 +121,21 @@ def load_config(path: str | os.PathLike) -> AnalysisConfig:
     return config_from_dict(doc, path=str(p))
 
 
+def _check_finite(node: Any, *, path: str, where: str = "$") -> None:
+    """Reject NaN and infinities anywhere (JSON Schema bounds let NaN through)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise InvalidConfig(f"non-finite number {node!r}", path=path, field=where)
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, path=path, where=f"{where}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, path=path, where=f"{where}[{i}]")
+
+
 def config_from_dict(doc: Any, *, path: str = "<config>") -> AnalysisConfig:
     """Validate a configuration document (schema + cross-checks) and wrap it."""
+    _check_finite(doc, path=path)
     validate(doc, "config", path=path, error=InvalidConfig)
     check_config(doc, path=path)
     return AnalysisConfig(raw=doc, path=path, sha256=canonical_hash(doc))
