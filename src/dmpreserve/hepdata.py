@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from dmpreserve.arrays import as_bin_edges, as_finite_array
 from dmpreserve.errors import InvalidData
 from dmpreserve.io import atomic_write
 
@@ -44,22 +45,6 @@ _LIMIT_COLUMNS = ("mass_gev", "limit_cm2", "expected_cm2", "expected_m2sigma_cm2
 
 
 # --------------------------------------------------------------------------------------------- input checks
-def _array(field: str, values, *, ndim: int = 1, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InvalidData(f"cannot be converted to numbers ({exc})", field=field) from None
-    if arr.ndim != ndim:
-        raise InvalidData(f"expected a {ndim}-dimensional array, got shape {arr.shape}", field=field)
-    if not np.all(np.isfinite(arr)):
-        raise InvalidData("contains NaN or infinite values", field=field)
-    if positive and np.any(arr <= 0):
-        raise InvalidData("must be strictly positive", field=field)
-    if nonnegative and np.any(arr < 0):
-        raise InvalidData("must not be negative", field=field)
-    return arr
-
-
 def _require(mapping: Mapping, key: str, what: str):
     if not isinstance(mapping, Mapping):
         raise InvalidData(f"{what} must be a mapping, got {type(mapping).__name__}", field=what)
@@ -78,15 +63,8 @@ def _same_length(what: str, arrays: Mapping[str, Sequence], *, allow_empty: bool
     return n
 
 
-def _edges(field: str, values) -> np.ndarray:
-    edges = _array(field, values)
-    if len(edges) < 2 or np.any(np.diff(edges) <= 0):
-        raise InvalidData("bin edges must be at least two strictly increasing numbers", field=field)
-    return edges
-
-
 def _check_limits(limits: Mapping) -> dict[str, np.ndarray]:
-    cols = {c: _array(f"limits.{c}", _require(limits, c, "limits"), positive=True) for c in _LIMIT_COLUMNS}
+    cols = {c: as_finite_array(f"limits.{c}", _require(limits, c, "limits"), positive=True) for c in _LIMIT_COLUMNS}
     _same_length("limits", cols)
     order = [cols[c] for c in ("expected_m2sigma_cm2", "expected_m1sigma_cm2", "expected_cm2",
                                "expected_p1sigma_cm2", "expected_p2sigma_cm2")]
@@ -99,8 +77,8 @@ def _check_limits(limits: Mapping) -> dict[str, np.ndarray]:
 
 
 def _check_background(background: Mapping) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    x = _edges("background.cs1_edges_phd", _require(background, "cs1_edges_phd", "background"))
-    y = _edges("background.log10_cs2_edges", _require(background, "log10_cs2_edges", "background"))
+    x = as_bin_edges("background.cs1_edges_phd", _require(background, "cs1_edges_phd", "background"))
+    y = as_bin_edges("background.log10_cs2_edges", _require(background, "log10_cs2_edges", "background"))
     shape = (len(x) - 1, len(y) - 1)
     components = _require(background, "components", "background")
     if not isinstance(components, Mapping) or not components:
@@ -108,12 +86,12 @@ def _check_background(background: Mapping) -> tuple[np.ndarray, np.ndarray, dict
                           field="background.components")
     comps = {}
     for name in sorted(components):
-        arr = _array(f"background.components.{name}", components[name], ndim=2, nonnegative=True)
+        arr = as_finite_array(f"background.components.{name}", components[name], ndim=2, nonnegative=True)
         if arr.shape != shape:
             raise InvalidData(f"shape {arr.shape} does not match the binning {shape}",
                               field=f"background.components.{name}")
         comps[str(name)] = arr
-    observed = _array("background.observed", _require(background, "observed", "background"), ndim=2,
+    observed = as_finite_array("background.observed", _require(background, "observed", "background"), ndim=2,
                       nonnegative=True)
     if observed.shape != shape:
         raise InvalidData(f"shape {observed.shape} does not match the binning {shape}", field="background.observed")
@@ -223,8 +201,8 @@ def _background_table(hdl, x, y, comps, observed, keywords):
 
 def _cutflow_table(hdl, cutflow: Mapping, keywords):
     cuts = [str(c) for c in _require(cutflow, "cut", "cutflow")]
-    events = _array("cutflow.events", _require(cutflow, "events", "cutflow"), nonnegative=True)
-    eff = _array("cutflow.efficiency_cumulative", _require(cutflow, "efficiency_cumulative", "cutflow"),
+    events = as_finite_array("cutflow.events", _require(cutflow, "events", "cutflow"), nonnegative=True)
+    eff = as_finite_array("cutflow.efficiency_cumulative", _require(cutflow, "efficiency_cumulative", "cutflow"),
                  nonnegative=True)
     _same_length("cutflow", {"cut": cuts, "events": events, "efficiency_cumulative": eff})
     if np.any(eff > 1.0 + 1e-12):
@@ -242,10 +220,10 @@ def _cutflow_table(hdl, cutflow: Mapping, keywords):
 
 
 def _acceptance_table(hdl, acceptance: Mapping, keywords):
-    lo = _array("acceptance.energy_low_kev", _require(acceptance, "energy_low_kev", "acceptance"), nonnegative=True)
-    hi = _array("acceptance.energy_high_kev", _require(acceptance, "energy_high_kev", "acceptance"))
-    acc = _array("acceptance.acceptance", _require(acceptance, "acceptance", "acceptance"), nonnegative=True)
-    err = _array("acceptance.acceptance_err", _require(acceptance, "acceptance_err", "acceptance"),
+    lo = as_finite_array("acceptance.energy_low_kev", _require(acceptance, "energy_low_kev", "acceptance"), nonnegative=True)
+    hi = as_finite_array("acceptance.energy_high_kev", _require(acceptance, "energy_high_kev", "acceptance"))
+    acc = as_finite_array("acceptance.acceptance", _require(acceptance, "acceptance", "acceptance"), nonnegative=True)
+    err = as_finite_array("acceptance.acceptance_err", _require(acceptance, "acceptance_err", "acceptance"),
                  nonnegative=True)
     _same_length("acceptance", {"energy_low_kev": lo, "energy_high_kev": hi, "acceptance": acc,
                                 "acceptance_err": err})
@@ -446,8 +424,8 @@ def write_submission(
     comment = str(metadata.get("comment", ""))
     keywords = _check_keywords(metadata)
     lim = _check_limits(limits)
-    cs1 = _array("observed_events.cs1_phd", _require(observed_events, "cs1_phd", "observed_events"))
-    log10_cs2 = _array("observed_events.log10_cs2", _require(observed_events, "log10_cs2", "observed_events"))
+    cs1 = as_finite_array("observed_events.cs1_phd", _require(observed_events, "cs1_phd", "observed_events"))
+    log10_cs2 = as_finite_array("observed_events.log10_cs2", _require(observed_events, "log10_cs2", "observed_events"))
     _same_length("observed_events", {"cs1_phd": cs1, "log10_cs2": log10_cs2}, allow_empty=True)
     x, y, comps, observed = _check_background(background)
 

@@ -20,6 +20,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from dmpreserve.arrays import as_bin_edges, as_finite_array
 from dmpreserve.errors import InvalidData
 from dmpreserve.io import atomic_write
 
@@ -44,23 +45,6 @@ PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": "dmpreserve",
 PNG_METADATA = {"Software": None}
 
 
-def _array(name: str, values, *, ndim: int = 1, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
-    """Convert ``values`` to a finite float array of dimension ``ndim`` or raise InvalidData naming ``name``."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InvalidData(f"cannot be converted to numbers ({exc})", field=name) from None
-    if arr.ndim != ndim:
-        raise InvalidData(f"expected a {ndim}-dimensional array, got shape {arr.shape}", field=name)
-    if not np.all(np.isfinite(arr)):
-        raise InvalidData("contains NaN or infinite values", field=name)
-    if positive and np.any(arr <= 0):
-        raise InvalidData("must be strictly positive (log axis)", field=name)
-    if nonnegative and np.any(arr < 0):
-        raise InvalidData("must not be negative", field=name)
-    return arr
-
-
 def _same_length(**arrays: np.ndarray) -> int:
     """Return the common length of 1D ``arrays``, raising InvalidData if they differ or are empty."""
     lengths = {name: len(arr) for name, arr in arrays.items()}
@@ -70,13 +54,6 @@ def _same_length(**arrays: np.ndarray) -> int:
     if n == 0:
         raise InvalidData("arrays are empty", field=",".join(lengths))
     return n
-
-
-def _increasing_edges(name: str, values) -> np.ndarray:
-    edges = _array(name, values)
-    if len(edges) < 2 or np.any(np.diff(edges) <= 0):
-        raise InvalidData("bin edges must be at least two strictly increasing numbers", field=name)
-    return edges
 
 
 def plot_limit_curve(
@@ -113,13 +90,13 @@ def plot_limit_curve(
         InvalidData: Arrays of different length, non-finite or non-positive values.
     """
     arrays = {
-        "mass_gev": _array("mass_gev", mass_gev, positive=True),
-        "limit_cm2": _array("limit_cm2", limit_cm2, positive=True),
-        "expected_cm2": _array("expected_cm2", expected_cm2, positive=True),
-        "expected_m2sigma_cm2": _array("expected_m2sigma_cm2", expected_m2sigma_cm2, positive=True),
-        "expected_m1sigma_cm2": _array("expected_m1sigma_cm2", expected_m1sigma_cm2, positive=True),
-        "expected_p1sigma_cm2": _array("expected_p1sigma_cm2", expected_p1sigma_cm2, positive=True),
-        "expected_p2sigma_cm2": _array("expected_p2sigma_cm2", expected_p2sigma_cm2, positive=True),
+        "mass_gev": as_finite_array("mass_gev", mass_gev, positive=True),
+        "limit_cm2": as_finite_array("limit_cm2", limit_cm2, positive=True),
+        "expected_cm2": as_finite_array("expected_cm2", expected_cm2, positive=True),
+        "expected_m2sigma_cm2": as_finite_array("expected_m2sigma_cm2", expected_m2sigma_cm2, positive=True),
+        "expected_m1sigma_cm2": as_finite_array("expected_m1sigma_cm2", expected_m1sigma_cm2, positive=True),
+        "expected_p1sigma_cm2": as_finite_array("expected_p1sigma_cm2", expected_p1sigma_cm2, positive=True),
+        "expected_p2sigma_cm2": as_finite_array("expected_p2sigma_cm2", expected_p2sigma_cm2, positive=True),
     }
     _same_length(**arrays)
     order = np.argsort(arrays["mass_gev"], kind="stable")
@@ -143,8 +120,8 @@ def plot_limit_curve(
         except (TypeError, ValueError):
             raise InvalidData("each reference must be (label, mass_gev, limit_cm2)",
                               field=f"references[{idx}]") from None
-        rm = _array(f"references[{idx}].mass_gev", ref_mass, positive=True)
-        rl = _array(f"references[{idx}].limit_cm2", ref_limit, positive=True)
+        rm = as_finite_array(f"references[{idx}].mass_gev", ref_mass, positive=True)
+        rl = as_finite_array(f"references[{idx}].limit_cm2", ref_limit, positive=True)
         _same_length(**{f"references[{idx}].mass_gev": rm, f"references[{idx}].limit_cm2": rl})
         ro = np.argsort(rm, kind="stable")
         ax.plot(rm[ro], rl[ro], color=colors[idx % len(colors)], linestyle=styles[idx % len(styles)],
@@ -207,16 +184,16 @@ def plot_analysis_space(
     Raises:
         InvalidData: Shape mismatch, non-finite or negative values, no positive background bin.
     """
-    x_edges = _increasing_edges("cs1_edges_phd", cs1_edges_phd)
-    y_edges = _increasing_edges("log10_cs2_edges", log10_cs2_edges)
-    bkg = _array("background_expected", background_expected, ndim=2, nonnegative=True)
+    x_edges = as_bin_edges("cs1_edges_phd", cs1_edges_phd)
+    y_edges = as_bin_edges("log10_cs2_edges", log10_cs2_edges)
+    bkg = as_finite_array("background_expected", background_expected, ndim=2, nonnegative=True)
     shape = (len(x_edges) - 1, len(y_edges) - 1)
     if bkg.shape != shape:
         raise InvalidData(f"shape {bkg.shape} does not match the binning {shape}", field="background_expected")
     if not np.any(bkg > 0):
         raise InvalidData("has no bin with positive expectation", field="background_expected")
-    obs_x = _array("observed_cs1_phd", observed_cs1_phd)
-    obs_y = _array("observed_log10_cs2", observed_log10_cs2)
+    obs_x = as_finite_array("observed_cs1_phd", observed_cs1_phd)
+    obs_y = as_finite_array("observed_log10_cs2", observed_log10_cs2)
     if len(obs_x) != len(obs_y):
         raise InvalidData(f"lengths differ ({len(obs_x)} vs {len(obs_y)})",
                           field="observed_cs1_phd,observed_log10_cs2")
@@ -233,7 +210,7 @@ def plot_analysis_space(
 
     handles = []
     if signal_expected is not None:
-        sig = _array("signal_expected", signal_expected, ndim=2, nonnegative=True)
+        sig = as_finite_array("signal_expected", signal_expected, ndim=2, nonnegative=True)
         if sig.shape != shape:
             raise InvalidData(f"shape {sig.shape} does not match the binning {shape}", field="signal_expected")
         if np.any(sig > 0) and min(shape) >= 2:
@@ -278,8 +255,8 @@ def plot_cutflow(*, cuts: Sequence[str], events: Sequence[float], efficiency: Se
         InvalidData: Lengths differ, negative events or efficiency outside [0, 1].
     """
     names = [str(c) for c in cuts]
-    ev = _array("events", events, nonnegative=True)
-    eff = _array("efficiency", efficiency, nonnegative=True)
+    ev = as_finite_array("events", events, nonnegative=True)
+    eff = as_finite_array("efficiency", efficiency, nonnegative=True)
     _same_length(cuts=np.asarray(names, dtype=object), events=ev, efficiency=eff)
     if np.any(eff > 1.0 + 1e-12):
         raise InvalidData("cumulative efficiency must lie in [0, 1]", field="efficiency")
@@ -320,8 +297,8 @@ def plot_pulls(*, names: Sequence[str], pulls: Sequence[float], errors: Sequence
         InvalidData: Lengths differ, non-finite values or negative errors.
     """
     labels = [str(n) for n in names]
-    p = _array("pulls", pulls)
-    e = _array("errors", errors, nonnegative=True)
+    p = as_finite_array("pulls", pulls)
+    e = as_finite_array("errors", errors, nonnegative=True)
     n = _same_length(names=np.asarray(labels, dtype=object), pulls=p, errors=e)
 
     fig = Figure(figsize=(6.4, max(2.5, 0.35 * n + 1.2)), layout="constrained")
@@ -359,9 +336,9 @@ def plot_acceptance(*, energy_kev: Sequence[float], acceptance: Sequence[float],
     Raises:
         InvalidData: Lengths differ, non-finite values, acceptance outside [0, 1].
     """
-    en = _array("energy_kev", energy_kev, nonnegative=True)
-    acc = _array("acceptance", acceptance, nonnegative=True)
-    err = _array("acceptance_err", acceptance_err, nonnegative=True)
+    en = as_finite_array("energy_kev", energy_kev, nonnegative=True)
+    acc = as_finite_array("acceptance", acceptance, nonnegative=True)
+    err = as_finite_array("acceptance_err", acceptance_err, nonnegative=True)
     _same_length(energy_kev=en, acceptance=acc, acceptance_err=err)
     if np.any(acc > 1.0 + 1e-12):
         raise InvalidData("acceptance must lie in [0, 1]", field="acceptance")
