@@ -182,31 +182,29 @@ def run_limits(args: argparse.Namespace) -> None:
                                    "mu_limit": r.mu_limit, "mu_expected": list(r.mu_expected)} for r in results]})
 
 
-def read_limits(path: str) -> dict[str, np.ndarray]:
-    """Read ``limits.csv`` into float arrays, checking the columns and values."""
-    from dmpreserve.limits import LIMIT_COLUMNS
-
-    cols = read_csv(path, required=LIMIT_COLUMNS, what="limits")
-    out = {}
-    for c in LIMIT_COLUMNS:
-        try:
-            arr = np.array([float(v) for v in cols[c]])
-        except ValueError:
-            raise InvalidData("non-numeric value", path=path, field=c) from None
-        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-            raise InvalidData("values must be positive and finite", path=path, field=c)
-        out[c] = arr
-    return out
-
-
-def _read_table(path: str, required: tuple[str, ...], numeric: tuple[str, ...]) -> dict[str, Any]:
-    cols = read_csv(path, required=required)
+def _read_table(path: str, required: tuple[str, ...], numeric: tuple[str, ...], *, what: str = "CSV"
+                ) -> dict[str, Any]:
+    cols = read_csv(path, required=required, what=what)
     out: dict[str, Any] = dict(cols)
     for c in numeric:
         try:
             out[c] = np.array([float(v) for v in cols[c]])
         except ValueError:
             raise InvalidData("non-numeric value", path=path, field=c) from None
+    return out
+
+
+def read_limits(path: str) -> dict[str, np.ndarray]:
+    """Read ``limits.csv`` into float arrays, checking the columns and values."""
+    from dmpreserve.limits import LIMIT_COLUMNS
+
+    cols = _read_table(path, LIMIT_COLUMNS, LIMIT_COLUMNS, what="limits")
+    out = {}
+    for c in LIMIT_COLUMNS:
+        arr = cols[c]
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise InvalidData("values must be positive and finite", path=path, field=c)
+        out[c] = arr
     return out
 
 
