@@ -15,6 +15,9 @@ PYTHON ?= python3
 CORES ?= 2
 CONFIG ?= workflow/config/config.yaml
 PYTEST_ARGS ?=
+IMAGE_ARGS ?=
+SIF_ARGS ?=
+BENCH_ARGS ?=
 
 VENV := .venv
 VENV_STAMP := $(VENV)/.stamp
@@ -27,7 +30,7 @@ ACTIVATE := export PATH="$(CURDIR)/$(VENV)/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/$(
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PIP_INSTALL := $(VENV)/bin/python -m pip install --no-input --require-hashes
 
-.PHONY: help venv run test lint report clean distclean
+.PHONY: help venv run test lint report image sif bench clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -86,6 +89,18 @@ lint: venv  ## snakemake --lint, pip check, byte-compile the sources
 report: venv  ## HTML report of the last run: results/report.html
 	$(ACTIVATE)
 	snakemake --cores $(CORES) --configfile $(CONFIG) --report results/report.html
+
+image: venv  ## build the project image with Docker (dmpreserve image build)
+	$(ACTIVATE)
+	dmpreserve image build $(IMAGE_ARGS)
+
+sif: venv  ## convert the project image to an apptainer SIF (dmpreserve image sif)
+	$(ACTIVATE)
+	dmpreserve image sif $(SIF_ARGS)
+
+bench: venv  ## run the benchmarks in benchmarks/ (results in benchmarks/results/)
+	$(ACTIVATE)
+	python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:  ## remove results/
 	rm -rf results/

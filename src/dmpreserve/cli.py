@@ -12,10 +12,17 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import importlib
+
 from dmpreserve import __version__
 from dmpreserve.errors import DmpreserveError
 
 LOG = logging.getLogger("dmpreserve")
+
+# Subcommands of the later areas live in their own modules, which import only argparse at the top
+# (keeps --help fast).  Each has ``register(sub, add)``: it adds its parsers with ``add`` and sets
+# ``handler="module:function"`` as the parser default; ``main`` imports the handler late.
+_EXTENSIONS = ("dmpreserve.cli_stats", "dmpreserve.cli_reinterpret", "dmpreserve.cli_image", "dmpreserve.cli_bulk")
 
 _EPILOG = "Units: cS1/cS2 in phd (photons detected), energies in keV, masses in GeV/c^2, cross sections in cm^2."
 
@@ -98,15 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", required=True, metavar="JSON")
     p.add_argument("-o", "--output", required=True, metavar="JSON")
 
-    p = _add(sub, "limits", "90%% CL upper limits per mass",
-             "Asymptotic CLs (q~mu) upper limits with expected bands from the serialized likelihood.")
-    p.add_argument("--config", required=True)
-    p.add_argument("--workspace", required=True, metavar="JSON")
-    p.add_argument("--patchset", required=True, metavar="JSON")
-    p.add_argument("--csv", required=True, metavar="CSV")
-    p.add_argument("--json", required=True, metavar="JSON")
-    p.add_argument("--no-progress", action="store_true")
-
     p = _add(sub, "plots", "make the result plots", "Limit curve, analysis space, cut flow, acceptance, pulls.")
     for name in ("limits", "templates", "signal", "selected", "cutflow", "acceptance", "fit"):
         p.add_argument(f"--{name}", required=True)
@@ -124,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", nargs="+", required=True)
     p.add_argument("--outputs", nargs="+", required=True)
     p.add_argument("-o", "--output", required=True, metavar="JSON")
+
+    for module in _EXTENSIONS:
+        importlib.import_module(module).register(sub, _add)
     return parser
 
 
@@ -134,10 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("pyhf", "matplotlib", "jax"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from dmpreserve import commands  # imported late: keeps --help and --version fast
-
+    handler = getattr(args, "handler", None)
     try:
-        getattr(commands, "run_" + args.command.replace("-", "_"))(args)
+        if handler:  # a subcommand from one of the _EXTENSIONS modules
+            module, function = handler.split(":")
+            getattr(importlib.import_module(module), function)(args)
+        else:
+            from dmpreserve import commands  # imported late: keeps --help and --version fast
+
+            getattr(commands, "run_" + args.command.replace("-", "_"))(args)
     except DmpreserveError as exc:
         print(f"dmpreserve {args.command}: error: {exc}", file=sys.stderr)
         return 2
