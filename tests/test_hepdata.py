@@ -10,6 +10,7 @@ import tarfile
 
 import numpy as np
 import pytest
+import yaml
 
 from dmpreserve import hepdata
 from dmpreserve.errors import InvalidData
@@ -196,3 +197,131 @@ def test_validate_rejects_garbage(tmp_path):
         hepdata.validate_submission(junk)
     with pytest.raises(InvalidData, match="not found"):
         hepdata.validate_submission(tmp_path / "missing.tar.gz")
+
+
+# ------------------------------------------------------------------ both conventions, fit tables, resources
+def _both_conventions(record) -> dict:
+    lim = dict(record["limits"])
+    base = lim["expected_cm2"]
+    lim.update({"limit_unconstrained_cm2": 0.6 * base, "limit_pcl_cm2": lim["limit_cm2"],
+                "limit_cls_cm2": 1.3 * base, "expected_cls_cm2": 1.1 * base,
+                "expected_cls_m2sigma_cm2": 0.6 * base, "expected_cls_m1sigma_cm2": 0.8 * base,
+                "expected_cls_p1sigma_cm2": 1.5 * base, "expected_cls_p2sigma_cm2": 2.2 * base,
+                "p0": np.array([0.5, 0.2, 0.01]), "z0": np.array([0.0, 0.84, 2.33]),
+                "neyman_threshold": np.array([2.7, 2.6, 2.8]), "neyman_threshold_err": np.array([0.05, 0.06, 0.05]),
+                "pcl_threshold_cm2": 0.7 * base, "unrelated_extra_column": np.zeros(3)})
+    return lim
+
+
+def test_limit_table_carries_both_conventions(record):
+    record["limits"] = _both_conventions(record)
+    hepdata.write_submission(**record)
+    members = _members(record["output_tar"])
+    table = members["limit_curve.yaml"].decode()
+    for text in ("Power-constrained upper limit", "Unconstrained upper limit", "CLs upper limit",
+                 "PLR sensitivity: median", "CLs expected (median)", "Local p-value p0", "Local significance Z0",
+                 "Neyman critical value", "toy MC stat.", "critical power 0.16"):
+        assert text in table, text
+    descriptions = " ".join(str(doc.get("description", "")) for doc in
+                            yaml.safe_load_all(members["submission.yaml"].decode()) if doc)
+    assert "Baxter et al., EPJC 81 (2021) 907" in descriptions and "Neyman construction" in descriptions
+    assert "CLs method and the test statistic q~mu" in descriptions
+    assert "unrelated_extra_column" not in table
+
+
+@pytest.mark.parametrize("column, value, match", [
+    ("limit_cls_cm2", [1e-47, -1e-47, 1e-47], "limit_cls_cm2"),
+    ("p0", [0.5, 1.5, 0.1], "p0"),
+    ("expected_cls_p1sigma_cm2", [1e-50, 1e-50, 1e-50], "ordered"),
+])
+def test_bad_optional_limit_columns(record, column, value, match):
+    record["limits"] = _both_conventions(record)
+    record["limits"][column] = np.array(value)
+    with pytest.raises(InvalidData, match=match):
+        hepdata.write_submission(**record)
+    assert not record["output_tar"].exists()
+
+
+@pytest.fixture(scope="module")
+def fit_doc() -> dict:
+    from dmpreserve.fit import fit_all
+
+    spec = {"channels": [{"name": "ch", "samples": [{"name": "er", "data": [20.0, 10.0, 5.0], "modifiers": [
+                {"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}]}]}],
+            "observations": [{"name": "ch", "data": [22.0, 9.0, 7.0]}],
+            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
+                {"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]}}], "version": "1.0.0"}
+    patches = [{"metadata": {"name": f"m{m}", "values": [m], "reference_cross_section_cm2": 1e-46},
+                "patch": [{"op": "add", "path": "/channels/0/samples/-", "value": {
+                    "name": "signal", "data": [0.5, 2.0, 3.0], "modifiers": [
+                        {"name": "mu", "type": "normfactor", "data": None}]}}]} for m in (10.0, 50.0, 200.0)]
+    return fit_all(spec, {"patches": patches}, scan_points=7, gof_toys=5, seed=1)
+
+
+def test_fit_tables(record, fit_doc):
+    hepdata.write_submission(**record, fit=fit_doc)
+    members = _members(record["output_tar"])
+    for name in ("background-only_fit.yaml", "correlation_matrix.yaml", "signal-plus-background_fit.yaml",
+                 "profile_likelihood_scan.yaml", "best-fit_cross_section.yaml"):
+        assert name in members, name
+    descriptions = " ".join(str(doc.get("description", "")) for doc in
+                            yaml.safe_load_all(members["submission.yaml"].decode()) if doc)
+    assert "Saturated-model goodness of fit" in descriptions and "MINOS interval of mu" in descriptions
+    assert "norm_er" in members["background-only_fit.yaml"].decode()
+    hepdata.write_submission(**dict(record, output_tar=record["output_tar"].with_name("again.tar.gz")),
+                             fit=fit_doc)
+    assert record["output_tar"].with_name("again.tar.gz").read_bytes() == record["output_tar"].read_bytes()
+
+
+def test_additional_resources(record, tmp_path):
+    kit = tmp_path / "kit.tar.gz"
+    kit.write_bytes(b"\x1f\x8b reinterpretation kit")
+    notes = tmp_path / "NOTES.txt"
+    notes.write_text("notes\n")
+    record["resources"] = [(kit, "Reinterpretation kit"), (str(notes), "Analysis notes")]
+    hepdata.write_submission(**record)
+    members = _members(record["output_tar"])
+    assert members["kit.tar.gz"] == kit.read_bytes() and members["NOTES.txt"] == b"notes\n"
+    submission = members["submission.yaml"].decode()
+    assert "description: Reinterpretation kit" in submission and "location: kit.tar.gz" in submission
+    first = record["output_tar"].read_bytes()
+    os.utime(kit, (1, 1))
+    hepdata.write_submission(**record)
+    assert record["output_tar"].read_bytes() == first
+
+
+def _symlink(tmp_path):
+    target = tmp_path / "real.txt"
+    target.write_text("x")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    return [(link, "a link")]
+
+
+def _plain(tmp_path, name="r.txt", text="x"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("make, match", [
+    (_symlink, "symbolic link"),
+    (lambda t: [(t, "a directory")], "not a regular file"),
+    (lambda t: [(t / "missing.bin", "missing")], "not found"),
+    (lambda t: [(_plain(t, "table.yaml"), "yaml")], "file name"),
+    (lambda t: [(_plain(t, "bad name.txt"), "space")], "file name"),
+    (lambda t: [(_plain(t, "Likelihoods.tar.gz"), "clash")], "clashes"),
+    (lambda t: [(_plain(t), "one"), (_plain(t), "twice")], "twice"),
+    (lambda t: [(_plain(t), "  ")], "description"),
+    (lambda t: [(_plain(t),)], "pair"),
+    (lambda t: [(_plain(t, text="y" * 11), "big")], "larger"),
+])
+def test_bad_resources_leave_no_output(record, tmp_path, monkeypatch, make, match):
+    monkeypatch.setattr(hepdata, "MAX_RESOURCE_BYTES", 10)
+    folder = tmp_path / "res"
+    folder.mkdir()
+    record["resources"] = make(folder)
+    with pytest.raises(InvalidData, match=match) as err:
+        hepdata.write_submission(**record)
+    assert "resources[" in str(err.value)
+    assert not record["output_tar"].exists()

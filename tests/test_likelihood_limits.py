@@ -204,24 +204,27 @@ def test_limit_result(limit: MassLimit, patchset) -> None:
     assert tuple(row) == LIMIT_COLUMNS
     assert row["limit_cm2"] == pytest.approx(limit.mu_limit * ref, rel=1e-12)
     assert row["expected_cm2"] == pytest.approx(limit.mu_expected[2] * ref, rel=1e-12)
+    assert row["limit_cls_cm2"] == pytest.approx(limit.mu_cls * ref, rel=1e-12)
+    assert row["limit_cm2"] == row["limit_pcl_cm2"] == max(row["limit_unconstrained_cm2"], row["pcl_threshold_cm2"])
 
 
 def test_expected_band_ordering(limit: MassLimit) -> None:
-    m2, m1, med, p1, p2 = limit.mu_expected
-    assert 0 < m2 < m1 < med < p1 < p2
+    for band in (limit.mu_expected, limit.mu_cls_expected):
+        m2, m1, med, p1, p2 = band
+        assert 0 < m2 < m1 < med < p1 < p2
     row = limit.row()
     assert (row["expected_m2sigma_cm2"] < row["expected_m1sigma_cm2"] < row["expected_cm2"]
             < row["expected_p1sigma_cm2"] < row["expected_p2sigma_cm2"])
 
 
 def test_pyhf_cli_cls_is_010_at_the_limit(limit: MassLimit, ws_path: Path, ps_path: Path, tmp_path: Path) -> None:
-    """An independent check with pyhf's CLI: the observed CLs at mu = the reported 90% CL limit is 0.10."""
+    """An independent check with pyhf's CLI: the observed CLs at mu = the reported 90% CL CLs limit is 0.10."""
     name = patch_name(MASS_GEV)
     patch_file = tmp_path / "patch.json"
     out = _pyhf("patchset", "extract", str(ps_path), "--name", name, "--output-file", str(patch_file), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads(patch_file.read_text())[0]["value"]["name"] == "signal"
-    out = _pyhf("cls", str(ws_path), "--patch", str(patch_file), "--test-poi", repr(limit.mu_limit), cwd=tmp_path)
+    out = _pyhf("cls", str(ws_path), "--patch", str(patch_file), "--test-poi", repr(limit.mu_cls), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     cls = json.loads(out.stdout)
     assert cls["CLs_obs"] == pytest.approx(0.10, abs=0.01)
@@ -236,7 +239,7 @@ def test_expected_limits_have_cls_exp_010(limit: MassLimit, workspace, patchset)
     model = ws.model(patches=[pyhf.patchset.Patch(_patch(patchset, MASS_GEV))],
                      modifier_settings={"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}})
     data = ws.data(model)
-    for k, mu in enumerate(limit.mu_expected):
+    for k, mu in enumerate(limit.mu_cls_expected):
         _, cls_exp = pyhf.infer.hypotest(mu, data, model, test_stat="qtilde", return_expected_set=True)
         assert float(cls_exp[k]) == pytest.approx(0.10, abs=0.005), k
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from dmpreserve import plots
+from dmpreserve import plots, plots_fit
 from dmpreserve.errors import InvalidData
 
 
@@ -57,7 +57,7 @@ def test_limit_curve_axes_and_legend():
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     xlabel, ylabel = _labels(fig)
     assert "GeV/c²" in xlabel and "cm²" in ylabel
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert texts[0] == "Observed 90% CL limit"
     assert "published" in texts and any("1\\sigma" in t for t in texts) and any("2\\sigma" in t for t in texts)
 
@@ -115,7 +115,7 @@ def test_cutflow_pulls_acceptance():
     assert fig.axes[0].get_yscale() == "log"
     annotations = [t.get_text() for t in fig.axes[0].texts]
     assert any("ε = 10%" in t for t in annotations)
-    fig = plots.plot_pulls(names=["a", "b"], pulls=[0.5, -2.5], errors=[0.9, 1.0])
+    fig = plots_fit.plot_pulls(names=["a", "b"], pulls=[0.5, -2.5], errors=[0.9, 1.0])
     assert "theta" in fig.axes[0].get_xlabel()
     fig = plots.plot_acceptance(energy_kev=[5.0, 10.0, 20.0], acceptance=[0.2, 0.7, 0.8],
                                 acceptance_err=[0.02, 0.03, 0.03])
@@ -126,7 +126,7 @@ def test_cutflow_pulls_acceptance_reject_bad_input():
     with pytest.raises(InvalidData, match="efficiency"):
         plots.plot_cutflow(cuts=["a", "b"], events=[10, 5], efficiency=[1.0, 1.5])
     with pytest.raises(InvalidData, match="differ in length"):
-        plots.plot_pulls(names=["a", "b"], pulls=[0.1], errors=[1.0])
+        plots_fit.plot_pulls(names=["a", "b"], pulls=[0.1], errors=[1.0])
     with pytest.raises(InvalidData, match="acceptance"):
         plots.plot_acceptance(energy_kev=[1.0], acceptance=[1.2], acceptance_err=[0.1])
 
@@ -148,7 +148,52 @@ def test_save_figure_deterministic(tmp_path, suffix):
 
 
 def test_save_figure_rejects_unknown_suffix(tmp_path):
-    fig = plots.plot_pulls(names=["a"], pulls=[0.0], errors=[1.0])
+    fig = plots_fit.plot_pulls(names=["a"], pulls=[0.0], errors=[1.0])
     with pytest.raises(InvalidData, match="unsupported"):
         plots.save_figure(fig, tmp_path / "fig.jpg")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_limit_curve_both_conventions_legend_order():
+    lim = _limits()
+    fig = plots.plot_limit_curve(**lim, limit_unconstrained_cm2=0.8 * lim["limit_cm2"],
+                                 limit_cls_cm2=1.1 * lim["limit_cm2"], expected_cls_cm2=1.2 * lim["expected_cm2"],
+                                 label="PCL (headline)", band_label="PLR sensitivity")
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts[0] == "PCL (headline)"
+    assert texts[1].startswith("Unconstrained PLR") and texts[2].startswith("CLs limit")
+    assert "CLs median expected" in texts and "PLR sensitivity median" in texts
+    assert any("PLR sensitivity" in t and "1\\sigma" in t for t in texts)
+    assert len(ax.get_lines()) == 5  # headline, unconstrained, CLs, CLs expected, median
+    with pytest.raises(InvalidData, match="limit_cls_cm2"):
+        plots.plot_limit_curve(**lim, limit_cls_cm2=lim["limit_cm2"][:-1])
+
+
+def test_fit_plots():
+    fig = plots_fit.plot_correlation(names=["mu", "a", "b"], matrix=[[1, 0.5, -0.2], [0.5, 1, 0], [-0.2, 0, 1]])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["mu", "a", "b"]
+    assert any(t.get_text() == "0.50" for t in fig.axes[0].texts)
+    assert "correlation" in fig.axes[1].get_ylabel()
+    mu = np.linspace(0, 2, 9)
+    fig = plots_fit.plot_poi_scan(mu=mu, delta_twice_nll=(mu - 0.5) ** 2, mu_hat=0.5)
+    levels = sorted(round(line.get_ydata()[0], 3) for line in fig.axes[0].get_lines()[1:4])
+    assert levels == [1.0, 2.706, 4.0]
+    assert "mu" in fig.axes[0].get_xlabel()
+    fig = plots_fit.plot_best_fit_per_mass(mass_gev=[10, 50, 200], cross_section_hat_cm2=[0.0, 2e-47, 0.0],
+                                           cross_section_hat_error_cm2=[1e-46, 1e-47, 3e-47])
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and "cm²" in ax.get_ylabel()
+
+
+def test_fit_plots_reject_bad_input():
+    with pytest.raises(InvalidData, match="matrix"):
+        plots_fit.plot_correlation(names=["a", "b"], matrix=[[1.0]])
+    with pytest.raises(InvalidData, match="matrix"):
+        plots_fit.plot_correlation(names=["a"], matrix=[[1.5]])
+    with pytest.raises(InvalidData, match="delta_twice_nll"):
+        plots_fit.plot_poi_scan(mu=[0, 1], delta_twice_nll=[0, -1])
+    with pytest.raises(InvalidData, match="differ in length"):
+        plots_fit.plot_poi_scan(mu=[0, 1, 2], delta_twice_nll=[0, 1])
+    with pytest.raises(InvalidData, match="cross_section_hat"):
+        plots_fit.plot_best_fit_per_mass(mass_gev=[10], cross_section_hat_cm2=[0.0], cross_section_hat_error_cm2=[0.0])

@@ -68,12 +68,16 @@ def test_likelihood_is_valid_pyhf(workflow_run: Path) -> None:
 
 def test_limits_match_config_and_are_ordered(workflow_run: Path) -> None:
     lines = (workflow_run / "results/limits/limits.csv").read_text().splitlines()
-    assert lines[0].startswith("mass_gev,limit_cm2,expected_cm2")
-    rows = [[float(x) for x in line.split(",")] for line in lines[1:]]
-    assert [round(r[0], 3) for r in rows] == [10.0, 46.416, 215.443, 1000.0]
+    assert lines[0].startswith("mass_gev,limit_cm2,limit_unconstrained_cm2,limit_pcl_cm2,limit_cls_cm2,expected_cm2")
+    header = lines[0].split(",")
+    rows = [dict(zip(header, map(float, line.split(",")))) for line in lines[1:]]
+    assert [round(r["mass_gev"], 3) for r in rows] == [10.0, 46.416, 215.443, 1000.0]
     for r in rows:
-        assert r[3] < r[4] < r[2] < r[5] < r[6]  # -2s < -1s < median < +1s < +2s
-        assert 1e-49 < r[1] < 1e-43
+        bands = [r[f"expected_{q}_cm2"] if q else r["expected_cm2"]
+                 for q in ("m2sigma", "m1sigma", "", "p1sigma", "p2sigma")]
+        assert bands == sorted(bands)  # -2s <= -1s <= median <= +1s <= +2s
+        assert r["limit_cm2"] == r["limit_pcl_cm2"] >= r["limit_unconstrained_cm2"]
+        assert 1e-49 < r["limit_cm2"] < 1e-43
 
 
 def test_provenance_records_everything(workflow_run: Path) -> None:

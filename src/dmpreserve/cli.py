@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -101,20 +102,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", required=True, metavar="JSON")
     p.add_argument("--patchset", required=True, metavar="JSON")
 
-    p = _add(sub, "fit", "background-only fit and pulls", "Background-only MINUIT fit of the workspace.")
-    p.add_argument("--workspace", required=True, metavar="JSON")
+    p = _add(sub, "fit", "maximum-likelihood fits: pulls, correlations, MINOS, POI scan, goodness of fit",
+             "iminuit fits of -2 ln L of the pyhf model: background-only (MIGRAD, HESSE, pulls, correlations, "
+             "saturated-model goodness of fit with chi2 ndof = bins - free parameters and with toys); with "
+             "--patchset also the signal-plus-background fit at the mass closest to --reference-mass (MINOS for "
+             "mu, profile-likelihood scan of mu) and mu^ +- HESSE error per mass. Output: schemas/fit.schema.json.")
+    p.add_argument("--workspace", required=True, metavar="JSON", help="background-only pyhf workspace")
+    p.add_argument("--patchset", metavar="JSON", help="signal patchset (enables the signal-plus-background fits)")
+    p.add_argument("--reference-mass", type=float, default=50.0, metavar="GEV",
+                   help="WIMP mass [GeV/c^2] of the full signal-plus-background fit (closest patch in log mass)")
+    p.add_argument("--scan-points", type=int, default=31, metavar="N",
+                   help="points of the profile-likelihood scan of mu (dimensionless signal strength)")
+    p.add_argument("--gof-toys", type=int, default=100, metavar="N",
+                   help="toys for the goodness-of-fit p-value (0: asymptotic chi2 only)")
+    p.add_argument("--seed", type=int, default=20210907, help="seed of the goodness-of-fit toys")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, metavar="JSON")
 
-    p = _add(sub, "plots", "make the result plots", "Limit curve, analysis space, cut flow, acceptance, pulls.")
+    p = _add(sub, "plots", "make the result plots", "Limit curve (PCL headline, unconstrained PLR and CLs over "
+             "the PLR sensitivity band; cross sections in cm^2), analysis space, cut flow, acceptance, and the fit "
+             "plots: pulls, correlation matrix, profile-likelihood scan of mu, best-fit cross section per mass.")
     for name in ("limits", "templates", "signal", "selected", "cutflow", "acceptance", "fit"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--outdir", required=True, help="writes limits.png/.pdf, analysis_space.png/.pdf, cutflow.png, "
-                                                   "acceptance.png, pulls.png")
+                                                   "acceptance.png, pulls.png, correlation.png, poi_scan.png, "
+                                                   "best_fit.png (the last two only for fits with a patchset)")
 
     p = _add(sub, "hepdata", "build and validate the HEPData record", "HEPData record (hepdata-lib), "
-             "validated with hepdata-validator; the likelihood is attached as a HistFactory resource.")
+             "validated with hepdata-validator; the likelihood is attached as a HistFactory resource. The limit "
+             "table carries both conventions (power-constrained and unconstrained PLR limits with the Neyman "
+             "construction, CLs), the sensitivity bands and the discovery p-value; with --fit also the fit results.")
     for name in ("limits", "templates", "selected", "cutflow", "acceptance", "workspace", "patchset"):
         p.add_argument(f"--{name}", required=True)
+    p.add_argument("--fit", metavar="JSON", help="fit results (dmpreserve fit) to add as tables")
+    p.add_argument("--resource", nargs=2, action="append", metavar=("PATH", "DESCRIPTION"),
+                   help="attach a regular file as an additional resource with this description (repeatable; "
+                        "at most 100 MiB per file)")
     p.add_argument("-o", "--output", required=True, metavar="TAR_GZ")
 
     p = _add(sub, "provenance", "record checksums, versions, commit and image", "Write provenance.json.")
@@ -135,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("pyhf", "matplotlib", "jax"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if os.environ.get("SLURM_JOB_ID"):  # scale-out runs: the job id goes into every rule's log
+        LOG.info("running in SLURM job %s on node %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?"))
     handler = getattr(args, "handler", None)
     try:
         if handler:  # a subcommand from one of the _EXTENSIONS modules

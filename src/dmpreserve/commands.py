@@ -86,25 +86,41 @@ def read_templates(path: str) -> dict[str, Any]:
     """Read ``templates.json`` and check it against its schema."""
     from dmpreserve.schemas import validate
 
+    from dmpreserve.arrays import check_templates
+
     doc = read_json(path, what="background templates")
     validate(doc, "templates", path=path)
+    check_templates(doc, path=path)
+    return doc
+
+
+def read_signal(path: str, *, n_bins: int | None = None) -> dict[str, Any]:
+    """Read ``signal.json`` and check it against its schema and for consistent array lengths."""
+    from dmpreserve.arrays import check_signal
+    from dmpreserve.schemas import validate
+
+    doc = read_json(path, what="signal templates")
+    validate(doc, "signal", path=path)
+    check_signal(doc, path=path, n_bins=n_bins)
     return doc
 
 
 def run_signal(args: argparse.Namespace) -> None:
     """``dmpreserve signal``."""
+    from dmpreserve.reinterpret.commands import signal_model_or_none
     from dmpreserve.signal import build_response, build_signal, spectra_rows
 
     cfg = _config(args)
+    model = signal_model_or_none(getattr(args, "model", None))
     sim = read_reduced(args.sim_nr, kinds=("simulation_nr",))
     templates = read_templates(args.templates)
     response = build_response(sim, cfg)
-    doc = build_signal(config=cfg, response=response, exposure_t_yr=float(templates["exposure_t_yr"]))
+    doc = build_signal(config=cfg, response=response, exposure_t_yr=float(templates["exposure_t_yr"]), model=model)
     for m, ref, n in zip(doc["masses_gev"], doc["reference_cross_section_cm2"], doc["expected_events"]):
         LOG.info("m = %8.4g GeV: %.4g signal events at sigma = %.0e cm2", m, n, ref)
     write_json(args.response, response.to_json())
     write_json(args.signal, doc)
-    write_csv(args.spectra, ("mass_gev", "energy_kev", "dr_de"), spectra_rows(cfg))
+    write_csv(args.spectra, ("mass_gev", "energy_kev", "dr_de"), spectra_rows(cfg, model=model))
 
 
 def run_spectrum(args: argparse.Namespace) -> None:
@@ -130,10 +146,7 @@ def run_likelihood(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     templates = read_templates(args.templates)
-    signal = read_json(args.signal, what="signal templates")
-    from dmpreserve.schemas import validate
-
-    validate(signal, "signal", path=args.signal)
+    signal = read_signal(args.signal, n_bins=int(np.size(templates["observed"])))
     ws = build_workspace(templates, poi_bounds=tuple(cfg["likelihood"]["poi_bounds"]))
     ps = build_patchset(ws, signal, inspire_id=cfg["likelihood"]["inspire_id"])
     write_json(args.workspace, ws)
@@ -154,32 +167,29 @@ def _read_likelihood(workspace: str, patchset: str) -> tuple[dict[str, Any], dic
 
 def run_fit(args: argparse.Namespace) -> None:
     """``dmpreserve fit``."""
-    from dmpreserve.fit import fit_background_only
+    from dmpreserve.fit import fit_all
     from dmpreserve.likelihood import validate_workspace
+    from dmpreserve.schemas import validate
 
-    ws = read_json(args.workspace, what="pyhf workspace")
-    validate_workspace(ws, path=args.workspace)
-    doc = fit_background_only(ws)
+    if args.patchset:
+        ws, ps = _read_likelihood(args.workspace, args.patchset)
+    else:
+        ws, ps = read_json(args.workspace, what="pyhf workspace"), None
+        validate_workspace(ws, path=args.workspace)
+    doc = fit_all(ws, ps, reference_mass_gev=args.reference_mass, scan_points=args.scan_points,
+                  gof_toys=args.gof_toys, seed=args.seed, progress=not args.no_progress)
+    validate(doc, "fit", path=args.output)
     for p in doc["parameters"]:
-        LOG.info("%-16s %+.3f +- %.3f (pull %+.2f)", p["name"], p["value"], p["error"], p["pull"])
+        LOG.info("%-16s %+.3f +- %.3f (pull %s)", p["name"], p["value"], p["error"], p["pull"])
+    gof = doc["goodness_of_fit"]
+    LOG.info("saturated GoF: t = %.4g, ndof = %d, p(chi2) = %s, p(toys) = %s", gof["t_sat"], gof["ndof"],
+             gof["p_value_chi2"], gof["p_value_toys"])
+    if "signal_plus_background" in doc:
+        sb = doc["signal_plus_background"]
+        poi = sb["poi"]
+        LOG.info("S+B fit at %.4g GeV: mu^ = %.4g +- %.3g (MINOS %s / %s)", sb["mass_gev"], poi["value"], poi["error"],
+                 poi["minos_lower"], poi["minos_upper"])
     write_json(args.output, doc)
-
-
-def run_limits(args: argparse.Namespace) -> None:
-    """``dmpreserve limits``."""
-    from dmpreserve.limits import LIMIT_COLUMNS, METHOD, compute_limits
-
-    cfg = _config(args)
-    ws, ps = _read_likelihood(args.workspace, args.patchset)
-    cl = float(cfg["limits"]["cl"])
-    results = compute_limits(ws, ps, cl=cl, masses_gev=cfg["limits"]["masses_gev"], progress=not args.no_progress)
-    rows = [r.row() for r in results]
-    for r in rows:
-        LOG.info("m = %8.4g GeV: limit %.3e cm2 (expected %.3e)", r["mass_gev"], r["limit_cm2"], r["expected_cm2"])
-    write_csv(args.csv, LIMIT_COLUMNS, [[r[c] for c in LIMIT_COLUMNS] for r in rows])
-    write_json(args.json, {"cl": cl, "method": METHOD, "limits": rows,
-                           "mu": [{"mass_gev": r.mass_gev, "reference_cross_section_cm2": r.reference_cross_section_cm2,
-                                   "mu_limit": r.mu_limit, "mu_expected": list(r.mu_expected)} for r in results]})
 
 
 def _read_table(path: str, required: tuple[str, ...], numeric: tuple[str, ...], *, what: str = "CSV"
@@ -195,15 +205,20 @@ def _read_table(path: str, required: tuple[str, ...], numeric: tuple[str, ...], 
 
 
 def read_limits(path: str) -> dict[str, np.ndarray]:
-    """Read ``limits.csv`` into float arrays, checking the columns and values."""
+    """Read ``limits.csv`` into float arrays: every column of the file, ``LIMIT_COLUMNS`` required.
+
+    ``mass_gev`` and the ``*_cm2`` columns must be positive and finite, all others finite.
+    """
     from dmpreserve.limits import LIMIT_COLUMNS
 
-    cols = _read_table(path, LIMIT_COLUMNS, LIMIT_COLUMNS, what="limits")
+    header = tuple(read_csv(path, required=LIMIT_COLUMNS, what="limits"))
+    cols = _read_table(path, LIMIT_COLUMNS, header, what="limits")
     out = {}
-    for c in LIMIT_COLUMNS:
+    for c in header:
         arr = cols[c]
-        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-            raise InvalidData("values must be positive and finite", path=path, field=c)
+        positive = c == "mass_gev" or c.endswith("_cm2")
+        if not np.all(np.isfinite(arr)) or (positive and np.any(arr <= 0)):
+            raise InvalidData(f"values must be {'positive and ' if positive else ''}finite", path=path, field=c)
         out[c] = arr
     return out
 
@@ -219,19 +234,65 @@ def _inputs_for_outputs(args: argparse.Namespace) -> dict[str, Any]:
             "acceptance": acceptance}
 
 
+#: Keyword arguments of ``plots.plot_limit_curve`` / columns of the HEPData limit table read from limits.csv.
+LIMIT_PLOT_COLUMNS = ("mass_gev", "limit_cm2", "expected_cm2", "expected_m2sigma_cm2", "expected_m1sigma_cm2",
+                      "expected_p1sigma_cm2", "expected_p2sigma_cm2", "limit_unconstrained_cm2", "limit_cls_cm2",
+                      "expected_cls_cm2")
+
+
+def _limit_plot(plots, lim: dict[str, np.ndarray], outdir: Path) -> None:
+    both = "limit_unconstrained_cm2" in lim and "limit_cls_cm2" in lim
+    kwargs = {k: lim[k] for k in LIMIT_PLOT_COLUMNS if k in lim}
+    if both:
+        fig = plots.plot_limit_curve(**kwargs, label="Power-constrained limit (PCL, headline)",
+                                     band_label="PLR sensitivity", title="SI WIMP-nucleon, 90% CL")
+    else:
+        fig = plots.plot_limit_curve(**kwargs, title="SI WIMP-nucleon, 90% CL (asymptotic CLs)")
+    plots.save_figure(fig, outdir / "limits.png")
+    plots.save_figure(fig, outdir / "limits.pdf")
+
+
+def _fit_plots(fit: dict[str, Any], outdir: Path) -> None:
+    from dmpreserve import plots_fit
+    from dmpreserve.plots import save_figure
+
+    pars = [p for p in fit["parameters"] if p.get("pull") is not None]
+    save_figure(plots_fit.plot_pulls(names=[p["name"] for p in pars], pulls=[p["pull"] for p in pars],
+                                     errors=[p["error"] / p["prefit_error"] for p in pars]), outdir / "pulls.png")
+    sb = fit.get("signal_plus_background")
+    corr = (sb or fit)["correlation"]
+    save_figure(plots_fit.plot_correlation(names=corr["names"], matrix=corr["matrix"]), outdir / "correlation.png")
+    if sb is not None:
+        save_figure(plots_fit.plot_poi_scan(mu=sb["scan"]["mu"], delta_twice_nll=sb["scan"]["delta_twice_nll"],
+                                            mu_hat=sb["poi"]["value"],
+                                            title=f"Profile likelihood, {sb['mass_gev']:.4g} GeV/c² WIMP "
+                                                  f"(σ = μ × {sb['reference_cross_section_cm2']:.0e} cm²)"),
+                    outdir / "poi_scan.png")
+        rows = fit["best_fit_per_mass"]
+        save_figure(plots_fit.plot_best_fit_per_mass(
+            mass_gev=[r["mass_gev"] for r in rows], cross_section_hat_cm2=[r["cross_section_hat_cm2"] for r in rows],
+            cross_section_hat_error_cm2=[r["cross_section_hat_error_cm2"] for r in rows]), outdir / "best_fit.png")
+
+
+def read_fit(path: str) -> dict[str, Any]:
+    """Read ``fit.json`` and check it against ``schemas/fit.schema.json``."""
+    from dmpreserve.schemas import validate
+
+    doc = read_json(path, what="fit result")
+    validate(doc, "fit", path=path)
+    return doc
+
+
 def run_plots(args: argparse.Namespace) -> None:
     """``dmpreserve plots``."""
     from dmpreserve import plots
 
     d = _inputs_for_outputs(args)
     t = d["templates"]
-    fit = read_json(args.fit, what="fit result")
-    signal = read_json(args.signal, what="signal templates")
+    fit = read_fit(args.fit)
+    signal = read_signal(args.signal, n_bins=int(np.size(t["observed"])))
     outdir = Path(args.outdir)
-    lim = d["limits"]
-    fig = plots.plot_limit_curve(**{k: lim[k] for k in lim}, title="SI WIMP-nucleon, 90% CL (asymptotic CLs)")
-    plots.save_figure(fig, outdir / "limits.png")
-    plots.save_figure(fig, outdir / "limits.pdf")
+    _limit_plot(plots, d["limits"], outdir)
     background = np.sum([np.asarray(c["template"]) for c in t["components"].values()], axis=0)
     shape = background.shape
     i_mass = int(np.argmin(np.abs(np.log(np.asarray(signal["masses_gev"]) / 50.0))))
@@ -250,9 +311,7 @@ def run_plots(args: argparse.Namespace) -> None:
     acc = d["acceptance"]
     plots.save_figure(plots.plot_acceptance(energy_kev=acc["energy_kev"], acceptance=acc["acceptance"],
                                             acceptance_err=acc["acceptance_err"]), outdir / "acceptance.png")
-    pars = fit["parameters"]
-    plots.save_figure(plots.plot_pulls(names=[p["name"] for p in pars], pulls=[p["pull"] for p in pars],
-                                       errors=[p["error"] / p["prefit_error"] for p in pars]), outdir / "pulls.png")
+    _fit_plots(fit, outdir)
 
 
 def run_hepdata(args: argparse.Namespace) -> None:
@@ -272,6 +331,8 @@ def run_hepdata(args: argparse.Namespace) -> None:
         cutflow={k: d["cutflow"][k] for k in ("cut", "events", "efficiency_cumulative")},
         acceptance={k: d["acceptance"][k] for k in ("energy_low_kev", "energy_high_kev", "acceptance", "acceptance_err")},
         likelihood_files=[args.workspace, args.patchset],
+        fit=read_fit(args.fit) if args.fit else None,
+        resources=[(path, description) for path, description in (args.resource or [])],
         metadata={"description": "Search for spin-independent WIMP-nucleon scattering in a liquid-xenon TPC "
                                  "(dmpreserve mock-data challenge modelled on LZ's first science run, "
                                  f"exposure {t['exposure_t_yr']:.4g} t yr).",

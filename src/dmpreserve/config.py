@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from dmpreserve.errors import InvalidConfig
+from dmpreserve.io import check_nesting, load_yaml
 from dmpreserve.schemas import validate
 
 #: Maximum size of a configuration file (bytes).
@@ -82,6 +82,14 @@ class AnalysisConfig:
         e = self.raw["selection"]["acceptance_energy_bins"]
         return np.linspace(e["min_kev"], e["max_kev"], e["bins"] + 1)
 
+    @property
+    def statistics(self) -> dict[str, Any]:
+        """The ``statistics`` section with defaults filled in (absent: fully asymptotic limits)."""
+        out = {"neyman_threshold": "asymptotic", "pcl_power": 0.16, "toys_per_mu": 1000, "toys_background": 500,
+               "mu_points": 10, "seed": int(self.raw["seed"])}
+        out.update(self.raw.get("statistics") or {})
+        return out
+
     def cuts(self, *, kinds: tuple[str, ...] = ("quality", "fiducial", "roi")) -> list[dict[str, Any]]:
         """The cuts of the given kinds, in declaration order."""
         return [c for c in self.raw["selection"]["cuts"] if c["kind"] in kinds]
@@ -115,9 +123,10 @@ def load_config(path: str | os.PathLike) -> AnalysisConfig:
     if p.stat().st_size > MAX_CONFIG_BYTES:
         raise InvalidConfig(f"configuration file is larger than {MAX_CONFIG_BYTES} bytes", path=p)
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InvalidConfig(f"not valid YAML: {exc}".replace("\n", " "), path=p) from None
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidConfig(f"not valid YAML: not UTF-8 text ({exc.reason} at byte {exc.start})", path=p) from None
+    doc = load_yaml(text, path=p, what="configuration", error=InvalidConfig)
     return config_from_dict(doc, path=str(p))
 
 
@@ -125,6 +134,8 @@ def _check_finite(node: Any, *, path: str, where: str = "$") -> None:
     """Reject NaN and infinities anywhere (JSON Schema bounds let NaN through)."""
     if isinstance(node, float) and not math.isfinite(node):
         raise InvalidConfig(f"non-finite number {node!r}", path=path, field=where)
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) > 2 ** 63:
+        raise InvalidConfig("integer too large (more than 2^63 in magnitude)", path=path, field=where)
     if isinstance(node, dict):
         for k, v in node.items():
             _check_finite(v, path=path, where=f"{where}.{k}")
@@ -135,6 +146,7 @@ def _check_finite(node: Any, *, path: str, where: str = "$") -> None:
 
 def config_from_dict(doc: Any, *, path: str = "<config>") -> AnalysisConfig:
     """Validate a configuration document (schema + cross-checks) and wrap it."""
+    check_nesting(doc, path=path, what="configuration", error=InvalidConfig)
     _check_finite(doc, path=path)
     validate(doc, "config", path=path, error=InvalidConfig)
     check_config(doc, path=path)

@@ -45,7 +45,7 @@ PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": "dmpreserve",
 PNG_METADATA = {"Software": None}
 
 
-def _same_length(**arrays: np.ndarray) -> int:
+def same_length(**arrays: np.ndarray) -> int:
     """Return the common length of 1D ``arrays``, raising InvalidData if they differ or are empty."""
     lengths = {name: len(arr) for name, arr in arrays.items()}
     if len(set(lengths.values())) != 1:
@@ -54,6 +54,14 @@ def _same_length(**arrays: np.ndarray) -> int:
     if n == 0:
         raise InvalidData("arrays are empty", field=",".join(lengths))
     return n
+
+
+#: Extra limit curves drawn by :func:`plot_limit_curve` when given: (keyword, legend label, colour, style).
+EXTRA_LIMIT_CURVES = (
+    ("limit_unconstrained_cm2", "Unconstrained PLR limit (Neyman, $\\tilde{t}_\\mu$)", "tab:blue", "-."),
+    ("limit_cls_cm2", "CLs limit ($\\tilde{q}_\\mu$)", "tab:red", "-"),
+    ("expected_cls_cm2", "CLs median expected", "tab:red", ":"),
+)
 
 
 def plot_limit_curve(
@@ -65,22 +73,34 @@ def plot_limit_curve(
     expected_m1sigma_cm2: Sequence[float],
     expected_p1sigma_cm2: Sequence[float],
     expected_p2sigma_cm2: Sequence[float],
+    limit_unconstrained_cm2: Sequence[float] | None = None,
+    limit_cls_cm2: Sequence[float] | None = None,
+    expected_cls_cm2: Sequence[float] | None = None,
     title: str | None = None,
     label: str = "Observed 90% CL limit",
+    band_label: str = "Expected",
     references: Sequence[tuple[str, Sequence[float], Sequence[float]]] = (),
 ) -> Figure:
-    """Plot the observed upper limit with the expected-sensitivity (Brazil) band, log-log.
+    """Plot the headline upper limit over the expected-sensitivity (Brazil) band, log-log.
+
+    With the direct-detection conventions (Baxter et al., EPJC 81 (2021) 907), ``limit_cm2`` is the
+    power-constrained limit (PCL), the band is the PLR (Neyman, t̃μ) sensitivity band, and the
+    unconstrained PLR limit and the CLs (q̃μ) limit are drawn as extra curves.
 
     Args:
         mass_gev: WIMP masses [GeV/c²].
-        limit_cm2: Observed upper limit on σ_SI [cm²] per mass.
+        limit_cm2: Headline observed upper limit on σ_SI [cm²] per mass.
         expected_cm2: Median expected limit under the background-only hypothesis [cm²].
         expected_m2sigma_cm2: Lower edge of the ±2σ expected band [cm²].
         expected_m1sigma_cm2: Lower edge of the ±1σ expected band [cm²].
         expected_p1sigma_cm2: Upper edge of the ±1σ expected band [cm²].
         expected_p2sigma_cm2: Upper edge of the ±2σ expected band [cm²].
+        limit_unconstrained_cm2: Optional unconstrained PLR limit [cm²].
+        limit_cls_cm2: Optional CLs limit [cm²].
+        expected_cls_cm2: Optional CLs median expected limit [cm²].
         title: Optional axes title.
-        label: Legend entry of the observed limit.
+        label: Legend entry of the headline limit.
+        band_label: Legend prefix of the median and bands (e.g. "PLR sensitivity").
         references: Extra curves ``(label, mass_gev, limit_cm2)``, e.g. published limits.
 
     Returns:
@@ -89,31 +109,35 @@ def plot_limit_curve(
     Raises:
         InvalidData: Arrays of different length, non-finite or non-positive values.
     """
-    arrays = {
-        "mass_gev": as_finite_array("mass_gev", mass_gev, positive=True),
-        "limit_cm2": as_finite_array("limit_cm2", limit_cm2, positive=True),
-        "expected_cm2": as_finite_array("expected_cm2", expected_cm2, positive=True),
-        "expected_m2sigma_cm2": as_finite_array("expected_m2sigma_cm2", expected_m2sigma_cm2, positive=True),
-        "expected_m1sigma_cm2": as_finite_array("expected_m1sigma_cm2", expected_m1sigma_cm2, positive=True),
-        "expected_p1sigma_cm2": as_finite_array("expected_p1sigma_cm2", expected_p1sigma_cm2, positive=True),
-        "expected_p2sigma_cm2": as_finite_array("expected_p2sigma_cm2", expected_p2sigma_cm2, positive=True),
-    }
-    _same_length(**arrays)
+    given = {"mass_gev": mass_gev, "limit_cm2": limit_cm2, "expected_cm2": expected_cm2,
+             "expected_m2sigma_cm2": expected_m2sigma_cm2, "expected_m1sigma_cm2": expected_m1sigma_cm2,
+             "expected_p1sigma_cm2": expected_p1sigma_cm2, "expected_p2sigma_cm2": expected_p2sigma_cm2,
+             "limit_unconstrained_cm2": limit_unconstrained_cm2, "limit_cls_cm2": limit_cls_cm2,
+             "expected_cls_cm2": expected_cls_cm2}
+    arrays = {k: as_finite_array(k, v, positive=True) for k, v in given.items() if v is not None}
+    same_length(**arrays)
     order = np.argsort(arrays["mass_gev"], kind="stable")
     a = {k: v[order] for k, v in arrays.items()}
     m = a["mass_gev"]
 
-    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
     ax = fig.add_subplot()
-    ax.fill_between(m, a["expected_m2sigma_cm2"], a["expected_p2sigma_cm2"], color=BAND_2SIGMA_COLOR,
-                    linewidth=0, label=r"Expected $\pm 2\sigma$")
-    ax.fill_between(m, a["expected_m1sigma_cm2"], a["expected_p1sigma_cm2"], color=BAND_1SIGMA_COLOR,
-                    linewidth=0, label=r"Expected $\pm 1\sigma$")
-    ax.plot(m, a["expected_cm2"], color="black", linestyle="--", linewidth=1.2, label="Median expected")
-    ax.plot(m, a["limit_cm2"], color="black", linestyle="-", linewidth=2.0, label=label)
+    band2 = ax.fill_between(m, a["expected_m2sigma_cm2"], a["expected_p2sigma_cm2"], color=BAND_2SIGMA_COLOR,
+                            linewidth=0, label=rf"{band_label} $\pm 2\sigma$")
+    band1 = ax.fill_between(m, a["expected_m1sigma_cm2"], a["expected_p1sigma_cm2"], color=BAND_1SIGMA_COLOR,
+                            linewidth=0, label=rf"{band_label} $\pm 1\sigma$")
+    (median,) = ax.plot(m, a["expected_cm2"], color="black", linestyle="--", linewidth=1.2,
+                        label=f"{band_label} median")
+    extras = []
+    for key, extra_label, color, style in EXTRA_LIMIT_CURVES:
+        if key in a:
+            (line,) = ax.plot(m, a[key], color=color, linestyle=style, linewidth=1.5, label=extra_label, zorder=3)
+            extras.append(line)
+    (headline,) = ax.plot(m, a["limit_cm2"], color="black", linestyle="-", linewidth=2.0, label=label)
 
     styles = ("-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)))
-    colors = ("tab:blue", "tab:red", "tab:purple", "tab:brown", "tab:cyan")
+    colors = ("tab:purple", "tab:brown", "tab:cyan", "tab:olive", "tab:pink")
+    refs = []
     for idx, ref in enumerate(references):
         try:
             ref_label, ref_mass, ref_limit = ref
@@ -122,10 +146,11 @@ def plot_limit_curve(
                               field=f"references[{idx}]") from None
         rm = as_finite_array(f"references[{idx}].mass_gev", ref_mass, positive=True)
         rl = as_finite_array(f"references[{idx}].limit_cm2", ref_limit, positive=True)
-        _same_length(**{f"references[{idx}].mass_gev": rm, f"references[{idx}].limit_cm2": rl})
+        same_length(**{f"references[{idx}].mass_gev": rm, f"references[{idx}].limit_cm2": rl})
         ro = np.argsort(rm, kind="stable")
-        ax.plot(rm[ro], rl[ro], color=colors[idx % len(colors)], linestyle=styles[idx % len(styles)],
-                linewidth=1.5, label=str(ref_label))
+        (line,) = ax.plot(rm[ro], rl[ro], color=colors[idx % len(colors)], linestyle=styles[idx % len(styles)],
+                          linewidth=1.5, label=str(ref_label))
+        refs.append(line)
 
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -137,11 +162,10 @@ def plot_limit_curve(
     ax.grid(True, which="minor", alpha=0.15)
     if title:
         ax.set_title(title)
-    # Observed first, then median and bands, then references.
-    handles, labels = ax.get_legend_handles_labels()
-    order_idx = [3, 2, 1, 0] + list(range(4, len(handles)))
-    ax.legend([handles[i] for i in order_idx], [labels[i] for i in order_idx], loc="upper left",
-              frameon=True, fontsize="small")
+    # Headline first, then the other conventions, the median and bands, then references.
+    handles = [headline, *extras, median, band1, band2, *refs]
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside upper center", ncols=2, fontsize="small",
+               frameon=False)
     return fig
 
 
@@ -257,7 +281,7 @@ def plot_cutflow(*, cuts: Sequence[str], events: Sequence[float], efficiency: Se
     names = [str(c) for c in cuts]
     ev = as_finite_array("events", events, nonnegative=True)
     eff = as_finite_array("efficiency", efficiency, nonnegative=True)
-    _same_length(cuts=np.asarray(names, dtype=object), events=ev, efficiency=eff)
+    same_length(cuts=np.asarray(names, dtype=object), events=ev, efficiency=eff)
     if np.any(eff > 1.0 + 1e-12):
         raise InvalidData("cumulative efficiency must lie in [0, 1]", field="efficiency")
 
@@ -282,45 +306,6 @@ def plot_cutflow(*, cuts: Sequence[str], events: Sequence[float], efficiency: Se
     return fig
 
 
-def plot_pulls(*, names: Sequence[str], pulls: Sequence[float], errors: Sequence[float]) -> Figure:
-    """Standard pull plot of nuisance parameters with ±1σ (green) and ±2σ (yellow) bands.
-
-    Args:
-        names: Parameter names.
-        pulls: Pulls (θ̂ − θ0)/Δθ, with θ0 and Δθ the pre-fit value and uncertainty.
-        errors: Post-fit uncertainties in the same normalised units (σ̂_θ/Δθ).
-
-    Returns:
-        The figure.
-
-    Raises:
-        InvalidData: Lengths differ, non-finite values or negative errors.
-    """
-    labels = [str(n) for n in names]
-    p = as_finite_array("pulls", pulls)
-    e = as_finite_array("errors", errors, nonnegative=True)
-    n = _same_length(names=np.asarray(labels, dtype=object), pulls=p, errors=e)
-
-    fig = Figure(figsize=(6.4, max(2.5, 0.35 * n + 1.2)), layout="constrained")
-    ax = fig.add_subplot()
-    ax.axvspan(-2.0, 2.0, color=BAND_2SIGMA_COLOR, linewidth=0, label=r"$\pm 2\sigma$")
-    ax.axvspan(-1.0, 1.0, color=BAND_1SIGMA_COLOR, linewidth=0, label=r"$\pm 1\sigma$")
-    ax.axvline(0.0, color="black", linestyle="--", linewidth=0.8)
-    ypos = np.arange(n)[::-1]
-    ax.errorbar(p, ypos, xerr=e, fmt="o", color="black", markersize=4, capsize=2, elinewidth=1.2,
-                label="Post-fit")
-    ax.set_yticks(ypos)
-    ax.set_yticklabels(labels)
-    reach = float(np.max(np.abs(p) + e)) if n else 0.0
-    lim = max(3.0, 1.1 * reach)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-0.7, n - 0.3)
-    ax.set_xlabel(PULL_LABEL)
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="outside upper center", ncols=3, fontsize="small", frameon=False)
-    return fig
-
-
 def plot_acceptance(*, energy_kev: Sequence[float], acceptance: Sequence[float],
                     acceptance_err: Sequence[float]) -> Figure:
     """Plot the signal acceptance (all cuts) versus true nuclear-recoil energy.
@@ -339,7 +324,7 @@ def plot_acceptance(*, energy_kev: Sequence[float], acceptance: Sequence[float],
     en = as_finite_array("energy_kev", energy_kev, nonnegative=True)
     acc = as_finite_array("acceptance", acceptance, nonnegative=True)
     err = as_finite_array("acceptance_err", acceptance_err, nonnegative=True)
-    _same_length(energy_kev=en, acceptance=acc, acceptance_err=err)
+    same_length(energy_kev=en, acceptance=acc, acceptance_err=err)
     if np.any(acc > 1.0 + 1e-12):
         raise InvalidData("acceptance must lie in [0, 1]", field="acceptance")
     order = np.argsort(en, kind="stable")

@@ -21,11 +21,12 @@ rule likelihood:
 
 
 rule fit:
-    """Background-only fit of the serialized likelihood (pulls)."""
+    """Maximum-likelihood fits: background-only (pulls, correlations, goodness of fit) and signal-plus-background."""
     input:
         workspace=rules.likelihood.output.workspace,
+        patchset=rules.likelihood.output.patchset,
     output:
-        fit=f"{R}/fit/bkgonly_fit.json",
+        fit=report(f"{R}/fit/fit.json", caption="../report/fit.rst", category="Fit"),
     log:
         f"{R}/logs/fit.log",
     container:
@@ -35,4 +36,5 @@ rule fit:
         kubernetes_memory_limit="1Gi",
     shell:
         "mkdir -p $(dirname {output.fit}) $(dirname {log}) && "
-        "dmpreserve fit --workspace {input.workspace} --output {output.fit} > {log} 2>&1"
+        "dmpreserve fit --workspace {input.workspace} --patchset {input.patchset} --no-progress "
+        "--output {output.fit} > {log} 2>&1"

@@ -1,9 +1,42 @@
-rule limits:
-    """90% CL upper limits on sigma_SI per mass with expected bands (asymptotic CLs)."""
+# Limits: one job per mass (scatter over the mass index, so a cluster spreads the toys), then a
+# gather job.  N is computed here with plain Python (the Snakefile cannot import dmpreserve):
+# the masses of limits.masses_gev if given, else the signal model's own mass grid if it has one,
+# else the configuration's signal grid; index i is the i-th selected mass in ascending order
+# (dmpreserve.limits.select_patches).  A malformed model file falls back to the configuration's
+# grid here; the signal step then refuses it with a clear message.
+# (N_LIMIT_MASSES is computed in common.smk.)
+
+
+rule limits_point:
+    """All limits of one mass: Neyman t~mu (toys or asymptotic), PCL, CLs, sensitivity bands, p0/z0."""
     input:
         config=CONFIGFILE,
         workspace=rules.likelihood.output.workspace,
         patchset=rules.likelihood.output.patchset,
+    output:
+        point=f"{R}/limits/points/{{index}}.json",
+    log:
+        f"{R}/logs/limits_point/{{index}}.log",
+    wildcard_constraints:
+        index=r"\d+",
+    container:
+        IMAGE
+    resources:
+        mem_mb=1500,
+        kubernetes_memory_limit="2Gi",
+    shell:
+        "mkdir -p $(dirname {output.point}) $(dirname {log}) && "
+        "dmpreserve limits-point --config {input.config} --workspace {input.workspace} "
+        "--patchset {input.patchset} --index {wildcards.index} -o {output.point} > {log} 2>&1"
+
+
+rule limits:
+    """Gather the per-mass limits into limits.csv / limits.json (cross sections in cm2)."""
+    input:
+        config=CONFIGFILE,
+        workspace=rules.likelihood.output.workspace,
+        patchset=rules.likelihood.output.patchset,
+        points=expand(f"{R}/limits/points/{{index}}.json", index=range(N_LIMIT_MASSES)),
     output:
         csv=f"{R}/limits/limits.csv",
         json=f"{R}/limits/limits.json",
@@ -12,9 +45,9 @@ rule limits:
     container:
         IMAGE
     resources:
-        mem_mb=1500,
-        kubernetes_memory_limit="2Gi",
+        mem_mb=1000,
+        kubernetes_memory_limit="1Gi",
     shell:
         "mkdir -p $(dirname {output.csv}) $(dirname {log}) && "
         "dmpreserve limits --config {input.config} --workspace {input.workspace} --patchset {input.patchset} "
-        "--csv {output.csv} --json {output.json} > {log} 2>&1"
+        "--points {input.points} --csv {output.csv} --json {output.json} --no-progress > {log} 2>&1"

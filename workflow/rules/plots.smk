@@ -1,5 +1,6 @@
 rule plots:
-    """Limit curve, analysis space with background model and signal, cut flow, acceptance, pulls."""
+    """Limit curve (PCL, unconstrained PLR, CLs over the PLR sensitivity band), analysis space, cut flow,
+    acceptance, and the fit plots (pulls, correlations, POI scan, best-fit cross section per mass)."""
     input:
         limits=rules.limits.output.csv,
         templates=rules.backgrounds.output.templates,
@@ -17,6 +18,9 @@ rule plots:
         cutflow_png=report(f"{R}/plots/cutflow.png", caption="../report/cutflow.rst", category="Selection"),
         acceptance_png=report(f"{R}/plots/acceptance.png", caption="../report/acceptance.rst", category="Selection"),
         pulls_png=report(f"{R}/plots/pulls.png", caption="../report/pulls.rst", category="Fit"),
+        correlation_png=report(f"{R}/plots/correlation.png", caption="../report/correlation.rst", category="Fit"),
+        scan_png=report(f"{R}/plots/poi_scan.png", caption="../report/poi_scan.rst", category="Fit"),
+        best_fit_png=report(f"{R}/plots/best_fit.png", caption="../report/best_fit.rst", category="Fit"),
     log:
         f"{R}/logs/plots.log",
     container:

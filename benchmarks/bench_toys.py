@@ -1,0 +1,126 @@
+"""Benchmark: toy-based test-statistic distributions, dmpreserve.stats versus pyhf's ToyCalculator.
+
+Task: the distributions of q~mu under signal+background and background-only at one tested mu
+(the asymptotic CLs limit of a ~50 GeV mass of the default workspace), N toys each, as
+``pyhf.infer.calculators.ToyCalculator(test_stat="qtilde").distributions(mu)`` (what
+``hypotest(..., calctype="toybased")`` runs) produces them: toys generated at the nuisance values
+profiled on the data at mu and at 0, each toy fitted twice (free and at mu).  ours:
+:func:`dmpreserve.stats.toys.generate` + batched fits (:mod:`dmpreserve.stats.teststat`).
+pyhf's toy calculator has no t~mu; the t~mu distributions (our Neyman statistic) are compared
+with pyhf's ``tmu_tilde`` on pyhf-sampled toys (not timed as a headline).
+
+Prints the time per toy and the ratio, and two-sample KS p-values (ours vs pyhf) for each
+distribution; writes ``benchmarks/results/toys.csv`` and ``toys.png``.
+N = 2000 (``--quick``: 200).
+
+    .venv/bin/python benchmarks/bench_toys.py [--quick] [--workspace BkgOnly.json --patchset patchset.json]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyhf
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import bench_args, interleave, print_ratio, write_results  # noqa: E402
+from bench_limits import likelihood_args, load_likelihood  # noqa: E402
+
+from dmpreserve.limits import select_patches  # noqa: E402
+from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup  # noqa: E402
+from dmpreserve.stats.model import build_model  # noqa: E402
+from dmpreserve.stats.reference import pyhf_model_and_data  # noqa: E402
+from dmpreserve.stats.teststat import fit_datasets, qmu_tilde, tmu_tilde  # noqa: E402
+from dmpreserve.stats.toys import generate  # noqa: E402
+
+
+def ours_distributions(model, mu: float, n: int, seed: int) -> dict[str, np.ndarray]:
+    """q~mu and t~mu for n signal-like (at mu) and n background-like (at 0) toys."""
+    setup = observed_setup(model)
+    _, cond = tmu_tilde(model, setup.sets, np.array([mu, 0.0]), which=np.zeros(2, int))
+    out = {}
+    for name, theta, s in (("sig", cond.theta[0], seed), ("bkg", cond.theta[1], seed + 1)):
+        data, aux = generate(model, theta, n, np.random.default_rng(s))
+        sets = fit_datasets(model, data, aux, init=np.repeat(theta[None], n, axis=0))
+        t, _ = tmu_tilde(model, sets, np.full(n, mu))
+        out[f"tmu_{name}"] = t
+        out[f"qmu_{name}"] = qmu_tilde(t, np.full(n, mu), sets.mu_hat)
+    return out
+
+
+def pyhf_distributions(pmodel, data, mu: float, n: int) -> dict[str, np.ndarray]:
+    """pyhf's ToyCalculator with q~mu (the toybased hypotest's work)."""
+    calc = pyhf.infer.calculators.ToyCalculator(data, pmodel, test_stat="qtilde", ntoys=n, track_progress=False)
+    sig, bkg = calc.distributions(mu)
+    return {"qmu_sig": np.asarray(sig.samples, float), "qmu_bkg": np.asarray(bkg.samples, float)}
+
+
+def pyhf_tmu(pmodel, data, mu: float, n: int) -> np.ndarray:
+    """pyhf's tmu_tilde on n toys sampled by pyhf at the mu-profiled parameters."""
+    cfg = pmodel.config
+    init, bounds, fixed = cfg.suggested_init(), cfg.suggested_bounds(), cfg.suggested_fixed()
+    pars = pyhf.infer.mle.fixed_poi_fit(mu, data, pmodel, init, bounds, fixed)
+    toys = pmodel.make_pdf(pars).sample((n,))
+    return np.array([float(pyhf.infer.test_statistics.tmu_tilde(mu, t, pmodel, init, bounds, fixed)) for t in toys])
+
+
+def _plot(ours: dict, base: dict, tbase: np.ndarray, directory: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    bins = np.linspace(0, 12, 41)
+    for key, style in (("qmu_sig", "C0"), ("qmu_bkg", "C1")):
+        axes[0].hist(ours[key], bins, histtype="step", color=style, label=f"ours {key}")
+        axes[0].hist(base[key], bins, histtype="step", color=style, ls="--", label=f"pyhf {key}")
+    axes[1].hist(ours["tmu_sig"], bins, histtype="step", label="ours t~mu")
+    axes[1].hist(tbase, bins, histtype="step", ls="--", label="pyhf tmu_tilde")
+    x = np.linspace(0.05, 12, 200)
+    axes[1].plot(x, stats.chi2(1).pdf(x) * len(tbase) * (bins[1] - bins[0]), "k:", label="chi2(1)")
+    for ax, name in zip(axes, ("q~mu", "t~mu")):
+        ax.set_yscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel("toys")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(directory / "toys.png", dpi=120, metadata={"Software": None})
+
+
+def main() -> None:
+    args = bench_args(__doc__.splitlines()[0], extra=likelihood_args)
+    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    n = 200 if args.quick else 2000
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace, patchset = load_likelihood(args, Path(tmp))
+    patches = select_patches(patchset)
+    patch = min(patches, key=lambda p: abs(np.log(p["metadata"]["values"][0] / 50.0)))
+    model = build_model(workspace, patch)
+    mu = asymptotic_limits(model).cls
+    pmodel, data = pyhf_model_and_data(workspace, patch)
+    print(f"m = {patch['metadata']['values'][0]:.4g} GeV, mu = {mu:.4g}, {n} toys per hypothesis", flush=True)
+    res = interleave({"ours": lambda: ours_distributions(model, mu, n, seed=1),
+                      "baseline": lambda: pyhf_distributions(pmodel, data, mu, n)}, repeat=1)
+    ours, base = res["ours"], res["baseline"]
+    per_toy = {k: v.median_s / (2 * n) for k, v in res.items()}
+    ks = {key: float(stats.ks_2samp(ours.result[key], base.result[key]).pvalue) for key in ("qmu_sig", "qmu_bkg")}
+    tbase = pyhf_tmu(pmodel, data, mu, n)
+    ks["tmu_sig"] = float(stats.ks_2samp(ours.result["tmu_sig"], tbase).pvalue)
+    print(f"toys_per_toy: ours {per_toy['ours']:.6f} s, baseline {per_toy['baseline']:.6f} s, "
+          f"ratio {per_toy['baseline'] / per_toy['ours']:.1f} (per toy, q~mu; KS p-values "
+          + ", ".join(f"{k} {v:.3f}" for k, v in ks.items()) + ")", flush=True)
+    print_ratio(f"toys_{n}", ours, base)
+    write_results("toys", [{"n_toys_per_hypothesis": n, "mu": mu, **ours.row("ours"), **base.row("baseline"),
+                            "ours_per_toy_s": per_toy["ours"], "baseline_per_toy_s": per_toy["baseline"],
+                            "ratio": per_toy["baseline"] / per_toy["ours"],
+                            **{f"ks_p_{k}": v for k, v in ks.items()}}], directory=args.results)
+    _plot(ours.result, base.result, tbase, args.results)
+
+
+if __name__ == "__main__":
+    main()
