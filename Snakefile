@@ -6,6 +6,8 @@
 
 import os
 
+import yaml
+
 from snakemake.utils import min_version, validate
 
 min_version("7.32.4")
@@ -20,9 +22,13 @@ validate(config, "schemas/config.schema.json")
 # wins over the default above).  Overrides with --config KEY=VALUE are not seen by the steps.
 CONFIGFILE = os.path.relpath(str(workflow.configfiles[0]))
 IMAGE = config["container_image"]
+# Signal model file (RECAST-style rerun: --config signal_model=PATH); an input of the signal rule, so a
+# new model reruns only the rules downstream of it.
+SIGNAL_MODEL = config.get("signal_model") or "workflow/config/signal_model.yaml"
 R = "results"
 
 
+include: "workflow/rules/common.smk"
 include: "workflow/rules/mdc.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/backgrounds.smk"
@@ -30,6 +36,7 @@ include: "workflow/rules/signal.smk"
 include: "workflow/rules/likelihood.smk"
 include: "workflow/rules/limits.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/reinterpret.smk"
 include: "workflow/rules/hepdata.smk"
 include: "workflow/rules/provenance.smk"
 
@@ -43,4 +50,6 @@ rule all:
         f"{R}/hepdata/submission.tar.gz",
         f"{R}/plots/limits.png",
         f"{R}/provenance.json",
+        f"{R}/reinterpretation/kit.json",
+        f"{R}/reinterpretation/kit.tar.gz",
     default_target: True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,6 @@ import numpy as np
 from dmpreserve.config import AnalysisConfig, Binning
 from dmpreserve.data import ReducedData
 from dmpreserve.physics.halo import StandardHalo
-from dmpreserve.physics.wimp import rate_si
 from dmpreserve.selection import apply_cuts, cuts_from_config, fiducial_volume_fraction
 
 #: Cross section at which spectra are tabulated [cm^2].
@@ -47,10 +47,17 @@ class ResponseMatrix:
                                "k = i_cs1 * n_log10cs2 + j_log10cs2"}
 
 
-def build_response(sim: ReducedData, config: AnalysisConfig) -> ResponseMatrix:
-    """Build the NR response matrix from the NR simulation."""
+def build_response(sim: ReducedData, config: AnalysisConfig, *, energy_edges_kev: np.ndarray | None = None
+                   ) -> ResponseMatrix:
+    """Build a response matrix from a simulation with true energies (flat in energy).
+
+    Args:
+        sim: Simulated events with ``true_energy_kev`` (events without S1 or S2 kept, with zero areas).
+        config: The analysis configuration (cuts, binning).
+        energy_edges_kev: True-energy bin edges [keV]; default ``signal.energy_bins_kev``.
+    """
     binning = config.binning
-    edges = config.signal_energy_edges_kev
+    edges = config.signal_energy_edges_kev if energy_edges_kev is None else np.asarray(energy_edges_kev, float)
     cuts = cuts_from_config(config)
     mask, _ = apply_cuts(sim, cuts)
     e = sim.columns["true_energy_kev"]
@@ -76,15 +83,26 @@ def halo_from_config(config: AnalysisConfig) -> StandardHalo:
                         v_earth_km_s=h["v_earth_km_s"])
 
 
-def counts_per_energy_bin(edges_kev: np.ndarray, *, mass_gev: float, cross_section_cm2: float, halo: StandardHalo,
-                          exposure_t_yr: float, points_per_bin: int = 9) -> np.ndarray:
-    """Expected recoils per true-energy bin: exposure x integral of dR/dE (Gauss-Legendre per bin)."""
+def counts_per_energy_bin(edges_kev: np.ndarray, *, exposure_t_yr: float,
+                          rate: Callable[[np.ndarray], np.ndarray] | None = None, mass_gev: float | None = None,
+                          cross_section_cm2: float | None = None, halo: StandardHalo | None = None,
+                          points_per_bin: int = 9) -> np.ndarray:
+    """Expected recoils per true-energy bin: exposure [t yr] x integral of ``rate`` [events/(t yr keV)].
+
+    The integral over each bin is a ``points_per_bin``-point Gauss-Legendre rule.  Without ``rate``,
+    the SI spectrum for ``mass_gev`` [GeV], ``cross_section_cm2`` [cm^2] and ``halo`` is used.
+    """
+    if rate is None:
+        from dmpreserve.physics.wimp import rate_si
+
+        def rate(e: np.ndarray) -> np.ndarray:
+            return rate_si(e, mass_gev=mass_gev, cross_section_cm2=cross_section_cm2, halo=halo)
     x, w = np.polynomial.legendre.leggauss(points_per_bin)
     lo, hi = edges_kev[:-1], edges_kev[1:]
     half = 0.5 * (hi - lo)
     e = (0.5 * (hi + lo))[:, None] + half[:, None] * x[None, :]
-    rate = rate_si(e.ravel(), mass_gev=mass_gev, cross_section_cm2=cross_section_cm2, halo=halo).reshape(e.shape)
-    return exposure_t_yr * (rate * w[None, :]).sum(axis=1) * half
+    values = np.asarray(rate(e.ravel()), dtype=float).reshape(e.shape)
+    return exposure_t_yr * (values * w[None, :]).sum(axis=1) * half
 
 
 def reference_cross_section(events_at_1e45: float, target_events: float) -> float:
@@ -94,35 +112,63 @@ def reference_cross_section(events_at_1e45: float, target_events: float) -> floa
     return 10.0 ** round(math.log10(TABULATION_CROSS_SECTION_CM2 * target_events / events_at_1e45))
 
 
-def build_signal(*, config: AnalysisConfig, response: ResponseMatrix, exposure_t_yr: float) -> dict[str, Any]:
-    """Signal templates for the mass grid (``signal.json`` document)."""
-    halo = halo_from_config(config)
+def scaled_template(template: np.ndarray, *, strength: float, target_events: float) -> tuple[np.ndarray, float]:
+    """Rescale a template computed at ``strength`` to the power of ten giving about ``target_events``.
+
+    Returns:
+        (template at the new reference strength, the reference strength).
+    """
+    ref = reference_cross_section(float(np.sum(template)) * TABULATION_CROSS_SECTION_CM2 / strength, target_events)
+    return template * (ref / strength), ref
+
+
+def build_signal(*, config: AnalysisConfig, response: ResponseMatrix, exposure_t_yr: float,
+                 model: Any = None) -> dict[str, Any]:
+    """Signal templates for the mass grid (``signal.json`` document).
+
+    Args:
+        config: The analysis configuration (mass grid, halo, target events at the reference).
+        response: The NR response matrix.
+        exposure_t_yr: Exposure [t yr].
+        model: A :class:`dmpreserve.reinterpret.models.SignalModel` (NR models only); None: SI.
+            Its halo and mass grid, where given, replace the configuration's.
+    """
+    from dmpreserve.reinterpret.models import SignalModel
+
+    model = SignalModel(model="si") if model is None else model
+    if model.is_er:
+        from dmpreserve.errors import InvalidSpectrum
+
+        raise InvalidSpectrum("the signal step folds NR models only; use dmpreserve reinterpret for er_line",
+                              field="model")
+    halo = model.halo or halo_from_config(config)
     target = config["signal"]["target_events_at_reference"]
     masses, refs, expected, templates = [], [], [], []
-    for m in config.masses_gev:
-        per_e = counts_per_energy_bin(response.energy_edges_kev, mass_gev=m, cross_section_cm2=TABULATION_CROSS_SECTION_CM2,
-                                      halo=halo, exposure_t_yr=exposure_t_yr)
-        tmpl45 = response.fold(per_e)
-        ref = reference_cross_section(float(tmpl45.sum()), target)
-        tmpl = tmpl45 * (ref / TABULATION_CROSS_SECTION_CM2)
+    for m in model.masses_gev or config.masses_gev:
+        rate = model.rate(mass_gev=m, strength=TABULATION_CROSS_SECTION_CM2, halo=halo)
+        per_e = counts_per_energy_bin(response.energy_edges_kev, rate=rate, exposure_t_yr=exposure_t_yr)
+        tmpl, ref = scaled_template(response.fold(per_e), strength=TABULATION_CROSS_SECTION_CM2, target_events=target)
         masses.append(m)
         refs.append(ref)
         expected.append(float(tmpl.sum()))
         templates.append(tmpl.tolist())
     return {"masses_gev": masses, "reference_cross_section_cm2": refs, "expected_events": expected,
             "templates": templates, "exposure_t_yr": exposure_t_yr,
-            "halo": dataclasses.asdict(halo), "model": "spin-independent elastic WIMP-nucleon scattering, "
-            "standard halo model, Helm form factor (Baxter et al., EPJC 81 (2021) 907)",
-            "units": {"expected_events": "events", "reference_cross_section_cm2": "cm^2 (WIMP-nucleon)"}}
+            "halo": dataclasses.asdict(halo), "model": f"{model.model}: {model.strength_unit}, standard halo model "
+            "(Baxter et al., EPJC 81 (2021) 907 conventions); see dmpreserve.reinterpret.models",
+            "units": {"expected_events": "events", "reference_cross_section_cm2": model.strength_unit}}
 
 
-def spectra_rows(config: AnalysisConfig, *, points: int = 200) -> list[tuple[float, float, float]]:
+def spectra_rows(config: AnalysisConfig, *, points: int = 200, model: Any = None) -> list[tuple[float, float, float]]:
     """Rows (mass_gev, energy_kev, dr_de) of the tabulated spectra at 1e-45 cm^2 [events/(t yr keV)]."""
-    halo = halo_from_config(config)
+    from dmpreserve.reinterpret.models import SignalModel
+
+    model = SignalModel(model="si") if model is None else model
+    halo = model.halo or halo_from_config(config)
     e = config.signal_energy_edges_kev
     grid = np.linspace(e[0], e[-1], points)
     rows = []
-    for m in config.masses_gev:
-        rate = rate_si(grid, mass_gev=m, cross_section_cm2=TABULATION_CROSS_SECTION_CM2, halo=halo)
+    for m in model.masses_gev or config.masses_gev:
+        rate = model.rate(mass_gev=m, strength=TABULATION_CROSS_SECTION_CM2, halo=halo)(grid)
         rows.extend((m, float(x), float(r)) for x, r in zip(grid, rate))
     return rows

@@ -1,5 +1,9 @@
 rule hepdata:
-    """HEPData record (hepdata-lib), validated with hepdata-validator; likelihood attached as HistFactory."""
+    """HEPData record (hepdata-lib), validated with hepdata-validator; likelihood attached as HistFactory.
+
+    Limits in both conventions (PCL/unconstrained PLR with Neyman construction, CLs), discovery p-values, fit tables;
+    the reinterpretation kit attached as an additional resource.
+    """
     input:
         limits=rules.limits.output.csv,
         templates=rules.backgrounds.output.templates,
@@ -9,6 +13,8 @@ rule hepdata:
         acceptance=rules.select.output.acceptance,
         workspace=rules.likelihood.output.workspace,
         patchset=rules.likelihood.output.patchset,
+        fit=rules.fit.output.fit,
+        kit=rules.reinterpretation_kit.output.tarball,
     output:
         submission=f"{R}/hepdata/submission.tar.gz",
     log:
@@ -22,4 +28,7 @@ rule hepdata:
         "mkdir -p $(dirname {output.submission}) $(dirname {log}) && "
         "dmpreserve hepdata --limits {input.limits} --templates {input.templates} --selected {input.selected} "
         "--cutflow {input.cutflow} --acceptance {input.acceptance} --workspace {input.workspace} "
-        "--patchset {input.patchset} --output {output.submission} > {log} 2>&1"
+        "--patchset {input.patchset} --fit {input.fit} --output {output.submission} "
+        "--resource {input.kit} 'Reinterpretation kit: background-only workspace, NR and ER response matrices, "
+        "energy binning, exposure, signal efficiency and limits, with a sha256 manifest (dmpreserve reinterpret "
+        "--kit DIR)' > {log} 2>&1"

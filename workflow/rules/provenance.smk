@@ -12,6 +12,7 @@ rule provenance:
             *rules.limits.output,
             *rules.plots.output,
             *rules.hepdata.output,
+            *rules.reinterpretation_kit.output,
         ],
     output:
         provenance=f"{R}/provenance.json",

@@ -1,0 +1,180 @@
+"""Reinterpretation: signal templates for a new model from the kit, a new patchset, limits.
+
+For an NR model (built-in or a user spectrum) the expected signal in analysis bin k is
+exposure x sum_e (integral of dR/dE over true-energy bin e) x R_NR[e, k]; for an ER line of
+rate r [events/(t yr)] at energy E it is exposure x r x R_ER(E)[k] (linear interpolation between the
+simulated lines).  Each mass becomes one pyhf patch adding the ``signal`` sample with normfactor
+``mu``; the strength limit is mu_limit x the patch's reference strength.  Limits come from
+:func:`dmpreserve.limits.compute_limits` (the pipeline's own statistics, asymptotic by default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import numpy as np
+
+from dmpreserve.errors import InvalidSpectrum
+from dmpreserve.io import read_json
+from dmpreserve.physics.halo import StandardHalo
+from dmpreserve.reinterpret.kit import Kit, read_line_response
+from dmpreserve.reinterpret.models import SignalModel, UserSpectra
+from dmpreserve.signal import ResponseMatrix, counts_per_energy_bin, scaled_template
+
+
+@dataclasses.dataclass(frozen=True)
+class Reinterpretation:
+    """Result of one reinterpretation.
+
+    Attributes:
+        signal: The signal document (masses, reference strengths, templates, expected events).
+        patchset: The pyhf patchset (validated against the kit's workspace).
+        limits: ``dmpreserve.limits.MassLimit`` per mass, sorted by mass.
+        strength_unit: Unit of the reported limits (``limit_cm2`` column).
+        source: Description of the model or spectrum file.
+        method: The statistical method (``limits.json``).
+    """
+
+    signal: dict[str, Any]
+    patchset: dict[str, Any]
+    limits: tuple[Any, ...]
+    strength_unit: str
+    source: dict[str, Any]
+    method: str = ""
+
+
+def read_nr_response(kit: Kit) -> ResponseMatrix:
+    """The kit's NR response matrix."""
+    from dmpreserve.config import Binning
+
+    doc = read_json(kit.file("response_nr.json"), what="NR response")
+    b = doc["binning"]
+    return ResponseMatrix(np.asarray(doc["energy_edges_kev"], float),
+                          Binning(tuple(b["cs1_edges_phd"]), tuple(b["log10_cs2_edges"])),
+                          np.asarray(doc["matrix"], float), np.asarray(doc["matrix_err"], float))
+
+
+def kit_halo(kit: Kit) -> StandardHalo:
+    """The halo the pipeline used (the default for models without one)."""
+    return StandardHalo(**kit.manifest["halo"])
+
+
+def _signal_doc(masses, refs, templates, *, exposure: float, unit: str, description: str, halo) -> dict[str, Any]:
+    return {"masses_gev": [float(m) for m in masses], "reference_cross_section_cm2": [float(r) for r in refs],
+            "expected_events": [float(np.sum(t)) for t in templates], "templates": [np.asarray(t).tolist()
+                                                                                       for t in templates],
+            "exposure_t_yr": exposure, "halo": halo, "model": description,
+            "units": {"expected_events": "events", "reference_cross_section_cm2": unit}}
+
+
+def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] | None = None) -> dict[str, Any]:
+    """Signal templates of a built-in model on the kit (NR or ER response)."""
+    exposure = float(kit.manifest["exposure_t_yr"])
+    target = float(kit.manifest["target_events_at_reference"])
+    masses = masses_gev or model.masses_gev or tuple(kit.manifest["masses_gev"])
+    halo = model.halo or kit_halo(kit)
+    refs, templates = [], []
+    if model.is_er:
+        resp = read_line_response(kit.file("response_er.json"))
+        lo, hi = resp.line_energies_kev[0], resp.line_energies_kev[-1]
+        for m in masses:
+            e = model.line_energy_kev(m)
+            if not lo <= e <= hi:
+                raise InvalidSpectrum(f"line at {e:g} keV (mass {m:g} GeV) outside the kit's ER lines "
+                                      f"{lo:g}-{hi:g} keV", field="masses_gev")
+            tmpl = exposure * model.reference_rate_per_t_yr * resp.row(e)
+            t, r = scaled_template(tmpl, strength=model.reference_rate_per_t_yr, target_events=target)
+            refs.append(r)
+            templates.append(t)
+    else:
+        resp = read_nr_response(kit)
+        for m in masses:
+            rate = model.rate(mass_gev=m, strength=1e-45, halo=halo)
+            tmpl = resp.fold(counts_per_energy_bin(resp.energy_edges_kev, rate=rate, exposure_t_yr=exposure))
+            t, r = scaled_template(tmpl, strength=1e-45, target_events=target)
+            refs.append(r)
+            templates.append(t)
+    _check_nonzero(masses, templates)
+    return _signal_doc(masses, refs, templates, exposure=exposure, unit=model.strength_unit,
+                       description=f"{model.model} ({model.strength_unit})", halo=halo.as_dict())
+
+
+def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_cm2: float) -> dict[str, Any]:
+    """Signal templates of user spectra (dR/dE at ``reference_cross_section_cm2``) folded through the NR response."""
+    exposure = float(kit.manifest["exposure_t_yr"])
+    target = float(kit.manifest["target_events_at_reference"])
+    resp = read_nr_response(kit)
+    refs, templates = [], []
+    for i, _m in enumerate(spectra.masses_gev):
+        tmpl = resp.fold(counts_per_energy_bin(resp.energy_edges_kev, rate=spectra.rate(i), exposure_t_yr=exposure))
+        t, r = scaled_template(tmpl, strength=reference_cross_section_cm2, target_events=target)
+        refs.append(r)
+        templates.append(t)
+    _check_nonzero(spectra.masses_gev, templates)
+    return _signal_doc(spectra.masses_gev, refs, templates, exposure=exposure, unit="cm^2 (user spectrum)",
+                       description="user spectrum (NR)", halo=None)
+
+
+def _check_nonzero(masses, templates) -> None:
+    for m, t in zip(masses, templates):
+        if not np.isfinite(np.sum(t)) or np.sum(t) <= 0:
+            raise InvalidSpectrum(f"mass {m:g} GeV gives no expected signal in the analysis region", field="mass_gev")
+
+
+def limit_options(kit: Kit, *, toys: bool) -> tuple[dict[str, Any], str]:
+    """Keyword options of :func:`dmpreserve.limits.compute_limits` and the method text.
+
+    Asymptotic by default; with ``toys`` the kit's recorded toy settings (as the pipeline ran them:
+    same seed, mass index and toy counts, so the same masses give the pipeline's limits exactly).
+    """
+    from dmpreserve import limits
+
+    st = kit.manifest.get("statistics_settings") or {"neyman_threshold": "asymptotic", "pcl_power": 0.16}
+    opts: dict[str, Any] = {"pcl_power": float(st["pcl_power"])}
+    if toys:
+        if st["neyman_threshold"] != "toys":
+            raise InvalidSpectrum("the kit records no toy settings (the pipeline's limits were asymptotic)",
+                                  path=kit.file("kit.json"), field="statistics_settings")
+        from dmpreserve.stats.toys import ToySettings
+
+        opts["toys"] = ToySettings(toys_per_mu=int(st["toys_per_mu"]), toys_background=int(st["toys_background"]),
+                                   mu_points=int(st["mu_points"]), seed=int(st["seed"]))
+    method_text = getattr(limits, "method_text", None)
+    method = method_text(toys=toys, pcl_power=opts["pcl_power"]) if method_text else limits.METHOD
+    return opts, method
+
+
+def reinterpret(kit: Kit, signal: dict[str, Any], *, strength_unit: str, source: dict[str, Any],
+                progress: bool = True, toys: bool = False) -> Reinterpretation:
+    """Build the patchset for ``signal`` and compute the limits with the pipeline's statistics.
+
+    Args:
+        kit: The loaded kit.
+        signal: Signal document (:func:`model_signal` or :func:`spectrum_signal`).
+        strength_unit: Unit of the limits.
+        source: Model or spectrum description (limits.json).
+        progress: Progress bar.
+        toys: Neyman thresholds and bands from toys with the kit's settings (default asymptotic).
+    """
+    from dmpreserve.likelihood import build_patchset, validate_patchset
+    from dmpreserve.limits import compute_limits
+
+    # build with placeholder masses (patch names must match [a-zA-Z0-9_]+), then name each patch after
+    # the model and its mass
+    placeholder = dict(signal, masses_gev=list(range(1, len(signal["masses_gev"]) + 1)))
+    ps = build_patchset(kit.workspace, placeholder, inspire_id=kit.manifest["inspire_id"])
+    label = re.sub(r"[^a-zA-Z0-9_]", "_", str(source.get("model", "spectrum")))
+    for patch, mass in zip(ps["patches"], signal["masses_gev"]):
+        patch["metadata"]["values"] = [float(mass)]
+        patch["metadata"]["name"] = f"{label}_m" + f"{mass:.6g}".replace(".", "p").replace("-", "m").replace(
+            "+", "") + "_GeV"
+    validate_patchset(ps, kit.workspace)
+    ps["metadata"]["name"] = "reinterpretation"
+    ps["metadata"]["description"] = (f"signal hypotheses of {source.get('model', 'a user spectrum')}; strength = "
+                                     f"mu x reference_cross_section_cm2 of each patch [{strength_unit}]; "
+                                     "values = [mass in GeV]")
+    opts, method = limit_options(kit, toys=toys)
+    limits = compute_limits(kit.workspace, ps, cl=float(kit.manifest["cl"]), progress=progress, **opts)
+    return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method)

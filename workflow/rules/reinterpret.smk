@@ -1,0 +1,33 @@
+rule reinterpretation_kit:
+    """Reinterpretation kit: workspace, NR and ER responses, efficiency, limits, manifest with checksums, tarball."""
+    input:
+        config=CONFIGFILE,
+        model=SIGNAL_MODEL,
+        workspace=rules.likelihood.output.workspace,
+        response=rules.signal.output.response,
+        templates=rules.backgrounds.output.templates,
+        acceptance=rules.select.output.acceptance,
+        limits=rules.limits.output.csv,
+    output:
+        manifest=f"{R}/reinterpretation/kit.json",
+        tarball=f"{R}/reinterpretation/kit.tar.gz",
+        workspace=f"{R}/reinterpretation/BkgOnly.json",
+        response_nr=f"{R}/reinterpretation/response_nr.json",
+        response_er=f"{R}/reinterpretation/response_er.json",
+        efficiency=f"{R}/reinterpretation/efficiency.csv",
+        limits=f"{R}/reinterpretation/limits.csv",
+        model=f"{R}/reinterpretation/signal_model.yaml",
+        readme=f"{R}/reinterpretation/README.md",
+    log:
+        f"{R}/logs/reinterpretation_kit.log",
+    container:
+        IMAGE
+    resources:
+        mem_mb=1000,
+        kubernetes_memory_limit="1Gi",
+    shell:
+        "mkdir -p $(dirname {output.manifest}) $(dirname {log}) && "
+        "dmpreserve kit --config {input.config} --signal-model {input.model} --workspace {input.workspace} "
+        "--response {input.response} --templates {input.templates} --acceptance {input.acceptance} "
+        "--limits {input.limits} --outdir $(dirname {output.manifest}) --tarball {output.tarball} "
+        "--no-progress > {log} 2>&1"
