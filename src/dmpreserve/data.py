@@ -126,9 +126,20 @@ def read_reduced(parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike 
     meta = read_json(spath, what="reduced-data sidecar")
     if not isinstance(meta, dict):
         raise InvalidData("sidecar must be a JSON object", path=spath)
+    if not isinstance(meta.get("columns", {}), dict):
+        raise InvalidData("must be an object mapping column names to unit and description", path=spath,
+                          field="$.columns")
+    if kinds is not None and meta.get("kind") not in kinds:
+        raise InvalidData(f"expected a file of kind {' or '.join(kinds)}, got {meta.get('kind')!r}", path=spath,
+                          field="$.kind")
     try:
-        table = pq.read_table(ppath)
-    except (pa.ArrowException, OSError) as exc:
+        with pq.ParquetFile(ppath) as pfile:
+            names = pfile.schema_arrow.names
+            twice = sorted({c for c in names if names.count(c) > 1})
+            if twice:
+                raise InvalidData("column appears twice in the Parquet file", path=ppath, field=twice[0])
+            table = pfile.read()
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: e.g. column names not UTF-8
         raise InvalidData(f"not a readable Parquet file ({type(exc).__name__}: {exc})", path=ppath) from None
     dtypes = {name: _dtype_name(table.schema.field(name).type) for name in table.column_names}
     missing_in_sidecar = [c for c in table.column_names if c not in meta.get("columns", {})]
@@ -140,9 +151,6 @@ def read_reduced(parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike 
         raise InvalidData("column described in the sidecar is missing from the Parquet file", path=ppath,
                           field=missing_in_file[0])
     _validate_doc(meta, dtypes, path=str(spath))
-    if kinds is not None and meta["kind"] not in kinds:
-        raise InvalidData(f"expected a file of kind {' or '.join(kinds)}, got {meta['kind']!r}", path=spath,
-                          field="$.kind")
     if table.num_rows != meta["n_events"]:
         raise InvalidData(f"sidecar says {meta['n_events']} events, the file has {table.num_rows}", path=spath,
                           field="$.n_events")

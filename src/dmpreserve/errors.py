@@ -26,7 +26,8 @@ class DmpreserveError(Exception):
 
     def __str__(self) -> str:
         parts = [p for p in (self.path, self.field) if p]
-        return ": ".join([*parts, self.message])
+        # one line, always: a multi-line message (e.g. a validator's list) is joined with " | "
+        return " | ".join(line for line in ": ".join([*parts, self.message]).splitlines() if line.strip())
 
 
 class InvalidConfig(DmpreserveError):

@@ -19,10 +19,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from dmpreserve.errors import InvalidData
+import yaml
+
+from dmpreserve.errors import DmpreserveError, InvalidData
 
 #: Largest JSON/CSV document a reader accepts (bytes); bigger files are refused, not parsed.
 MAX_TEXT_BYTES = 512 * 1024 * 1024
+
+#: Deepest nesting of lists/objects accepted in a JSON or YAML document (ours need fewer than 10).
+MAX_NESTING = 64
 
 
 @contextlib.contextmanager
@@ -91,10 +96,40 @@ def _read_text(path: str | os.PathLike, what: str) -> str:
         raise InvalidData(f"{what} file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=p) from None
 
 
+def check_nesting(doc: Any, *, path: str | os.PathLike | None, what: str, error: type[DmpreserveError] = InvalidData,
+                  max_depth: int = MAX_NESTING) -> None:
+    """Refuse documents nested deeper than ``max_depth`` (iteratively: no recursion on hostile input).
+
+    Raises:
+        error: naming the file and the JSON path where the limit is exceeded.
+    """
+    stack: list[tuple[Any, int, str]] = [(doc, 0, "$")]
+    while stack:
+        node, depth, where = stack.pop()
+        if depth > max_depth:
+            raise error(f"{what} is nested more than {max_depth} levels deep", path=path, field=where)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1, f"{where}.{k}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(node))
+
+
+def _unique_keys(path: str | os.PathLike, what: str):
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise InvalidData(f"{what} file has the key {key!r} twice in one object", path=path, field=key)
+            out[key] = value
+        return out
+    return hook
+
+
 def read_json(path: str | os.PathLike, *, what: str = "JSON") -> Any:
     """Read a JSON document, raising :class:`InvalidData` naming the file on any problem.
 
-    NaN and Infinity literals are rejected (they are not JSON).
+    NaN and Infinity literals, duplicate keys in one object and nesting deeper than
+    :data:`MAX_NESTING` are rejected.
     """
     text = _read_text(path, what)
 
@@ -102,10 +137,56 @@ def read_json(path: str | os.PathLike, *, what: str = "JSON") -> Any:
         raise InvalidData(f"{what} file contains the non-JSON constant {name}", path=path)
 
     try:
-        return json.loads(text, parse_constant=_bad_constant)
+        doc = json.loads(text, parse_constant=_bad_constant, object_pairs_hook=_unique_keys(path, what))
     except json.JSONDecodeError as exc:
         raise InvalidData(f"{what} file is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
                           path=path) from None
+    except RecursionError:
+        raise InvalidData(f"{what} file is nested too deeply to be parsed", path=path) from None
+    check_nesting(doc, path=path, what=f"{what} file")
+    return doc
+
+
+class _StrictSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also refuses aliases (no billion-laughs expansion) and duplicate keys."""
+
+    def compose_node(self, parent, index):  # noqa: D102 (PyYAML hook)
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases (*name) are not allowed in dmpreserve input files", mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # noqa: D102 (PyYAML hook)
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable key: SafeLoader reports it below
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, *, path: str | os.PathLike | None, what: str = "YAML",
+              error: type[DmpreserveError] = InvalidData) -> Any:
+    """Parse user YAML safely: safe constructors only, no aliases, no duplicate keys, bounded nesting.
+
+    Raises:
+        error: naming the file (and the line, in the message) on any problem; never a traceback.
+    """
+    try:
+        doc = yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise error(f"not valid YAML: {exc}".replace("\n", " "), path=path) from None
+    except RecursionError:
+        raise error(f"{what} file is nested too deeply to be parsed", path=path) from None
+    check_nesting(doc, path=path, what=f"{what} file", error=error)
+    return doc
 
 
 def _format_cell(value: Any) -> str:
@@ -135,7 +216,15 @@ def read_csv(path: str | os.PathLike, *, required: Sequence[str], what: str = "C
         InvalidData: naming the file and the missing column, or the line that is malformed.
     """
     text = _read_text(path, what)
-    reader = csv.reader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    if "\x00" in text:
+        raise InvalidData(f"{what} file contains a NUL byte (line {text[:text.index(chr(0))].count(chr(10)) + 1})",
+                          path=path)
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as exc:
+        raise InvalidData(f"{what} file is not a valid CSV table ({exc})", path=path) from None
+    reader = iter(rows)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:

@@ -55,10 +55,30 @@ def build_workspace(templates: dict[str, Any], *, poi_bounds: tuple[float, float
 
 def validate_workspace(spec: dict[str, Any], *, path: str | None = None) -> None:
     """Validate a workspace against pyhf's schema, raising :class:`InvalidWorkspace` with the JSON path."""
+    _check_document(spec, "workspace", path=path)
     try:
         pyhf.schema.validate(spec, "workspace.json")
     except pyhf.exceptions.InvalidSpecification as exc:
         raise InvalidWorkspace(f"not a valid pyhf workspace: {exc}", path=path) from None
+    channels = {c["name"]: (i, c) for i, c in enumerate(spec["channels"])}
+    for k, obs in enumerate(spec["observations"]):  # pyhf itself accepts mismatched lengths silently
+        if obs["name"] not in channels:
+            raise InvalidWorkspace("observation of a channel that does not exist", path=path,
+                                   field=f"$.observations[{k}].name")
+        i, channel = channels[obs["name"]]
+        for j, sample in enumerate(channel["samples"]):
+            if len(sample["data"]) != len(obs["data"]):
+                raise InvalidWorkspace(f"sample has {len(sample['data'])} bins, its observation {len(obs['data'])}",
+                                       path=path, field=f"$.channels[{i}].samples[{j}].data")
+
+
+def _check_document(spec: Any, what: str, *, path: str | None) -> None:
+    """A JSON object of pyhf schema version 1.0.0 (pyhf fails with a traceback on other versions)."""
+    if not isinstance(spec, dict):
+        raise InvalidWorkspace(f"a pyhf {what} must be a JSON object", path=path, field="$")
+    if spec.get("version") != "1.0.0":
+        raise InvalidWorkspace(f"unsupported pyhf schema version {spec.get('version')!r} (1.0.0 expected)",
+                               path=path, field="$.version")
 
 
 def build_patchset(workspace: dict[str, Any], signal: dict[str, Any], *, inspire_id: str) -> dict[str, Any]:
@@ -87,9 +107,10 @@ def build_patchset(workspace: dict[str, Any], signal: dict[str, Any], *, inspire
 
 def validate_patchset(spec: dict[str, Any], workspace: dict[str, Any] | None = None, *, path: str | None = None) -> None:
     """Validate a patchset (schema, and digest against ``workspace`` if given)."""
+    _check_document(spec, "patchset", path=path)
     try:
         ps = pyhf.PatchSet(spec)
-    except pyhf.exceptions.InvalidSpecification as exc:
+    except (pyhf.exceptions.InvalidSpecification, pyhf.exceptions.InvalidPatchSet) as exc:
         raise InvalidWorkspace(f"not a valid pyhf patchset: {exc}", path=path) from None
     if workspace is not None:
         try:

@@ -55,6 +55,11 @@ def validate(instance: Any, name: str, *, path: str | None = None,
     best = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if best is not None:
         message = best.message
+        shown = repr(best.instance)
+        if len(shown) > 60 and shown in message:  # a large object: say "the value" instead of printing it
+            message = message.replace(shown, "the value")
+        if isinstance(best.schema, dict) and isinstance(best.schema.get("description"), str):
+            message += f" ({best.schema['description']})"
         if len(message) > 300:
             message = message[:300] + "..."
         raise error(f"does not match {name}.schema.json: {message}", path=path, field=json_path(best))

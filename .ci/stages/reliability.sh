@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# CI stage "reliability" (budget 6 min on 2 cores): what `make test` leaves out because it is heavy.
+#
+#  1. pytest -m reliability: two clean runs of the whole workflow on tests/data/test_config.yaml in
+#     different directories (byte-identical results; provenance differs only in when/where), and
+#     the SIGKILL crash-safety test (killed mid-mdc and mid-limits_point, resumed with
+#     --rerun-incomplete, byte-identical to the clean run).  The clean run is shared by both.
+#     (The hostile-input table, the property tests, the fuzz-corpus replay and the offline CLI steps
+#     already ran in `make test`.)
+#  2. bounded coverage-guided fuzzing (atheris/libFuzzer) of every parser of user files, FUZZ_SECONDS
+#     (default 20) per target; a crash fails the stage and leaves its reproducer under
+#     $ARTIFACTS/<target>/crash-* -- copy it to tests/fuzz/corpus/<target>/crash_<what> (it becomes a
+#     regression test) and fix the parser.
+#
+# Environment: FUZZ_SECONDS (default 20), DMP_FUZZ_ARTIFACTS (default: a temporary directory,
+# kept when something crashed), PYTEST_ARGS (extra pytest arguments).  Needs .venv on PATH.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+REPO=$PWD
+export PATH="$REPO/.venv/bin:$PATH" MPLBACKEND=Agg
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+TARGETS=(config reduced_data cuts csv workspace archive kit_manifest)
+ARTIFACTS=${DMP_FUZZ_ARTIFACTS:-$(mktemp -d "${TMPDIR:-/tmp}/dmpreserve-fuzz.XXXXXX")}
+T0=$SECONDS
+
+say() { printf '[reliability %4ds] %s\n' $((SECONDS - T0)) "$*"; }
+
+say "1. reproducibility in two directories and SIGKILL crash safety (pytest -m reliability)"
+python -m pytest -q -m reliability -p no:cacheprovider ${PYTEST_ARGS:-} \
+    tests/test_reproducibility.py tests/test_crash_safety.py
+
+say "2. bounded fuzzing: ${#TARGETS[@]} targets x ${FUZZ_SECONDS} s (artifacts in $ARTIFACTS)"
+failed=()
+for target in "${TARGETS[@]}"; do
+    log="$ARTIFACTS/$target.log"
+    mkdir -p "$ARTIFACTS"
+    if DMP_FUZZ_ARTIFACTS="$ARTIFACTS" timeout $((FUZZ_SECONDS + 60)) \
+        python "tests/fuzz/fuzz_${target}.py" -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=4096 \
+        > "$log" 2>&1; then
+        runs=$(grep -oE 'Done [0-9]+ runs' "$log" | tail -n 1 || true)
+        say "   fuzz_${target}: ok (${runs:-no run count})"
+    else
+        say "   fuzz_${target}: CRASH (see $log)"
+        tail -n 30 "$log"
+        failed+=("$target")
+    fi
+done
+if (( ${#failed[@]} )); then
+    echo "reliability stage: fuzzing found crashes in: ${failed[*]}; reproducers:" >&2
+    find "$ARTIFACTS" -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' >&2
+    exit 1
+fi
+[[ -n ${DMP_FUZZ_ARTIFACTS:-} ]] || rm -rf "$ARTIFACTS"
+say "reliability stage passed"
