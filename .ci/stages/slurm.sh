@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# CI stage "slurm": the workflow's toy scatter on a real single-node SLURM cluster (budget 5 min).
+#
+#  1. start the cluster with ../shared/tools/slurm-local (Debian slurm-wlm + munge, no accounting,
+#     so the executor polls with `--slurm-status-command squeue`);
+#  2. run the limits target of the test configuration -- mock data, selection, backgrounds,
+#     signal, likelihood, then the per-mass limit/toy jobs (`limits_point`, one SLURM job per
+#     mass) and their gather -- with
+#     `snakemake --executor slurm --workflow-profile workflow/profiles/slurm`, then provenance;
+#  3. prove that the jobs ran under SLURM: the job ids Snakemake submitted, the ids each rule's
+#     log reports (dmpreserve logs SLURM_JOB_ID) and the one in provenance.json must agree, and
+#     squeue must list them as COMPLETED;
+#  4. run the same targets locally in a second copy and require byte-identical results
+#     (everything under results/ except logs/; provenance.json except where it ran);
+#  5. stop the cluster (trap, also on failure or interruption).
+#
+# A run that overstays its budget is stopped with SIGINT (timeout -s INT), so that Snakemake
+# cancels its SLURM jobs (scancel) before exiting.  Needs root (slurm-local) and .venv on PATH.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+REPO=$PWD
+SLURM_LOCAL=${SLURM_LOCAL:-$REPO/../shared/tools/slurm-local}
+CONFIG=tests/data/test_config.yaml
+SNAKEMAKE_TIMEOUT_S=${SNAKEMAKE_TIMEOUT_S:-200}
+export PATH="$REPO/.venv/bin:$PATH" VIRTUAL_ENV="$REPO/.venv"
+
+if [[ ! -x $SLURM_LOCAL ]]; then
+    echo "slurm stage: $SLURM_LOCAL not found (needs ../shared/tools)" >&2
+    exit 1
+fi
+if [[ $(id -u) != 0 ]]; then
+    echo "slurm stage: slurm-local must run as root" >&2
+    exit 1
+fi
+
+WORK=$(mktemp -d /tmp/dmpreserve-slurm.XXXXXX)
+cleanup() {
+    local rc=$?
+    echo "--- stopping the SLURM cluster"
+    "$SLURM_LOCAL" stop || true
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "--- starting the SLURM cluster"
+PARTITION=$(SLURM_LOCAL_ACCOUNTING=none "$SLURM_LOCAL" start)
+echo "partition: $PARTITION"
+sinfo
+
+copy_repo() {  # a clean working copy (no results, no Snakemake metadata)
+    mkdir -p "$1"
+    rsync -a --exclude .venv --exclude results --exclude .snakemake --exclude benchmarks/data \
+        --exclude .git "$REPO/" "$1/"
+}
+copy_repo "$WORK/slurm"
+copy_repo "$WORK/local"
+
+# What runs: the limit scatter (rule limits_point, one job per mass, where the workflow has it)
+# and its gather; provenance is run afterwards on what the scatter made.
+TARGETS=(results/limits/limits.csv results/limits/limits.json)
+
+echo "--- toy scatter under SLURM (executor slurm, workflow profile workflow/profiles/slurm)"
+SECONDS=0
+(
+    cd "$WORK/slurm"
+    timeout -s INT -k 30 "$SNAKEMAKE_TIMEOUT_S" \
+        snakemake "${TARGETS[@]}" --executor slurm --workflow-profile workflow/profiles/slurm \
+        --configfile "$CONFIG" --slurm-status-command squeue --slurm-no-account \
+        --slurm-init-seconds-before-status-checks 3 --slurm-keep-successful-logs \
+        2>&1 | tee "$WORK/snakemake_slurm.log"
+    exit "${PIPESTATUS[0]}"
+)
+echo "SLURM run: ${SECONDS} s"
+
+echo "--- the same targets locally"
+SECONDS=0
+(
+    cd "$WORK/local"
+    timeout -s INT -k 30 "$SNAKEMAKE_TIMEOUT_S" \
+        snakemake "${TARGETS[@]}" --cores 2 --configfile "$CONFIG" > "$WORK/snakemake_local.log" 2>&1
+)
+echo "local run: ${SECONDS} s"
+
+echo "--- provenance of both runs (SLURM: as a SLURM job)"
+provenance_cmd() {
+    local files
+    files=$(cd "$1" && find results -type f ! -path 'results/logs/*' ! -name provenance.json | sort | tr '\n' ' ')
+    echo "dmpreserve provenance --config $CONFIG --inputs $CONFIG --outputs $files --output results/provenance.json"
+}
+(cd "$WORK/slurm" && srun --partition "$PARTITION" --job-name dmpreserve-provenance \
+    bash -c "$(provenance_cmd "$WORK/slurm") > results/logs/provenance.log 2>&1")
+(cd "$WORK/local" && bash -c "$(provenance_cmd "$WORK/local") > results/logs/provenance.log 2>&1")
+
+echo "--- proof that the jobs ran under SLURM"
+python - "$WORK" <<'EOF'
+import json, re, subprocess, sys
+from pathlib import Path
+
+work = Path(sys.argv[1])
+run = work / "slurm"
+submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", (work / "snakemake_slurm.log").read_text()))
+if not submitted:
+    sys.exit("no 'submitted with SLURM jobid' lines in the Snakemake log")
+in_logs = {}
+for log in sorted((run / "results" / "logs").rglob("*.log")):
+    m = re.search(r"running in SLURM job (\d+)", log.read_text(errors="replace"))
+    if m:
+        in_logs[str(log.relative_to(run))] = m.group(1)
+steps = {k: v for k, v in in_logs.items() if not k.endswith("provenance.log")}
+if not steps:
+    sys.exit("no rule log names a SLURM job")
+stray = {k: v for k, v in steps.items() if v not in submitted}
+if stray:
+    sys.exit(f"rule logs name SLURM jobs Snakemake did not submit: {stray}")
+prov = json.loads((run / "results" / "provenance.json").read_text())
+batch = prov["runtime"].get("batch_system") or {}
+if not batch.get("slurm_job_id"):
+    sys.exit("provenance.json does not record a SLURM job")
+squeue = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i %T %j"], capture_output=True, text=True,
+                        check=True).stdout.split("\n")
+states = {line.split()[0]: line.split()[1] for line in squeue if line.strip()}
+not_done = {j: states.get(j, "not listed") for j in submitted if states.get(j) != "COMPLETED"}
+if not_done:
+    sys.exit(f"SLURM jobs not COMPLETED: {not_done}")
+points = sorted(k for k in steps if "limits_point" in k)
+print(f"{len(submitted)} SLURM jobs submitted and COMPLETED: {sorted(submitted, key=int)}")
+print(f"{len(steps)} rule logs name their SLURM job ({len(points)} per-mass limit jobs); e.g.")
+for k in list(steps)[:3] + points[:2]:
+    print(f"  {k}: SLURM job {steps[k]}")
+print(f"provenance.json: runtime.batch_system = {json.dumps(batch, sort_keys=True)}")
+EOF
+
+echo "--- byte-identical results (SLURM vs local)"
+python - "$WORK" <<'EOF'
+import hashlib, json, sys
+from pathlib import Path
+
+work = Path(sys.argv[1])
+
+def digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "results").rglob("*"))
+            if p.is_file() and "logs" not in p.relative_to(root).parts and p.name != "provenance.json"}
+
+a, b = digests(work / "slurm"), digests(work / "local")
+if a.keys() != b.keys():
+    sys.exit(f"different files: only SLURM {sorted(a.keys() - b.keys())}, only local {sorted(b.keys() - a.keys())}")
+diff = sorted(k for k in a if a[k] != b[k])
+if diff:
+    sys.exit(f"files differ between the SLURM and the local run: {diff}")
+pa, pb = (json.loads((work / d / "results" / "provenance.json").read_text()) for d in ("slurm", "local"))
+for doc in (pa, pb):
+    doc.pop("runtime"), doc.pop("git_commit")
+if pa != pb:
+    sys.exit("provenance.json differs beyond runtime/git_commit")
+print(f"{len(a)} result files byte-identical; provenance identical except where it ran")
+EOF
+echo "slurm stage: OK"

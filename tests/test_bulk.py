@@ -1,0 +1,112 @@
+"""Tests of dmpreserve.bulk: the bulk mock-data generator (tables built with nestpy, vectorized draws)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from dmpreserve.bulk import COLUMNS, SIDECAR, BulkOptions, build_tables, dataset_files, draw_events, generate_bulk
+from dmpreserve.cli import main
+from dmpreserve.data import check_values, read_reduced
+from dmpreserve.errors import InvalidConfig
+from dmpreserve.io import read_json, sha256_file
+
+SMALL = dict(target_bytes=2_500_000, rows_per_file=40_000, row_group_rows=8_000, table_events=4_000, energy_bins=20)
+
+
+@pytest.fixture(scope="module")
+def bulk_dir(tmp_path_factory) -> Path:
+    """A ~2.5 MB bulk dataset."""
+    out = tmp_path_factory.mktemp("bulk") / "data"
+    generate_bulk(out, BulkOptions(**SMALL), threads=2, progress=False)
+    return out
+
+
+def test_dataset_layout_and_sidecar(bulk_dir: Path) -> None:
+    files = dataset_files(bulk_dir)
+    assert len(files) >= 2
+    doc = read_json(bulk_dir / SIDECAR)
+    assert doc["kind"] == "science" and doc["generator"]["name"] == "dmpreserve.bulk"
+    assert "tables built with nestpy" in doc["generator"]["description"]
+    assert doc["generator"]["files"] == len(files)
+    assert doc["n_events"] == sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    assert 0.5 * SMALL["target_bytes"] <= doc["generator"]["bytes"] <= 2 * SMALL["target_bytes"]
+    meta = pq.ParquetFile(files[0])
+    assert meta.metadata.num_row_groups >= 4
+    assert "nestpy" in json.loads(meta.schema_arrow.metadata[b"dmpreserve"])["description"]
+
+
+def test_each_file_is_valid_reduced_data(bulk_dir: Path, tmp_path: Path) -> None:
+    """Every file, with the dataset's sidecar, passes the reduced-data reader (schema and values)."""
+    doc = read_json(bulk_dir / SIDECAR)
+    first = dataset_files(bulk_dir)[0]
+    sidecar = tmp_path / "one.json"
+    sidecar.write_text(json.dumps({**doc, "n_events": pq.ParquetFile(first).metadata.num_rows}), encoding="utf-8")
+    data = read_reduced(first, sidecar=sidecar, kinds=("science",))
+    assert tuple(data.columns) == COLUMNS
+    ids = np.concatenate([pq.read_table(f, columns=["event_id"]).column(0).to_numpy() for f in dataset_files(bulk_dir)])
+    assert len(np.unique(ids)) == len(ids)
+
+
+def test_response_is_physical(bulk_dir: Path) -> None:
+    t = pq.read_table(dataset_files(bulk_dir)[0]).to_pydict()
+    cs1, cs2 = np.asarray(t["cs1_phd"]), np.asarray(t["cs2_phd"])
+    check_values({k: np.asarray(v) for k, v in t.items()}, path="bulk")
+    assert np.all(cs1 > 0) and np.all(cs2 > 0)
+    # ER band: log10(cS2) rises with cS1, roughly linear in log-log; a few % in the WIMP ROI (cS1 < 80 phd)
+    assert np.corrcoef(np.log10(cs1), np.log10(cs2))[0, 1] > 0.9
+    assert 0.01 < np.mean(cs1 < 80) < 0.2
+    r = np.hypot(t["x_cm"], t["y_cm"])
+    assert np.quantile(r, 0.5) == pytest.approx(72.8 / np.sqrt(2), rel=0.05)
+    assert np.max(t["drift_time_us"]) < 960
+
+
+def test_byte_identical_whatever_the_threads(bulk_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "again"
+    generate_bulk(other, BulkOptions(**SMALL), threads=1, progress=False)
+    a, b = dataset_files(bulk_dir), dataset_files(other)
+    assert [Path(p).name for p in a] == [Path(p).name for p in b]
+    assert [sha256_file(p) for p in a] == [sha256_file(p) for p in b]
+    assert (bulk_dir / SIDECAR).read_bytes() == (other / SIDECAR).read_bytes()
+
+
+def test_draw_events_vectorized_and_seeded() -> None:
+    tables = build_tables(BulkOptions(**SMALL))
+    a = draw_events(tables, 1000, np.random.default_rng(1), nr_fraction=0.5, first_id=10)
+    b = draw_events(tables, 1000, np.random.default_rng(1), nr_fraction=0.5, first_id=10)
+    assert all(np.array_equal(a[k], b[k]) for k in COLUMNS)
+    assert a["event_id"][0] == 10 and 900 < len(a["event_id"]) <= 1000
+
+
+@pytest.mark.parametrize("field, value", [("target_bytes", 0), ("nr_fraction", 1.5), ("row_group_rows", 0),
+                                          ("energy_max_kev", 0.1)])
+def test_bad_options_name_the_field(field: str, value: float) -> None:
+    with pytest.raises(InvalidConfig) as err:
+        BulkOptions(**{**SMALL, field: value})
+    assert err.value.field == field
+
+
+def test_cli(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cli"
+    rc = main(["bulk-mdc", "--outdir", str(out), "--size-gb", "0.001", "--rows-per-file", "20000",
+               "--row-group-rows", "5000", "--no-progress", "--compression", "snappy", "--table-events", "3000"])
+    assert rc == 0
+    assert "events in" in capsys.readouterr().out
+    assert read_json(out / SIDECAR)["generator"]["compression"] == "snappy"
+    assert main(["bulk-mdc", "--outdir", str(out), "--size-gb", "-1"]) == 2
+    assert "target_bytes" in capsys.readouterr().err
+
+
+def test_sorted_layout_has_narrow_row_groups(tmp_path: Path) -> None:
+    out = tmp_path / "sorted"
+    generate_bulk(out, BulkOptions(**{**SMALL, "sort_by": "cs1_phd"}), progress=False)
+    meta = pq.ParquetFile(dataset_files(out)[0]).metadata
+    col = meta.schema.to_arrow_schema().get_field_index("cs1_phd")
+    ranges = [(meta.row_group(i).column(col).statistics.min, meta.row_group(i).column(col).statistics.max)
+              for i in range(meta.num_row_groups)]
+    assert all(hi <= lo2 for (_, hi), (lo2, _) in zip(ranges, ranges[1:]))
+    assert read_json(out / SIDECAR)["generator"]["sorted_by"] == "cs1_phd"
