@@ -86,6 +86,11 @@ def test_closure_default_model_reproduces_pipeline_limits(run_dir: Path, tmp_pat
         assert len(rows) == 4 and all(r.ok for r in rows)
     for name in ("limits.json", "patchset.json", "limits.png", "hepdata_limits.yaml"):
         assert (out / name).stat().st_size > 0
+    for column in ("limit_unconstrained_cm2", "limit_cls_cm2"):  # both conventions, also in the HEPData table
+        rows = compare(read_curve(pipeline, column=column), read_curve(out / "limits.csv", column=column), rtol=0.01)
+        assert len(rows) == 4 and all(r.ok for r in rows)
+    table = (out / "hepdata_limits.yaml").read_text()
+    assert "Neyman construction, PLR t~mu" in table and "CLs (asymptotic, q~mu)" in table
     asym = tmp_path / "asym"
     assert main(["reinterpret", "--kit", kit, "--model", model, "-o", str(asym), "--no-progress"]) == 0
     assert "asymptotic" in json.loads((asym / "limits.json").read_text())["method"]

@@ -14,6 +14,11 @@ from dmpreserve.errors import InvalidData
 from dmpreserve.io import atomic_write, write_csv, write_json
 
 HEPDATA_TABLE = "hepdata_limits.yaml"
+# Both conventions (Baxter et al., EPJC 81 (2021) 907): Neyman-constructed two-sided PLR t~mu limits, and CLs.
+_CONVENTIONS = (
+    ("limit_unconstrained_cm2", "Observed upper limit, unconstrained (Neyman construction, PLR t~mu)"),
+    ("limit_cls_cm2", "Observed upper limit, CLs (asymptotic, q~mu)"),
+)
 
 
 def limit_rows(limits) -> list[dict[str, float]]:
@@ -36,8 +41,10 @@ def hepdata_table(rows: list[dict[str, float]], *, strength_unit: str, descripti
     quals = [{"name": "CL", "value": f"{cl:.0%}"}, {"name": "Model", "value": description}]
     return {"independent_variables": [{"header": {"name": "Mass", "units": "GeV"}, "values": values("mass_gev")}],
             "dependent_variables": [
-                {"header": {"name": "Observed upper limit", "units": strength_unit}, "qualifiers": quals,
-                 "values": values("limit_cm2")},
+                {"header": {"name": "Observed upper limit (headline: power-constrained, PCL)", "units": strength_unit},
+                 "qualifiers": quals, "values": values("limit_cm2")},
+                *({"header": {"name": name, "units": strength_unit}, "qualifiers": quals, "values": values(col)}
+                  for col, name in _CONVENTIONS if col in rows[0]),
                 {"header": {"name": "Expected (median) upper limit", "units": strength_unit}, "qualifiers": quals,
                  "values": expected}]}
 
