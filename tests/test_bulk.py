@@ -97,8 +97,11 @@ def test_cli(tmp_path: Path, capsys) -> None:
     assert rc == 0
     assert "events in" in capsys.readouterr().out
     assert read_json(out / SIDECAR)["generator"]["compression"] == "snappy"
-    assert main(["bulk-mdc", "--outdir", str(out), "--size-gb", "-1"]) == 2
-    assert "target_bytes" in capsys.readouterr().err
+    for bad in ("-1", "nan", "inf", "0"):
+        assert main(["bulk-mdc", "--outdir", str(tmp_path / "bad"), "--size-gb", bad]) == 2
+        err = capsys.readouterr().err
+        assert "size_gb" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "bad").exists()
 
 
 def test_sorted_layout_has_narrow_row_groups(tmp_path: Path) -> None:

@@ -292,6 +292,9 @@ def bulk_sidecar(outdir: str | os.PathLike) -> Path:
 
 def run_bulk(args: Any) -> None:
     """``dmpreserve bulk-mdc``."""
+    if not (math.isfinite(args.size_gb) and 0.0 < args.size_gb <= 1e4):
+        raise InvalidConfig(f"must be a finite size in (0, 10000] GB, got {args.size_gb!r}", path="bulk options",
+                            field="size_gb")
     options = BulkOptions(target_bytes=int(args.size_gb * 1e9), seed=args.seed, detector=args.detector,
                           energy_min_kev=args.energy_min_kev, energy_max_kev=args.energy_max_kev,
                           nr_fraction=args.nr_fraction, rows_per_file=args.rows_per_file,
