@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 import jsonpatch
+import jsonpointer
 import numpy as np
 import pyhf
 
@@ -110,7 +111,8 @@ def validate_patchset(spec: dict[str, Any], workspace: dict[str, Any] | None = N
     _check_document(spec, "patchset", path=path)
     try:
         ps = pyhf.PatchSet(spec)
-    except (pyhf.exceptions.InvalidSpecification, pyhf.exceptions.InvalidPatchSet) as exc:
+    except (pyhf.exceptions.InvalidSpecification, pyhf.exceptions.InvalidPatchSet,
+            jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
         raise InvalidWorkspace(f"not a valid pyhf patchset: {exc}", path=path) from None
     if workspace is not None:
         try:
@@ -118,11 +120,21 @@ def validate_patchset(spec: dict[str, Any], workspace: dict[str, Any] | None = N
         except pyhf.exceptions.PatchSetVerificationError as exc:
             raise InvalidWorkspace(f"patchset does not belong to this workspace: {exc}", path=path,
                                    field="$.metadata.digests") from None
+        for i, p in enumerate(spec["patches"]):  # every patch must apply to the workspace
+            try:
+                jsonpatch.apply_patch(copy.deepcopy(workspace), p["patch"])
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+                raise InvalidWorkspace(f"patch does not apply to the workspace: {exc}", path=path,
+                                       field=f"$.patches[{i}].patch") from None
 
 
 def apply_patch(workspace: dict[str, Any], patchset: dict[str, Any], name: str) -> dict[str, Any]:
     """The signal-plus-background workspace spec for one patch."""
     for p in patchset["patches"]:
         if p["metadata"]["name"] == name:
-            return jsonpatch.apply_patch(copy.deepcopy(workspace), p["patch"])
+            try:
+                return jsonpatch.apply_patch(copy.deepcopy(workspace), p["patch"])
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+                raise InvalidWorkspace(f"patch {name!r} does not apply to the workspace: {exc}",
+                                       field="$.patches") from None
     raise InvalidWorkspace(f"no patch named {name!r}", field="$.patches")
