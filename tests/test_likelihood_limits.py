@@ -176,6 +176,17 @@ def test_build_patchset_rejects_wrong_bin_count(workspace, pipeline_dir: Path) -
         build_patchset(workspace, bad, inspire_id="ins0000000")
 
 
+def test_patches_are_named_after_the_signal_model(workspace, pipeline_dir: Path) -> None:
+    signal = read_json(pipeline_dir / "signal" / "signal.json")
+    assert signal["model_name"] == "si"
+    si = build_patchset(workspace, signal, inspire_id="ins0000000")
+    assert si["metadata"]["name"] == "wimp_si" and si["patches"][0]["metadata"]["name"].startswith("wimp_si_m")
+    sd = build_patchset(workspace, {**signal, "model_name": "sd_neutron"}, inspire_id="ins0000000")
+    assert sd["metadata"]["name"] == "wimp_sd_neutron"
+    assert [p["metadata"]["name"] for p in sd["patches"]] == [patch_name(m, "sd_neutron") for m in signal["masses_gev"]]
+    assert "sd_neutron signal hypotheses" in sd["metadata"]["description"]
+
+
 def test_apply_patch(workspace, patchset) -> None:
     spec = apply_patch(workspace, patchset, patch_name(MASS_GEV))
     names = [s["name"] for s in spec["channels"][0]["samples"]]

@@ -23,9 +23,9 @@ MEASUREMENT = "wimp_si_limit"
 POI = "mu"
 
 
-def patch_name(mass_gev: float) -> str:
-    """Patch name for a mass, e.g. ``wimp_si_m33p4_GeV``."""
-    return "wimp_si_m" + f"{mass_gev:.6g}".replace(".", "p").replace("+", "") + "_GeV"
+def patch_name(mass_gev: float, model: str = "si") -> str:
+    """Patch name for a mass and signal model, e.g. ``wimp_si_m33p4_GeV``."""
+    return f"wimp_{model}_m" + f"{mass_gev:.6g}".replace(".", "p").replace("+", "") + "_GeV"
 
 
 def build_workspace(templates: dict[str, Any], *, poi_bounds: tuple[float, float]) -> dict[str, Any]:
@@ -85,6 +85,7 @@ def _check_document(spec: Any, what: str, *, path: str | None) -> None:
 def build_patchset(workspace: dict[str, Any], signal: dict[str, Any], *, inspire_id: str) -> dict[str, Any]:
     """The signal patchset (pyhf schema), with the background-only workspace's sha256 digest."""
     n_bins = len(workspace["observations"][0]["data"])
+    model = signal.get("model_name", "si")  # signal model (dmpreserve.reinterpret.models); names the patches
     patches = []
     for mass, ref, tmpl in zip(signal["masses_gev"], signal["reference_cross_section_cm2"], signal["templates"]):
         data = np.asarray(tmpl, float)
@@ -92,13 +93,17 @@ def build_patchset(workspace: dict[str, Any], signal: dict[str, Any], *, inspire
             raise InvalidWorkspace(f"signal template has {data.size} bins, the workspace {n_bins}",
                                    field=f"templates[{mass}]")
         patches.append({
-            "metadata": {"name": patch_name(mass), "values": [mass], "reference_cross_section_cm2": ref},
+            "metadata": {"name": patch_name(mass, model), "values": [mass], "reference_cross_section_cm2": ref},
             "patch": [
                 {"op": "add", "path": "/channels/0/samples/-",
                  "value": {"name": "signal", "data": data.tolist(),
                            "modifiers": [{"name": POI, "type": "normfactor", "data": None}]}}]})
-    spec = {"metadata": {"name": "wimp_si", "description": "SI WIMP signal hypotheses; sigma_SI = mu x "
-                         "reference_cross_section_cm2 of each patch; values = [WIMP mass in GeV]",
+    description = ("SI WIMP signal hypotheses; sigma_SI = mu x reference_cross_section_cm2 of each patch; "
+                   "values = [WIMP mass in GeV]" if model == "si" else
+                   f"{model} signal hypotheses; signal strength = mu x reference_cross_section_cm2 of each patch "
+                   f"(unit: {signal.get('units', {}).get('reference_cross_section_cm2', 'cm^2')}); "
+                   "values = [dark-matter mass in GeV]")
+    spec = {"metadata": {"name": f"wimp_{model}", "description": description,
                          "digests": {"sha256": pyhf.utils.digest(workspace, algorithm="sha256")},
                          "labels": ["mass_gev"], "references": {"hepdata": inspire_id}},
             "patches": patches, "version": "1.0.0"}

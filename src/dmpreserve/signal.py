@@ -153,7 +153,7 @@ def build_signal(*, config: AnalysisConfig, response: ResponseMatrix, exposure_t
         expected.append(float(tmpl.sum()))
         templates.append(tmpl.tolist())
     return {"masses_gev": masses, "reference_cross_section_cm2": refs, "expected_events": expected,
-            "templates": templates, "exposure_t_yr": exposure_t_yr,
+            "templates": templates, "exposure_t_yr": exposure_t_yr, "model_name": model.model,
             "halo": dataclasses.asdict(halo), "model": f"{model.model}: {model.strength_unit}, standard halo model "
             "(Baxter et al., EPJC 81 (2021) 907 conventions); see dmpreserve.reinterpret.models",
             "units": {"expected_events": "events", "reference_cross_section_cm2": model.strength_unit}}
