@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from dmpreserve.config import AnalysisConfig, config_from_dict
+from dmpreserve.io import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / "tests" / "data" / "test_config.yaml"
@@ -102,3 +103,15 @@ def pipeline_dir(tmp_path_factory, mdc_dir, small_config_path) -> Path:
         status = main(argv)
         assert status == 0, f"dmpreserve {argv[0]} failed with exit status {status}"
     return r
+
+
+@pytest.fixture(scope="module")
+def workspace(pipeline_dir: Path) -> dict[str, Any]:
+    """The background-only workspace of ``pipeline_dir`` (read once per test module)."""
+    return read_json(pipeline_dir / "likelihood" / "BkgOnly.json")
+
+
+@pytest.fixture(scope="module")
+def patchset(pipeline_dir: Path) -> dict[str, Any]:
+    """The signal patchset of ``pipeline_dir`` (read once per test module)."""
+    return read_json(pipeline_dir / "likelihood" / "patchset.json")

@@ -56,16 +56,6 @@ def ps_path(pipeline_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def workspace(ws_path: Path) -> dict[str, Any]:
-    return read_json(ws_path)
-
-
-@pytest.fixture(scope="module")
-def patchset(ps_path: Path) -> dict[str, Any]:
-    return read_json(ps_path)
-
-
-@pytest.fixture(scope="module")
 def limit(workspace, patchset) -> MassLimit:
     (result,) = compute_limits(workspace, patchset, cl=0.9, masses_gev=[MASS_GEV], progress=False)
     return result

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from dmpreserve.cli import main
 from dmpreserve.errors import InvalidData
 from dmpreserve.reinterpret.kit import load_kit
 from dmpreserve.reinterpret.verify import compare, read_curve
+from reliability_support import copy_workflow, env, snakemake_argv
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = ("results/limits/limits.csv", "results/reinterpretation/kit.json")
@@ -32,19 +31,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["MPLBACKEND"] = "Agg"
-    exe = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
-    return subprocess.run([exe, *args, "--cores", "2", "--configfile", "tests/data/test_config.yaml"], cwd=workdir,
-                          env=env, capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(snakemake_argv(*args), cwd=workdir, env=env(), capture_output=True, text=True,
+                          timeout=900, check=False)
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("wf_reinterpret") / "repo"
-    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(
-        ".*", "results", "src", "benchmarks", "env", "docs", "__pycache__", "*.egg-info"))
+    work = copy_workflow(tmp_path_factory.mktemp("wf_reinterpret") / "repo")
     # asymptotic limits keep this fixture fast; the toy closure runs in .ci/stages/verify.sh
     cfg_path = work / "tests/data/test_config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())

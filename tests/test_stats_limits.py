@@ -28,16 +28,6 @@ SMALL_TOYS = ToySettings(toys_per_mu=200, toys_background=200, mu_points=5, seed
 
 
 @pytest.fixture(scope="module")
-def workspace(pipeline_dir: Path) -> dict[str, Any]:
-    return read_json(pipeline_dir / "likelihood" / "BkgOnly.json")
-
-
-@pytest.fixture(scope="module")
-def patchset(pipeline_dir: Path) -> dict[str, Any]:
-    return read_json(pipeline_dir / "likelihood" / "patchset.json")
-
-
-@pytest.fixture(scope="module")
 def patch(patchset) -> dict[str, Any]:
     (p,) = [p for p in patchset["patches"] if np.isclose(p["metadata"]["values"][0], MASS_GEV, rtol=1e-4)]
     return p

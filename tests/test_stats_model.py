@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,6 @@ import pyhf
 import pytest
 
 from dmpreserve.errors import InvalidWorkspace
-from dmpreserve.io import read_json
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.newton import minimize
 from dmpreserve.stats.reference import pyhf_model_and_data
@@ -21,14 +19,8 @@ MASS_GEV = 46.4159
 
 
 @pytest.fixture(scope="module")
-def workspace(pipeline_dir: Path) -> dict[str, Any]:
-    return read_json(pipeline_dir / "likelihood" / "BkgOnly.json")
-
-
-@pytest.fixture(scope="module")
-def patch(pipeline_dir: Path) -> dict[str, Any]:
-    ps = read_json(pipeline_dir / "likelihood" / "patchset.json")
-    (p,) = [p for p in ps["patches"] if np.isclose(p["metadata"]["values"][0], MASS_GEV, rtol=1e-4)]
+def patch(patchset) -> dict[str, Any]:
+    (p,) = [p for p in patchset["patches"] if np.isclose(p["metadata"]["values"][0], MASS_GEV, rtol=1e-4)]
     return p
 
 

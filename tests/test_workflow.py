@@ -3,44 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pyhf
 import pytest
+from reliability_support import copy_workflow, env, snakemake_argv
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    env["MPLBACKEND"] = "Agg"
-    return env
-
-
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    exe = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
-    return subprocess.run([exe, *args, "--cores", "2", "--configfile", "tests/data/test_config.yaml"], cwd=workdir,
-                          env=_env(), capture_output=True, text=True, timeout=900, check=check)
+    return subprocess.run(snakemake_argv(*args), cwd=workdir, env=env(), capture_output=True, text=True,
+                          timeout=900, check=check)
 
 
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("wf")
-    for item in ("Snakefile", "workflow", "schemas", "tests/data"):
-        src, dst = REPO / item, work / item
-        if src.is_dir():
-            shutil.copytree(src, dst)
-        else:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, dst)
+    work = copy_workflow(tmp_path_factory.mktemp("wf"))
     proc = _snakemake(work, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work
