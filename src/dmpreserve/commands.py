@@ -12,7 +12,7 @@ import numpy as np
 
 from dmpreserve.config import AnalysisConfig, load_config
 from dmpreserve.data import read_reduced, write_reduced
-from dmpreserve.errors import InvalidData, InvalidSpectrum, InvalidWorkspace
+from dmpreserve.errors import InvalidData, InvalidSpectrum
 from dmpreserve.io import read_csv, read_json, write_csv, write_json
 
 LOG = logging.getLogger("dmpreserve")
@@ -235,14 +235,9 @@ def _inputs_for_outputs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 #: Keyword arguments of ``plots.plot_limit_curve`` / columns of the HEPData limit table read from limits.csv.
-LIMIT_PLOT_COLUMNS = ("mass_gev", "limit_cm2", "expected_cm2", "expected_m2sigma_cm2", "expected_m1sigma_cm2",
-                      "expected_p1sigma_cm2", "expected_p2sigma_cm2", "limit_unconstrained_cm2", "limit_cls_cm2",
-                      "expected_cls_cm2")
-
-
 def _limit_plot(plots, lim: dict[str, np.ndarray], outdir: Path) -> None:
     both = "limit_unconstrained_cm2" in lim and "limit_cls_cm2" in lim
-    kwargs = {k: lim[k] for k in LIMIT_PLOT_COLUMNS if k in lim}
+    kwargs = {k: lim[k] for k in plots.LIMIT_CURVE_COLUMNS if k in lim}
     if both:
         fig = plots.plot_limit_curve(**kwargs, label="Power-constrained limit (PCL, headline)",
                                      band_label="PLR sensitivity", title="SI WIMP-nucleon, 90% CL")

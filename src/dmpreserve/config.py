@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,12 @@ class Binning:
         return n1 * n2
 
 
+def log_mass_grid(spec: Mapping[str, Any]) -> tuple[float, ...]:
+    """The log-spaced mass grid ``{min, max, count}`` [GeV], each mass rounded to 6 significant digits."""
+    grid = np.geomspace(spec["min"], spec["max"], spec["count"]) if spec["count"] > 1 else np.array([spec["min"]])
+    return tuple(float(f"{x:.6g}") for x in grid)
+
+
 @dataclasses.dataclass(frozen=True)
 class AnalysisConfig:
     """A validated configuration.
@@ -66,9 +73,7 @@ class AnalysisConfig:
     @property
     def masses_gev(self) -> tuple[float, ...]:
         """The WIMP mass grid (log-spaced) [GeV]."""
-        m = self.raw["signal"]["masses_gev"]
-        grid = np.geomspace(m["min"], m["max"], m["count"]) if m["count"] > 1 else np.array([m["min"]])
-        return tuple(float(f"{x:.6g}") for x in grid)
+        return log_mass_grid(self.raw["signal"]["masses_gev"])
 
     @property
     def signal_energy_edges_kev(self) -> np.ndarray:
@@ -233,7 +238,7 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
         raise InvalidConfig("escape speed must exceed v0", path=path, field="$.signal.halo.v_esc_km_s")
     lo, hi = doc["likelihood"]["poi_bounds"]
     _check_range(lo, hi, path=path, field="$.likelihood.poi_bounds")
-    grid = np.geomspace(sig["masses_gev"]["min"], sig["masses_gev"]["max"], sig["masses_gev"]["count"])
+    grid = log_mass_grid(sig["masses_gev"])
     for i, m in enumerate(doc["limits"]["masses_gev"] or []):
         if not np.any(np.isclose(grid, m, rtol=1e-4)):
             raise InvalidConfig(f"mass {m} GeV is not on the signal mass grid", path=path,

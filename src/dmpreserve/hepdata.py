@@ -11,7 +11,6 @@ renamed into place.  Reruns on the same inputs give byte-identical tarballs.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import io
 import os
@@ -41,7 +40,7 @@ from dmpreserve.hepdata_tables import (
     require,
     same_length,
 )
-from dmpreserve.io import atomic_write
+from dmpreserve.io import atomic_write, tar_gz_bytes
 
 #: File name of the likelihood archive attached as a HistFactory additional resource.
 LIKELIHOOD_ARCHIVE = "Likelihoods.tar.gz"
@@ -64,18 +63,7 @@ def _write_deterministic_tar_gz(dest: Path, members: Sequence[tuple[str, bytes]]
     names = [name for name, _ in members]
     if len(set(names)) != len(names):
         raise InvalidData(f"duplicate archive member names: {sorted(names)}", path=dest)
-    with open(dest, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                for name, data in sorted(members):
-                    info = tarfile.TarInfo(name)
-                    info.size = len(data)
-                    info.mtime = 0
-                    info.mode = 0o644
-                    info.uid = info.gid = 0
-                    info.uname = info.gname = ""
-                    info.type = tarfile.REGTYPE
-                    tar.addfile(info, io.BytesIO(data))
+    dest.write_bytes(tar_gz_bytes(members))
 
 
 def _likelihood_members(likelihood_files: Sequence[str | os.PathLike], description: str) -> list[tuple[str, bytes]]:

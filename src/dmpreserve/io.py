@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import hashlib
+import io
 import json
 import math
 import os
+import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -83,7 +86,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _read_text(path: str | os.PathLike, what: str) -> str:
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The UTF-8 text of a user file, refused when missing, larger than ``MAX_TEXT_BYTES`` or not UTF-8."""
     p = Path(path)
     if not p.is_file():
         raise InvalidData(f"{what} file not found", path=p)
@@ -131,7 +135,7 @@ def read_json(path: str | os.PathLike, *, what: str = "JSON") -> Any:
     NaN and Infinity literals, duplicate keys in one object and nesting deeper than
     :data:`MAX_NESTING` are rejected.
     """
-    text = _read_text(path, what)
+    text = read_text(path, what)
 
     def _bad_constant(name: str) -> Any:
         raise InvalidData(f"{what} file contains the non-JSON constant {name}", path=path)
@@ -215,7 +219,7 @@ def read_csv(path: str | os.PathLike, *, required: Sequence[str], what: str = "C
     Raises:
         InvalidData: naming the file and the missing column, or the line that is malformed.
     """
-    text = _read_text(path, what)
+    text = read_text(path, what)
     if "\x00" in text:
         raise InvalidData(f"{what} file contains a NUL byte (line {text[:text.index(chr(0))].count(chr(10)) + 1})",
                           path=path)
@@ -249,3 +253,22 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def tar_gz_bytes(members: Sequence[tuple[str, bytes]]) -> bytes:
+    """A reproducible tar.gz of ``members`` (name, bytes).
+
+    Members are sorted by name and stored as regular root-owned files with mode 0644 and mtime 0;
+    the gzip header carries no timestamp or file name.  The same members give the same bytes.
+    """
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, data in sorted(members):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.type = tarfile.REGTYPE
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -8,7 +8,6 @@ cross section is ``mu x reference_cross_section_cm2`` (in the patch metadata).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import jsonpatch
@@ -127,7 +126,7 @@ def validate_patchset(spec: dict[str, Any], workspace: dict[str, Any] | None = N
                                    field="$.metadata.digests") from None
         for i, p in enumerate(spec["patches"]):  # every patch must apply to the workspace
             try:
-                jsonpatch.apply_patch(copy.deepcopy(workspace), p["patch"])
+                jsonpatch.apply_patch(workspace, p["patch"])  # applies to a copy
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
                 raise InvalidWorkspace(f"patch does not apply to the workspace: {exc}", path=path,
                                        field=f"$.patches[{i}].patch") from None
@@ -138,7 +137,7 @@ def apply_patch(workspace: dict[str, Any], patchset: dict[str, Any], name: str) 
     for p in patchset["patches"]:
         if p["metadata"]["name"] == name:
             try:
-                return jsonpatch.apply_patch(copy.deepcopy(workspace), p["patch"])
+                return jsonpatch.apply_patch(workspace, p["patch"])  # a patched copy
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
                 raise InvalidWorkspace(f"patch {name!r} does not apply to the workspace: {exc}",
                                        field="$.patches") from None

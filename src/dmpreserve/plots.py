@@ -62,6 +62,9 @@ EXTRA_LIMIT_CURVES = (
     ("limit_cls_cm2", "CLs limit ($\\tilde{q}_\\mu$)", "tab:red", "-"),
     ("expected_cls_cm2", "CLs median expected", "tab:red", ":"),
 )
+#: The ``limits.csv`` columns :func:`plot_limit_curve` takes (keywords of the same names).
+LIMIT_CURVE_COLUMNS = ("mass_gev", "limit_cm2", "expected_cm2", "expected_m2sigma_cm2", "expected_m1sigma_cm2",
+                       "expected_p1sigma_cm2", "expected_p2sigma_cm2", *(c[0] for c in EXTRA_LIMIT_CURVES))
 
 
 def plot_limit_curve(

@@ -30,7 +30,7 @@ import numpy as np
 from dmpreserve.config import AnalysisConfig, Binning
 from dmpreserve.data import ReducedData
 from dmpreserve.errors import InvalidData
-from dmpreserve.io import MAX_TEXT_BYTES, atomic_write, dumps_json, read_json, sha256_file
+from dmpreserve.io import MAX_TEXT_BYTES, atomic_write, dumps_json, read_json, sha256_file, tar_gz_bytes
 from dmpreserve.schemas import validate
 
 KIT_FORMAT = "dmpreserve-reinterpretation-kit"
@@ -140,23 +140,6 @@ def read_line_response(path: str | os.PathLike) -> LineResponse:
         raise InvalidData(f"malformed ER response ({exc})", path=path) from None
 
 
-def _tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
-    import gzip
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for name, data in sorted(members):
-                info = tarfile.TarInfo(name)
-                info.size, info.mtime, info.mode = len(data), 0, 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _write_bytes(path: Path, data: bytes) -> None:
     with atomic_write(path) as tmp:
         Path(tmp).write_bytes(data)
@@ -183,7 +166,7 @@ def write_kit(outdir: str | os.PathLike, *, files: dict[str, bytes], manifest: d
     for name, data in sorted(all_files.items()):
         _write_bytes(out / name, data)
     _write_bytes(Path(tarball) if tarball else out / "kit.tar.gz",
-                 _tar_bytes([(f"reinterpretation/{n}", d) for n, d in all_files.items()]))
+                 tar_gz_bytes([(f"reinterpretation/{n}", d) for n, d in all_files.items()]))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from dmpreserve.config import log_mass_grid
 from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.io import load_yaml, read_csv
 from dmpreserve.physics.halo import StandardHalo
@@ -96,9 +97,7 @@ def _mass_grid(spec: Any) -> tuple[float, ...] | None:
     if spec is None:
         return None
     if isinstance(spec, dict):
-        n = int(spec["count"])
-        grid = np.geomspace(spec["min"], spec["max"], n) if n > 1 else np.array([spec["min"]])
-        return tuple(float(f"{x:.6g}") for x in grid)
+        return log_mass_grid(spec)
     return tuple(float(x) for x in spec)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -81,8 +80,7 @@ def write_outputs(outdir: str | os.PathLike, result, *, cl: float, method: str) 
                                       "expected_events_at_reference": result.signal["expected_events"],
                                       "reference_strength": result.signal["reference_cross_section_cm2"]})
     write_json(paths["patchset"], result.patchset)
-    accepted = inspect.signature(plots.plot_limit_curve).parameters
-    cols = {c: np.array([r[c] for r in rows]) for c in rows[0] if c in accepted}
+    cols = {c: np.array([r[c] for r in rows]) for c in plots.LIMIT_CURVE_COLUMNS if c in rows[0]}
     fig = plots.plot_limit_curve(**cols, title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, "
                                                f"{cl:.0%} CL")
     fig.axes[0].set_ylabel(f"upper limit [{result.strength_unit}]")

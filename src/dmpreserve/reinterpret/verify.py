@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from dmpreserve.errors import InvalidData
-from dmpreserve.io import _read_text
+from dmpreserve.io import read_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +54,7 @@ def read_curve(path: str | os.PathLike, *, column: str = "limit_cm2") -> Curve:
         InvalidData: unreadable file, missing column, non-numeric or non-positive values, repeated masses.
     """
     p = str(path)
-    lines = [ln for ln in _read_text(p, "limit curve").splitlines()
+    lines = [ln for ln in read_text(p, "limit curve").splitlines()
              if ln.strip() and not ln.lstrip().lstrip('"').startswith("#")]
     rows = [[c.strip() for c in r] for r in csv.reader(lines)]
     if not rows:

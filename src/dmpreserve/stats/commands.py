@@ -55,9 +55,9 @@ def run_limits_point(args: argparse.Namespace) -> None:
             raise
         raise InvalidWorkspace(exc.message, path=args.patchset,
                                field=f"patches[{patch['metadata']['name']}] {exc.field or ''}".strip()) from None
+    row = result.row()
     LOG.info("m = %.6g GeV: PCL %.3e cm2 (unconstrained %.3e, CLs %.3e), z0 = %.2f", result.mass_gev,
-             result.row()["limit_cm2"], result.row()["limit_unconstrained_cm2"], result.row()["limit_cls_cm2"],
-             result.z0)
+             row["limit_cm2"], row["limit_unconstrained_cm2"], row["limit_cls_cm2"], result.z0)
     write_json(args.output, {"version": POINT_VERSION, "cl": cl, "mass_index": args.index,
                              "statistics": _statistics_doc(cfg), "limit": result.to_json()})
 

@@ -194,9 +194,8 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
     Raises:
         InvalidWorkspace: for modifiers this engine does not support, or a missing POI.
     """
-    spec = copy.deepcopy(workspace)
-    if patch is not None:
-        spec = jsonpatch.apply_patch(spec, patch["patch"])
+    # apply_patch works on a copy (in_place=False), so the caller's workspace is never changed
+    spec = copy.deepcopy(workspace) if patch is None else jsonpatch.apply_patch(workspace, patch["patch"])
     measurement = spec["measurements"][0]["config"]
     poi = measurement["poi"]
     bounds = (0.0, 10.0)
