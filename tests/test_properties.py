@@ -218,19 +218,40 @@ def test_workspace_and_patchset_from_any_templates(doc: dict, data) -> None:
         assert [s["name"] for s in sb["channels"][0]["samples"]][-1] == "signal"
 
 
-@pytest.mark.parametrize(("lower", "upper"), [(-1707.2, 1.77), (1000.0, math.inf), (-math.inf, 309.0), (2.0, 400.0)],
-                         ids=["lower_underflows", "lower_overflows", "upper_overflows", "both_extreme"])
+@pytest.mark.parametrize(("lower", "upper"), [(-1707.2, 1.77), (1000.0, math.inf), (-math.inf, 309.0), (2.0, 400.0),
+                                              (3.507996737497185e-19, math.inf), (-math.inf, -1e-300)],
+                         ids=["lower_underflows", "lower_overflows", "upper_overflows", "both_extreme",
+                              "lower_rounds_to_one", "upper_rounds_to_one"])
 def test_streaming_log10_bounds_beyond_float_range(tmp_path, lower: float, upper: float) -> None:
     """Regression (found by the property above): 10**bound overflowed (crash) or underflowed to 0,
-    so that cS2 = 0 (log10 = -inf) passed a finite lower bound in the streaming engine."""
-    from dmpreserve.selection import select_stream
-
+    so that cS2 = 0 (log10 = -inf) passed a finite lower bound in the streaming engine; and
+    10**3.5e-19 rounds to 1, so that cS2 = 1 (log10 = 0) passed ``log10_cs2 >= 3.5e-19``."""
     cs2 = np.array([0.0, 1.0, 100.0, 1e300, 5e-324])
     cols = {"event_id": np.arange(5, dtype=np.int64), "cs2_phd": cs2}
-    data = ReducedData(columns=cols, meta={"n_events": 5, "kind": "science"}, path="<regression>")
-    cut = [Cut(name="c", kind="roi", variable="log10_cs2", lower=lower, upper=upper)]
+    _assert_engines_agree(tmp_path, cols, Cut(name="c", kind="roi", variable="log10_cs2", lower=lower, upper=upper))
+
+
+def _assert_engines_agree(tmp_path, cols: dict[str, np.ndarray], cut: Cut) -> None:
+    """The streaming engine selects the same events as the in-memory one."""
+    from dmpreserve.selection import select_stream
+
+    n = len(cols["event_id"])
+    data = ReducedData(columns=cols, meta={"n_events": n, "kind": "science"}, path="<regression>")
     path = tmp_path / "d.parquet"
     pq.write_table(pa.table(cols), path)
-    mask, _ = apply_cuts(data, cut)
-    result = select_stream(str(path), cut, use_threads=False)
+    mask, _ = apply_cuts(data, [cut])
+    result = select_stream(str(path), [cut], use_threads=False)
     assert result.n_selected == int(mask.sum())
+    np.testing.assert_array_equal(np.sort(result.table.column("event_id").to_numpy()), cols["event_id"][mask])
+
+
+@pytest.mark.parametrize(("lower", "upper"), [(-math.inf, 5.343473091756556e-306), (1e-200, math.inf),
+                                              (-math.inf, 1e200), (1e160, 1e200), (-1.0, 0.0)],
+                         ids=["upper_squared_underflows", "lower_squared_underflows", "upper_squared_overflows",
+                              "both_beyond_squares", "upper_zero"])
+def test_streaming_radius_bounds_beyond_float_range(tmp_path, lower: float, upper: float) -> None:
+    """Regression (found by the property above): squaring an r_cm bound underflowed to 0 (r = 0 failed
+    ``r < 5e-306``) or overflowed; both engines now compute r = sqrt(x*x + y*y) with the same operations."""
+    x = np.array([0.0, 1e-307, 3.0, 1e-180, 1e170, 1e190, 1e300])
+    cols = {"event_id": np.arange(len(x), dtype=np.int64), "x_cm": x, "y_cm": np.zeros(len(x))}
+    _assert_engines_agree(tmp_path, cols, Cut(name="c", kind="fiducial", variable="r_cm", lower=lower, upper=upper))

@@ -61,8 +61,9 @@ class ReducedData:
 
     def variable(self, name: str) -> np.ndarray:
         """A column or a derived quantity (``r_cm``, ``log10_cs2``)."""
-        if name == "r_cm":
-            return np.hypot(self.columns["x_cm"], self.columns["y_cm"])
+        if name == "r_cm":  # sqrt(x*x + y*y), not hypot: the same IEEE operations as the streaming engine
+            x, y = self.columns["x_cm"], self.columns["y_cm"]
+            return np.sqrt(x * x + y * y)
         if name == "log10_cs2":
             with np.errstate(divide="ignore"):
                 return np.log10(self.columns["cs2_phd"])

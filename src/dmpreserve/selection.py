@@ -197,47 +197,47 @@ BATCH_READAHEAD, FRAGMENT_READAHEAD = 2, 1
 OUTPUT_ROW_GROUP_ROWS = 1 << 17
 
 
-def _pow10(x: float) -> float:
-    """10**x for a log10 bound: +inf above the float range; below it the smallest positive float, not 0
-    (log10(0) = -inf fails every finite lower bound, so cS2 = 0 must fail ``cS2 >= 10^lo`` too)."""
-    try:
-        value = 10.0**x
-    except OverflowError:
-        return math.inf
-    return value if value > 0 else math.ulp(0.0)
+def _log10_threshold(bound: float) -> float:
+    """The smallest float c >= 0 with ``numpy.log10(c) >= bound`` (bisection over the bit patterns of
+    the non-negative floats, whose order is their numerical order; log10 is monotonic).
+
+    ``lo <= log10(cS2) < hi`` is then exactly ``t(lo) <= cS2 < t(hi)``, with no logarithm per event:
+    the same events as the in-memory engine even at the bound itself, where ``10**bound`` may round
+    to either side (and over- or underflows beyond the float range).
+    """
+    lo, hi = 0, 0x7FF0000000000000  # bit patterns of 0.0 and +inf; log10(+inf) = +inf >= any bound
+    with np.errstate(divide="ignore"):
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if np.log10(np.uint64(mid).view(np.float64)) >= bound:
+                hi = mid
+            else:
+                lo = mid + 1
+    return float(np.uint64(lo).view(np.float64))
 
 
 def _cut_condition(cut: Cut, get: Any) -> Any:
     """The condition of ``cut`` built from pyarrow compute functions.
 
     ``get(column)`` returns a ``pyarrow.dataset.field`` (the result is an Expression that the scan
-    evaluates) or a batch's column (the result is a boolean array).  Derived variables are
-    rewritten so that no transcendental function is evaluated per event: ``lo <= r < hi`` becomes
-    ``lo^2 <= x^2 + y^2 < hi^2`` and ``lo <= log10(cS2) < hi`` becomes ``10^lo <= cS2 < 10^hi``
-    (identical up to rounding at the bound itself).
+    evaluates) or a batch's column (the result is a boolean array).  ``r_cm`` is computed as
+    ``sqrt(x*x + y*y)`` with the same correctly rounded IEEE operations as
+    :meth:`dmpreserve.data.ReducedData.variable`, so both engines agree bit for bit (squaring the
+    bounds instead would underflow or overflow for extreme ones).  ``lo <= log10(cS2) < hi`` becomes
+    ``t(lo) <= cS2 < t(hi)`` with exact thresholds (:func:`_log10_threshold`; no logarithm per event).
     """
     lo, hi = cut.lower, cut.upper
     if cut.variable == "r_cm":
-        value = pc.add(pc.multiply(get("x_cm"), get("x_cm")), pc.multiply(get("y_cm"), get("y_cm")))
-        if hi <= 0:
-            lo, hi = math.inf, -math.inf  # r >= 0: nothing passes
-        else:
-            lo, hi = (lo * lo if lo > 0 else -math.inf), (hi * hi if math.isfinite(hi) else math.inf)
-    elif cut.variable == "log10_cs2":
+        value = pc.sqrt(pc.add(pc.multiply(get("x_cm"), get("x_cm")), pc.multiply(get("y_cm"), get("y_cm"))))
+    elif cut.variable == "log10_cs2":  # log10 of a negative cS2 is NaN and fails every cut: lower bound >= 0
         value = get("cs2_phd")
-        lo, hi = (_pow10(lo) if lo > -math.inf else -math.inf), (_pow10(hi) if hi < math.inf else math.inf)
+        lo, hi = _log10_threshold(lo), _log10_threshold(hi)
     else:
         value = get(cut.variable)
-    terms = []
-    if lo > -math.inf:
-        terms.append(pc.greater_equal(value, pa.scalar(float(lo))))
-    if hi < math.inf:
-        terms.append(pc.less(value, pa.scalar(float(hi))))
-    if not terms:  # no bound: keep every event with a value (NaN-free data: all)
-        terms.append(pc.greater_equal(value, pa.scalar(-math.inf)))
-    cond = terms[0]
-    for term in terms[1:]:
-        cond = pc.and_kleene(cond, term)
+    # ``value < hi`` even for hi = inf, as in Cut.mask: a derived r that overflowed to inf fails it
+    cond = pc.less(value, pa.scalar(float(hi)))
+    if lo > -math.inf or cut.variable == "log10_cs2":
+        cond = pc.and_kleene(pc.greater_equal(value, pa.scalar(float(lo))), cond)
     return cond
 
 
