@@ -240,9 +240,8 @@ def test_counts_per_energy_bin_matches_quad(small_config, mass_gev: float) -> No
     assert counts.sum() == pytest.approx(exposure * total, rel=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="known inaccuracy: 9-point Gauss-Legendre over a bin that contains the xenon "
-                                       "isotopes' kinematic endpoints (a kink in dR/dE) is off by ~1e-3 relative")
 def test_counts_per_energy_bin_in_endpoint_bins(small_config) -> None:
+    """Bins that contain the isotopes' kinematic endpoints (kinks of dR/dE) are split there: 1e-6 like the rest."""
     halo = halo_from_config(small_config)
     edges = small_config.signal_energy_edges_kev
     ends = _isotope_endpoints_kev(10.0, halo)
@@ -250,3 +249,25 @@ def test_counts_per_energy_bin_in_endpoint_bins(small_config) -> None:
     counts = counts_per_energy_bin(edges, mass_gev=10.0, cross_section_cm2=1e-45, halo=halo, exposure_t_yr=1.0)
     ref = _quad_counts(edges, kink, mass_gev=10.0, halo=halo, exposure=1.0)
     np.testing.assert_allclose(counts[kink], ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mass_gev", [6.0, 10.0, 100.0])
+def test_kinematic_breakpoints(small_config, mass_gev: float) -> None:
+    """Elastic: one endpoint per isotope at v_esc + v_E, one kink at v_esc - v_E; v_min there equals the speed."""
+    from dmpreserve.physics.nr_models import _vmin_km_s, kinematic_breakpoints_kev
+
+    halo = halo_from_config(small_config)
+    bp = kinematic_breakpoints_kev(mass_gev, halo)
+    assert len(bp) == 2 * len(XENON_ISOTOPES) and np.all(np.diff(bp) > 0)
+    np.testing.assert_allclose(bp[len(XENON_ISOTOPES):], np.sort(_isotope_endpoints_kev(mass_gev, halo)), rtol=1e-12)
+    # inelastic: two energies per isotope and speed where v_min(E) = v; none when delta is too large
+    delta = 20.0
+    bp_in = kinematic_breakpoints_kev(mass_gev * 10, halo, delta_kev=delta)
+    speeds = (halo.v_esc_km_s + halo.v_earth_km_s, halo.v_esc_km_s - halo.v_earth_km_s)
+    for e in bp_in:
+        v = [_vmin_km_s(np.array([e]), mass_gev * 10, iso.mass_gev, delta)[0] for iso in XENON_ISOTOPES]
+        assert min(abs(x - s) for x in v for s in speeds) < 1e-6 * speeds[0]
+    assert len(kinematic_breakpoints_kev(mass_gev, halo, delta_kev=1e4)) == 0
+    # zero rate above the highest breakpoint, non-zero just below it
+    assert rate_si(np.array([bp.max() * 1.0001]), mass_gev=mass_gev, cross_section_cm2=1e-45, halo=halo)[0] == 0.0
+    assert rate_si(np.array([bp.max() * 0.999]), mass_gev=mass_gev, cross_section_cm2=1e-45, halo=halo)[0] > 0.0

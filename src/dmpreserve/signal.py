@@ -86,23 +86,37 @@ def halo_from_config(config: AnalysisConfig) -> StandardHalo:
 def counts_per_energy_bin(edges_kev: np.ndarray, *, exposure_t_yr: float,
                           rate: Callable[[np.ndarray], np.ndarray] | None = None, mass_gev: float | None = None,
                           cross_section_cm2: float | None = None, halo: StandardHalo | None = None,
-                          points_per_bin: int = 9) -> np.ndarray:
+                          breakpoints_kev: np.ndarray | None = None, points_per_bin: int = 9) -> np.ndarray:
     """Expected recoils per true-energy bin: exposure [t yr] x integral of ``rate`` [events/(t yr keV)].
 
-    The integral over each bin is a ``points_per_bin``-point Gauss-Legendre rule.  Without ``rate``,
-    the SI spectrum for ``mass_gev`` [GeV], ``cross_section_cm2`` [cm^2] and ``halo`` is used.
+    The integral over each bin is a ``points_per_bin``-point Gauss-Legendre rule, applied separately
+    on each side of every breakpoint inside the bin (kinks of dR/dE, such as the xenon isotopes'
+    kinematic endpoints, which a polynomial rule across the kink integrates to only ~1e-3).
+    Without ``rate``, the SI spectrum for ``mass_gev`` [GeV], ``cross_section_cm2`` [cm^2] and
+    ``halo`` is used, and its breakpoints by default
+    (:func:`dmpreserve.physics.nr_models.kinematic_breakpoints_kev`).
     """
     if rate is None:
+        from dmpreserve.physics.nr_models import kinematic_breakpoints_kev
         from dmpreserve.physics.wimp import rate_si
 
         def rate(e: np.ndarray) -> np.ndarray:
             return rate_si(e, mass_gev=mass_gev, cross_section_cm2=cross_section_cm2, halo=halo)
+
+        if breakpoints_kev is None:
+            breakpoints_kev = kinematic_breakpoints_kev(mass_gev, halo)
+    edges = np.asarray(edges_kev, dtype=float)
+    cuts = np.asarray([] if breakpoints_kev is None else breakpoints_kev, dtype=float)
+    fine = np.union1d(edges, cuts[(cuts > edges[0]) & (cuts < edges[-1])])
     x, w = np.polynomial.legendre.leggauss(points_per_bin)
-    lo, hi = edges_kev[:-1], edges_kev[1:]
+    lo, hi = fine[:-1], fine[1:]
     half = 0.5 * (hi - lo)
     e = (0.5 * (hi + lo))[:, None] + half[:, None] * x[None, :]
     values = np.asarray(rate(e.ravel()), dtype=float).reshape(e.shape)
-    return exposure_t_yr * (values * w[None, :]).sum(axis=1) * half
+    per_piece = (values * w[None, :]).sum(axis=1) * half
+    if len(fine) > len(edges):
+        per_piece = np.add.reduceat(per_piece, np.searchsorted(fine, edges[:-1]))
+    return exposure_t_yr * per_piece
 
 
 def reference_cross_section(events_at_1e45: float, target_events: float) -> float:
@@ -146,7 +160,8 @@ def build_signal(*, config: AnalysisConfig, response: ResponseMatrix, exposure_t
     masses, refs, expected, templates = [], [], [], []
     for m in model.masses_gev or config.masses_gev:
         rate = model.rate(mass_gev=m, strength=TABULATION_CROSS_SECTION_CM2, halo=halo)
-        per_e = counts_per_energy_bin(response.energy_edges_kev, rate=rate, exposure_t_yr=exposure_t_yr)
+        per_e = counts_per_energy_bin(response.energy_edges_kev, rate=rate, exposure_t_yr=exposure_t_yr,
+                                      breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo))
         tmpl, ref = scaled_template(response.fold(per_e), strength=TABULATION_CROSS_SECTION_CM2, target_events=target)
         masses.append(m)
         refs.append(ref)

@@ -13,4 +13,4 @@ Feature: Serialized likelihood
         When the workflow is finished
         Then the workspace should contain "results/likelihood/BkgOnly.json"
         And the sha256 checksum of the file "results/likelihood/BkgOnly.json" should be "432c3ef8b4f68f2854d56de0a23b2322043f24f52ff54afe891419e02c6d4c44"
-        And the sha256 checksum of the file "results/likelihood/patchset.json" should be "ebe38c6476d6bdc34452e2115c0774ca92456ced777ea6f12ecfc762d84af7a3"
+        And the sha256 checksum of the file "results/likelihood/patchset.json" should be "92d8cf6fbaeffce664535594d16b5eeed609738b5c909644dc4402d71c074ad9"

@@ -89,6 +89,35 @@ def _vmin_km_s(e_kev: np.ndarray, mass_gev: float, m_n_gev: float, delta_kev: fl
     return SPEED_OF_LIGHT_KM_S * beta
 
 
+def kinematic_breakpoints_kev(mass_gev: float, halo: StandardHalo, *, delta_kev: float = 0.0) -> np.ndarray:
+    """Recoil energies where dR/dE has a kink: v_min(E) = v_esc + v_E or |v_esc - v_E|, for every isotope.
+
+    Above v_esc + v_E no dark matter is fast enough (the kinematic endpoint, per isotope); at
+    |v_esc - v_E| the truncated halo's mean inverse speed changes form.  For inelastic scattering
+    (``delta_kev`` > 0) each speed gives up to two energies.  Quadrature rules over energy bins
+    should split bins there (:func:`dmpreserve.signal.counts_per_energy_bin`).
+
+    Returns:
+        Sorted, unique energies [keV] (empty where no recoil is kinematically allowed).
+    """
+    out = []
+    delta_gev = delta_kev * 1e-6
+    for v in (halo.v_esc_km_s + halo.v_earth_km_s, abs(halo.v_esc_km_s - halo.v_earth_km_s)):
+        beta = v / SPEED_OF_LIGHT_KM_S
+        for iso in XENON_ISOTOPES:
+            m_n = iso.mass_gev
+            a = m_n / reduced_mass_gev(mass_gev, m_n)
+            # v_min(E) = v  <=>  a u^2 - sqrt(2 m_N) beta u + delta = 0,  u = sqrt(E [GeV])
+            b = math.sqrt(2.0 * m_n) * beta
+            disc = b * b - 4.0 * a * delta_gev
+            if disc < 0:
+                continue
+            for u in ((b - math.sqrt(disc)) / (2.0 * a), (b + math.sqrt(disc)) / (2.0 * a)):
+                if u > 0:
+                    out.append(u * u * 1e6)
+    return np.unique(np.array(out, dtype=float))
+
+
 def _coupling_factor(e_kev: np.ndarray, *, mass_number: int, m_n_gev: float, coupling: str) -> np.ndarray:
     if coupling == "si":
         return mass_number ** 2 * helm_form_factor_sq(e_kev, mass_number, nucleus_mass_gev=m_n_gev)

@@ -83,8 +83,8 @@ def _xenon1t(args: argparse.Namespace, spectra_rates, masses, unit: str, source:
 
     bw = load_binwise(args.kit)
     rows = []
-    for m, (rate, strength) in zip(masses, spectra_rates):
-        x = bw.upper_limit(bw.fold(rate), asymptotic=args.asymptotic)
+    for m, (rate, strength, breakpoints) in zip(masses, spectra_rates):
+        x = bw.upper_limit(bw.fold(rate, breakpoints_kev=breakpoints), asymptotic=args.asymptotic)
         rows.append((m, x * strength))
         LOG.info("m = %8.4g GeV: limit %.4e %s", m, x * strength, unit)
     out = Path(args.output)
@@ -119,11 +119,12 @@ def run_reinterpret(args: argparse.Namespace) -> None:
                 raise InvalidSpectrum("the binwise NR likelihood cannot test an ER line", field="model")
             halo = model.halo or StandardHalo.shm_2018()
             ms = masses or model.masses_gev or PUBLISHED_MASSES_GEV
-            rates = [(model.rate(mass_gev=m, strength=1e-45, halo=halo), 1e-45) for m in ms]
+            rates = [(model.rate(mass_gev=m, strength=1e-45, halo=halo), 1e-45,
+                      model.breakpoints_kev(mass_gev=m, halo=halo)) for m in ms]
             unit = model.strength_unit
         else:
             ms = spectra.masses_gev
-            rates = [(spectra.rate(i), ref) for i in range(len(ms))]
+            rates = [(spectra.rate(i), ref, None) for i in range(len(ms))]
             unit = "cm^2 (user spectrum)"
         _xenon1t(args, rates, ms, unit, source)
         return

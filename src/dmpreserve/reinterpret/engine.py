@@ -92,7 +92,8 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
         resp = read_nr_response(kit)
         for m in masses:
             rate = model.rate(mass_gev=m, strength=1e-45, halo=halo)
-            tmpl = resp.fold(counts_per_energy_bin(resp.energy_edges_kev, rate=rate, exposure_t_yr=exposure))
+            tmpl = resp.fold(counts_per_energy_bin(resp.energy_edges_kev, rate=rate, exposure_t_yr=exposure,
+                                                   breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo)))
             t, r = scaled_template(tmpl, strength=1e-45, target_events=target)
             refs.append(r)
             templates.append(t)

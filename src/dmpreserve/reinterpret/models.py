@@ -29,7 +29,7 @@ from dmpreserve.config import log_mass_grid
 from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.io import load_yaml, read_csv
 from dmpreserve.physics.halo import StandardHalo
-from dmpreserve.physics.nr_models import Interaction, rate_nr
+from dmpreserve.physics.nr_models import Interaction, kinematic_breakpoints_kev, rate_nr
 from dmpreserve.schemas import validate
 
 MODELS = ("si", "sd_neutron", "sd_proton", "light_mediator", "inelastic", "er_line")
@@ -80,6 +80,12 @@ class SignalModel:
         h = self.halo or halo
         inter = self.interaction
         return lambda e: rate_nr(e, mass_gev=mass_gev, cross_section_cm2=strength, halo=h, interaction=inter)
+
+    def breakpoints_kev(self, *, mass_gev: float, halo: StandardHalo) -> np.ndarray:
+        """Recoil energies [keV] where this model's dR/dE has kinks (for quadrature over energy bins)."""
+        if self.is_er:
+            return np.zeros(0)
+        return kinematic_breakpoints_kev(mass_gev, self.halo or halo, delta_kev=self.interaction.delta_kev)
 
     def line_energy_kev(self, mass_gev: float) -> float:
         """Energy of the absorption line of a boson of mass ``mass_gev`` [keV] (E = m c^2)."""

@@ -81,9 +81,13 @@ class BinwiseLikelihood:
     threshold_x: np.ndarray | None
     threshold_y: np.ndarray | None
 
-    def fold(self, rate) -> np.ndarray:
-        """Expected signal per reconstructed bin for dR/dE ``rate`` [events/(t yr keV)] (release exposure)."""
-        return counts_per_energy_bin(self.true_edges_kev, rate=rate, exposure_t_yr=1.0) @ self.migration
+    def fold(self, rate, *, breakpoints_kev: np.ndarray | None = None) -> np.ndarray:
+        """Expected signal per reconstructed bin for dR/dE ``rate`` [events/(t yr keV)] (release exposure).
+
+        ``breakpoints_kev``: kinks of the spectrum, where the bin integrals are split.
+        """
+        return counts_per_energy_bin(self.true_edges_kev, rate=rate, exposure_t_yr=1.0,
+                                     breakpoints_kev=breakpoints_kev) @ self.migration
 
     def llr(self, x: np.ndarray, s_reco: np.ndarray) -> np.ndarray:
         """sum_r lambda_r(x s_r) for signal multiples ``x`` (inf beyond the tabulated signal range)."""
