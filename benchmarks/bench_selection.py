@@ -12,13 +12,19 @@ columns) to a Parquet file.  Three implementations, interleaved in one process:
   (the floor on this machine);
 * pandas: ``pandas.read_parquet`` of the whole dataset, numpy boolean masks, ``DataFrame.to_parquet``.
 
-Sizes 0.5, 1, 2 and 5 GB (prefixes of one dataset, ``--quick``: 0.05-0.2 GB); the dataset is made
-once with ``dmpreserve bulk-mdc`` under ``benchmarks/data/`` (git-ignored) or ``--data``.
-Writes ``benchmarks/results/selection.csv`` and ``selection.png``.  With ``--sort-by cs1_phd`` the
-files are sorted by cS1 (a clustered layout whose row-group statistics let pushed-down ROI cuts skip
-row groups; pandas still reads everything): ``selection_sorted_cs1_phd.csv`` and ``.png``.
+Sizes 0.5, 1, 2 and 5 GB (prefixes of one dataset, ``--quick``: 0.05-0.2 GB), for two layouts of the
+same events (``--layout``, default both):
 
-    .venv/bin/python benchmarks/bench_selection.py [--quick] [--data DIR] [--sizes 0.5 1 2 5] [--sort-by cs1_phd]
+* ``clustered`` (the default of ``dmpreserve bulk-mdc``): each file's row groups hold contiguous cS1
+  ranges, event order inside each, so the pushed-down ROI cut skips row groups by their statistics
+  (pandas still reads everything): ``benchmarks/results/selection.csv`` and ``selection.png``;
+* ``event``: plain event order, every row group spans the full cS1 range and nothing can be skipped:
+  ``selection_event_order.csv`` and ``.png``.
+
+Each dataset is made once with ``dmpreserve.bulk`` under ``benchmarks/data/`` (git-ignored;
+``bulk`` and ``bulk_event_order``) or under ``--data``.
+
+    .venv/bin/python benchmarks/bench_selection.py [--quick] [--data DIR] [--sizes 0.5 1 2 5] [--layout clustered event]
 """
 
 from __future__ import annotations
@@ -48,15 +54,19 @@ CONFIG = ROOT / "workflow" / "config" / "config.yaml"
 GB = 1e9
 
 
-def ensure_dataset(directory: Path, size_gb: float, *, sort_by: str | None = None) -> list[str]:
+#: Benchmark layouts: name -> (BulkOptions.cluster_by, dataset directory suffix, results name).
+LAYOUTS = {"clustered": ("cs1_phd", "", "selection"), "event": (None, "_event_order", "selection_event_order")}
+
+
+def ensure_dataset(directory: Path, size_gb: float, *, cluster_by: str | None) -> list[str]:
     """The files of a bulk dataset of at least ``size_gb`` (generated when missing, too small or of another layout)."""
     sidecar = directory / SIDECAR
     if sidecar.is_file():
         gen = read_json(sidecar)["generator"]
-        if gen["bytes"] >= 0.97 * size_gb * GB and gen.get("sorted_by") == sort_by:
+        if gen["bytes"] >= 0.97 * size_gb * GB and "clustered_by" in gen and gen["clustered_by"] == cluster_by:
             return dataset_files(directory)
     print(f"generating {size_gb} GB of bulk mock data in {directory} ...", flush=True)
-    generate_bulk(directory, BulkOptions(target_bytes=int(size_gb * GB), sort_by=sort_by))
+    generate_bulk(directory, BulkOptions(target_bytes=int(size_gb * GB), cluster_by=cluster_by))
     return dataset_files(directory)
 
 
@@ -126,21 +136,31 @@ def ours_alone_peak_mb(files: list[str], out: Path) -> float:
 
 def main() -> None:
     """Run the benchmark."""
+    default_data = ROOT / "benchmarks" / "data" / "bulk"
     args = bench_args(__doc__.splitlines()[0], extra=lambda p: (
-        p.add_argument("--data", type=Path, default=ROOT / "benchmarks" / "data" / "bulk",
-                       help="bulk dataset directory (generated if missing)"),
+        p.add_argument("--data", type=Path, default=default_data,
+                       help="bulk dataset directory of the clustered layout (generated if missing; the "
+                            "event-order one gets the suffix _event_order)"),
         p.add_argument("--sizes", type=float, nargs="+", default=None, help="dataset sizes [GB]"),
         p.add_argument("--repeat", type=int, default=None, help="timed rounds per size"),
-        p.add_argument("--sort-by", default=None, choices=("cs1_phd",),
-                       help="clustered layout: each file sorted by this column (results: selection_sorted_<col>.csv)")))
+        p.add_argument("--layout", nargs="+", default=list(LAYOUTS), choices=list(LAYOUTS),
+                       help="bulk layouts to measure (default: both)")))
     sizes = args.sizes or ([0.05, 0.1, 0.2] if args.quick else [0.5, 1.0, 2.0, 5.0])
     repeat = args.repeat or (1 if args.quick else 3)
-    data = args.data if not args.quick or args.data != ROOT / "benchmarks" / "data" / "bulk" else \
-        args.data.with_name("bulk_quick")
-    if args.sort_by and data.name in ("bulk", "bulk_quick"):
-        data = data.with_name(f"{data.name}_sorted_{args.sort_by}")
-    files = ensure_dataset(data, max(sizes), sort_by=args.sort_by)
-    name = "selection" + (f"_sorted_{args.sort_by}" if args.sort_by else "")
+    data = args.data.with_name("bulk_quick") if args.quick and args.data == default_data else args.data
+    for layout in args.layout:
+        cluster_by, suffix, name = LAYOUTS[layout]
+        files = ensure_dataset(data.with_name(data.name + suffix), max(sizes), cluster_by=cluster_by)
+        rows = run_layout(files, sizes, repeat=repeat, name=name)
+        path = write_results(name, rows, directory=args.results)
+        print(f"wrote {path}")
+        summarize_linearity(rows)
+        plot(rows, args.results / f"{name}.png",
+             title=" (row groups clustered by cS1)" if cluster_by else " (event order)")
+
+
+def run_layout(files: list[str], sizes: list[float], *, repeat: int, name: str) -> list[dict]:
+    """Time the three implementations on prefixes of ``files``; one results row per size."""
     config = load_config(CONFIG)
     cuts, cuts_cfg = cuts_from_config(config), config.cuts()
     expr = pyarrow_filter(cuts_cfg)
@@ -170,10 +190,7 @@ def main() -> None:
                          "ours_gb_per_s": round(nbytes / GB / res["ours"].median_s, 3)})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    path = write_results(name, rows, directory=args.results)
-    print(f"wrote {path}")
-    summarize_linearity(rows)
-    plot(rows, args.results / f"{name}.png", title="" if not args.sort_by else f" (files sorted by {args.sort_by})")
+    return rows
 
 
 def summarize_linearity(rows: list[dict]) -> None:

@@ -93,10 +93,12 @@ def test_bad_options_name_the_field(field: str, value: float) -> None:
 def test_cli(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
     rc = main(["bulk-mdc", "--outdir", str(out), "--size-gb", "0.001", "--rows-per-file", "20000",
-               "--row-group-rows", "5000", "--no-progress", "--compression", "snappy", "--table-events", "3000"])
+               "--row-group-rows", "5000", "--no-progress", "--compression", "snappy", "--table-events", "3000",
+               "--cluster-by", "none"])
     assert rc == 0
     assert "events in" in capsys.readouterr().out
-    assert read_json(out / SIDECAR)["generator"]["compression"] == "snappy"
+    gen = read_json(out / SIDECAR)["generator"]
+    assert gen["compression"] == "snappy" and gen["clustered_by"] is None
     for bad in ("-1", "nan", "inf", "0"):
         assert main(["bulk-mdc", "--outdir", str(tmp_path / "bad"), "--size-gb", bad]) == 2
         err = capsys.readouterr().err
@@ -104,12 +106,42 @@ def test_cli(tmp_path: Path, capsys) -> None:
         assert not (tmp_path / "bad").exists()
 
 
-def test_sorted_layout_has_narrow_row_groups(tmp_path: Path) -> None:
-    out = tmp_path / "sorted"
-    generate_bulk(out, BulkOptions(**{**SMALL, "sort_by": "cs1_phd"}), progress=False)
-    meta = pq.ParquetFile(dataset_files(out)[0]).metadata
-    col = meta.schema.to_arrow_schema().get_field_index("cs1_phd")
-    ranges = [(meta.row_group(i).column(col).statistics.min, meta.row_group(i).column(col).statistics.max)
-              for i in range(meta.num_row_groups)]
-    assert all(hi <= lo2 for (_, hi), (lo2, _) in zip(ranges, ranges[1:]))
-    assert read_json(out / SIDECAR)["generator"]["sorted_by"] == "cs1_phd"
+def _row_group_ranges(path: str, column: str) -> list[tuple[float, float]]:
+    meta = pq.ParquetFile(path).metadata
+    col = meta.schema.to_arrow_schema().get_field_index(column)
+    return [(meta.row_group(i).column(col).statistics.min, meta.row_group(i).column(col).statistics.max)
+            for i in range(meta.num_row_groups)]
+
+
+def test_default_layout_clusters_row_groups_by_cs1(bulk_dir: Path) -> None:
+    """Row groups hold disjoint, increasing cS1 ranges; inside each, events keep their event order."""
+    path = dataset_files(bulk_dir)[0]
+    ranges = _row_group_ranges(path, "cs1_phd")
+    assert len(ranges) >= 4 and all(hi <= lo2 for (_, hi), (lo2, _) in zip(ranges, ranges[1:]))
+    pf = pq.ParquetFile(path)
+    for i in range(pf.metadata.num_row_groups):
+        ids = pf.read_row_group(i, columns=["event_id"]).column(0).to_numpy()
+        assert len(ids) == SMALL["row_group_rows"] or i == pf.metadata.num_row_groups - 1
+        assert np.all(np.diff(ids) > 0)
+    gen = read_json(bulk_dir / SIDECAR)["generator"]
+    assert gen["clustered_by"] == "cs1_phd" and "event order inside each row group" in gen["layout"]
+
+
+def test_event_order_layout(tmp_path: Path) -> None:
+    out = tmp_path / "event"
+    generate_bulk(out, BulkOptions(**{**SMALL, "cluster_by": None}), progress=False)
+    path = dataset_files(out)[0]
+    ids = pq.read_table(path, columns=["event_id"]).column(0).to_numpy()
+    assert np.all(np.diff(ids) == 1)
+    ranges = _row_group_ranges(path, "cs1_phd")
+    assert all(lo < 10 and hi > 500 for lo, hi in ranges)  # every row group spans the full cS1 range
+    assert read_json(out / SIDECAR)["generator"]["clustered_by"] is None
+
+
+def test_clustering_only_reorders_events(bulk_dir: Path, tmp_path: Path) -> None:
+    """The clustered and event-order files hold the same events (same seed: same draws)."""
+    out = tmp_path / "event"
+    generate_bulk(out, BulkOptions(**{**SMALL, "cluster_by": None}), progress=False)
+    a = pq.read_table(dataset_files(bulk_dir)[1]).sort_by("event_id")
+    b = pq.read_table(dataset_files(out)[1])
+    assert a.replace_schema_metadata(None).equals(b.replace_schema_metadata(None))

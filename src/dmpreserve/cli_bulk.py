@@ -25,9 +25,11 @@ def register(sub, add) -> None:
     p.add_argument("--row-group-rows", type=int, default=125_000, metavar="EVENTS", help="events per row group")
     p.add_argument("--table-events", type=int, default=200_000, metavar="EVENTS",
                    help="NEST-simulated deposits the response tables are built from")
-    p.add_argument("--sort-by", choices=("cs1_phd", "cs2_phd", "drift_time_us", "s2_phd"), default=None,
-                   help="sort each file's events by this column (clustered layout: scans with pushed-down cuts on it "
-                        "skip row groups); default: event order")
+    p.add_argument("--cluster-by", choices=("cs1_phd", "cs2_phd", "drift_time_us", "s2_phd", "none"),
+                   default="cs1_phd",
+                   help="cluster each file's row groups by this column: events ranked by it and cut into row groups, "
+                        "event order kept inside each, so scans with pushed-down cuts on it skip row groups "
+                        "(default: cs1_phd, the energy proxy that the WIMP ROI cuts on); none: plain event order")
     p.add_argument("--compression", default="zstd", choices=("zstd", "snappy", "lz4", "none"), help="Parquet codec")
     p.add_argument("--threads", type=int, default=None, help="files written in parallel (default: min(4, CPUs))")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
