@@ -62,8 +62,9 @@ def ensure_dataset(directory: Path, size_gb: float, *, cluster_by: str | None) -
     """The files of a bulk dataset of at least ``size_gb`` (generated when missing, too small or of another layout)."""
     sidecar = directory / SIDECAR
     if sidecar.is_file():
-        gen = read_json(sidecar)["generator"]
-        if gen["bytes"] >= 0.97 * size_gb * GB and "clustered_by" in gen and gen["clustered_by"] == cluster_by:
+        doc = read_json(sidecar)
+        if doc["generator"]["bytes"] >= 0.97 * size_gb * GB and doc.get("layout", {"clustered_by": "?"}) \
+                .get("clustered_by") == cluster_by:
             return dataset_files(directory)
     print(f"generating {size_gb} GB of bulk mock data in {directory} ...", flush=True)
     generate_bulk(directory, BulkOptions(target_bytes=int(size_gb * GB), cluster_by=cluster_by))

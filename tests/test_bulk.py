@@ -97,8 +97,8 @@ def test_cli(tmp_path: Path, capsys) -> None:
                "--cluster-by", "none"])
     assert rc == 0
     assert "events in" in capsys.readouterr().out
-    gen = read_json(out / SIDECAR)["generator"]
-    assert gen["compression"] == "snappy" and gen["clustered_by"] is None
+    doc = read_json(out / SIDECAR)
+    assert doc["generator"]["compression"] == "snappy" and doc["layout"]["clustered_by"] is None
     for bad in ("-1", "nan", "inf", "0"):
         assert main(["bulk-mdc", "--outdir", str(tmp_path / "bad"), "--size-gb", bad]) == 2
         err = capsys.readouterr().err
@@ -123,8 +123,8 @@ def test_default_layout_clusters_row_groups_by_cs1(bulk_dir: Path) -> None:
         ids = pf.read_row_group(i, columns=["event_id"]).column(0).to_numpy()
         assert len(ids) == SMALL["row_group_rows"] or i == pf.metadata.num_row_groups - 1
         assert np.all(np.diff(ids) > 0)
-    gen = read_json(bulk_dir / SIDECAR)["generator"]
-    assert gen["clustered_by"] == "cs1_phd" and "event order inside each row group" in gen["layout"]
+    layout = read_json(bulk_dir / SIDECAR)["layout"]
+    assert layout["clustered_by"] == "cs1_phd" and "event order inside each row group" in layout["description"]
 
 
 def test_event_order_layout(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def test_event_order_layout(tmp_path: Path) -> None:
     assert np.all(np.diff(ids) == 1)
     ranges = _row_group_ranges(path, "cs1_phd")
     assert all(lo < 10 and hi > 500 for lo, hi in ranges)  # every row group spans the full cS1 range
-    assert read_json(out / SIDECAR)["generator"]["clustered_by"] is None
+    assert read_json(out / SIDECAR)["layout"]["clustered_by"] is None
 
 
 def test_clustering_only_reorders_events(bulk_dir: Path, tmp_path: Path) -> None:

@@ -37,21 +37,19 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from dmpreserve import __version__
 from dmpreserve.data import column_catalogue, sidecar_path
 from dmpreserve.detector import NestDetector, position_resolution_cm
 from dmpreserve.errors import InvalidConfig
-from dmpreserve.io import atomic_write, write_json
+from dmpreserve.io import write_json
+from dmpreserve.layout import SIDECAR, layout_doc, write_table
 from dmpreserve.mdc import active_mass_t, fiducial_mass_t
 from dmpreserve.physics.constants import SECONDS_PER_YEAR
 
 #: Columns of a bulk file, in order (the science-data columns of the reduced-data schema).
 COLUMNS = ("event_id", "s1_phd", "s2_phd", "cs1_phd", "cs2_phd", "drift_time_us", "x_cm", "y_cm", "s1_coincidence")
-#: Name of the dataset's sidecar inside the output directory.
-SIDECAR = "_dataset.json"  # "_" prefix: pyarrow.dataset and pandas skip it
 GENERATOR_DESCRIPTION = (
     "dmpreserve bulk mode: vectorized detector response drawn from tables built with nestpy (NEST) -- per "
     "energy bin the mean and covariance of (cS1, log10 cS2) and the S1/S2 detection probability from a NEST "
@@ -227,39 +225,14 @@ def _file_metadata(options: BulkOptions, index: int) -> dict[bytes, bytes]:
     return {b"dmpreserve": json.dumps(doc, sort_keys=True).encode()}
 
 
-def cluster_order(values: np.ndarray, rows_per_group: int) -> np.ndarray:
-    """Row order that clusters row groups of ``rows_per_group`` by ``values`` and keeps event order inside each.
-
-    Row group k of the reordered file holds the events of rank ``[k * rows_per_group, (k + 1) *
-    rows_per_group)`` in ``values`` (ties broken by event order), in their original order.
-    """
-    rank = np.empty(len(values), dtype=np.int64)
-    rank[np.argsort(values, kind="stable")] = np.arange(len(values))
-    return np.argsort(rank // rows_per_group, kind="stable")
-
-
-def layout_description(options: BulkOptions) -> str:
-    """One line for the sidecar: how events are ordered in the files."""
-    if options.cluster_by is None:
-        return "event order: every row group spans the full range of every column"
-    return (f"row groups clustered by {options.cluster_by}: each file's events ranked by {options.cluster_by} and cut "
-            f"into row groups of {options.row_group_rows} events (contiguous {options.cluster_by} ranges, so scans "
-            f"with pushed-down cuts on it skip row groups); event order inside each row group")
-
-
 def write_file(tables: ResponseTables, options: BulkOptions, index: int, path: Path) -> int:
     """Write bulk file number ``index`` (its own random stream); returns its number of events."""
     rng = np.random.default_rng([options.seed, 7, index + 1])
     cols = draw_events(tables, options.rows_per_file, rng, nr_fraction=options.nr_fraction,
                        first_id=index * options.rows_per_file)
-    table = pa.table({k: cols[k] for k in COLUMNS})
-    if options.cluster_by is not None:
-        table = table.take(cluster_order(cols[options.cluster_by], options.row_group_rows))
-    table = table.replace_schema_metadata(_file_metadata(options, index))
-    with atomic_write(path) as tmp:
-        pq.write_table(table, tmp, compression=options.compression, row_group_size=options.row_group_rows,
-                       use_dictionary=False, write_statistics=True)
-    return table.num_rows
+    table = pa.table({k: cols[k] for k in COLUMNS}).replace_schema_metadata(_file_metadata(options, index))
+    return write_table(table, path, cluster_by=options.cluster_by, row_group_rows=options.row_group_rows,
+                       compression=options.compression)
 
 
 def generate_bulk(outdir: str | os.PathLike, options: BulkOptions, *, threads: int | None = None,
@@ -298,11 +271,11 @@ def generate_bulk(outdir: str | os.PathLike, options: BulkOptions, *, threads: i
                         "exposure_t_yr": round(tables.fiducial_mass_t * live_s / SECONDS_PER_YEAR, 6)}, "detector": tables.detector_sidecar, "active_volume": tables.active_volume,
            "columns": {k: {"unit": catalogue[k]["unit"], "description": catalogue[k]["description"]} for k in COLUMNS},
            "energy_range_kev": [options.energy_min_kev, options.energy_max_kev],
+           "layout": layout_doc(options.cluster_by, options.row_group_rows),
            "generator": {"name": "dmpreserve.bulk", "dmpreserve_version": __version__, "seed": options.seed,
                          "description": GENERATOR_DESCRIPTION, "files": n_files,
                          "rows_per_file": options.rows_per_file, "row_group_rows": options.row_group_rows,
                          "compression": options.compression, "nr_fraction": options.nr_fraction,
-                         "clustered_by": options.cluster_by, "layout": layout_description(options),
                          "table_events": options.table_events, "energy_bins": options.energy_bins,
                          "bytes": int(sum(p.stat().st_size for p in out.glob("part-*.parquet")))}}
     write_json(out / SIDECAR, doc)

@@ -34,3 +34,19 @@ def register(sub, add) -> None:
     p.add_argument("--threads", type=int, default=None, help="files written in parallel (default: min(4, CPUs))")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler="dmpreserve.bulk:run_bulk")
+
+    p = add(sub, "cluster", "rewrite a Parquet dataset with row groups clustered by one column (e.g. cS1)",
+            "Rewrite every *.parquet file of a reduced-data dataset directory, one file at a time: its events are "
+            "ranked by the column and cut into row groups, keeping event order inside each, so that a selection "
+            "that pushes its cuts down (dmpreserve.selection.select_stream) skips the row groups outside the ROI. "
+            "Same file names, rows, schema and metadata; the sidecar _dataset.json, if any, is copied with its "
+            "layout set. Writes into a new directory; nothing is left there on error.")
+    p.add_argument("--input", required=True, metavar="DIR", help="dataset directory (*.parquet, optional _dataset.json)")
+    p.add_argument("--outdir", required=True, metavar="DIR", help="new output directory (must not exist or be empty)")
+    p.add_argument("--by", choices=("cs1_phd", "cs2_phd", "drift_time_us", "s2_phd"), default="cs1_phd",
+                   help="column whose ranges the row groups hold (cs1_phd: the energy proxy the WIMP ROI cuts on)")
+    p.add_argument("--row-group-rows", type=int, default=125_000, metavar="EVENTS", help="events per row group")
+    p.add_argument("--compression", default="zstd", choices=("zstd", "snappy", "lz4", "none"), help="Parquet codec")
+    p.add_argument("--threads", type=int, default=None, help="files rewritten in parallel (None: min(2, CPUs))")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler="dmpreserve.layout:run_cluster")

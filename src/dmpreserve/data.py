@@ -103,6 +103,15 @@ def write_reduced(parquet_path: str | os.PathLike, columns: dict[str, np.ndarray
     write_json(sidecar or sidecar_path(parquet_path), doc)
 
 
+def validate_sidecar(doc: dict[str, Any], schema: pa.Schema, *, path: str) -> None:
+    """Validate a sidecar against the reduced-data schema, with the column dtypes of a Parquet ``schema``.
+
+    Raises:
+        InvalidData: naming the file and the JSON path.
+    """
+    _validate_doc(doc, {f.name: _dtype_name(f.type) for f in schema}, path=path)
+
+
 def _validate_doc(doc: dict[str, Any], dtypes: dict[str, str], *, path: str) -> None:
     check = {**doc, "columns": {k: {**v, "dtype": dtypes.get(k, "missing")} for k, v in doc.get("columns", {}).items()}}
     validate(check, "reduced_data", path=path, error=InvalidData)
