@@ -201,7 +201,12 @@ def bench_args(description: str, *, argv: Sequence[str] | None = None,
     """Parse the common options: ``--quick`` (small sizes, one repetition) and ``--results DIR``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes and one repetition (smoke run)")
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="directory for the CSV and plots")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="directory for the CSV and plots (default: benchmarks/results/, with --quick "
+                             "benchmarks/results/quick/ so that a smoke run never replaces measured results)")
     if extra is not None:
         extra(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.results is None:
+        args.results = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
+    return args

@@ -2,7 +2,7 @@
 
 Each benchmark runs in its own process (``python bench_x.py [--quick]``), one after another, so
 that they do not compete for the machine.  Its output is shown live and saved to
-``benchmarks/results/<name>.log``; every line ``NAME: ours X s, baseline Y s, ratio R`` becomes a
+``benchmarks/results/<name>.log`` (``benchmarks/results/quick/`` with ``--quick``); every line ``NAME: ours X s, baseline Y s, ratio R`` becomes a
 row of ``benchmarks/results/summary.csv`` and ``summary.md`` (a Markdown table for the README).
 
     .venv/bin/python benchmarks/run_all.py [--quick] [--only selection limits ...]
@@ -75,24 +75,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="pass --quick to every benchmark (smoke run)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these (bench_NAME.py)")
     args = parser.parse_args(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = RESULTS / "quick" if args.quick else RESULTS
+    results.mkdir(parents=True, exist_ok=True)
     scripts = sorted(HERE.glob("bench_*.py"))
     if args.only:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.only]
     rows, failed, timing = [], [], []
     for script in scripts:
-        rc, elapsed, text = run_one(script, quick=args.quick, results=RESULTS)
+        rc, elapsed, text = run_one(script, quick=args.quick, results=results)
         timing.append((script.name, rc, elapsed))
         rows.extend(parse_lines(script.stem.removeprefix("bench_"), text))
         if rc != 0:
             failed.append(script.name)
-    with open(RESULTS / "summary.csv", "w", newline="", encoding="utf-8") as fh:
+    with open(results / "summary.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["benchmark", "name", "ours_s", "baseline_s", "ratio", "ours_peak_mb",
                                                 "baseline_peak_mb"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     table = markdown(rows)
-    (RESULTS / "summary.md").write_text(table, encoding="utf-8")
+    (results / "summary.md").write_text(table, encoding="utf-8")
     print("\n" + table)
     for name, rc, elapsed in timing:
         print(f"{name}: exit {rc}, {elapsed:.1f} s")
