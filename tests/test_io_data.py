@@ -41,6 +41,25 @@ def test_atomic_write_success(tmp_path: Path) -> None:
     assert _leftovers(target.parent) == []
 
 
+def test_atomic_write_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
+    """A SIGKILLed writer leaves ``.<name>.<8 chars>.part``; the next write of the same target removes it
+    (found by the CI crash-safety stage: a kill during truth.parquet's write left one behind)."""
+    target = tmp_path / "truth.parquet"
+    stale = [tmp_path / ".truth.parquet.k1ll_d00.part", tmp_path / ".truth.parquet.abcdefgh.part"]
+    for p in stale:
+        p.write_text("partial")
+    (tmp_path / ".truth.parquet.zzzzzzzz.part").mkdir()  # a staging directory (dmpreserve cluster)
+    others = [tmp_path / ".truth.parquet.x.abcdefgh.part",  # another target's temporary
+              tmp_path / ".truth.parquet.short.part", tmp_path / "truth.parquet.abcdefgh.part",
+              tmp_path / ".science.parquet.abcdefgh.part"]
+    for p in others:
+        p.write_text("keep")
+    with atomic_write(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, *(p.name for p in others)])
+
+
 def test_atomic_write_exception_leaves_no_file(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     with pytest.raises(RuntimeError, match="boom"):

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import gzip
 import hashlib
 import io
 import json
 import math
 import os
+import re
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,12 +36,36 @@ MAX_TEXT_BYTES = 512 * 1024 * 1024
 MAX_NESTING = 64
 
 
+def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
+    """Remove what killed writers of ``target`` left beside it: ``.<name>.<8 random chars>.part``.
+
+    These are the names :func:`atomic_write` (files) and :func:`dmpreserve.layout.cluster_dataset`
+    (staging directories) create with :mod:`tempfile`; nothing else matches.
+
+    Returns:
+        The paths removed.
+    """
+    target = Path(target)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.part")
+    removed = []
+    for p in target.parent.glob(f".{glob.escape(target.name)}.*.part") if target.parent.is_dir() else ():
+        if pattern.fullmatch(p.name):
+            with contextlib.suppress(FileNotFoundError):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+            removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; rename it to ``path`` on success.
 
     The parent directory is created if needed.  On any exception the temporary file is
-    removed and ``path`` is left untouched.
+    removed and ``path`` is left untouched.  Temporary files of the same target left by a
+    process that was killed (SIGKILL: no chance to clean up) are removed first.
 
     Args:
         path: Final destination.
@@ -48,6 +75,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)

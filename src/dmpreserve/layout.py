@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from dmpreserve.data import validate_sidecar
 from dmpreserve.errors import InvalidData
-from dmpreserve.io import atomic_write, read_json, write_json
+from dmpreserve.io import atomic_write, read_json, remove_stale_temporaries, write_json
 
 #: Name of a dataset's sidecar inside its directory ("_" prefix: pyarrow.dataset and pandas skip it).
 SIDECAR = "_dataset.json"
@@ -131,6 +131,7 @@ def cluster_dataset(source: str | os.PathLike, outdir: str | os.PathLike, *, by:
             raise InvalidData(f"not a readable Parquet file ({type(exc).__name__}: {exc})", path=files[0]) from None
         validate_sidecar(sidecar, file_schema, path=str(src / SIDECAR))
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     try:
         def one(path: Path) -> int:
