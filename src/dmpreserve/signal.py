@@ -107,7 +107,8 @@ def counts_per_energy_bin(edges_kev: np.ndarray, *, exposure_t_yr: float,
             breakpoints_kev = kinematic_breakpoints_kev(mass_gev, halo)
     edges = np.asarray(edges_kev, dtype=float)
     cuts = np.asarray([] if breakpoints_kev is None else breakpoints_kev, dtype=float)
-    fine = np.union1d(edges, cuts[(cuts > edges[0]) & (cuts < edges[-1])])
+    inside = cuts[(cuts > edges[0]) & (cuts < edges[-1])]
+    fine = np.union1d(edges, inside) if inside.size else edges  # no breakpoint inside: the plain per-bin rule
     x, w = np.polynomial.legendre.leggauss(points_per_bin)
     lo, hi = fine[:-1], fine[1:]
     half = 0.5 * (hi - lo)
