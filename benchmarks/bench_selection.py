@@ -63,8 +63,8 @@ def ensure_dataset(directory: Path, size_gb: float, *, cluster_by: str | None) -
     sidecar = directory / SIDECAR
     if sidecar.is_file():
         doc = read_json(sidecar)
-        if doc["generator"]["bytes"] >= 0.97 * size_gb * GB and doc.get("layout", {"clustered_by": "?"}) \
-                .get("clustered_by") == cluster_by:
+        if (doc["generator"]["bytes"] >= 0.97 * size_gb * GB and "layout" in doc
+                and doc["layout"]["clustered_by"] == cluster_by):
             return dataset_files(directory)
     print(f"generating {size_gb} GB of bulk mock data in {directory} ...", flush=True)
     generate_bulk(directory, BulkOptions(target_bytes=int(size_gb * GB), cluster_by=cluster_by))

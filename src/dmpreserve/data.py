@@ -25,6 +25,15 @@ from dmpreserve.schemas import load_schema, validate
 NON_NEGATIVE = ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd", "drift_time_us", "s1_coincidence", "true_energy_kev")
 
 
+#: What reading a damaged Parquet file raises (ValueError: e.g. column names that are not UTF-8).
+PARQUET_READ_ERRORS = (pa.ArrowException, OSError, ValueError)
+
+
+def unreadable_parquet(path: str | os.PathLike, exc: BaseException, *, what: str = "file") -> InvalidData:
+    """The error for a Parquet file or dataset that the reader refused with ``exc``."""
+    return InvalidData(f"not a readable Parquet {what} ({type(exc).__name__}: {exc})", path=path)
+
+
 def column_catalogue() -> dict[str, dict[str, str]]:
     """Known columns with their dtype, unit and description, from the schema."""
     props = load_schema("reduced_data")["properties"]["columns"]["properties"]
@@ -149,8 +158,8 @@ def read_reduced(parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike 
             if twice:
                 raise InvalidData("column appears twice in the Parquet file", path=ppath, field=twice[0])
             table = pfile.read()
-    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: e.g. column names not UTF-8
-        raise InvalidData(f"not a readable Parquet file ({type(exc).__name__}: {exc})", path=ppath) from None
+    except PARQUET_READ_ERRORS as exc:
+        raise unreadable_parquet(ppath, exc) from None
     dtypes = {name: _dtype_name(table.schema.field(name).type) for name in table.column_names}
     missing_in_sidecar = [c for c in table.column_names if c not in meta.get("columns", {})]
     if missing_in_sidecar:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from dmpreserve.data import validate_sidecar
+from dmpreserve.data import PARQUET_READ_ERRORS, unreadable_parquet, validate_sidecar
 from dmpreserve.errors import InvalidData
 from dmpreserve.io import atomic_write, read_json, remove_stale_temporaries, write_json
 
@@ -70,8 +70,8 @@ def write_table(table: pa.Table, path: str | os.PathLike, *, cluster_by: str | N
 def _read_for_clustering(path: Path, by: str) -> pa.Table:
     try:
         table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise InvalidData(f"not a readable Parquet file ({type(exc).__name__}: {exc})", path=path) from None
+    except PARQUET_READ_ERRORS as exc:
+        raise unreadable_parquet(path, exc) from None
     if by not in table.column_names:
         raise InvalidData(f"no column {by!r} to cluster by (columns: {', '.join(table.column_names)})", path=path,
                           field=by)
@@ -114,10 +114,10 @@ def cluster_dataset(source: str | os.PathLike, outdir: str | os.PathLike, *, by:
     files = sorted(p for p in src.glob("*.parquet") if p.is_file())
     if not files:
         raise InvalidData("no *.parquet files in the input directory", path=src)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InvalidData("output directory exists and is not empty (choose a new one)", path=out)
     if out.resolve() == src.resolve():
         raise InvalidData("output directory is the input directory", path=out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InvalidData("output directory exists and is not empty (choose a new one)", path=out)
     layout = layout_doc(by, row_group_rows)
     sidecar = None
     if (src / SIDECAR).is_file():
@@ -127,8 +127,8 @@ def cluster_dataset(source: str | os.PathLike, outdir: str | os.PathLike, *, by:
         sidecar = {**sidecar, "layout": layout}
         try:
             file_schema = pq.read_schema(files[0])
-        except (OSError, pa.ArrowException) as exc:
-            raise InvalidData(f"not a readable Parquet file ({type(exc).__name__}: {exc})", path=files[0]) from None
+        except PARQUET_READ_ERRORS as exc:
+            raise unreadable_parquet(files[0], exc) from None
         validate_sidecar(sidecar, file_schema, path=str(src / SIDECAR))
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)

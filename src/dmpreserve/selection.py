@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from dmpreserve.config import AnalysisConfig
-from dmpreserve.data import ReducedData, column_catalogue
+from dmpreserve.data import PARQUET_READ_ERRORS, ReducedData, column_catalogue, unreadable_parquet
 from dmpreserve.errors import InvalidConfig, InvalidData
 from dmpreserve.io import atomic_write, write_json
 
@@ -216,34 +216,29 @@ def _log10_threshold(bound: float) -> float:
     return float(np.uint64(lo).view(np.float64))
 
 
-def _cut_condition(cut: Cut, get: Any) -> Any:
-    """The condition of ``cut`` built from pyarrow compute functions.
+def cut_expression(cut: Cut) -> ds.Expression:
+    """The pyarrow dataset expression that keeps the events passing ``cut``.
 
-    ``get(column)`` returns a ``pyarrow.dataset.field`` (the result is an Expression that the scan
-    evaluates) or a batch's column (the result is a boolean array).  ``r_cm`` is computed as
+    ``r_cm`` is computed as
     ``sqrt(x*x + y*y)`` with the same correctly rounded IEEE operations as
     :meth:`dmpreserve.data.ReducedData.variable`, so both engines agree bit for bit (squaring the
     bounds instead would underflow or overflow for extreme ones).  ``lo <= log10(cS2) < hi`` becomes
     ``t(lo) <= cS2 < t(hi)`` with exact thresholds (:func:`_log10_threshold`; no logarithm per event).
     """
     lo, hi = cut.lower, cut.upper
+    x, y = ds.field("x_cm"), ds.field("y_cm")
     if cut.variable == "r_cm":
-        value = pc.sqrt(pc.add(pc.multiply(get("x_cm"), get("x_cm")), pc.multiply(get("y_cm"), get("y_cm"))))
+        value = pc.sqrt(pc.add(pc.multiply(x, x), pc.multiply(y, y)))
     elif cut.variable == "log10_cs2":  # log10 of a negative cS2 is NaN and fails every cut: lower bound >= 0
-        value = get("cs2_phd")
+        value = ds.field("cs2_phd")
         lo, hi = _log10_threshold(lo), _log10_threshold(hi)
     else:
-        value = get(cut.variable)
+        value = ds.field(cut.variable)
     # ``value < hi`` even for hi = inf, as in Cut.mask: a derived r that overflowed to inf fails it
     cond = pc.less(value, pa.scalar(float(hi)))
     if lo > -math.inf or cut.variable == "log10_cs2":
         cond = pc.and_kleene(pc.greater_equal(value, pa.scalar(float(lo))), cond)
     return cond
-
-
-def cut_expression(cut: Cut) -> ds.Expression:
-    """The pyarrow dataset expression that keeps the events passing ``cut``."""
-    return _cut_condition(cut, ds.field)
 
 
 def cuts_expression(cuts: Sequence[Cut]) -> ds.Expression | None:
@@ -284,8 +279,8 @@ def open_dataset(source: str | os.PathLike | Sequence[str | os.PathLike]) -> ds.
         raise InvalidData("no Parquet files (*.parquet) in the directory", path=where)
     try:
         dataset = ds.dataset(files, format="parquet")
-    except (pa.ArrowException, OSError) as exc:
-        raise InvalidData(f"not a readable Parquet dataset ({type(exc).__name__}: {exc})", path=where) from None
+    except PARQUET_READ_ERRORS as exc:
+        raise unreadable_parquet(where, exc, what="dataset") from None
     catalogue = column_catalogue()
     for name in dataset.schema.names:
         expected = catalogue.get(name, {}).get("dtype")
