@@ -4,7 +4,7 @@ Task: the 90% CL limit with the expected band for each of 50 WIMP masses on the 
 (default configuration's background-only workspace, 440 bins; the signal grid widened to 50
 masses).  Interleaved in one process, mass by mass:
 
-* ours: ``dmpreserve.limits.limit_for_patch`` (vectorized numpy model + batched Newton fits, Asimov
+* ours: ``dmpreserve.stats.limits.limit_for_patch`` (vectorized numpy model + batched Newton fits, Asimov
   root finding): CLs observed + 5 expected, Neyman t~mu observed + 5 expected, PCL, p0/z0;
 * baseline: ``pyhf.infer.intervals.upper_limits.upper_limit(data, model, scan=None, level=0.1)`` as
   the issue asks (numpy backend, scipy optimizer).  NOTE pyhf 0.7.6 ignores ``level`` there
@@ -35,8 +35,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_args, interleave, write_results  # noqa: E402
 
-from dmpreserve.io import read_json  # noqa: E402
-from dmpreserve.limits import limit_for_patch, select_patches  # noqa: E402
+from dmpreserve.files import read_json  # noqa: E402
+from dmpreserve.stats.limits import limit_for_patch, select_patches  # noqa: E402
 from dmpreserve.stats.reference import pyhf_model_and_data  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

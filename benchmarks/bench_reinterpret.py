@@ -91,7 +91,7 @@ def main() -> None:
 
         from dmpreserve.reinterpret.engine import model_signal, reinterpret
         from dmpreserve.reinterpret.kit import load_kit
-        from dmpreserve.reinterpret.models import load_model
+        from dmpreserve.physics.signal_models import load_model
         from dmpreserve.reinterpret.outputs import write_outputs
 
         def inprocess() -> int:

@@ -4,7 +4,7 @@ Task: apply the default configuration's cuts (quality, fiducial, ROI; including 
 ``r_cm`` and ``log10_cs2``) to a bulk mock-data dataset and write the selected events (all
 columns) to a Parquet file.  Three implementations, interleaved in one process:
 
-* ours: ``dmpreserve.selection.select_stream(..., cutflow=False)`` (cuts translated into one
+* ours: ``dmpreserve.selection.cuts.select_stream(..., cutflow=False)`` (cuts translated into one
   pushed-down expression, selected events written batch by batch; the cut flow is off because the
   baselines do not count it either); its peak memory is also measured alone in a fresh process;
 * pyarrow: a bare ``pyarrow.dataset`` scan with the same filters pushed down, hand-written here,
@@ -21,7 +21,7 @@ same events (``--layout``, default both):
 * ``event``: plain event order, every row group spans the full cS1 range and nothing can be skipped:
   ``selection_event_order.csv`` and ``.png``.
 
-Each dataset is made once with ``dmpreserve.bulk`` under ``benchmarks/data/`` (git-ignored;
+Each dataset is made once with ``dmpreserve.mdc.bulk`` under ``benchmarks/data/`` (git-ignored;
 ``bulk`` and ``bulk_event_order``) or under ``--data``.
 
     .venv/bin/python benchmarks/bench_selection.py [--quick] [--data DIR] [--sizes 0.5 1 2 5] [--layout clustered event]
@@ -44,10 +44,10 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_args, child_peak_mb, interleave, print_ratio, write_results  # noqa: E402
 
-from dmpreserve.bulk import SIDECAR, BulkOptions, dataset_files, generate_bulk  # noqa: E402
+from dmpreserve.mdc.bulk import SIDECAR, BulkOptions, dataset_files, generate_bulk  # noqa: E402
 from dmpreserve.config import load_config  # noqa: E402
-from dmpreserve.io import read_json  # noqa: E402
-from dmpreserve.selection import cuts_from_config, select_stream  # noqa: E402
+from dmpreserve.files import read_json  # noqa: E402
+from dmpreserve.selection.cuts import cuts_from_config, select_stream  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "workflow" / "config" / "config.yaml"
@@ -129,7 +129,7 @@ def run_pandas(files: list[str], cuts_cfg: list[dict], out: Path) -> int:
 def ours_alone_peak_mb(files: list[str], out: Path) -> float:
     """Peak RSS [MB] of a fresh Python process that runs only ours (interpreter and imports included)."""
     code = ("from dmpreserve.config import load_config\n"
-            "from dmpreserve.selection import cuts_from_config, select_stream\n"
+            "from dmpreserve.selection.cuts import cuts_from_config, select_stream\n"
             f"cuts = cuts_from_config(load_config({str(CONFIG)!r}))\n"
             f"select_stream({files!r}, cuts, output={str(out)!r}, cutflow=False)")
     return child_peak_mb(code)[0]

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_args, interleave, print_ratio, write_results  # noqa: E402
 from bench_limits import likelihood_args, load_likelihood  # noqa: E402
 
-from dmpreserve.limits import select_patches  # noqa: E402
+from dmpreserve.stats.limits import select_patches  # noqa: E402
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup  # noqa: E402
 from dmpreserve.stats.model import build_model  # noqa: E402
 from dmpreserve.stats.reference import pyhf_model_and_data  # noqa: E402

@@ -15,13 +15,13 @@ import pytest
 import yaml
 
 from dmpreserve.config import AnalysisConfig, config_from_dict
-from dmpreserve.io import read_json
+from dmpreserve.files import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / "tests" / "data" / "test_config.yaml"
 DEFAULT_CONFIG = REPO / "workflow" / "config" / "config.yaml"
 
-#: MDC sample names (attributes of dmpreserve.mdc.MdcOutputs) -> file stem.
+#: MDC sample names (attributes of dmpreserve.mdc.generate.MdcOutputs) -> file stem.
 MDC_FILES = ("science", "truth", "calib_er", "calib_nr", "sim_nr", "isolated_s1", "isolated_s2")
 
 
@@ -64,7 +64,7 @@ def mdc_dir(tmp_path_factory, small_config) -> Path:
     Files: ``<name>.parquet`` (+ ``<name>.json`` sidecar except for the truth file) for every
     name in :data:`MDC_FILES`.
     """
-    from dmpreserve.mdc import MdcOutputs, generate
+    from dmpreserve.mdc.generate import MdcOutputs, generate
 
     out = tmp_path_factory.mktemp("mdc")
     generate(small_config, MdcOutputs(**{k: str(out / f"{k}.parquet") for k in MDC_FILES}))

@@ -7,18 +7,18 @@
 #      another virtual environment, and under the pinned 9.x (.venv, REANA 0.95), on the default
 #      and the test configuration, in a copy of exactly what reana.yaml uploads
 #   3. snakemake --lint (pinned 9.x) and the variants' compute_backend hints on every job
-#   4. the likelihood sha256 in tests/reana/likelihood.feature against results/ when results/ holds
+#   4. the likelihood sha256 in tests/deploy/reana/likelihood.feature against results/ when results/ holds
 #      a run of the default configuration (warning only: results/ may be older than the checkout)
 #
 # The two virtual environments are cached in ${DMP_CI_CACHE:-~/.cache/dmpreserve}/ (first creation
 # ~1-2 min from PyPI).  `.ci/stages/reana.sh --update-checksums` writes the sha256 of
 # results/likelihood/{BkgOnly,patchset}.json (a `make run` of the default configuration) into
-# tests/reana/likelihood.feature.
+# tests/deploy/reana/likelihood.feature.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 REPO=$PWD
-FEATURE=tests/reana/likelihood.feature
+FEATURE=tests/deploy/reana/likelihood.feature
 PY=${PYTHON:-python3}
 
 # Exact versions: reana-client 0.9.6 (last stable; its validate loads the workflow with its own

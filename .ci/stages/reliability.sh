@@ -9,7 +9,7 @@
 #     already ran in `make test`.)
 #  2. bounded coverage-guided fuzzing (atheris/libFuzzer) of every parser of user files, FUZZ_SECONDS
 #     (default 20) per target; a crash fails the stage and leaves its reproducer under
-#     $ARTIFACTS/<target>/crash-* -- copy it to tests/fuzz/corpus/<target>/crash_<what> (it becomes a
+#     $ARTIFACTS/<target>/crash-* -- copy it to tests/robustness/fuzz/corpus/<target>/crash_<what> (it becomes a
 #     regression test) and fix the parser.
 #
 # Environment: FUZZ_SECONDS (default 20), DMP_FUZZ_ARTIFACTS (default: a temporary directory,
@@ -28,7 +28,7 @@ say() { printf '[reliability %4ds] %s\n' $((SECONDS - T0)) "$*"; }
 
 say "1. reproducibility in two directories and SIGKILL crash safety (pytest -m reliability)"
 python -m pytest -q -m reliability -p no:cacheprovider ${PYTEST_ARGS:-} \
-    tests/test_reproducibility.py tests/test_crash_safety.py
+    tests/robustness/test_reproducibility.py tests/robustness/test_crash_safety.py
 
 say "2. bounded fuzzing: ${#TARGETS[@]} targets x ${FUZZ_SECONDS} s (artifacts in $ARTIFACTS)"
 failed=()
@@ -36,7 +36,7 @@ for target in "${TARGETS[@]}"; do
     log="$ARTIFACTS/$target.log"
     mkdir -p "$ARTIFACTS"
     if DMP_FUZZ_ARTIFACTS="$ARTIFACTS" timeout $((FUZZ_SECONDS + 60)) \
-        python "tests/fuzz/fuzz_${target}.py" -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=4096 \
+        python "tests/robustness/fuzz/fuzz_${target}.py" -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=4096 \
         > "$log" 2>&1; then
         runs=$(grep -oE 'Done [0-9]+ runs' "$log" | tail -n 1 || true)
         say "   fuzz_${target}: ok (${runs:-no run count})"

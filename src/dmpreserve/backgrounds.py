@@ -14,38 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
 
+from dmpreserve.artifacts.templates import BackgroundComponent, BackgroundTemplates
 from dmpreserve.config import AnalysisConfig, Binning
-from dmpreserve.data import ReducedData
+from dmpreserve.files import write_csv
+from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.physics.constants import SECONDS_PER_YEAR
 from dmpreserve.physics.neutrinos import rate_cevns_8b
 from dmpreserve.physics.neutrons import neutron_spectrum_shape
-from dmpreserve.selection import Cut, apply_cuts, cuts_from_config, fiducial_mass_t, fiducial_volume_fraction
+from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config, fiducial_mass_t, fiducial_volume_fraction
 
 COMPONENTS = ("er", "neutron", "cevns_8b", "accidental", "wall")
 ACCIDENTAL_STREAM = 7
-
-
-@dataclasses.dataclass(frozen=True)
-class Component:
-    """One background component."""
-
-    name: str
-    expected_events: float
-    uncertainty_events: float
-    template: np.ndarray  # [n_cs1][n_log10cs2] expected events per bin
-    method: str
-    description: str
-
-    def to_json(self) -> dict[str, Any]:
-        """The component's entry in ``templates.json``."""
-        return {"expected_events": float(self.expected_events), "uncertainty_events": float(self.uncertainty_events),
-                "template": self.template.tolist(), "method": self.method, "description": self.description}
 
 
 def histogram(cs1_phd: np.ndarray, log10_cs2: np.ndarray, binning: Binning, weights: np.ndarray | None = None
@@ -66,7 +52,7 @@ def exposure_t_yr(science: ReducedData, cuts: Sequence[Cut]) -> float:
     return fiducial_mass_t(science.meta["detector"], cuts) * science.meta["live_time_s"] / SECONDS_PER_YEAR
 
 
-def estimate_er(science: ReducedData, calib: ReducedData, config: AnalysisConfig, binning: Binning) -> Component:
+def estimate_er(science: ReducedData, calib: ReducedData, config: AnalysisConfig, binning: Binning) -> BackgroundComponent:
     """ER template from calibration, normalised by the science/calibration ratio in the cS1 sideband."""
     pre = cuts_from_config(config, kinds=("quality", "fiducial"))
     roi = cuts_from_config(config, kinds=("roi",))
@@ -87,7 +73,7 @@ def estimate_er(science: ReducedData, calib: ReducedData, config: AnalysisConfig
                     + config["backgrounds"]["er"]["systematic_rel"] ** 2)
     floor = config["backgrounds"]["template_floor_events"]
     template = template + floor
-    return Component("er", float(template.sum()), expected * rel, template, "calibration shape, sideband normalisation",
+    return BackgroundComponent("er", float(template.sum()), expected * rel, template, "calibration shape, sideband normalisation",
                      f"ER (flat beta): shape from {int(cal_roi.sum())} ER calibration events in the ROI; "
                      f"normalised with {n_sci_sb} science / {n_cal_sb} calibration events in the sideband "
                      f"{sb['min']} <= cS1 < {sb['max']} phd; floor {floor} events per bin")
@@ -136,7 +122,7 @@ def correction_map(calib: ReducedData, *, dt_bins: int = 12, r2_bins: int = 6):
 
 
 def estimate_accidental(science: ReducedData, iso_s1: ReducedData, iso_s2: ReducedData, calib: ReducedData,
-                        config: AnalysisConfig, binning: Binning) -> Component:
+                        config: AnalysisConfig, binning: Binning) -> BackgroundComponent:
     """Accidental coincidences from random pairings of isolated S1s and S2s."""
     cfg = config["backgrounds"]["accidental"]
     rng = np.random.default_rng([int(config["seed"]), ACCIDENTAL_STREAM])
@@ -160,13 +146,13 @@ def estimate_accidental(science: ReducedData, iso_s1: ReducedData, iso_s2: Reduc
     template = _analysis_hist(pairs, mask, binning) * total / n
     expected = float(template.sum())
     rel = math.sqrt(1 / max(mask.sum(), 1) + 1 / len(iso_s1) + 1 / len(iso_s2) + cfg["systematic_rel"] ** 2)
-    return Component("accidental", expected, expected * rel, template, "data-driven random pairing",
+    return BackgroundComponent("accidental", expected, expected * rel, template, "data-driven random pairing",
                      f"accidental coincidences: isolated-S1 rate {r1:.4g} Hz x isolated-S2 rate {r2:.4g} Hz x "
                      f"{window:.1f} us window x live time = {total:.4g} before cuts; {frac:.4g} of {n} random "
                      "pairings pass all cuts")
 
 
-def estimate_wall(science: ReducedData, config: AnalysisConfig, binning: Binning) -> Component:
+def estimate_wall(science: ReducedData, config: AnalysisConfig, binning: Binning) -> BackgroundComponent:
     """Wall events from the r > R_wall sideband, weighted by their leakage probability into the fiducial volume."""
     cfg = config["backgrounds"]["wall"]
     det = science.meta["detector"]
@@ -185,7 +171,7 @@ def estimate_wall(science: ReducedData, config: AnalysisConfig, binning: Binning
     expected = float(template.sum())
     stat = float(np.sqrt(np.sum(w[side & _in_roi(science, binning)] ** 2)))
     unc = math.hypot(stat, expected * cfg["systematic_rel"])
-    return Component("wall", expected, unc, template, "high-radius sideband with leakage weights",
+    return BackgroundComponent("wall", expected, unc, template, "high-radius sideband with leakage weights",
                      f"wall events: {int(side.sum())} science events reconstructed at r >= "
                      f"{cfg['sideband_r_min_cm']} cm, weighted by the probability that the S2-dependent position "
                      f"resolution moves a wall event (r = {r_wall} cm) inside r < {r_fid} cm")
@@ -200,8 +186,8 @@ def _in_roi(data: ReducedData, binning: Binning) -> np.ndarray:
 
 def estimate_backgrounds(*, config: AnalysisConfig, science: ReducedData, calib_er: ReducedData,
                          sim_nr: ReducedData, isolated_s1: ReducedData, isolated_s2: ReducedData
-                         ) -> dict[str, Any]:
-    """All components, the observed histogram and the exposure, as the ``templates.json`` document."""
+                         ) -> BackgroundTemplates:
+    """All components, the observed histogram and the exposure (the ``templates.json`` contents)."""
     binning = config.binning
     cuts = cuts_from_config(config)
     exposure = exposure_t_yr(science, cuts)
@@ -211,16 +197,21 @@ def estimate_backgrounds(*, config: AnalysisConfig, science: ReducedData, calib_
     comps = [estimate_er(science, calib_er, config, binning)]
     tmpl, n = nr_weighted(sim_nr, config, binning, lambda e: b["neutron"]["rate_per_t_yr"] * neutron_spectrum_shape(e),
                           exposure)
-    comps.append(Component("neutron", n, n * b["neutron"]["uncertainty_rel"], tmpl, "NR simulation x assay rate",
+    comps.append(BackgroundComponent("neutron", n, n * b["neutron"]["uncertainty_rel"], tmpl, "NR simulation x assay rate",
                            f"radiogenic neutrons: {b['neutron']['rate_per_t_yr']} single scatters /(t yr) "
                            "(material assay), spectrum folded through the NR simulation"))
     tmpl, n = nr_weighted(sim_nr, config, binning,
                           lambda e: rate_cevns_8b(e, flux_cm2_s=b["cevns_8b"]["flux_per_cm2_s"]), exposure)
-    comps.append(Component("cevns_8b", n, n * b["cevns_8b"]["uncertainty_rel"], tmpl, "NR simulation x 8B flux",
+    comps.append(BackgroundComponent("cevns_8b", n, n * b["cevns_8b"]["uncertainty_rel"], tmpl, "NR simulation x 8B flux",
                            f"8B solar-neutrino CEvNS, flux {b['cevns_8b']['flux_per_cm2_s']:.4g} /(cm2 s), "
                            "folded through the NR simulation"))
     comps.append(estimate_accidental(science, isolated_s1, isolated_s2, calib_er, config, binning))
     comps.append(estimate_wall(science, config, binning))
-    return {"binning": {"cs1_edges_phd": list(binning.cs1_edges_phd), "log10_cs2_edges": list(binning.log10_cs2_edges)},
-            "observed": observed.tolist(), "exposure_t_yr": exposure,
-            "components": {c.name: c.to_json() for c in comps}}
+    return BackgroundTemplates(cs1_edges_phd=tuple(binning.cs1_edges_phd), log10_cs2_edges=tuple(binning.log10_cs2_edges),
+                               observed=observed, exposure_t_yr=exposure, components={c.name: c for c in comps})
+
+
+def write_summary(path: str | os.PathLike, templates: BackgroundTemplates) -> None:
+    """``summary.csv``: component, expected_events, uncertainty_events [events], method (sorted by component)."""
+    write_csv(path, ("component", "expected_events", "uncertainty_events", "method"),
+              [(name, c.expected_events, c.uncertainty_events, c.method) for name, c in sorted(templates.components.items())])

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from dmpreserve.errors import InvalidConfig
-from dmpreserve.io import check_nesting, load_yaml
-from dmpreserve.schemas import validate
+from dmpreserve.physics.signal_models import log_mass_grid
+from dmpreserve.files import check_nesting, load_yaml
+from dmpreserve.schema import validate
 
 #: Maximum size of a configuration file (bytes).
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -37,12 +38,6 @@ class Binning:
         """Total number of analysis bins."""
         n1, n2 = self.shape
         return n1 * n2
-
-
-def log_mass_grid(spec: Mapping[str, Any]) -> tuple[float, ...]:
-    """The log-spaced mass grid ``{min, max, count}`` [GeV], each mass rounded to 6 significant digits."""
-    grid = np.geomspace(spec["min"], spec["max"], spec["count"]) if spec["count"] > 1 else np.array([spec["min"]])
-    return tuple(float(f"{x:.6g}") for x in grid)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 # gather job.  N is computed here with plain Python (the Snakefile cannot import dmpreserve):
 # the masses of limits.masses_gev if given, else the signal model's own mass grid if it has one,
 # else the configuration's signal grid; index i is the i-th selected mass in ascending order
-# (dmpreserve.limits.select_patches).  A malformed model file falls back to the configuration's
+# (dmpreserve.stats.limits.select_patches).  A malformed model file falls back to the configuration's
 # grid here; the signal step then refuses it with a clear message.
 # (N_LIMIT_MASSES is computed in common.smk.)
 

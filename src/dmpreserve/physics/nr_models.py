@@ -95,7 +95,7 @@ def kinematic_breakpoints_kev(mass_gev: float, halo: StandardHalo, *, delta_kev:
     Above v_esc + v_E no dark matter is fast enough (the kinematic endpoint, per isotope); at
     |v_esc - v_E| the truncated halo's mean inverse speed changes form.  For inelastic scattering
     (``delta_kev`` > 0) each speed gives up to two energies.  Quadrature rules over energy bins
-    should split bins there (:func:`dmpreserve.signal.counts_per_energy_bin`).
+    should split bins there (:func:`dmpreserve.signals.counts_per_energy_bin`).
 
     Returns:
         Sorted, unique energies [keV] (empty where no recoil is kinematically allowed).

@@ -5,7 +5,7 @@ exposure x sum_e (integral of dR/dE over true-energy bin e) x R_NR[e, k]; for an
 rate r [events/(t yr)] at energy E it is exposure x r x R_ER(E)[k] (linear interpolation between the
 simulated lines).  Each mass becomes one pyhf patch adding the ``signal`` sample with normfactor
 ``mu``; the strength limit is mu_limit x the patch's reference strength.  Limits come from
-:func:`dmpreserve.limits.compute_limits` (the pipeline's own statistics, asymptotic by default).
+:func:`dmpreserve.stats.limits.compute_limits` (the pipeline's own statistics, asymptotic by default).
 """
 
 from __future__ import annotations
@@ -16,12 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.errors import InvalidSpectrum
-from dmpreserve.io import read_json
+from dmpreserve.stats.limits import compute_limits, method_text
+from dmpreserve.stats.toys import ToySettings
+from dmpreserve.stats.workspace import build_patchset, validate_patchset
 from dmpreserve.physics.halo import StandardHalo
-from dmpreserve.reinterpret.kit import Kit, read_line_response
-from dmpreserve.reinterpret.models import SignalModel, UserSpectra
-from dmpreserve.signal import ResponseMatrix, counts_per_energy_bin, scaled_template
+from dmpreserve.artifacts.response import ResponseMatrix, read_line_response, read_response
+from dmpreserve.reinterpret.kit import Kit
+from dmpreserve.physics.signal_models import SignalModel, UserSpectra
+from dmpreserve.signals import counts_per_energy_bin, scaled_template
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,15 +33,15 @@ class Reinterpretation:
     """Result of one reinterpretation.
 
     Attributes:
-        signal: The signal document (masses, reference strengths, templates, expected events).
+        signal: The signal templates (masses, reference strengths, templates, expected events).
         patchset: The pyhf patchset (validated against the kit's workspace).
-        limits: ``dmpreserve.limits.MassLimit`` per mass, sorted by mass.
+        limits: ``dmpreserve.stats.limits.MassLimit`` per mass, sorted by mass.
         strength_unit: Unit of the reported limits (``limit_cm2`` column).
         source: Description of the model or spectrum file.
         method: The statistical method (``limits.json``).
     """
 
-    signal: dict[str, Any]
+    signal: SignalTemplates
     patchset: dict[str, Any]
     limits: tuple[Any, ...]
     strength_unit: str
@@ -47,13 +51,7 @@ class Reinterpretation:
 
 def read_nr_response(kit: Kit) -> ResponseMatrix:
     """The kit's NR response matrix."""
-    from dmpreserve.config import Binning
-
-    doc = read_json(kit.file("response_nr.json"), what="NR response")
-    b = doc["binning"]
-    return ResponseMatrix(np.asarray(doc["energy_edges_kev"], float),
-                          Binning(tuple(b["cs1_edges_phd"]), tuple(b["log10_cs2_edges"])),
-                          np.asarray(doc["matrix"], float), np.asarray(doc["matrix_err"], float))
+    return read_response(kit.file("response_nr.json"))
 
 
 def kit_halo(kit: Kit) -> StandardHalo:
@@ -61,15 +59,16 @@ def kit_halo(kit: Kit) -> StandardHalo:
     return StandardHalo(**kit.manifest["halo"])
 
 
-def _signal_doc(masses, refs, templates, *, exposure: float, unit: str, description: str, halo) -> dict[str, Any]:
-    return {"masses_gev": [float(m) for m in masses], "reference_cross_section_cm2": [float(r) for r in refs],
-            "expected_events": [float(np.sum(t)) for t in templates], "templates": [np.asarray(t).tolist()
-                                                                                       for t in templates],
-            "exposure_t_yr": exposure, "halo": halo, "model": description,
-            "units": {"expected_events": "events", "reference_cross_section_cm2": unit}}
+def _signal(masses, refs, templates, *, exposure: float, unit: str, description: str, halo) -> SignalTemplates:
+    return SignalTemplates(masses_gev=tuple(float(m) for m in masses),
+                           reference_cross_section_cm2=tuple(float(r) for r in refs),
+                           expected_events=tuple(float(np.sum(t)) for t in templates),
+                           templates=np.asarray([np.asarray(t, float) for t in templates]), exposure_t_yr=exposure,
+                           halo=halo, model=description,
+                           units={"expected_events": "events", "reference_cross_section_cm2": unit})
 
 
-def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] | None = None) -> dict[str, Any]:
+def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] | None = None) -> SignalTemplates:
     """Signal templates of a built-in model on the kit (NR or ER response)."""
     exposure = float(kit.manifest["exposure_t_yr"])
     target = float(kit.manifest["target_events_at_reference"])
@@ -98,11 +97,11 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
             refs.append(r)
             templates.append(t)
     _check_nonzero(masses, templates)
-    return _signal_doc(masses, refs, templates, exposure=exposure, unit=model.strength_unit,
+    return _signal(masses, refs, templates, exposure=exposure, unit=model.strength_unit,
                        description=f"{model.model} ({model.strength_unit})", halo=halo.as_dict())
 
 
-def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_cm2: float) -> dict[str, Any]:
+def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_cm2: float) -> SignalTemplates:
     """Signal templates of user spectra (dR/dE at ``reference_cross_section_cm2``) folded through the NR response."""
     exposure = float(kit.manifest["exposure_t_yr"])
     target = float(kit.manifest["target_events_at_reference"])
@@ -114,7 +113,7 @@ def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_c
         refs.append(r)
         templates.append(t)
     _check_nonzero(spectra.masses_gev, templates)
-    return _signal_doc(spectra.masses_gev, refs, templates, exposure=exposure, unit="cm^2 (user spectrum)",
+    return _signal(spectra.masses_gev, refs, templates, exposure=exposure, unit="cm^2 (user spectrum)",
                        description="user spectrum (NR)", halo=None)
 
 
@@ -125,29 +124,23 @@ def _check_nonzero(masses, templates) -> None:
 
 
 def limit_options(kit: Kit, *, toys: bool) -> tuple[dict[str, Any], str]:
-    """Keyword options of :func:`dmpreserve.limits.compute_limits` and the method text.
+    """Keyword options of :func:`dmpreserve.stats.limits.compute_limits` and the method text.
 
     Asymptotic by default; with ``toys`` the kit's recorded toy settings (as the pipeline ran them:
     same seed, mass index and toy counts, so the same masses give the pipeline's limits exactly).
     """
-    from dmpreserve import limits
-
     st = kit.manifest.get("statistics_settings") or {"neyman_threshold": "asymptotic", "pcl_power": 0.16}
     opts: dict[str, Any] = {"pcl_power": float(st["pcl_power"])}
     if toys:
         if st["neyman_threshold"] != "toys":
             raise InvalidSpectrum("the kit records no toy settings (the pipeline's limits were asymptotic)",
                                   path=kit.file("kit.json"), field="statistics_settings")
-        from dmpreserve.stats.toys import ToySettings
-
         opts["toys"] = ToySettings(toys_per_mu=int(st["toys_per_mu"]), toys_background=int(st["toys_background"]),
                                    mu_points=int(st["mu_points"]), seed=int(st["seed"]))
-    method_text = getattr(limits, "method_text", None)
-    method = method_text(toys=toys, pcl_power=opts["pcl_power"]) if method_text else limits.METHOD
-    return opts, method
+    return opts, method_text(toys=toys, pcl_power=opts["pcl_power"])
 
 
-def reinterpret(kit: Kit, signal: dict[str, Any], *, strength_unit: str, source: dict[str, Any],
+def reinterpret(kit: Kit, signal: SignalTemplates, *, strength_unit: str, source: dict[str, Any],
                 progress: bool = True, toys: bool = False) -> Reinterpretation:
     """Build the patchset for ``signal`` and compute the limits with the pipeline's statistics.
 
@@ -159,15 +152,12 @@ def reinterpret(kit: Kit, signal: dict[str, Any], *, strength_unit: str, source:
         progress: Progress bar.
         toys: Neyman thresholds and bands from toys with the kit's settings (default asymptotic).
     """
-    from dmpreserve.likelihood import build_patchset, validate_patchset
-    from dmpreserve.limits import compute_limits
-
     # build with placeholder masses (patch names must match [a-zA-Z0-9_]+), then name each patch after
     # the model and its mass
-    placeholder = dict(signal, masses_gev=list(range(1, len(signal["masses_gev"]) + 1)))
+    placeholder = dataclasses.replace(signal, masses_gev=tuple(range(1, len(signal.masses_gev) + 1)))
     ps = build_patchset(kit.workspace, placeholder, inspire_id=kit.manifest["inspire_id"])
     label = re.sub(r"[^a-zA-Z0-9_]", "_", str(source.get("model", "spectrum")))
-    for patch, mass in zip(ps["patches"], signal["masses_gev"]):
+    for patch, mass in zip(ps["patches"], signal.masses_gev):
         patch["metadata"]["values"] = [float(mass)]
         patch["metadata"]["name"] = f"{label}_m" + f"{mass:.6g}".replace(".", "p").replace("-", "m").replace(
             "+", "") + "_GeV"

@@ -27,11 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from dmpreserve.config import AnalysisConfig, Binning
-from dmpreserve.data import ReducedData
+from dmpreserve.artifacts.likelihood import validate_workspace
+from dmpreserve.artifacts.response import LineResponse
+from dmpreserve.config import AnalysisConfig
+from dmpreserve.detector import NestDetector
+from dmpreserve.signals import build_response
+from tqdm import tqdm
+from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.errors import InvalidData
-from dmpreserve.io import MAX_TEXT_BYTES, atomic_write, dumps_json, read_json, sha256_file, tar_gz_bytes
-from dmpreserve.schemas import validate
+from dmpreserve.files import MAX_TEXT_BYTES, atomic_write, dumps_json, read_json, sha256_file, tar_gz_bytes
+from dmpreserve.schema import validate
 
 KIT_FORMAT = "dmpreserve-reinterpretation-kit"
 KIT_VERSION = 1
@@ -64,35 +69,6 @@ checks them before use.
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class LineResponse:
-    """ER response to monoenergetic lines: ``matrix[j, k]`` = P(pass, analysis bin k | line at energies[j])."""
-
-    line_energies_kev: np.ndarray
-    binning: Binning
-    matrix: np.ndarray
-    matrix_err: np.ndarray
-
-    def row(self, energy_kev: float) -> np.ndarray:
-        """Response to a line at ``energy_kev`` (linear interpolation; zero outside the simulated lines)."""
-        e = self.line_energies_kev
-        if energy_kev < e[0] or energy_kev > e[-1]:
-            return np.zeros(self.matrix.shape[1])
-        j = int(np.clip(np.searchsorted(e, energy_kev) - 1, 0, len(e) - 2))
-        f = (energy_kev - e[j]) / (e[j + 1] - e[j])
-        return (1.0 - f) * self.matrix[j] + f * self.matrix[j + 1]
-
-    def to_json(self) -> dict[str, Any]:
-        """Serialisable form (``response_er.json``: the NR response's layout, rows per line energy)."""
-        from dmpreserve.signal import ResponseMatrix
-
-        doc = ResponseMatrix(self.line_energies_kev, self.binning, self.matrix, self.matrix_err).to_json()
-        doc["line_energies_kev"] = doc.pop("energy_edges_kev")
-        doc["description"] = ("P(pass all cuts and land in analysis bin k | ER line of energy E_j [keV], fiducial), "
-                              "NEST simulation; k = i_cs1 * n_log10cs2 + j_log10cs2")
-        return doc
-
-
 def simulate_er_response(config: AnalysisConfig, *, line_energies_kev: np.ndarray,
                          events_per_line: int = ER_EVENTS_PER_LINE, progress: bool = True) -> LineResponse:
     """Simulate monoenergetic ER lines with NEST and fold them through the configured cuts and binning.
@@ -100,11 +76,6 @@ def simulate_er_response(config: AnalysisConfig, *, line_energies_kev: np.ndarra
     Events are uniform in the active volume; the fiducial-volume fraction is divided out as for the NR
     response.  Seeded from the configuration's ``seed`` (stream :data:`ER_STREAM`): reruns are identical.
     """
-    from tqdm import tqdm
-
-    from dmpreserve.detector import NestDetector
-    from dmpreserve.signal import build_response
-
     seed = int(config["seed"])
     det = NestDetector(config["mdc"]["detector"])
     det.seed(seed * 101 + ER_STREAM)
@@ -126,18 +97,6 @@ def simulate_er_response(config: AnalysisConfig, *, line_energies_kev: np.ndarra
                                           "active_volume": det.params.active_volume()}, path="<ER line simulation>")
     resp = build_response(sim, config, energy_edges_kev=np.arange(len(lines) + 1, dtype=float))
     return LineResponse(lines, resp.binning, resp.matrix, resp.matrix_err)
-
-
-def read_line_response(path: str | os.PathLike) -> LineResponse:
-    """Read ``response_er.json``."""
-    doc = read_json(path, what="ER response")
-    try:
-        m = np.asarray(doc["matrix"], float)
-        return LineResponse(np.asarray(doc["line_energies_kev"], float),
-                            Binning(tuple(doc["binning"]["cs1_edges_phd"]), tuple(doc["binning"]["log10_cs2_edges"])),
-                            m, np.asarray(doc["matrix_err"], float))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidData(f"malformed ER response ({exc})", path=path) from None
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -188,8 +147,6 @@ def load_kit(kit_dir: str | os.PathLike) -> Kit:
     Raises:
         InvalidData: missing or modified files (naming the file), or a malformed manifest.
     """
-    from dmpreserve.likelihood import validate_workspace
-
     root = Path(kit_dir)
     mpath = root / "kit.json"
     manifest = read_json(mpath, what="reinterpretation kit manifest")

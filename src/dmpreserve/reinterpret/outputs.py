@@ -8,9 +8,12 @@ from typing import Any
 
 import numpy as np
 import yaml
+from hepdata_validator.data_file_validator import DataFileValidator
 
+from dmpreserve.artifacts.limits import LIMIT_COLUMNS
 from dmpreserve.errors import InvalidData
-from dmpreserve.io import atomic_write, write_csv, write_json
+from dmpreserve.publish import plots
+from dmpreserve.files import atomic_write, write_csv, write_json
 
 HEPDATA_TABLE = "hepdata_limits.yaml"
 # Both conventions (Baxter et al., EPJC 81 (2021) 907): Neyman-constructed two-sided PLR t~mu limits, and CLs.
@@ -21,7 +24,7 @@ _CONVENTIONS = (
 
 
 def limit_rows(limits) -> list[dict[str, float]]:
-    """``limits.csv`` rows (``dmpreserve.limits.LIMIT_COLUMNS``) of a list of MassLimit."""
+    """``limits.csv`` rows (``dmpreserve.stats.limits.LIMIT_COLUMNS``) of a list of MassLimit."""
     return [r.row() for r in limits]
 
 
@@ -49,10 +52,6 @@ def hepdata_table(rows: list[dict[str, float]], *, strength_unit: str, descripti
 
 
 def _validate_table(path: Path, doc: dict[str, Any]) -> None:
-    try:
-        from hepdata_validator.data_file_validator import DataFileValidator
-    except ImportError:  # pragma: no cover - hepdata-validator is pinned
-        return
     v = DataFileValidator()
     if not v.validate(file_path=str(path), data=doc):
         msgs = "; ".join(m.message for ms in v.get_messages().values() for m in ms)
@@ -65,9 +64,6 @@ def write_outputs(outdir: str | os.PathLike, result, *, cl: float, method: str) 
     Returns:
         Output name -> path.
     """
-    from dmpreserve import plots
-    from dmpreserve.limits import LIMIT_COLUMNS
-
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     rows = limit_rows(result.limits)
@@ -77,8 +73,8 @@ def write_outputs(outdir: str | os.PathLike, result, *, cl: float, method: str) 
     write_json(paths["limits_json"], {"cl": cl, "method": method, "units": {"limit_cm2": result.strength_unit,
                                                                           "mass_gev": "GeV/c^2"},
                                       "source": result.source, "limits": rows,
-                                      "expected_events_at_reference": result.signal["expected_events"],
-                                      "reference_strength": result.signal["reference_cross_section_cm2"]})
+                                      "expected_events_at_reference": list(result.signal.expected_events),
+                                      "reference_strength": list(result.signal.reference_cross_section_cm2)})
     write_json(paths["patchset"], result.patchset)
     cols = {c: np.array([r[c] for r in rows]) for c in plots.LIMIT_CURVE_COLUMNS if c in rows[0]}
     fig = plots.plot_limit_curve(**cols, title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, "

@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from dmpreserve.errors import InvalidData
-from dmpreserve.io import read_text
+from dmpreserve.files import read_text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,8 +28,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from dmpreserve.errors import InvalidData
-from dmpreserve.io import read_json
-from dmpreserve.signal import counts_per_energy_bin
+from dmpreserve.files import read_json
+from dmpreserve.signals import counts_per_energy_bin
 
 MM_FILE = "XENON1T_binwise_NR_MM.json"
 LL_FILE = "XENON1T_binwise_NR_LL.json"

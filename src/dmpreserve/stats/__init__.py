@@ -7,7 +7,7 @@
 * :mod:`dmpreserve.stats.asymptotic` -- asymptotic CLs / Neyman limits, bands, p0 (Cowan et al. 2011);
 * :mod:`dmpreserve.stats.toys` -- toy Monte Carlo: Neyman thresholds, sensitivity bands, p0;
 * :mod:`dmpreserve.stats.reference` -- pyhf's model of the same workspace (validation);
-* :mod:`dmpreserve.stats.commands` -- ``dmpreserve limits`` / ``limits-point``.
+* :mod:`dmpreserve.cli.stats_handlers` -- ``dmpreserve limits`` / ``limits-point``.
 
-:mod:`dmpreserve.limits` assembles these into the per-mass results and ``limits.csv``.
+:mod:`dmpreserve.stats.limits` assembles these into the per-mass results and ``limits.csv``.
 """

@@ -21,7 +21,7 @@ CHUNK_ROWS = 256
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class FitResult:
+class NewtonMinimum:
     """Minimization results per row.
 
     Attributes:
@@ -36,7 +36,7 @@ class FitResult:
 
 
 def minimize(model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.ndarray, *, fix_poi: bool,
-             max_iter: int = 60, tol: float = 1e-9) -> FitResult:
+             max_iter: int = 60, tol: float = 1e-9) -> NewtonMinimum:
     """Minimize the NLL for every row.
 
     Args:
@@ -56,10 +56,10 @@ def minimize(model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.nda
     data = np.broadcast_to(np.asarray(data, float), (n_rows, model.n_bins))
     aux = np.broadcast_to(np.asarray(aux, float), (n_rows, model.n_params - 1))
     if n_rows == 0:
-        return FitResult(theta=init.reshape(0, model.n_params), nll=np.zeros(0), converged=np.zeros(0, bool))
+        return NewtonMinimum(theta=init.reshape(0, model.n_params), nll=np.zeros(0), converged=np.zeros(0, bool))
     parts = [_minimize_chunk(model, data[i:i + CHUNK_ROWS], aux[i:i + CHUNK_ROWS], init[i:i + CHUNK_ROWS],
                              fix_poi=fix_poi, max_iter=max_iter, tol=tol) for i in range(0, n_rows, CHUNK_ROWS)]
-    result = FitResult(theta=np.concatenate([p.theta for p in parts]), nll=np.concatenate([p.nll for p in parts]),
+    result = NewtonMinimum(theta=np.concatenate([p.theta for p in parts]), nll=np.concatenate([p.nll for p in parts]),
                        converged=np.concatenate([p.converged for p in parts]))
     if not result.converged.all():
         LOG.warning("%d of %d fits did not converge in %d Newton iterations", int(np.sum(~result.converged)),
@@ -68,7 +68,7 @@ def minimize(model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.nda
 
 
 def _minimize_chunk(model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.ndarray, *, fix_poi: bool,
-                    max_iter: int, tol: float) -> FitResult:
+                    max_iter: int, tol: float) -> NewtonMinimum:
     lower, upper = model.lower, model.upper
     theta = np.clip(init.copy(), lower, upper)
     n_rows, n_par = theta.shape
@@ -110,4 +110,4 @@ def _minimize_chunk(model: BinnedModel, data: np.ndarray, aux: np.ndarray, init:
         done |= np.max(np.abs(step), axis=1) < 1e-10
         converged[rows[done]] = True
         active_rows[rows[done]] = False
-    return FitResult(theta=theta, nll=nll, converged=converged)
+    return NewtonMinimum(theta=theta, nll=nll, converged=converged)

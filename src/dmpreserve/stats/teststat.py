@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 
 from dmpreserve.stats.model import BinnedModel
-from dmpreserve.stats.newton import FitResult, minimize
+from dmpreserve.stats.newton import NewtonMinimum, minimize
 
 #: Rows per block of conditional fits (limits the memory of the indexed dataset copies).
 BLOCK_ROWS = 4096
@@ -29,7 +29,7 @@ class Datasets:
 
     data: np.ndarray
     aux: np.ndarray
-    free: FitResult
+    free: NewtonMinimum
 
     @property
     def mu_hat(self) -> np.ndarray:
@@ -47,7 +47,7 @@ def fit_datasets(model: BinnedModel, data: np.ndarray, aux: np.ndarray, *, init:
 
 
 def tmu_tilde(model: BinnedModel, sets: Datasets, mus: np.ndarray, *, which: np.ndarray | None = None
-              ) -> tuple[np.ndarray, FitResult]:
+              ) -> tuple[np.ndarray, NewtonMinimum]:
     """t~mu for the datasets ``which`` (default: all, one mu each) at signal strengths ``mus``.
 
     Args:
@@ -63,11 +63,11 @@ def tmu_tilde(model: BinnedModel, sets: Datasets, mus: np.ndarray, *, which: np.
     which = np.arange(mus.size) if which is None else np.asarray(which)
     init = sets.free.theta[which].copy()
     init[:, 0] = mus
-    parts = [FitResult(theta=np.zeros((0, model.n_params)), nll=np.zeros(0), converged=np.zeros(0, bool))]
+    parts = [NewtonMinimum(theta=np.zeros((0, model.n_params)), nll=np.zeros(0), converged=np.zeros(0, bool))]
     for i in range(0, mus.size, BLOCK_ROWS):  # bounds the copies of the datasets
         w = which[i:i + BLOCK_ROWS]
         parts.append(minimize(model, sets.data[w], sets.aux[w], init[i:i + BLOCK_ROWS], fix_poi=True))
-    cond = FitResult(theta=np.concatenate([p.theta for p in parts]), nll=np.concatenate([p.nll for p in parts]),
+    cond = NewtonMinimum(theta=np.concatenate([p.theta for p in parts]), nll=np.concatenate([p.nll for p in parts]),
                      converged=np.concatenate([p.converged for p in parts]))
     t = np.maximum(2.0 * (cond.nll - sets.free.nll[which]), 0.0)
     return t, cond
@@ -78,7 +78,7 @@ def qmu_tilde(t: np.ndarray, mu: np.ndarray, mu_hat: np.ndarray) -> np.ndarray:
     return np.where(mu_hat > mu, 0.0, t)
 
 
-def asimov_background(model: BinnedModel) -> tuple[np.ndarray, np.ndarray, FitResult]:
+def asimov_background(model: BinnedModel) -> tuple[np.ndarray, np.ndarray, NewtonMinimum]:
     """Background-only Asimov dataset as pyhf builds it (nuisances from the mu = 0 fit to the data).
 
     Returns:

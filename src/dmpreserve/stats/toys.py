@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from dmpreserve.stats.asymptotic import BAND_SIGMAS, AsymptoticResult, ObservedSetup, illinois
 from dmpreserve.stats.model import BinnedModel
-from dmpreserve.stats.newton import FitResult
+from dmpreserve.stats.newton import NewtonMinimum
 from dmpreserve.stats.teststat import Datasets, fit_datasets, tmu_tilde
 
 
@@ -131,8 +131,8 @@ def upper_crossing(model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.nd
     return out
 
 
-def _first(fit: FitResult) -> FitResult:
-    return FitResult(theta=fit.theta[:1], nll=fit.nll[:1], converged=fit.converged[:1])
+def _first(fit: NewtonMinimum) -> NewtonMinimum:
+    return NewtonMinimum(theta=fit.theta[:1], nll=fit.nll[:1], converged=fit.converged[:1])
 
 
 def run_toys(model: BinnedModel, setup: ObservedSetup, asym: AsymptoticResult, *, settings: ToySettings,

@@ -1,0 +1,210 @@
+"""Reduced data: Parquet tables with a JSON sidecar, validated against ``reduced_data.schema.json``.
+
+Every reader in dmpreserve goes through :func:`read_reduced`, which checks the sidecar (units,
+detector parameters, exposure) and the Parquet columns (names, dtypes) against the schema, then
+the values (finite, non-negative areas and times, unique event ids).  An experiment's real
+reduced data is analysed by writing the same two files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dmpreserve.errors import InvalidData
+from dmpreserve.files import atomic_write, read_json, write_json
+from dmpreserve.schema import load_schema, validate
+
+#: Columns whose values must be >= 0 (areas, times, counts, energies).
+NON_NEGATIVE = ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd", "drift_time_us", "s1_coincidence", "true_energy_kev")
+
+
+#: What reading a damaged Parquet file raises (ValueError: e.g. column names that are not UTF-8).
+PARQUET_READ_ERRORS = (pa.ArrowException, OSError, ValueError)
+
+
+def unreadable_parquet(path: str | os.PathLike, exc: BaseException, *, what: str = "file") -> InvalidData:
+    """The error for a Parquet file or dataset that the reader refused with ``exc``."""
+    return InvalidData(f"not a readable Parquet {what} ({type(exc).__name__}: {exc})", path=path)
+
+
+def column_catalogue() -> dict[str, dict[str, str]]:
+    """Known columns with their dtype, unit and description, from the schema."""
+    props = load_schema("reduced_data")["properties"]["columns"]["properties"]
+    return {name: {"dtype": p["properties"]["dtype"]["const"], "unit": p["properties"]["unit"]["const"],
+                   "description": p["description"]} for name, p in props.items()}
+
+
+def sidecar_path(parquet_path: str | os.PathLike) -> Path:
+    """The sidecar belonging to a Parquet file: same stem, ``.json``."""
+    return Path(parquet_path).with_suffix(".json")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReducedData:
+    """A validated reduced-data table.
+
+    Attributes:
+        columns: Column name -> read-only numpy array.
+        meta: The sidecar document.
+        path: The Parquet file.
+    """
+
+    columns: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    path: str
+
+    def __len__(self) -> int:
+        return int(self.meta["n_events"])
+
+    @property
+    def kind(self) -> str:
+        """The kind of sample (science, calibration_er, ...)."""
+        return self.meta["kind"]
+
+    def variable(self, name: str) -> np.ndarray:
+        """A column or a derived quantity (``r_cm``, ``log10_cs2``)."""
+        if name == "r_cm":  # sqrt(x*x + y*y), not hypot: the same IEEE operations as the streaming engine
+            x, y = self.columns["x_cm"], self.columns["y_cm"]
+            return np.sqrt(x * x + y * y)
+        if name == "log10_cs2":
+            with np.errstate(divide="ignore"):
+                return np.log10(self.columns["cs2_phd"])
+        if name not in self.columns:
+            raise InvalidData(f"column needed by the analysis is missing (kind {self.kind})", path=self.path, field=name)
+        return self.columns[name]
+
+
+def write_reduced(parquet_path: str | os.PathLike, columns: dict[str, np.ndarray], meta: dict[str, Any], *,
+                  sidecar: str | os.PathLike | None = None) -> None:
+    """Write a reduced-data table and its sidecar atomically, validating them first.
+
+    Args:
+        parquet_path: Destination Parquet file.
+        columns: Column arrays (names from the schema's catalogue).
+        meta: Sidecar fields except ``columns`` and ``n_events``, which are filled in here.
+        sidecar: Sidecar destination (default: same stem, ``.json``).
+    """
+    catalogue = column_catalogue()
+    n = len(next(iter(columns.values()))) if columns else 0
+    arrays, fields = [], []
+    for name, values in columns.items():
+        dtype = np.dtype(catalogue[name]["dtype"])
+        values = np.asarray(values).astype(dtype, copy=False)
+        if len(values) != n:
+            raise ValueError(f"column {name} has {len(values)} rows, expected {n}")
+        arrays.append(pa.array(values))
+        fields.append(name)
+    doc = dict(meta)
+    doc["n_events"] = int(n)
+    doc["columns"] = {k: {"unit": catalogue[k]["unit"], "description": catalogue[k]["description"]} for k in fields}
+    _validate_doc(doc, {k: catalogue[k]["dtype"] for k in fields}, path=str(sidecar or sidecar_path(parquet_path)))
+    check_values({k: a.to_numpy() for k, a in zip(fields, arrays)}, path=str(parquet_path))
+    table = pa.table(arrays, names=fields)
+    with atomic_write(parquet_path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+    write_json(sidecar or sidecar_path(parquet_path), doc)
+
+
+def validate_sidecar(doc: dict[str, Any], schema: pa.Schema, *, path: str) -> None:
+    """Validate a sidecar against the reduced-data schema, with the column dtypes of a Parquet ``schema``.
+
+    Raises:
+        InvalidData: naming the file and the JSON path.
+    """
+    _validate_doc(doc, {f.name: _dtype_name(f.type) for f in schema}, path=path)
+
+
+def _validate_doc(doc: dict[str, Any], dtypes: dict[str, str], *, path: str) -> None:
+    check = {**doc, "columns": {k: {**v, "dtype": dtypes.get(k, "missing")} for k, v in doc.get("columns", {}).items()}}
+    validate(check, "reduced_data", path=path, error=InvalidData)
+
+
+def read_reduced(parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike | None = None,
+                 kinds: tuple[str, ...] | None = None) -> ReducedData:
+    """Read and validate a reduced-data table.
+
+    Args:
+        parquet_path: The Parquet file.
+        sidecar: Its JSON sidecar (default: same stem, ``.json``).
+        kinds: Accepted values of the sidecar's ``kind`` (None: any).
+
+    Raises:
+        InvalidData: naming the file and the field for any schema or value problem.
+    """
+    ppath = Path(parquet_path)
+    spath = Path(sidecar) if sidecar is not None else sidecar_path(ppath)
+    if not ppath.is_file():
+        raise InvalidData("reduced-data file not found", path=ppath)
+    meta = read_json(spath, what="reduced-data sidecar")
+    if not isinstance(meta, dict):
+        raise InvalidData("sidecar must be a JSON object", path=spath)
+    if not isinstance(meta.get("columns", {}), dict):
+        raise InvalidData("must be an object mapping column names to unit and description", path=spath,
+                          field="$.columns")
+    if kinds is not None and meta.get("kind") not in kinds:
+        raise InvalidData(f"expected a file of kind {' or '.join(kinds)}, got {meta.get('kind')!r}", path=spath,
+                          field="$.kind")
+    try:
+        with pq.ParquetFile(ppath) as pfile:
+            names = pfile.schema_arrow.names
+            twice = sorted({c for c in names if names.count(c) > 1})
+            if twice:
+                raise InvalidData("column appears twice in the Parquet file", path=ppath, field=twice[0])
+            table = pfile.read()
+    except PARQUET_READ_ERRORS as exc:
+        raise unreadable_parquet(ppath, exc) from None
+    dtypes = {name: _dtype_name(table.schema.field(name).type) for name in table.column_names}
+    missing_in_sidecar = [c for c in table.column_names if c not in meta.get("columns", {})]
+    if missing_in_sidecar:
+        raise InvalidData("column is in the Parquet file but not described in the sidecar", path=spath,
+                          field=f"$.columns.{missing_in_sidecar[0]}")
+    missing_in_file = [c for c in meta.get("columns", {}) if c not in dtypes]
+    if missing_in_file:
+        raise InvalidData("column described in the sidecar is missing from the Parquet file", path=ppath,
+                          field=missing_in_file[0])
+    _validate_doc(meta, dtypes, path=str(spath))
+    if table.num_rows != meta["n_events"]:
+        raise InvalidData(f"sidecar says {meta['n_events']} events, the file has {table.num_rows}", path=spath,
+                          field="$.n_events")
+    columns = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if col.null_count:
+            raise InvalidData(f"{col.null_count} null values", path=ppath, field=name)
+        columns[name] = col.to_numpy()
+    check_values(columns, path=str(ppath))
+    for arr in columns.values():
+        arr.setflags(write=False)
+    return ReducedData(columns=columns, meta=meta, path=str(ppath))
+
+
+def check_values(columns: dict[str, np.ndarray], *, path: str) -> None:
+    """Value checks a schema cannot express: finite, non-negative where physical, unique event ids.
+
+    Raises:
+        InvalidData: naming the file and the column.
+    """
+    for name, arr in columns.items():
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            bad = int(np.count_nonzero(~np.isfinite(arr)))
+            raise InvalidData(f"{bad} NaN or infinite values", path=path, field=name)
+        if name in NON_NEGATIVE and arr.size and arr.min() < 0:
+            raise InvalidData(f"negative values (minimum {arr.min().item()!r}) in a non-negative quantity",
+                              path=path, field=name)
+    ids = columns.get("event_id")
+    if ids is not None and len(np.unique(ids)) != len(ids):
+        raise InvalidData("duplicate event ids", path=path, field="event_id")
+
+
+def _dtype_name(arrow_type: pa.DataType) -> str:
+    try:
+        return str(np.dtype(arrow_type.to_pandas_dtype()))
+    except (NotImplementedError, TypeError):
+        return str(arrow_type)

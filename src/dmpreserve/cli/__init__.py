@@ -1,0 +1,67 @@
+"""The ``dmpreserve`` command line: one subcommand per step of the analysis, one dispatch.
+
+Every subcommand takes explicit input and output paths (the Snakemake rules pass them), validates
+its inputs, writes its outputs atomically and exits 2 with one clear message naming the file and
+field on bad input.  Each module of this package (:mod:`~dmpreserve.cli.steps`,
+:mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.reinterpret`, :mod:`~dmpreserve.cli.tools`)
+defines its subcommands' parsers next to their handlers (``register(sub, add)`` sets
+``handler=function``); :func:`main` calls ``args.handler(args)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from dmpreserve import __version__
+from dmpreserve.cli import reinterpret, stats, steps, tools
+from dmpreserve.errors import DmpreserveError
+
+LOG = logging.getLogger("dmpreserve")
+
+_EPILOG = "Units: cS1/cS2 in phd (photons detected), energies in keV, masses in GeV/c^2, cross sections in cm^2."
+
+
+def _add(sub, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=description, epilog=_EPILOG,
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="dmpreserve",
+        description="Reproducible, reinterpretable liquid-xenon WIMP search: mock data -> selections -> "
+                    "backgrounds -> signal -> pyhf likelihood -> 90% CL limits -> plots, HEPData, provenance.",
+        epilog=_EPILOG)
+    parser.add_argument("--version", action="version", version=f"dmpreserve {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for module in (steps, stats, reinterpret, tools):
+        module.register(sub, _add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("pyhf", "matplotlib", "jax"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if os.environ.get("SLURM_JOB_ID"):  # scale-out runs: the job id goes into every rule's log
+        LOG.info("running in SLURM job %s on node %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?"))
+    try:
+        args.handler(args)
+    except DmpreserveError as exc:
+        print(f"dmpreserve {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

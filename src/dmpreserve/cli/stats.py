@@ -1,0 +1,127 @@
+"""Subcommands of the statistics step: ``limits-point`` (one mass, a scatter job) and ``limits`` (gather).
+
+Handlers import the library late (see :mod:`dmpreserve.cli.steps`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from dmpreserve.errors import InvalidData, InvalidWorkspace
+
+_CONVENTIONS = (
+    "Direct-detection convention (Baxter et al., EPJC 81 (2021) 907): Neyman-constructed upper limit of the "
+    "two-sided PLR t~mu (thresholds from toys at each tested mu, or the asymptotic 2.706 at 90% CL; config "
+    "statistics.neyman_threshold) and the power-constrained limit (critical power statistics.pcl_power), "
+    "with the median sensitivity and +-1/2 sigma bands; LHC convention: asymptotic CLs with q~mu; discovery: "
+    "q0, p0, z0. Cross sections in cm^2, masses in GeV/c^2.")
+
+
+def _likelihood_args(p) -> None:
+    p.add_argument("--config", required=True, metavar="YAML")
+    p.add_argument("--workspace", required=True, metavar="JSON", help="background-only pyhf workspace")
+    p.add_argument("--patchset", required=True, metavar="JSON", help="signal patchset (one patch per mass)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(sub, add) -> None:
+    """Add this area's subcommands to the ``dmpreserve`` parser."""
+    p = add(sub, "limits", "90%% CL upper limits per mass (gather)",
+            "Write limits.csv and limits.json: gather the per-mass files of 'limits-point' (--points), or "
+            "compute every mass in this process. " + _CONVENTIONS)
+    _likelihood_args(p)
+    p.add_argument("--points", nargs="*", metavar="JSON", default=None,
+                   help="per-mass results of 'dmpreserve limits-point' (all selected masses)")
+    p.add_argument("--csv", required=True, metavar="CSV", help="limits.csv (columns: see README; cm^2)")
+    p.add_argument("--json", required=True, metavar="JSON", help="limits.json (rows, settings, mu values)")
+    p.set_defaults(handler=run_limits)
+
+    p = add(sub, "limits-point", "all limits of one mass (scatter job)",
+            "Limits, sensitivity bands and discovery significance for the mass with index --index (0-based, "
+            "in ascending mass order of the selected masses), including the toys if configured. " + _CONVENTIONS)
+    _likelihood_args(p)
+    p.add_argument("--index", required=True, type=int, metavar="N", help="mass index (0 .. number of masses - 1)")
+    p.add_argument("-o", "--output", required=True, metavar="JSON", help="point file for 'dmpreserve limits --points'")
+    p.set_defaults(handler=run_limits_point)
+
+
+LOG = logging.getLogger("dmpreserve")
+
+
+def run_limits_point(args: argparse.Namespace) -> None:
+    """``dmpreserve limits-point``: all limits of the mass with the given index (one Snakemake job)."""
+    from dmpreserve.artifacts.likelihood import read_likelihood
+    from dmpreserve.config import load_config
+    from dmpreserve.files import write_json
+    from dmpreserve.stats.limits import POINT_FORMAT_VERSION, limit_for_patch, select_patches, statistics_doc, toy_settings
+
+    cfg = load_config(args.config)
+    lik = read_likelihood(args.workspace, args.patchset)
+    ws, ps = lik.workspace, lik.patchset
+    patches = select_patches(ps, cfg["limits"]["masses_gev"])
+    if not 0 <= args.index < len(patches):
+        raise InvalidWorkspace(f"mass index {args.index} outside 0..{len(patches) - 1}", path=args.patchset,
+                               field="--index")
+    cl = float(cfg["limits"]["cl"])
+    patch = patches[args.index]
+    try:
+        result = limit_for_patch(ws, patch, cl=cl, pcl_power=float(cfg.statistics["pcl_power"]),
+                                 toys=toy_settings(cfg), mass_index=args.index, progress=not args.no_progress)
+    except InvalidWorkspace as exc:
+        if exc.path is not None:
+            raise
+        raise InvalidWorkspace(exc.message, path=args.patchset,
+                               field=f"patches[{patch['metadata']['name']}] {exc.field or ''}".strip()) from None
+    row = result.row()
+    LOG.info("m = %.6g GeV: PCL %.3e cm2 (unconstrained %.3e, CLs %.3e), z0 = %.2f", result.mass_gev,
+             row["limit_cm2"], row["limit_unconstrained_cm2"], row["limit_cls_cm2"], result.z0)
+    write_json(args.output, {"version": POINT_FORMAT_VERSION, "cl": cl, "mass_index": args.index,
+                             "statistics": statistics_doc(cfg), "limit": result.to_json()})
+
+
+def run_limits(args: argparse.Namespace) -> None:
+    """``dmpreserve limits``: gather the per-mass points (or compute all masses here) into limits.csv/json."""
+    from dmpreserve.artifacts.likelihood import read_likelihood
+    from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS
+    from dmpreserve.config import load_config
+    from dmpreserve.files import write_csv, write_json
+    from dmpreserve.schema import validate
+    from dmpreserve.stats.limits import (
+        compute_limits,
+        method_text,
+        read_points,
+        select_patches,
+        statistics_doc,
+        toy_settings,
+    )
+
+    cfg = load_config(args.config)
+    cl = float(cfg["limits"]["cl"])
+    toys = toy_settings(cfg)
+    lik = read_likelihood(args.workspace, args.patchset)
+    ws, ps = lik.workspace, lik.patchset
+    if args.points:
+        results = read_points(args.points, cl=cl, n_expected=len(select_patches(ps, cfg["limits"]["masses_gev"])),
+                               statistics=statistics_doc(cfg))
+    else:
+        try:
+            results = compute_limits(ws, ps, cl=cl, masses_gev=cfg["limits"]["masses_gev"],
+                                     pcl_power=float(cfg.statistics["pcl_power"]), toys=toys,
+                                     progress=not args.no_progress)
+        except InvalidWorkspace as exc:
+            if exc.path is not None:
+                raise
+            raise InvalidWorkspace(exc.message, path=args.patchset, field=exc.field) from None
+    rows = [r.row() for r in results]
+    columns = LIMIT_COLUMNS + (TOY_COLUMNS if rows and "p0_toys" in rows[0] else ())
+    for r in rows:
+        LOG.info("m = %8.4g GeV: PCL %.3e cm2, unconstrained %.3e, CLs %.3e (sensitivity %.3e), z0 %.2f",
+                 r["mass_gev"], r["limit_cm2"], r["limit_unconstrained_cm2"], r["limit_cls_cm2"], r["expected_cm2"],
+                 r["z0"])
+    doc = {"cl": cl, "method": method_text(toys=toys is not None, pcl_power=float(cfg.statistics["pcl_power"])),
+           "statistics": statistics_doc(cfg), "limits": rows, "mu": [r.to_json() for r in results]}
+    validate(doc, "limits", path=args.json)
+    write_csv(args.csv, columns, [[r[c] for c in columns] for r in rows])
+    write_json(args.json, doc)

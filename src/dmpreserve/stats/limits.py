@@ -1,0 +1,227 @@
+"""90% CL upper limits on the SI cross section from the serialized likelihood, in two conventions.
+
+* Direct detection (Baxter et al., EPJC 81 (2021) 907): the two-sided profile-likelihood ratio
+  t~mu with a Neyman construction -- thresholds from toys at each tested mu, or the asymptotic
+  chi2_1 quantile (2.706 at 90% CL) -- giving the *unconstrained* limit; the *power-constrained*
+  limit (PCL) max(unconstrained, sensitivity quantile at the critical power 0.16) is the headline
+  ``limit_cm2``.  Median sensitivity and +-1/2 sigma bands from background-only toys (or Asimov).
+* LHC convention: asymptotic CLs with q~mu (identical to pyhf's ``upper_limit`` at the same level).
+* Discovery: q0, local p0 and z0, asymptotic and (with toys) from background-only toys.
+
+Everything is computed by :mod:`dmpreserve.stats` (vectorized numpy, validated against pyhf).
+The cross section is mu x the patch's ``reference_cross_section_cm2``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from dmpreserve.artifacts.limits import BANDS, EXPECTED_CLS_COLUMNS, EXPECTED_COLUMNS, LIMIT_COLUMNS, TOY_COLUMNS
+from dmpreserve.config import AnalysisConfig
+from dmpreserve.errors import InvalidData
+from dmpreserve.files import read_json
+from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup
+from dmpreserve.stats.model import build_model
+from dmpreserve.stats.toys import ToySettings, run_toys
+
+_OPTIONAL = ("p0_toys", "z0_toys", "n_toys", "mu_grid", "thresholds", "threshold_errors")
+_METHOD_TEMPLATE = ("headline limit_cm2: power-constrained (critical power {power}) Neyman-constructed upper limit "
+                    "of the two-sided PLR t~mu, thresholds {threshold}; also asymptotic CLs with q~mu and discovery q0")
+
+
+@dataclasses.dataclass(frozen=True)
+class MassLimit:
+    """Limits at one mass; signal strengths mu relative to the reference cross section [cm^2].
+
+    Attributes:
+        mass_gev: WIMP mass [GeV].
+        reference_cross_section_cm2: sigma at mu = 1.
+        mu_limit: Headline (PCL) limit.
+        mu_expected: PLR sensitivity (-2, -1, median, +1, +2 sigma).
+        mu_unconstrained, mu_pcl, mu_cls: Unconstrained Neyman, power-constrained and CLs limits.
+        mu_cls_expected: CLs expected limits (-2 .. +2 sigma).
+        mu_pcl_threshold: Sensitivity quantile at the critical power.
+        p0, z0: Asymptotic discovery p-value and significance.
+        neyman_threshold, neyman_threshold_err: t~mu threshold at the unconstrained limit and its MC error.
+        mu_hat: Best-fit mu (>= 0).
+        p0_toys, z0_toys: Toy-based discovery p-value and significance (None without toys).
+        n_toys: Toys fitted (0: asymptotic).
+    """
+
+    mass_gev: float
+    reference_cross_section_cm2: float
+    mu_limit: float
+    mu_expected: tuple[float, float, float, float, float]
+    mu_unconstrained: float = math.nan
+    mu_pcl: float = math.nan
+    mu_cls: float = math.nan
+    mu_cls_expected: tuple[float, ...] = (math.nan,) * 5
+    mu_pcl_threshold: float = math.nan
+    p0: float = math.nan
+    z0: float = math.nan
+    neyman_threshold: float = math.nan
+    neyman_threshold_err: float = 0.0
+    mu_hat: float = math.nan
+    p0_toys: float | None = None
+    z0_toys: float | None = None
+    n_toys: int = 0
+    mu_grid: tuple[float, ...] = ()
+    thresholds: tuple[float, ...] = ()
+    threshold_errors: tuple[float, ...] = ()
+
+    def row(self) -> dict[str, float]:
+        """The ``limits.csv`` row (``LIMIT_COLUMNS``, plus ``TOY_COLUMNS`` with toys)."""
+        ref = self.reference_cross_section_cm2
+        out = {"mass_gev": self.mass_gev, "limit_cm2": self.mu_limit * ref,
+               "limit_unconstrained_cm2": self.mu_unconstrained * ref, "limit_pcl_cm2": self.mu_pcl * ref,
+               "limit_cls_cm2": self.mu_cls * ref}
+        out.update({c: float(v) * ref for c, v in zip(EXPECTED_COLUMNS, self.mu_expected)})
+        out.update({c: float(v) * ref for c, v in zip(EXPECTED_CLS_COLUMNS, self.mu_cls_expected)})
+        out.update({"p0": self.p0, "z0": self.z0, "neyman_threshold": self.neyman_threshold,
+                    "neyman_threshold_err": self.neyman_threshold_err,
+                    "pcl_threshold_cm2": self.mu_pcl_threshold * ref})
+        row = {c: float(out[c]) for c in LIMIT_COLUMNS}
+        if self.p0_toys is not None:
+            row.update({"p0_toys": float(self.p0_toys), "z0_toys": float(self.z0_toys)})
+        return row
+
+    def to_json(self) -> dict[str, Any]:
+        """All fields as a JSON-able dict (the per-mass point file)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: Any, *, path: str) -> MassLimit:
+        """Inverse of :meth:`to_json`, checking the fields.
+
+        Raises:
+            InvalidData: naming ``path`` and the bad field.
+        """
+        if not isinstance(doc, dict):
+            raise InvalidData("not a JSON object", path=path)
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in doc:
+                if f.name in _OPTIONAL:
+                    continue
+                raise InvalidData("missing field", path=path, field=f.name)
+            value = doc[f.name]
+            values = value if isinstance(value, list) else [value]
+            if value is None and f.name in ("p0_toys", "z0_toys"):
+                kwargs[f.name] = None
+                continue
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+                raise InvalidData("must be finite number(s)", path=path, field=f.name)
+            kwargs[f.name] = tuple(float(v) for v in value) if isinstance(value, list) else value
+        return cls(**kwargs)
+
+
+def select_patches(patchset: dict[str, Any], masses_gev: list[float] | None = None) -> list[dict[str, Any]]:
+    """The patches of the listed masses (all if None), sorted by mass; list index = Snakemake mass index."""
+    patches = patchset["patches"]
+    if masses_gev:
+        patches = [p for p in patches if np.any(np.isclose(masses_gev, p["metadata"]["values"][0], rtol=1e-4))]
+    return sorted(patches, key=lambda p: float(p["metadata"]["values"][0]))
+
+
+def limit_for_patch(workspace: dict[str, Any], patch: dict[str, Any], *, cl: float, pcl_power: float = 0.16,
+                    toys: ToySettings | None = None, mass_index: int = 0, progress: bool = False) -> MassLimit:
+    """All limits of one patch: asymptotic, plus the toy-based Neyman construction if ``toys`` is given.
+
+    Raises:
+        InvalidWorkspace: unsupported modifiers, or a limit outside the POI bounds.
+    """
+    model = build_model(workspace, patch)
+    setup = observed_setup(model)
+    a = asymptotic_limits(model, cl=cl, pcl_power=pcl_power, setup=setup)
+    fields = {"mu_unconstrained": a.neyman, "mu_expected": a.neyman_expected, "mu_pcl_threshold": a.pcl_threshold,
+              "neyman_threshold": a.threshold, "neyman_threshold_err": 0.0}
+    extra: dict[str, Any] = {}
+    if toys is not None:
+        t = run_toys(model, setup, a, settings=toys, mass_index=mass_index, cl=cl, pcl_power=pcl_power,
+                     progress=progress)
+        fields = {"mu_unconstrained": t.neyman, "mu_expected": t.neyman_expected, "mu_pcl_threshold": t.pcl_threshold,
+                  "neyman_threshold": t.threshold_at_limit, "neyman_threshold_err": t.threshold_err_at_limit}
+        extra = {"p0_toys": t.p0, "z0_toys": t.z0, "n_toys": t.n_toys, "mu_grid": t.mu_grid,
+                 "thresholds": t.thresholds, "threshold_errors": t.threshold_errors}
+    pcl = max(fields["mu_unconstrained"], fields["mu_pcl_threshold"])
+    return MassLimit(mass_gev=float(patch["metadata"]["values"][0]),
+                     reference_cross_section_cm2=float(patch["metadata"]["reference_cross_section_cm2"]),
+                     mu_limit=pcl, mu_pcl=pcl, mu_cls=a.cls, mu_cls_expected=a.cls_expected, p0=a.p0, z0=a.z0,
+                     mu_hat=a.mu_hat, **fields, **extra)
+
+
+def compute_limits(workspace: dict[str, Any], patchset: dict[str, Any], *, cl: float = 0.9,
+                   masses_gev: list[float] | None = None, progress: bool = True, pcl_power: float = 0.16,
+                   toys: ToySettings | None = None) -> list[MassLimit]:
+    """Limits for every patch (or only the listed masses), sorted by mass.
+
+    Without ``toys`` everything is asymptotic (about 50 ms per mass).  With ``toys`` the mass index
+    (position in the sorted selection) seeds each mass's random streams, as ``limits-point`` does.
+    """
+    patches = select_patches(patchset, masses_gev)
+    return [limit_for_patch(workspace, p, cl=cl, pcl_power=pcl_power, toys=toys, mass_index=i)
+            for i, p in enumerate(tqdm(patches, desc="limits", unit="mass", disable=not progress, mininterval=1.0))]
+
+
+def method_text(*, toys: bool, pcl_power: float) -> str:
+    """The ``method`` string of limits.json."""
+    threshold = "from toy Monte Carlo at each tested mu" if toys else "asymptotic (chi2_1 quantile)"
+    return _METHOD_TEMPLATE.format(power=pcl_power, threshold=threshold)
+
+
+#: The method of the default (asymptotic) limits.
+METHOD = method_text(toys=False, pcl_power=0.16)
+
+
+#: Format version of the per-mass files of ``dmpreserve limits-point``.
+POINT_FORMAT_VERSION = 1
+
+
+def toy_settings(cfg: AnalysisConfig) -> ToySettings | None:
+    """The configured :class:`~dmpreserve.stats.toys.ToySettings`, or None for asymptotic thresholds."""
+    st = cfg.statistics
+    if st["neyman_threshold"] != "toys":
+        return None
+    return ToySettings(toys_per_mu=int(st["toys_per_mu"]), toys_background=int(st["toys_background"]),
+                       mu_points=int(st["mu_points"]), seed=int(st["seed"]))
+
+
+def statistics_doc(cfg: AnalysisConfig) -> dict[str, Any]:
+    st = cfg.statistics
+    doc = {"neyman_threshold": st["neyman_threshold"], "pcl_power": float(st["pcl_power"])}
+    if st["neyman_threshold"] == "toys":
+        doc.update({k: int(st[k]) for k in ("toys_per_mu", "toys_background", "mu_points", "seed")})
+    return doc
+
+
+def read_points(paths: list[str], *, cl: float, n_expected: int, statistics: dict[str, Any]) -> list[MassLimit]:
+    """Read the per-mass files of ``dmpreserve limits-point`` (one per selected mass), in mass order.
+
+    Raises:
+        InvalidData: naming the file and field of a point computed with other settings, a bad or duplicate
+            mass index, or a missing mass.
+    """
+    out = {}
+    for path in paths:
+        doc = read_json(path, what="limit point")
+        if not isinstance(doc, dict) or doc.get("version") != POINT_FORMAT_VERSION:
+            raise InvalidData(f"not a limit point file (version {POINT_FORMAT_VERSION})", path=path, field="version")
+        if doc.get("cl") != cl:
+            raise InvalidData(f"computed at CL {doc.get('cl')}, the configuration says {cl}", path=path, field="cl")
+        if doc.get("statistics") != statistics:
+            raise InvalidData("computed with other statistics settings than the configuration's", path=path,
+                              field="statistics")
+        index = doc.get("mass_index")
+        if not isinstance(index, int) or not 0 <= index < n_expected or index in out:
+            raise InvalidData(f"bad or duplicate mass index (expected 0..{n_expected - 1})", path=path,
+                              field="mass_index")
+        out[index] = MassLimit.from_json(doc.get("limit"), path=path)
+    if len(out) != n_expected:
+        raise InvalidData(f"{len(out)} limit points given, {n_expected} masses selected",
+                          path=paths[0] if paths else None, field="--points")
+    return [out[i] for i in sorted(out)]

@@ -1,0 +1,97 @@
+"""Serialized likelihood: a pyhf background-only workspace plus a signal patchset (one patch per mass).
+
+The workspace has one channel over the flattened analysis bins, one sample per background with a
+log-symmetric ``normsys`` rate constraint (hi = 1 + r, lo = 1 / (1 + r) for relative uncertainty r),
+and the observed counts.  Each patch adds the ``signal`` sample with the normfactor ``mu``; the
+cross section is ``mu x reference_cross_section_cm2`` (in the patch metadata).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+import numpy as np
+import pyhf
+
+from dmpreserve.artifacts.signal_templates import SignalTemplates
+from dmpreserve.artifacts.templates import BackgroundTemplates
+from dmpreserve.artifacts.likelihood import validate_patchset, validate_workspace
+from dmpreserve.errors import InvalidWorkspace
+
+CHANNEL = "wimp_search"
+MEASUREMENT = "wimp_si_limit"
+POI = "mu"
+
+
+def patch_name(mass_gev: float, model: str = "si") -> str:
+    """Patch name for a mass and signal model, e.g. ``wimp_si_m33p4_GeV``."""
+    return f"wimp_{model}_m" + f"{mass_gev:.6g}".replace(".", "p").replace("+", "") + "_GeV"
+
+
+def build_workspace(templates: BackgroundTemplates, *, poi_bounds: tuple[float, float]) -> dict[str, Any]:
+    """The background-only pyhf workspace from the background templates (``templates.json``).
+
+    The measurement declares the POI ``mu`` and its bounds; ``mu`` enters the model through a patch
+    (build a background-only model with ``workspace.model(poi_name=None)``).
+    """
+    samples = []
+    for name in sorted(templates.components):
+        comp = templates.components[name]
+        data = np.asarray(comp.template, float).ravel()
+        if not np.all(np.isfinite(data)) or np.any(data < 0):
+            raise InvalidWorkspace("template has negative or non-finite entries", field=f"components.{name}.template")
+        exp = float(comp.expected_events)
+        rel = float(comp.uncertainty_events) / exp if exp > 0 else 1.0
+        samples.append({"name": name, "data": data.tolist(), "modifiers": [
+            {"name": f"norm_{name}", "type": "normsys", "data": {"hi": 1.0 + rel, "lo": 1.0 / (1.0 + rel)}}]})
+    observed = np.asarray(templates.observed, float).ravel()
+    spec = {"channels": [{"name": CHANNEL, "samples": samples}],
+            "observations": [{"name": CHANNEL, "data": observed.tolist()}],
+            "measurements": [{"name": MEASUREMENT, "config": {"poi": POI, "parameters": [
+                {"name": POI, "bounds": [[float(poi_bounds[0]), float(poi_bounds[1])]], "inits": [1.0]}]}}],
+            "version": "1.0.0"}
+    validate_workspace(spec)
+    return spec
+
+
+def build_patchset(workspace: dict[str, Any], signal: SignalTemplates, *, inspire_id: str) -> dict[str, Any]:
+    """The signal patchset (pyhf schema), with the background-only workspace's sha256 digest."""
+    n_bins = len(workspace["observations"][0]["data"])
+    model = signal.model_name  # signal model (dmpreserve.physics.signal_models); names the patches
+    patches = []
+    for mass, ref, tmpl in zip(signal.masses_gev, signal.reference_cross_section_cm2, signal.templates):
+        data = np.asarray(tmpl, float)
+        if data.size != n_bins:
+            raise InvalidWorkspace(f"signal template has {data.size} bins, the workspace {n_bins}",
+                                   field=f"templates[{mass}]")
+        patches.append({
+            "metadata": {"name": patch_name(mass, model), "values": [mass], "reference_cross_section_cm2": ref},
+            "patch": [
+                {"op": "add", "path": "/channels/0/samples/-",
+                 "value": {"name": "signal", "data": data.tolist(),
+                           "modifiers": [{"name": POI, "type": "normfactor", "data": None}]}}]})
+    description = ("SI WIMP signal hypotheses; sigma_SI = mu x reference_cross_section_cm2 of each patch; "
+                   "values = [WIMP mass in GeV]" if model == "si" else
+                   f"{model} signal hypotheses; signal strength = mu x reference_cross_section_cm2 of each patch "
+                   f"(unit: {signal.strength_unit}); "
+                   "values = [dark-matter mass in GeV]")
+    spec = {"metadata": {"name": f"wimp_{model}", "description": description,
+                         "digests": {"sha256": pyhf.utils.digest(workspace, algorithm="sha256")},
+                         "labels": ["mass_gev"], "references": {"hepdata": inspire_id}},
+            "patches": patches, "version": "1.0.0"}
+    validate_patchset(spec, workspace)
+    return spec
+
+
+def apply_patch(workspace: dict[str, Any], patchset: dict[str, Any], name: str) -> dict[str, Any]:
+    """The signal-plus-background workspace spec for one patch."""
+    for p in patchset["patches"]:
+        if p["metadata"]["name"] == name:
+            try:
+                return jsonpatch.apply_patch(workspace, p["patch"])  # a patched copy
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+                raise InvalidWorkspace(f"patch {name!r} does not apply to the workspace: {exc}",
+                                       field="$.patches") from None
+    raise InvalidWorkspace(f"no patch named {name!r}", field="$.patches")

@@ -1,0 +1,258 @@
+"""Tests of dmpreserve.config: shipped configurations validate; bad ones are refused naming the file and key."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from dmpreserve.config import AnalysisConfig, canonical_hash, config_from_dict, load_config
+from dmpreserve.errors import DmpreserveError, InvalidConfig
+from dmpreserve.schema import load_schema
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_CONFIG = REPO / "tests" / "data" / "test_config.yaml"
+DEFAULT_CONFIG = REPO / "workflow" / "config" / "config.yaml"
+SCHEMA_FILE = REPO / "schemas" / "config.schema.json"
+
+
+@pytest.mark.parametrize("path", [DEFAULT_CONFIG, TEST_CONFIG], ids=["default", "test"])
+def test_shipped_configs_validate(path: Path) -> None:
+    cfg = load_config(path)
+    assert isinstance(cfg, AnalysisConfig)
+    assert cfg.path == str(path)
+    assert cfg.sha256 == canonical_hash(yaml.safe_load(path.read_text(encoding="utf-8")))
+    assert len(cfg.sha256) == 64
+    n1, n2 = cfg.binning.shape
+    assert cfg.binning.n_bins == n1 * n2 > 1
+    assert cfg.binning.cs1_edges_phd[0] == cfg["analysis"]["binning"]["cs1_phd"]["min"]
+    assert cfg.binning.log10_cs2_edges[-1] == cfg["analysis"]["binning"]["log10_cs2"]["max"]
+    masses = cfg.masses_gev
+    assert len(masses) == cfg["signal"]["masses_gev"]["count"]
+    assert masses[0] == pytest.approx(cfg["signal"]["masses_gev"]["min"])
+    assert masses[-1] == pytest.approx(cfg["signal"]["masses_gev"]["max"])
+    assert np.all(np.diff(np.log(masses)) > 0)
+
+
+@pytest.mark.parametrize("path", [DEFAULT_CONFIG, TEST_CONFIG], ids=["default", "test"])
+def test_shipped_configs_pass_snakemake_validate(path: Path) -> None:
+    from snakemake.utils import validate
+
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    validate(copy.deepcopy(doc), str(SCHEMA_FILE))
+
+
+def test_snakemake_validate_rejects_bad_config(test_config_doc: dict[str, Any]) -> None:
+    """The schema file Snakemake reads is the same one that refuses bad input (not a permissive copy)."""
+    from snakemake.utils import validate
+
+    doc = copy.deepcopy(test_config_doc)
+    doc["seed"] = "not a number"
+    with pytest.raises(Exception, match="seed"):
+        validate(doc, str(SCHEMA_FILE))
+
+
+def test_packaged_schema_is_the_repository_schema() -> None:
+    import json
+
+    assert load_schema("config") == json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+def test_config_hash_is_content_based(test_config_doc: dict[str, Any]) -> None:
+    a = config_from_dict(copy.deepcopy(test_config_doc))
+    b = config_from_dict(copy.deepcopy(test_config_doc), path="elsewhere.yaml")
+    assert a.sha256 == b.sha256
+    changed = copy.deepcopy(test_config_doc)
+    changed["seed"] += 1
+    assert config_from_dict(changed).sha256 != a.sha256
+
+
+def test_cut_range_and_cuts_by_kind(test_config_doc: dict[str, Any]) -> None:
+    cfg = config_from_dict(copy.deepcopy(test_config_doc))
+    assert cfg.cut_range("cs1_phd", "roi") == (3.0, 80.0)
+    lo, hi = cfg.cut_range("r_cm", "fiducial")
+    assert lo == -math.inf and hi == 68.8
+    assert [c["name"] for c in cfg.cuts(kinds=("roi",))] == ["roi_cs1", "roi_cs2"]
+    assert [c["kind"] for c in cfg.cuts()] == ["quality", "quality", "fiducial", "fiducial", "roi", "roi"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad configurations: (id, mutation of the document, JSON path expected in the message, extra text)
+
+def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(doc: dict[str, Any]) -> None:
+        node = doc
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    return mutate
+
+
+BAD_DOCS = [
+    ("unknown_key", _set("analysis", "extra_key", value=1), "$.analysis", "extra_key"),
+    ("unknown_top_level_key", _set("sigma_cm2", value=1e-45), "$", "sigma_cm2"),
+    ("wrong_type", _set("seed", value="twenty"), "$.seed", "integer"),
+    ("bool_for_integer", _set("mdc", "calibration", "er_events", value=True), "$.mdc.calibration.er_events",
+     "integer"),
+    ("empty_mass_grid", _set("signal", "masses_gev", "count", value=0), "$.signal.masses_gev.count", "minimum"),
+    ("inverted_roi", _set("selection", "cuts", 4, "min", value=90.0), "$.selection.cuts[4]", "inverted"),
+    ("binning_leaves_roi", _set("analysis", "binning", "cs1_phd", "max", value=90.0),
+     "$.analysis.binning.cs1_phd", "leaves the ROI"),
+    ("binning_leaves_roi_below", _set("analysis", "binning", "log10_cs2", "min", value=2.0),
+     "$.analysis.binning.log10_cs2", "leaves the ROI"),
+    ("duplicate_cut_name", _set("selection", "cuts", 5, "name", value="roi_cs1"), "$.selection.cuts[5].name",
+     "duplicate"),
+    ("cut_unknown_variable", _set("selection", "cuts", 0, "variable", value="true_energy_kev"),
+     "$.selection.cuts[0].variable", "true_energy_kev"),
+    ("cut_without_bounds", lambda d: d["selection"]["cuts"][1].pop("min"), "$.selection.cuts[1]", ""),
+    ("fiducial_cut_on_other_variable", _set("selection", "cuts", 3, "variable", value="x_cm"),
+     "$.selection.cuts", "fiducial"),
+    ("er_sideband_overlaps_roi", _set("backgrounds", "er", "sideband_cs1_phd", "min", value=50.0),
+     "$.backgrounds.er.sideband_cs1_phd.min", "above the cS1 ROI"),
+    ("wall_sideband_inside_fiducial", _set("backgrounds", "wall", "sideband_r_min_cm", value=60.0),
+     "$.backgrounds.wall.sideband_r_min_cm", "fiducial"),
+    ("poi_bounds_inverted", _set("likelihood", "poi_bounds", value=[50.0, 0.0]), "$.likelihood.poi_bounds",
+     "inverted"),
+    ("poi_bounds_negative", _set("likelihood", "poi_bounds", value=[-1.0, 50.0]), "$.likelihood.poi_bounds[0]",
+     "minimum"),
+    ("limits_mass_not_on_grid", _set("limits", "masses_gev", value=[10.0, 33.0]), "$.limits.masses_gev[1]",
+     "not on the signal mass grid"),
+    ("signal_energy_outside_simulation", _set("signal", "energy_bins_kev", "max", value=150.0),
+     "$.signal.energy_bins_kev", "simulated"),
+    ("escape_below_v0", _set("signal", "halo", "v_esc_km_s", value=200.0), "$.signal.halo.v_esc_km_s", "v0"),
+    ("bad_container_image", _set("container_image", value="ghcr.io/x; rm -rf /"), "$.container_image", ""),
+    ("unknown_detector", _set("mdc", "detector", value="XENONnT"), "$.mdc.detector", "XENONnT"),
+]
+
+
+def _write(tmp_path: Path, doc: Any, name: str = "bad.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("mutate", "field", "text"), [c[1:] for c in BAD_DOCS], ids=[c[0] for c in BAD_DOCS])
+def test_bad_config_names_file_and_field(tmp_path: Path, test_config_doc: dict[str, Any], mutate, field: str,
+                                         text: str) -> None:
+    doc = copy.deepcopy(test_config_doc)
+    mutate(doc)
+    path = _write(tmp_path, doc)
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    exc = info.value
+    assert exc.path == str(path)
+    assert exc.field == field
+    assert str(path) in str(exc)
+    assert f"{field}:" in str(exc)
+    assert text in str(exc)
+    assert "\n" not in str(exc)
+
+
+def test_yaml11_exponent_without_dot_sign_is_a_string_and_rejected(tmp_path: Path) -> None:
+    """PyYAML (YAML 1.1) reads ``5.16e6`` as a string; the schema must refuse it rather than coerce it."""
+    text = TEST_CONFIG.read_text(encoding="utf-8")
+    assert "flux_per_cm2_s: 5.16e+6" in text
+    path = tmp_path / "yaml11.yaml"
+    path.write_text(text.replace("flux_per_cm2_s: 5.16e+6", "flux_per_cm2_s: 5.16e6", 1), encoding="utf-8")
+    assert yaml.safe_load(path.read_text())["mdc"]["components"]["cevns_8b"]["flux_per_cm2_s"] == "5.16e6"
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert info.value.field == "$.mdc.components.cevns_8b.flux_per_cm2_s"
+    assert str(path) in str(info.value)
+    assert "'5.16e6' is not of type 'number'" in str(info.value)
+
+
+def test_code_in_cut_variable_is_rejected_never_evaluated(tmp_path: Path, test_config_doc: dict[str, Any],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(os, "system", lambda *a: calls.append(a) or 0)
+    marker = tmp_path / "evaluated"
+    doc = copy.deepcopy(test_config_doc)
+    doc["selection"]["cuts"][0]["variable"] = f"__import__('os').system('touch {marker}')"
+    path = _write(tmp_path, doc)
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert info.value.field == "$.selection.cuts[0].variable"
+    assert str(path) in str(info.value)
+    assert not calls
+    assert not marker.exists()
+
+
+def test_python_yaml_tags_are_refused(tmp_path: Path) -> None:
+    """yaml.safe_load must be used: a python/object tag is a YAML error, not an object."""
+    path = tmp_path / "tag.yaml"
+    path.write_text("seed: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "YAML" in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "not found" in str(info.value)
+
+
+def test_corrupt_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.yaml"
+    path.write_text("seed: 1\nmdc: {detector: [unclosed\n  live_time_days: 60\n", encoding="utf-8")
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "not valid YAML" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_non_utf8_config(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(TEST_CONFIG.read_bytes().replace(b"# SMALL", "# SMÄLL".encode("latin-1"), 1))
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("content", ["", "- a\n- b\n", "just a string\n"], ids=["empty", "list", "scalar"])
+def test_config_must_be_a_mapping(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "notmap.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert info.value.field == "$"
+    assert str(path) in str(info.value)
+
+
+def test_oversized_config_refused(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("# " + "x" * (1024 * 1024 + 10) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidConfig, match="larger than"):
+        load_config(path)
+
+
+def test_errors_are_dmpreserve_errors() -> None:
+    assert issubclass(InvalidConfig, DmpreserveError)
+    exc = InvalidConfig("bad", path="a.yaml", field="$.x")
+    assert str(exc) == "a.yaml: $.x: bad"
+    assert str(InvalidConfig("bad")) == "bad"
+
+
+@pytest.mark.parametrize("keys", [("mdc", "live_time_days"), ("selection", "cuts", 1, "min"),
+                                  ("backgrounds", "neutron", "uncertainty_rel")],
+                         ids=["live_time", "cut_min", "uncertainty"])
+def test_nan_in_config_is_rejected(tmp_path: Path, test_config_doc: dict[str, Any], keys: tuple) -> None:
+    doc = copy.deepcopy(test_config_doc)
+    _set(*keys, value=math.nan)(doc)
+    path = _write(tmp_path, doc)
+    assert ".nan" in path.read_text()
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
