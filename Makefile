@@ -22,7 +22,10 @@ BENCH_ARGS ?=
 VENV := .venv
 VENV_STAMP := $(VENV)/.stamp
 PKG_STAMP := $(VENV)/.stamp-pkg
+# Runtime pins (what the analysis image installs) and the tools' pins (tests, linters, Docker SDK,
+# SLURM executor); the venv holds both.
 REQUIREMENTS := env/requirements.txt
+REQUIREMENTS_DEV := env/requirements-dev.txt
 
 # Recipes that use the venv start with $(ACTIVATE), so that the `dmpreserve` CLI
 # that Snakemake's shell rules call is the one installed from this checkout.
@@ -30,16 +33,16 @@ ACTIVATE := export PATH="$(CURDIR)/$(VENV)/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/$(
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PIP_INSTALL := $(VENV)/bin/python -m pip install --no-input --require-hashes
 
-.PHONY: help venv run test lint report image sif bench clean distclean
+.PHONY: help venv run test lint format report image sif bench clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
-# The venv is rebuilt from scratch whenever env/requirements.txt changes, so it
+# The venv is rebuilt from scratch whenever a requirements file changes, so it
 # holds exactly the hashed pins and nothing else; pip itself is left as shipped
 # with Python (nothing unpinned is upgraded).
-$(VENV_STAMP): $(REQUIREMENTS)
-	@echo "==> creating $(VENV) from $(REQUIREMENTS)"
+$(VENV_STAMP): $(REQUIREMENTS) $(REQUIREMENTS_DEV)
+	@echo "==> creating $(VENV) from $(REQUIREMENTS) and $(REQUIREMENTS_DEV)"
 	if ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
 	  echo "error: Python 3.11 is required ($(PYTHON) is $$($(PYTHON) -V 2>&1)); try 'make PYTHON=python3.11 ...'" >&2
 	  exit 1
@@ -54,19 +57,22 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	# 1. the pinned build backend (setuptools) on its own, hash-checked
 	awk '/^[a-z0-9]/ { keep = ($$1 ~ /^setuptools==/) } keep' $(REQUIREMENTS) > $(VENV)/build-requirements.txt
 	$(PIP_INSTALL) --no-deps -r $(VENV)/build-requirements.txt
-	# 2. everything else, hash-checked; wheels only, except connection-pool
-	#    (snakemake dependency, sdist only), built with the pinned setuptools
-	$(PIP_INSTALL) --only-binary :all: --no-binary connection-pool --no-build-isolation -r $(REQUIREMENTS)
+	# 2. everything else, both files in one resolution, hash-checked; wheels only,
+	#    except connection-pool (snakemake dependency, sdist only), built with the
+	#    pinned setuptools
+	$(PIP_INSTALL) --only-binary :all: --no-binary connection-pool --no-build-isolation \
+	  -r $(REQUIREMENTS) -r $(REQUIREMENTS_DEV)
 	touch $@
 	echo "==> $(VENV) ready in $${SECONDS} s"
 
-# Our own package: editable, no dependencies, built with the pinned setuptools
-# already in the venv (no build isolation, so nothing is fetched unhashed).
+# Our own package: editable, --no-deps (pyproject.toml declares its dependencies
+# as ranges; the hashed pins above are what is installed), built with the pinned
+# setuptools already in the venv (no build isolation, so nothing is fetched unhashed).
 $(PKG_STAMP): $(VENV_STAMP) pyproject.toml
 	$(VENV)/bin/python -m pip install --no-input --no-deps --no-build-isolation -e .
 	touch $@
 
-venv: $(PKG_STAMP)  ## create/refresh .venv from the hashed pins in env/requirements.txt
+venv: $(PKG_STAMP)  ## create/refresh .venv from the hashed pins in env/requirements*.txt
 
 run: venv  ## run the full analysis (Snakemake target `all`) into results/
 	$(ACTIVATE)
@@ -80,11 +86,24 @@ test: venv  ## run the test suite (pytest)
 	$(ACTIVATE)
 	python -m pytest -q $(PYTEST_ARGS)
 
-lint: venv  ## snakemake --lint, pip check, byte-compile the sources
+# Configuration of ruff, vulture and import-linter: pyproject.toml.  `make format`
+# rewrites the files that `ruff format --check` complains about.
+lint: venv  ## ruff check + format check, vulture, lint-imports (layers), snakemake --lint, pip check
 	$(ACTIVATE)
-	snakemake --lint --configfile $(CONFIG)
-	python -m pip check
-	python -m compileall -q src tests
+	status=0
+	step() { echo "--> $$*"; "$$@" || { echo "FAILED: $$*" >&2; status=1; }; }
+	step ruff check --no-fix
+	step ruff format --check
+	step vulture
+	step lint-imports --no-cache
+	step snakemake --lint --configfile $(CONFIG)
+	step python -m pip check
+	exit $$status
+
+format: venv  ## ruff format + ruff check --fix (rewrites files)
+	$(ACTIVATE)
+	python -m ruff format
+	python -m ruff check --fix
 
 report: venv  ## HTML report of the last run: results/report.html
 	$(ACTIVATE)

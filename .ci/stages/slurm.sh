@@ -50,10 +50,10 @@ PARTITION=$(SLURM_LOCAL_ACCOUNTING=none "$SLURM_LOCAL" start)
 echo "partition: $PARTITION"
 sinfo
 
-copy_repo() {  # a clean working copy (no results, no Snakemake metadata)
+copy_repo() {  # a clean working copy (no results, no Snakemake metadata); tar is on every machine
     mkdir -p "$1"
-    rsync -a --exclude .venv --exclude results --exclude .snakemake --exclude benchmarks/data \
-        --exclude .git "$REPO/" "$1/"
+    tar -C "$REPO" --exclude=.venv --exclude=results --exclude=.snakemake --exclude=./benchmarks/data \
+        --exclude=.git -cf - . | tar -C "$1" -xf -
 }
 copy_repo "$WORK/slurm"
 copy_repo "$WORK/local"

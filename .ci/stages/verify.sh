@@ -29,7 +29,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/dmpreserve-verify.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 echo "-- 1. rerun the default analysis in $WORK"
-rsync -a --exclude .venv --exclude results --exclude .snakemake --exclude .git "$REPO/" "$WORK/"
+# a copy of the working tree without local state (tar: on every machine, unlike rsync)
+tar -C "$REPO" --exclude=.venv --exclude=results --exclude=.snakemake --exclude=.git -cf - . | tar -C "$WORK" -xf -
 (cd "$WORK" && time timeout "$SNAKEMAKE_TIMEOUT_S" snakemake results/limits/limits.csv results/reinterpretation/kit.json \
     --cores 2 --configfile workflow/config/config.yaml > "$WORK/snakemake.log" 2>&1) \
     || { tail -n 40 "$WORK/snakemake.log"; exit 1; }

@@ -49,10 +49,16 @@ def house(tmp_path):
 
 
 def test_project_pins_are_all_hashed():
+    """The image installs env/requirements.txt: the analysis runtime, without the tools' pins."""
     pins = read_pins(REPO / "env" / "requirements.txt")
-    for needed in ("numpy", "pyhf", "snakemake", "docker", "setuptools", *SDIST_ONLY):
+    for needed in ("numpy", "pyhf", "snakemake", "setuptools", *SDIST_ONLY):
         assert needed in pins
     assert all(pin.hashes for pin in pins.values())
+    dev = read_pins(REPO / "env" / "requirements-dev.txt")
+    for tool in ("pytest", "hypothesis", "atheris", "docker", "snakemake-executor-plugin-slurm", "ruff"):
+        assert tool in dev and tool not in pins
+    assert all(pin.hashes for pin in dev.values())
+    assert all(dev[name].version == pins[name].version for name in dev.keys() & pins.keys())
 
 
 def test_pins_without_hash_or_file_are_refused(tmp_path):
