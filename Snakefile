@@ -1,9 +1,11 @@
 # dmpreserve: preserved liquid-xenon WIMP search.
 #   snakemake --cores 2                      (default analysis, see README.md)
 #   snakemake --cores 2 --configfile tests/data/test_config.yaml
-# Every rule is a shell call of the dmpreserve CLI (REANA runs only shell rules), creates its own
-# output and log directories, and runs in the project image with --use-singularity.
+# Every rule is a shell call of the dmpreserve CLI (REANA runs only shell rules) that creates its own
+# output and log directories (with_dirs, common.smk); all run in the project image (the global
+# container: below; --use-singularity / --software-deployment-method apptainer).
 
+import json
 import os
 
 import yaml
@@ -18,17 +20,24 @@ configfile: "workflow/config/config.yaml"
 
 validate(config, "schemas/config.schema.json")
 
-# The analysis steps read the configuration file themselves: the first one given (--configfile
-# wins over the default above).  Overrides with --config KEY=VALUE are not seen by the steps.
-CONFIGFILE = os.path.relpath(str(workflow.configfiles[0]))
+# Configuration: Snakemake merges the default configfile: above, then every --configfile in order, then
+# --config KEY=VALUE.  The first job (rule resolve_config) validates that merged dict and writes it to
+# results/config.resolved.yaml, the one file every step reads: every override reaches every step.
+CONFIGFILES = list(dict.fromkeys(os.path.relpath(str(f)) for f in workflow.configfiles))
+CONFIGFILES.sort(key=lambda f: f != "workflow/config/config.yaml")  # merge order: the default first
 IMAGE = config["container_image"]
-# Signal model file (RECAST-style rerun: --config signal_model=PATH); an input of the signal rule, so a
-# new model reruns only the rules downstream of it.
+# Signal model file (RECAST-style rerun: --config signal_model=PATH); an input of resolve_config (its mass
+# grid sizes the limits scatter) and of the signal and reinterpretation_kit rules.
 SIGNAL_MODEL = config.get("signal_model") or "workflow/config/signal_model.yaml"
 R = "results"
 
 
+# Every rule runs in the project image (versioned reference, config key container_image).
+container: IMAGE
+
+
 include: "workflow/rules/common.smk"
+include: "workflow/rules/config.smk"
 include: "workflow/rules/mdc.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/backgrounds.smk"

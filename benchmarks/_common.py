@@ -112,8 +112,11 @@ class Timing:
 
     def row(self, prefix: str) -> dict[str, float]:
         """CSV fields ``<prefix>_median_s``, ``<prefix>_best_s``, ``<prefix>_peak_mb``."""
-        return {f"{prefix}_median_s": round(self.median_s, 4), f"{prefix}_best_s": round(self.best_s, 4),
-                f"{prefix}_peak_mb": round(self.peak_mb, 1)}
+        return {
+            f"{prefix}_median_s": round(self.median_s, 4),
+            f"{prefix}_best_s": round(self.best_s, 4),
+            f"{prefix}_peak_mb": round(self.peak_mb, 1),
+        }
 
 
 def measure(fn: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -137,7 +140,7 @@ def interleave(cases: Mapping[str, Callable[[], Any]], *, repeat: int = 3, warmu
         Name -> :class:`Timing`.
     """
     times: dict[str, list[float]] = {k: [] for k in cases}
-    peaks: dict[str, float] = {k: 0.0 for k in cases}
+    peaks: dict[str, float] = dict.fromkeys(cases, 0.0)
     results: dict[str, Any] = {}
     for i in range(warmup + repeat):
         for name, fn in cases.items():
@@ -155,9 +158,11 @@ def child_peak_mb(code: str, *, cwd: Path | None = None) -> tuple[float, str]:
     """
     # VmHWM: the high-water mark of this process's own memory (ru_maxrss would include the RSS the
     # parent had when it forked the child, which Linux carries across exec)
-    wrapper = (f"{code}\nimport re, sys\n"
-               "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
-               "sys.stdout.write('\\n__peak_kb__ %s\\n' % hwm)")
+    wrapper = (
+        f"{code}\nimport re, sys\n"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+        "sys.stdout.write('\\n__peak_kb__ %s\\n' % hwm)"
+    )
     proc = subprocess.run([sys.executable, "-c", wrapper], cwd=cwd, capture_output=True, text=True, check=True)
     out, _, peak = proc.stdout.rpartition("__peak_kb__ ")
     return int(peak.strip()) / 1e3, out
@@ -166,8 +171,10 @@ def child_peak_mb(code: str, *, cwd: Path | None = None) -> tuple[float, str]:
 def ratio_line(name: str, ours: Timing, baseline: Timing) -> str:
     """``name: ours X s, baseline Y s, ratio Y/X`` plus peak memory (medians)."""
     ratio = baseline.median_s / ours.median_s if ours.median_s > 0 else float("inf")
-    return (f"{name}: ours {ours.median_s:.3f} s, baseline {baseline.median_s:.3f} s, ratio {ratio:.2f} "
-            f"(peak memory ours {ours.peak_mb:.0f} MB, baseline {baseline.peak_mb:.0f} MB)")
+    return (
+        f"{name}: ours {ours.median_s:.3f} s, baseline {baseline.median_s:.3f} s, ratio {ratio:.2f} "
+        f"(peak memory ours {ours.peak_mb:.0f} MB, baseline {baseline.peak_mb:.0f} MB)"
+    )
 
 
 def print_ratio(name: str, ours: Timing, baseline: Timing) -> float:
@@ -196,14 +203,22 @@ def write_results(name: str, rows: Sequence[Mapping[str, Any]], *, directory: Pa
     return path
 
 
-def bench_args(description: str, *, argv: Sequence[str] | None = None,
-               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def bench_args(
+    description: str,
+    *,
+    argv: Sequence[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     """Parse the common options: ``--quick`` (small sizes, one repetition) and ``--results DIR``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes and one repetition (smoke run)")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="directory for the CSV and plots (default: benchmarks/results/, with --quick "
-                             "benchmarks/results/quick/ so that a smoke run never replaces measured results)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="directory for the CSV and plots (default: benchmarks/results/, with --quick "
+        "benchmarks/results/quick/ so that a smoke run never replaces measured results)",
+    )
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)

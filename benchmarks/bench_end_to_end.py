@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_args, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-_IGNORE = shutil.ignore_patterns(".venv", "results", ".snakemake", ".git", "__pycache__", "*.egg-info", ".pytest_cache",
-                                 ".hypothesis", "build")
+_IGNORE = shutil.ignore_patterns(
+    ".venv", "results", ".snakemake", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".hypothesis", "build"
+)
 
 
 def ignore(directory: str, names: list[str]) -> set[str]:
@@ -40,6 +41,8 @@ def ignore(directory: str, names: list[str]) -> set[str]:
     if Path(directory).resolve() == ROOT / "benchmarks":
         skip |= {"data", "results"} & set(names)
     return skip
+
+
 #: Rules that must not rerun when only the signal model changes.
 UPSTREAM = ("mdc", "select", "backgrounds")
 RULE_LINE = re.compile(r"^\s*(?:local)?rule (\w+):", re.M)
@@ -82,8 +85,12 @@ def timed(cmd: list[str], cwd: Path, log: Path) -> tuple[float, float, str]:
 
 def main() -> None:
     """Run the benchmark."""
-    args = bench_args(__doc__.splitlines()[0], extra=lambda p: p.add_argument(
-        "--keep", type=Path, default=None, help="run in this directory and keep it (default: a temporary one)"))
+    args = bench_args(
+        __doc__.splitlines()[0],
+        extra=lambda p: p.add_argument(
+            "--keep", type=Path, default=None, help="run in this directory and keep it (default: a temporary one)"
+        ),
+    )
     config = "tests/data/test_config.yaml" if args.quick else "workflow/config/config.yaml"
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench_e2e_"))
     work = base / "repo"
@@ -93,8 +100,10 @@ def main() -> None:
         make = ["make", "run", f"CONFIG={config}", "-o", ".venv/.stamp", "-o", ".venv/.stamp-pkg"]
         full_s, full_peak, full_out = timed(make, work, base / "make_run.log")
         full_rules = RULE_LINE.findall(full_out)
-        print(f"make run ({config}): {full_s:.1f} s, {len(full_rules)} jobs, peak step memory {full_peak:.0f} MB",
-              flush=True)
+        print(
+            f"make run ({config}): {full_s:.1f} s, {len(full_rules)} jobs, peak step memory {full_peak:.0f} MB",
+            flush=True,
+        )
         model = signal_model_copy(work)
         if "signal_model" in (work / "Snakefile").read_text(encoding="utf-8") and model is not None:
             how = f"--config signal_model={model.relative_to(work)}"
@@ -106,17 +115,35 @@ def main() -> None:
         inc_s, inc_peak, inc_out = timed(rerun, work, base / "rerun.log")
         reran = RULE_LINE.findall(inc_out)
         bad = sorted(set(reran) & set(UPSTREAM))
-        print(f"rerun after changing the signal model ({how}): {inc_s:.1f} s; reran {len(reran)} jobs: "
-              f"{', '.join(sorted(set(reran)))}", flush=True)
+        print(
+            f"rerun after changing the signal model ({how}): {inc_s:.1f} s; reran {len(reran)} jobs: "
+            f"{', '.join(sorted(set(reran)))}",
+            flush=True,
+        )
         if bad:
             raise SystemExit(f"upstream rules reran although only the signal model changed: {bad}")
-        print(f"end_to_end_signal_model_rerun: ours {inc_s:.3f} s, baseline {full_s:.3f} s, ratio {full_s / inc_s:.2f} "
-              f"(peak memory ours {inc_peak:.0f} MB, baseline {full_peak:.0f} MB)", flush=True)
-        write_results("end_to_end", [{
-            "config": config, "make_run_s": round(full_s, 2), "make_run_jobs": len(full_rules),
-            "rerun_s": round(inc_s, 2), "rerun_jobs": len(reran), "rerun_rules": " ".join(sorted(set(reran))),
-            "rerun_trigger": how, "peak_step_mb": round(max(full_peak, inc_peak), 1),
-            "cpus": os.cpu_count()}], directory=args.results)
+        print(
+            f"end_to_end_signal_model_rerun: ours {inc_s:.3f} s, baseline {full_s:.3f} s, ratio {full_s / inc_s:.2f} "
+            f"(peak memory ours {inc_peak:.0f} MB, baseline {full_peak:.0f} MB)",
+            flush=True,
+        )
+        write_results(
+            "end_to_end",
+            [
+                {
+                    "config": config,
+                    "make_run_s": round(full_s, 2),
+                    "make_run_jobs": len(full_rules),
+                    "rerun_s": round(inc_s, 2),
+                    "rerun_jobs": len(reran),
+                    "rerun_rules": " ".join(sorted(set(reran))),
+                    "rerun_trigger": how,
+                    "peak_step_mb": round(max(full_peak, inc_peak), 1),
+                    "cpus": os.cpu_count(),
+                }
+            ],
+            directory=args.results,
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

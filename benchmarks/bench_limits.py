@@ -51,16 +51,65 @@ def default_likelihood(workdir: Path, *, masses: int = 50) -> tuple[Path, Path]:
     m, r = workdir / "mdc", workdir / "results"
     exe = [sys.executable, "-m", "dmpreserve"]
     steps = [
-        ["mdc", "--config", cfg, *sum(([f"--{k.replace('_', '-')}", m / f"{k}.parquet"] for k in (
-            "science", "truth", "calib_er", "calib_nr", "sim_nr", "isolated_s1", "isolated_s2")), [])],
-        ["backgrounds", "--config", cfg, "--science", m / "science.parquet", "--calib-er", m / "calib_er.parquet",
-         "--sim-nr", m / "sim_nr.parquet", "--isolated-s1", m / "isolated_s1.parquet",
-         "--isolated-s2", m / "isolated_s2.parquet", "--templates", r / "templates.json",
-         "--summary", r / "summary.csv"],
-        ["signal", "--config", cfg, "--sim-nr", m / "sim_nr.parquet", "--templates", r / "templates.json",
-         "--response", r / "response.json", "--signal", r / "signal.json", "--spectra", r / "spectra.csv"],
-        ["likelihood", "--config", cfg, "--templates", r / "templates.json", "--signal", r / "signal.json",
-         "--workspace", r / "BkgOnly.json", "--patchset", r / "patchset.json"],
+        [
+            "mdc",
+            "--config",
+            cfg,
+            *sum(
+                (
+                    [f"--{k.replace('_', '-')}", m / f"{k}.parquet"]
+                    for k in ("science", "truth", "calib_er", "calib_nr", "sim_nr", "isolated_s1", "isolated_s2")
+                ),
+                [],
+            ),
+        ],
+        [
+            "backgrounds",
+            "--config",
+            cfg,
+            "--science",
+            m / "science.parquet",
+            "--calib-er",
+            m / "calib_er.parquet",
+            "--sim-nr",
+            m / "sim_nr.parquet",
+            "--isolated-s1",
+            m / "isolated_s1.parquet",
+            "--isolated-s2",
+            m / "isolated_s2.parquet",
+            "--templates",
+            r / "templates.json",
+            "--summary",
+            r / "summary.csv",
+        ],
+        [
+            "signal",
+            "--config",
+            cfg,
+            "--sim-nr",
+            m / "sim_nr.parquet",
+            "--templates",
+            r / "templates.json",
+            "--response",
+            r / "response.json",
+            "--signal",
+            r / "signal.json",
+            "--spectra",
+            r / "spectra.csv",
+        ],
+        [
+            "likelihood",
+            "--config",
+            cfg,
+            "--templates",
+            r / "templates.json",
+            "--signal",
+            r / "signal.json",
+            "--workspace",
+            r / "BkgOnly.json",
+            "--patchset",
+            r / "patchset.json",
+        ],
     ]
     for step in steps:
         subprocess.run([*exe, *map(str, step)], check=True, capture_output=True)
@@ -110,14 +159,14 @@ def synthetic_workspace(workspace: dict, patch: dict, n_bins: int, *, seed: int 
     ws = copy.deepcopy(workspace)
     x = np.linspace(0, 1, n_bins)
     background = np.zeros(n_bins)
-    for k, sample in enumerate(ws["channels"][0]["samples"]):
+    for sample in ws["channels"][0]["samples"]:
         total = float(np.sum(sample["data"]))
         shape = np.exp(-((x - rng.uniform()) ** 2) / (2 * rng.uniform(0.05, 0.5) ** 2)) + 1e-3
         sample["data"] = (total * shape / shape.sum()).tolist()
         background += np.asarray(sample["data"])
     ws["observations"][0]["data"] = rng.poisson(background).astype(float).tolist()
     p = copy.deepcopy(patch)
-    sig = np.exp(-((x - 0.2) ** 2) / (2 * 0.05 ** 2))
+    sig = np.exp(-((x - 0.2) ** 2) / (2 * 0.05**2))
     p["patch"][0]["value"]["data"] = (5.0 * sig / sig.sum()).tolist()
     return ws, p
 
@@ -125,7 +174,7 @@ def synthetic_workspace(workspace: dict, patch: dict, n_bins: int, *, seed: int 
 def bins_scan(workspace: dict, patch: dict, *, quick: bool) -> list[dict]:
     """Time per mass versus the number of bins (ours; pyhf's toms748_scan up to 1000 bins)."""
     rows = []
-    for n_bins in ((100, 1000) if quick else (100, 300, 1000, 3000, 10000)):
+    for n_bins in (100, 1000) if quick else (100, 300, 1000, 3000, 10000):
         ws, p = synthetic_workspace(workspace, patch, n_bins)
         funcs = {"ours": lambda ws=ws, p=p: limit_for_patch(ws, p, cl=0.9)}
         if n_bins <= 1000:
@@ -135,10 +184,15 @@ def bins_scan(workspace: dict, patch: dict, *, quick: bool) -> list[dict]:
         if "baseline" in res:
             row.update(res["baseline"].row("baseline"))
             row["ratio"] = res["baseline"].median_s / res["ours"].median_s
-            row["max_rel_diff_cls"] = _rel([res["ours"].result.mu_cls, *res["ours"].result.mu_cls_expected],
-                                           [res["baseline"].result[0], *res["baseline"].result[1]])
-        print(f"  {n_bins:6d} bins: ours {res['ours'].median_s:.3f} s/mass"
-              + (f", pyhf {res['baseline'].median_s:.2f} s/mass" if "baseline" in res else ""), flush=True)
+            row["max_rel_diff_cls"] = _rel(
+                [res["ours"].result.mu_cls, *res["ours"].result.mu_cls_expected],
+                [res["baseline"].result[0], *res["baseline"].result[1]],
+            )
+        print(
+            f"  {n_bins:6d} bins: ours {res['ours'].median_s:.3f} s/mass"
+            + (f", pyhf {res['baseline'].median_s:.2f} s/mass" if "baseline" in res else ""),
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -186,32 +240,50 @@ def mass_scan(args, workspace: dict, patches: list[dict]) -> None:
             limit_for_patch(workspace, patch, cl=0.9)
             ours_t.append(time.perf_counter() - t0)
             continue
-        res = interleave({"ours": lambda p=patch: limit_for_patch(workspace, p, cl=0.9),
-                          "baseline": lambda p=patch: baseline_upper_limit(workspace, p)}, repeat=1)
+        res = interleave(
+            {
+                "ours": lambda p=patch: limit_for_patch(workspace, p, cl=0.9),
+                "baseline": lambda p=patch: baseline_upper_limit(workspace, p),
+            },
+            repeat=1,
+        )
         ours, base = res["ours"], res["baseline"]
         ours_t.append(ours.median_s)
         base_t.append(base.median_s)
         at95 = limit_for_patch(workspace, patch, cl=0.95)
         ref90 = baseline_toms748(workspace, patch, level=0.1)
         r = ours.result
-        rows.append({"mass_gev": r.mass_gev, **ours.row("ours"), **base.row("baseline"),
-                     "ratio": base.median_s / ours.median_s,
-                     "max_rel_diff_cl90_vs_toms748": _rel([r.mu_cls, *r.mu_cls_expected], [ref90[0], *ref90[1]]),
-                     "max_rel_diff_cl95_vs_upper_limit": _rel([at95.mu_cls, *at95.mu_cls_expected],
-                                                              [base.result[0], *base.result[1]])})
-        print(f"  m = {r.mass_gev:8.4g} GeV: ours {ours.median_s:.3f} s, pyhf {base.median_s:.2f} s, "
-              f"max rel diff {rows[-1]['max_rel_diff_cl90_vs_toms748']:.1e} (90%), "
-              f"{rows[-1]['max_rel_diff_cl95_vs_upper_limit']:.1e} (95% vs upper_limit)", flush=True)
+        rows.append(
+            {
+                "mass_gev": r.mass_gev,
+                **ours.row("ours"),
+                **base.row("baseline"),
+                "ratio": base.median_s / ours.median_s,
+                "max_rel_diff_cl90_vs_toms748": _rel([r.mu_cls, *r.mu_cls_expected], [ref90[0], *ref90[1]]),
+                "max_rel_diff_cl95_vs_upper_limit": _rel(
+                    [at95.mu_cls, *at95.mu_cls_expected], [base.result[0], *base.result[1]]
+                ),
+            }
+        )
+        print(
+            f"  m = {r.mass_gev:8.4g} GeV: ours {ours.median_s:.3f} s, pyhf {base.median_s:.2f} s, "
+            f"max rel diff {rows[-1]['max_rel_diff_cl90_vs_toms748']:.1e} (90%), "
+            f"{rows[-1]['max_rel_diff_cl95_vs_upper_limit']:.1e} (95% vs upper_limit)",
+            flush=True,
+        )
     print(f"ours: {len(patches)} masses in {sum(ours_t):.2f} s ({time.perf_counter() - t_all:.0f} s with baseline)")
     ours_mean, base_mean = float(np.mean(ours_t)), float(np.mean(base_t))
     ratio = base_mean / ours_mean
     peak_ours = max(r["ours_peak_mb"] for r in rows)
     peak_base = max(r["baseline_peak_mb"] for r in rows)
-    print(f"limits_per_mass: ours {ours_mean:.4f} s, baseline {base_mean:.4f} s, ratio {ratio:.1f} "
-          f"(peak memory ours {peak_ours:.0f} MB, baseline {peak_base:.0f} MB; pyhf on {len(base_t)} of "
-          f"{len(patches)} masses; max rel diff {max(r['max_rel_diff_cl90_vs_toms748'] for r in rows):.1e} vs "
-          f"toms748_scan(level=0.1), {max(r['max_rel_diff_cl95_vs_upper_limit'] for r in rows):.1e} at 95% vs "
-          "upper_limit)", flush=True)
+    print(
+        f"limits_per_mass: ours {ours_mean:.4f} s, baseline {base_mean:.4f} s, ratio {ratio:.1f} "
+        f"(peak memory ours {peak_ours:.0f} MB, baseline {peak_base:.0f} MB; pyhf on {len(base_t)} of "
+        f"{len(patches)} masses; max rel diff {max(r['max_rel_diff_cl90_vs_toms748'] for r in rows):.1e} vs "
+        f"toms748_scan(level=0.1), {max(r['max_rel_diff_cl95_vs_upper_limit'] for r in rows):.1e} at 95% vs "
+        "upper_limit)",
+        flush=True,
+    )
     write_results("limits", rows, directory=args.results)
 
 

@@ -33,14 +33,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timing, bench_args, measure, print_ratio, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(".venv", "results", ".snakemake", ".git", "__pycache__", "*.egg-info",
-                                ".pytest_cache", ".hypothesis")
+IGNORE = shutil.ignore_patterns(
+    ".venv", "results", ".snakemake", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".hypothesis"
+)
 MODEL = "model: si\nmasses_gev: {min: 6.0, max: 10000.0, count: 50}\n"
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-            "MPLBACKEND": "Agg"}
+    return {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MPLBACKEND": "Agg",
+    }
 
 
 def _run(cmd: list[str], cwd: Path) -> float:
@@ -86,18 +90,28 @@ def main() -> None:
         shutil.copytree(work / "results" / "reinterpretation", kit)
         model = base / "si50.yaml"
         model.write_text(MODEL, encoding="utf-8")
-        cli = [str(ROOT / ".venv" / "bin" / "dmpreserve"), "reinterpret", "--kit", str(kit), "--model", str(model),
-               "-o", str(base / "out"), "--no-progress"]
+        cli = [
+            str(ROOT / ".venv" / "bin" / "dmpreserve"),
+            "reinterpret",
+            "--kit",
+            str(kit),
+            "--model",
+            str(model),
+            "-o",
+            str(base / "out"),
+            "--no-progress",
+        ]
 
+        from dmpreserve.physics.signal_models import load_model
         from dmpreserve.reinterpret.engine import model_signal, reinterpret
         from dmpreserve.reinterpret.kit import load_kit
-        from dmpreserve.physics.signal_models import load_model
         from dmpreserve.reinterpret.outputs import write_outputs
 
         def inprocess() -> int:
             k = load_kit(kit)
-            res = reinterpret(k, model_signal(k, load_model(model)), strength_unit="cm^2", source={"model": "si"},
-                              progress=False)
+            res = reinterpret(
+                k, model_signal(k, load_model(model)), strength_unit="cm^2", source={"model": "si"}, progress=False
+            )
             write_outputs(base / "out_inprocess", res, cl=0.9, method=res.method)
             return len(res.limits)
 
@@ -123,11 +137,22 @@ def main() -> None:
         print(f"warm-up make run: {warm_s:.1f} s; {os.cpu_count()} CPUs", flush=True)
         ratio = print_ratio("reinterpret_50_masses", res["ours"], res["baseline"])
         ratio_in = print_ratio("reinterpret_50_masses_inprocess", res["ours_inprocess"], res["baseline"])
-        write_results("reinterpret", [{
-            "case": "50_masses_si", "baseline": f"make run CONFIG={config}", **res["ours"].row("ours"),
-            **res["ours_inprocess"].row("ours_inprocess"), **res["baseline"].row("baseline"),
-            "ratio": round(ratio, 2), "ratio_inprocess": round(ratio_in, 2), "cpus": os.cpu_count()}],
-            directory=args.results)
+        write_results(
+            "reinterpret",
+            [
+                {
+                    "case": "50_masses_si",
+                    "baseline": f"make run CONFIG={config}",
+                    **res["ours"].row("ours"),
+                    **res["ours_inprocess"].row("ours_inprocess"),
+                    **res["baseline"].row("baseline"),
+                    "ratio": round(ratio, 2),
+                    "ratio_inprocess": round(ratio_in, 2),
+                    "cpus": os.cpu_count(),
+                }
+            ],
+            directory=args.results,
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -4,7 +4,7 @@ Task: apply the default configuration's cuts (quality, fiducial, ROI; including 
 ``r_cm`` and ``log10_cs2``) to a bulk mock-data dataset and write the selected events (all
 columns) to a Parquet file.  Three implementations, interleaved in one process:
 
-* ours: ``dmpreserve.selection.cuts.select_stream(..., cutflow=False)`` (cuts translated into one
+* ours: ``dmpreserve.selection.stream.select_stream(..., cutflow=False)`` (cuts translated into one
   pushed-down expression, selected events written batch by batch; the cut flow is off because the
   baselines do not count it either); its peak memory is also measured alone in a fresh process;
 * pyarrow: a bare ``pyarrow.dataset`` scan with the same filters pushed down, hand-written here,
@@ -44,10 +44,11 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_args, child_peak_mb, interleave, print_ratio, write_results  # noqa: E402
 
-from dmpreserve.mdc.bulk import SIDECAR, BulkOptions, dataset_files, generate_bulk  # noqa: E402
 from dmpreserve.config import load_config  # noqa: E402
 from dmpreserve.files import read_json  # noqa: E402
-from dmpreserve.selection.cuts import cuts_from_config, select_stream  # noqa: E402
+from dmpreserve.mdc.bulk import SIDECAR, BulkOptions, dataset_files, generate_bulk  # noqa: E402
+from dmpreserve.selection.cuts import cuts_from_config  # noqa: E402
+from dmpreserve.selection.stream import select_stream  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "workflow" / "config" / "config.yaml"
@@ -63,8 +64,11 @@ def ensure_dataset(directory: Path, size_gb: float, *, cluster_by: str | None) -
     sidecar = directory / SIDECAR
     if sidecar.is_file():
         doc = read_json(sidecar)
-        if (doc["generator"]["bytes"] >= 0.97 * size_gb * GB and "layout" in doc
-                and doc["layout"]["clustered_by"] == cluster_by):
+        if (
+            doc["generator"]["bytes"] >= 0.97 * size_gb * GB
+            and "layout" in doc
+            and doc["layout"]["clustered_by"] == cluster_by
+        ):
             return dataset_files(directory)
     print(f"generating {size_gb} GB of bulk mock data in {directory} ...", flush=True)
     generate_bulk(directory, BulkOptions(target_bytes=int(size_gb * GB), cluster_by=cluster_by))
@@ -128,24 +132,39 @@ def run_pandas(files: list[str], cuts_cfg: list[dict], out: Path) -> int:
 
 def ours_alone_peak_mb(files: list[str], out: Path) -> float:
     """Peak RSS [MB] of a fresh Python process that runs only ours (interpreter and imports included)."""
-    code = ("from dmpreserve.config import load_config\n"
-            "from dmpreserve.selection.cuts import cuts_from_config, select_stream\n"
-            f"cuts = cuts_from_config(load_config({str(CONFIG)!r}))\n"
-            f"select_stream({files!r}, cuts, output={str(out)!r}, cutflow=False)")
+    code = (
+        "from dmpreserve.config import load_config\n"
+        "from dmpreserve.selection.cuts import cuts_from_config\nfrom dmpreserve.selection.stream import select_stream\n"
+        f"cuts = cuts_from_config(load_config({str(CONFIG)!r}))\n"
+        f"select_stream({files!r}, cuts, output={str(out)!r}, cutflow=False)"
+    )
     return child_peak_mb(code)[0]
 
 
 def main() -> None:
     """Run the benchmark."""
     default_data = ROOT / "benchmarks" / "data" / "bulk"
-    args = bench_args(__doc__.splitlines()[0], extra=lambda p: (
-        p.add_argument("--data", type=Path, default=default_data,
-                       help="bulk dataset directory of the clustered layout (generated if missing; the "
-                            "event-order one gets the suffix _event_order)"),
-        p.add_argument("--sizes", type=float, nargs="+", default=None, help="dataset sizes [GB]"),
-        p.add_argument("--repeat", type=int, default=None, help="timed rounds per size"),
-        p.add_argument("--layout", nargs="+", default=list(LAYOUTS), choices=list(LAYOUTS),
-                       help="bulk layouts to measure (default: both)")))
+    args = bench_args(
+        __doc__.splitlines()[0],
+        extra=lambda p: (
+            p.add_argument(
+                "--data",
+                type=Path,
+                default=default_data,
+                help="bulk dataset directory of the clustered layout (generated if missing; the "
+                "event-order one gets the suffix _event_order)",
+            ),
+            p.add_argument("--sizes", type=float, nargs="+", default=None, help="dataset sizes [GB]"),
+            p.add_argument("--repeat", type=int, default=None, help="timed rounds per size"),
+            p.add_argument(
+                "--layout",
+                nargs="+",
+                default=list(LAYOUTS),
+                choices=list(LAYOUTS),
+                help="bulk layouts to measure (default: both)",
+            ),
+        ),
+    )
     sizes = args.sizes or ([0.05, 0.1, 0.2] if args.quick else [0.5, 1.0, 2.0, 5.0])
     repeat = args.repeat or (1 if args.quick else 3)
     data = args.data.with_name("bulk_quick") if args.quick and args.data == default_data else args.data
@@ -156,8 +175,11 @@ def main() -> None:
         path = write_results(name, rows, directory=args.results)
         print(f"wrote {path}")
         summarize_linearity(rows)
-        plot(rows, args.results / f"{name}.png",
-             title=" (row groups clustered by cS1)" if cluster_by else " (event order)")
+        plot(
+            rows,
+            args.results / f"{name}.png",
+            title=" (row groups clustered by cS1)" if cluster_by else " (event order)",
+        )
 
 
 def run_layout(files: list[str], sizes: list[float], *, repeat: int, name: str) -> list[dict]:
@@ -170,11 +192,16 @@ def run_layout(files: list[str], sizes: list[float], *, repeat: int, name: str) 
     try:
         for size in sizes:
             part, nbytes = prefix(files, size)
-            res = interleave({
-                "ours": lambda: select_stream(part, cuts, output=tmp / "ours.parquet", cutflow=False).n_selected,
-                "pyarrow": lambda: run_pyarrow(part, expr, tmp / "pyarrow.parquet"),
-                "pandas": lambda: run_pandas(part, cuts_cfg, tmp / "pandas.parquet"),
-            }, repeat=repeat)
+            res = interleave(
+                {
+                    "ours": lambda part=part: (
+                        select_stream(part, cuts, output=tmp / "ours.parquet", cutflow=False).n_selected
+                    ),
+                    "pyarrow": lambda part=part: run_pyarrow(part, expr, tmp / "pyarrow.parquet"),
+                    "pandas": lambda part=part: run_pandas(part, cuts_cfg, tmp / "pandas.parquet"),
+                },
+                repeat=repeat,
+            )
             counts = {k: v.result for k, v in res.items()}
             if len(set(counts.values())) != 1:
                 raise SystemExit(f"selected event counts differ: {counts}")
@@ -184,11 +211,21 @@ def run_layout(files: list[str], sizes: list[float], *, repeat: int, name: str) 
             n_events = sum(pq.ParquetFile(f).metadata.num_rows for f in part)
             alone_mb = ours_alone_peak_mb(part, tmp / "alone.parquet")
             print(f"{label}: ours alone in a fresh process: peak RSS {alone_mb:.0f} MB (limit 2000 MB)", flush=True)
-            rows.append({"size_gb": round(nbytes / GB, 3), "files": len(part), "events": n_events,
-                         "selected": counts["ours"], **res["ours"].row("ours"), **res["pyarrow"].row("pyarrow"),
-                         **res["pandas"].row("pandas"), "ours_over_pyarrow": round(1 / r_pa, 3),
-                         "pandas_over_ours": round(r_pd, 3), "ours_fresh_process_peak_rss_mb": round(alone_mb, 1),
-                         "ours_gb_per_s": round(nbytes / GB / res["ours"].median_s, 3)})
+            rows.append(
+                {
+                    "size_gb": round(nbytes / GB, 3),
+                    "files": len(part),
+                    "events": n_events,
+                    "selected": counts["ours"],
+                    **res["ours"].row("ours"),
+                    **res["pyarrow"].row("pyarrow"),
+                    **res["pandas"].row("pandas"),
+                    "ours_over_pyarrow": round(1 / r_pa, 3),
+                    "pandas_over_ours": round(r_pd, 3),
+                    "ours_fresh_process_peak_rss_mb": round(alone_mb, 1),
+                    "ours_gb_per_s": round(nbytes / GB / res["ours"].median_s, 3),
+                }
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
@@ -213,8 +250,11 @@ def plot(rows: list[dict], path: Path, *, title: str = "") -> None:
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
     x = [r["size_gb"] for r in rows]
-    for name, label in (("ours", "dmpreserve select_stream"), ("pyarrow", "bare pyarrow.dataset scan"),
-                        ("pandas", "pandas.read_parquet + masks")):
+    for name, label in (
+        ("ours", "dmpreserve select_stream"),
+        ("pyarrow", "bare pyarrow.dataset scan"),
+        ("pandas", "pandas.read_parquet + masks"),
+    ):
         ax.plot(x, [r[f"{name}_median_s"] for r in rows], "o-", label=label)
     ax.set_xlabel("reduced data [GB of Parquet]")
     ax.set_ylabel("wall time [s] (median)")

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_args, interleave, print_ratio, write_results  # noqa: E402
 from bench_limits import likelihood_args, load_likelihood  # noqa: E402
 
-from dmpreserve.stats.limits import select_patches  # noqa: E402
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup  # noqa: E402
+from dmpreserve.stats.limits import select_patches  # noqa: E402
 from dmpreserve.stats.model import build_model  # noqa: E402
 from dmpreserve.stats.reference import pyhf_model_and_data  # noqa: E402
 from dmpreserve.stats.teststat import fit_datasets, qmu_tilde, tmu_tilde  # noqa: E402
@@ -104,21 +104,42 @@ def main() -> None:
     mu = asymptotic_limits(model).cls
     pmodel, data = pyhf_model_and_data(workspace, patch)
     print(f"m = {patch['metadata']['values'][0]:.4g} GeV, mu = {mu:.4g}, {n} toys per hypothesis", flush=True)
-    res = interleave({"ours": lambda: ours_distributions(model, mu, n, seed=1),
-                      "baseline": lambda: pyhf_distributions(pmodel, data, mu, n)}, repeat=1)
+    res = interleave(
+        {
+            "ours": lambda: ours_distributions(model, mu, n, seed=1),
+            "baseline": lambda: pyhf_distributions(pmodel, data, mu, n),
+        },
+        repeat=1,
+    )
     ours, base = res["ours"], res["baseline"]
     per_toy = {k: v.median_s / (2 * n) for k, v in res.items()}
     ks = {key: float(stats.ks_2samp(ours.result[key], base.result[key]).pvalue) for key in ("qmu_sig", "qmu_bkg")}
     tbase = pyhf_tmu(pmodel, data, mu, n)
     ks["tmu_sig"] = float(stats.ks_2samp(ours.result["tmu_sig"], tbase).pvalue)
-    print(f"toys_per_toy: ours {per_toy['ours']:.6f} s, baseline {per_toy['baseline']:.6f} s, "
-          f"ratio {per_toy['baseline'] / per_toy['ours']:.1f} (per toy, q~mu; KS p-values "
-          + ", ".join(f"{k} {v:.3f}" for k, v in ks.items()) + ")", flush=True)
+    print(
+        f"toys_per_toy: ours {per_toy['ours']:.6f} s, baseline {per_toy['baseline']:.6f} s, "
+        f"ratio {per_toy['baseline'] / per_toy['ours']:.1f} (per toy, q~mu; KS p-values "
+        + ", ".join(f"{k} {v:.3f}" for k, v in ks.items())
+        + ")",
+        flush=True,
+    )
     print_ratio(f"toys_{n}", ours, base)
-    write_results("toys", [{"n_toys_per_hypothesis": n, "mu": mu, **ours.row("ours"), **base.row("baseline"),
-                            "ours_per_toy_s": per_toy["ours"], "baseline_per_toy_s": per_toy["baseline"],
-                            "ratio": per_toy["baseline"] / per_toy["ours"],
-                            **{f"ks_p_{k}": v for k, v in ks.items()}}], directory=args.results)
+    write_results(
+        "toys",
+        [
+            {
+                "n_toys_per_hypothesis": n,
+                "mu": mu,
+                **ours.row("ours"),
+                **base.row("baseline"),
+                "ours_per_toy_s": per_toy["ours"],
+                "baseline_per_toy_s": per_toy["baseline"],
+                "ratio": per_toy["baseline"] / per_toy["ours"],
+                **{f"ks_p_{k}": v for k, v in ks.items()},
+            }
+        ],
+        directory=args.results,
+    )
     _plot(ours.result, base.result, tbase, args.results)
 
 

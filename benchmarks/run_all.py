@@ -32,8 +32,10 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 #: The committed report; written only by a complete run (see :func:`report_path`).
 REPORT = HERE / "RESULTS.md"
-LINE = re.compile(r"^(?P<name>\S+): ours (?P<ours>[0-9.eE+-]+) s, baseline (?P<baseline>[0-9.eE+-]+) s, "
-                  r"ratio (?P<ratio>[0-9.eE+-]+|inf)(?P<rest>.*)$")
+LINE = re.compile(
+    r"^(?P<name>\S+): ours (?P<ours>[0-9.eE+-]+) s, baseline (?P<baseline>[0-9.eE+-]+) s, "
+    r"ratio (?P<ratio>[0-9.eE+-]+|inf)(?P<rest>.*)$"
+)
 PEAK = re.compile(r"peak memory ours (?P<ours>[0-9.]+) MB, baseline (?P<baseline>[0-9.]+) MB")
 
 
@@ -45,9 +47,17 @@ def parse_lines(bench: str, text: str) -> list[dict[str, str]]:
         if not m:
             continue
         peak = PEAK.search(m["rest"])
-        rows.append({"benchmark": bench, "name": m["name"], "ours_s": m["ours"], "baseline_s": m["baseline"],
-                     "ratio": m["ratio"], "ours_peak_mb": peak["ours"] if peak else "",
-                     "baseline_peak_mb": peak["baseline"] if peak else ""})
+        rows.append(
+            {
+                "benchmark": bench,
+                "name": m["name"],
+                "ours_s": m["ours"],
+                "baseline_s": m["baseline"],
+                "ratio": m["ratio"],
+                "ours_peak_mb": peak["ours"] if peak else "",
+                "baseline_peak_mb": peak["baseline"] if peak else "",
+            }
+        )
     return rows
 
 
@@ -58,8 +68,9 @@ def run_one(script: Path, *, quick: bool, results: Path) -> tuple[int, float, st
     t0 = time.perf_counter()
     lines = []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE.parent,
-                          env=env) as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE.parent, env=env
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             sys.stdout.write(line)
@@ -72,8 +83,11 @@ def run_one(script: Path, *, quick: bool, results: Path) -> tuple[int, float, st
 
 def markdown(rows: list[dict[str, str]]) -> str:
     """The summary as a Markdown table."""
-    out = ["| benchmark | measurement | ours [s] | baseline [s] | ratio baseline/ours | peak memory ours / baseline [MB] |",
-           "| --- | --- | ---: | ---: | ---: | ---: |"]
+    out = [
+        "| benchmark | measurement | ours [s] | baseline [s] | ratio baseline/ours "
+        "| peak memory ours / baseline [MB] |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
         peak = f"{r['ours_peak_mb']} / {r['baseline_peak_mb']}" if r["ours_peak_mb"] else ""
         out.append(f"| {r['benchmark']} | {r['name']} | {r['ours_s']} | {r['baseline_s']} | {r['ratio']} | {peak} |")
@@ -86,7 +100,7 @@ BASELINES: tuple[tuple[str, str, str], ...] = (
     ("selection", "_vs_pyarrow", "bare `pyarrow.dataset` scan, same filters pushed down (the floor)"),
     ("selection", "_vs_pandas", "`pandas.read_parquet` + numpy masks + `to_parquet`"),
     ("limits", "", "pyhf `upper_limit(data, model, scan=None, level=0.1)`, numpy backend"),
-    ("toys", "", "pyhf `ToyCalculator(test_stat=\"qtilde\").distributions(mu)`"),
+    ("toys", "", 'pyhf `ToyCalculator(test_stat="qtilde").distributions(mu)`'),
     ("reinterpret", "", "`make run` (the whole pipeline)"),
     ("end_to_end", "", "`make run` from scratch (all jobs)"),
 )
@@ -94,11 +108,11 @@ BASELINES: tuple[tuple[str, str, str], ...] = (
 #: One sentence per benchmark: what "ours" is.
 OURS = {
     "selection": "`dmpreserve.selection.select_stream(..., cutflow=False)` over bulk mock data "
-                 "(`selection_*`: row groups clustered by cS1; `selection_event_order_*`: plain event order)",
+    "(`selection_*`: row groups clustered by cS1; `selection_event_order_*`: plain event order)",
     "limits": "asymptotic limits + ±1σ/±2σ bands (CLs, Neyman t̃μ, PCL, p0) per mass of the default workspace",
     "toys": "q̃μ toy distributions (signal-like + background-like) at one mass",
     "reinterpret": "`dmpreserve reinterpret`, 50 SI masses from the kit (fresh process; `_inprocess`: in a running "
-                   "Python process)",
+    "Python process)",
     "end_to_end": "rerun of the pipeline after a new signal model (only the downstream jobs)",
 }
 
@@ -121,27 +135,47 @@ def _read(path: str) -> str:
 
 def machine_info() -> dict[str, str]:
     """CPU model, logical cores, memory, OS, Python and load average of this machine (Linux /proc)."""
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), "") or platform.processor() or platform.machine()
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+        or platform.processor()
+        or platform.machine()
+    )
     mem = re.search(r"^MemTotal:\s+(\d+) kB", _read("/proc/meminfo"), re.M)
     os_name = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', _read("/etc/os-release"), re.M)
     try:
         load = "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     except OSError:
         load = "unknown"
-    return {"cpu": cpu, "cores": str(os.cpu_count() or "unknown"),
-            "memory": f"{int(mem[1]) / 2**20:.1f} GiB" if mem else "unknown",
-            "os": os_name[1] if os_name else platform.platform(),
-            "python": platform.python_version(), "load": load}
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count() or "unknown"),
+        "memory": f"{int(mem[1]) / 2**20:.1f} GiB" if mem else "unknown",
+        "os": os_name[1] if os_name else platform.platform(),
+        "python": platform.python_version(),
+        "load": load,
+    }
 
 
 def git_commit(repo: Path = HERE.parent) -> str:
     """``git rev-parse HEAD`` of the checkout, marked when tracked files have uncommitted changes."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{head} (with uncommitted changes)" if dirty else head
@@ -154,9 +188,16 @@ def report_path(*, quick: bool, only: Sequence[str] | None, failed: Sequence[str
     return REPORT
 
 
-def render_report(rows: Sequence[Mapping[str, str]], *, machine: Mapping[str, str], commit: str, date: str,
-                  timing: Sequence[tuple[str, int, float]], quick: bool = False,
-                  command: str = "python benchmarks/run_all.py") -> str:
+def render_report(
+    rows: Sequence[Mapping[str, str]],
+    *,
+    machine: Mapping[str, str],
+    commit: str,
+    date: str,
+    timing: Sequence[tuple[str, int, float]],
+    quick: bool = False,
+    command: str = "python benchmarks/run_all.py",
+) -> str:
     """``RESULTS.md``: the ratio lines of one run as a Markdown report.
 
     Args:
@@ -168,38 +209,55 @@ def render_report(rows: Sequence[Mapping[str, str]], *, machine: Mapping[str, st
         quick: the run used ``--quick`` (small sizes, one repetition: a smoke test, not a measurement).
         command: how the run was started.
     """
-    out = ["# Benchmark results", "",
-           f"Generated by `{command}` from the measurements of that run; "
-           "do not edit by hand. Rerun `make bench` to refresh it.", ""]
+    out = [
+        "# Benchmark results",
+        "",
+        f"Generated by `{command}` from the measurements of that run; "
+        "do not edit by hand. Rerun `make bench` to refresh it.",
+        "",
+    ]
     if quick:
         out += ["**Smoke run (`--quick`): small sizes, one repetition. These numbers are not measurements.**", ""]
-    out += ["| | |", "| --- | --- |",
-            f"| date (UTC) | {date} |",
-            f"| git commit | `{commit}` |",
-            f"| CPU | {machine.get('cpu', 'unknown')} |",
-            f"| logical cores | {machine.get('cores', 'unknown')} |",
-            f"| memory | {machine.get('memory', 'unknown')} |",
-            f"| OS, Python | {machine.get('os', 'unknown')}, Python {machine.get('python', 'unknown')} |",
-            f"| load average at the start (1, 5, 15 min) | {machine.get('load', 'unknown')} |", ""]
-    out += ["Each benchmark runs ours and its baseline interleaved in one process, so load on the machine hits "
-            "both; times are medians of the repetitions, peak memory is the peak RSS above the RSS before the "
-            "call. **ratio = baseline time / our time** (> 1: ours is faster).", ""]
-    out += ["| benchmark | measurement | ours [s] | baseline | baseline [s] | ratio | peak memory ours / baseline [MB] |",
-            "| --- | --- | ---: | --- | ---: | ---: | ---: |"]
+    out += [
+        "| | |",
+        "| --- | --- |",
+        f"| date (UTC) | {date} |",
+        f"| git commit | `{commit}` |",
+        f"| CPU | {machine.get('cpu', 'unknown')} |",
+        f"| logical cores | {machine.get('cores', 'unknown')} |",
+        f"| memory | {machine.get('memory', 'unknown')} |",
+        f"| OS, Python | {machine.get('os', 'unknown')}, Python {machine.get('python', 'unknown')} |",
+        f"| load average at the start (1, 5, 15 min) | {machine.get('load', 'unknown')} |",
+        "",
+    ]
+    out += [
+        "Each benchmark runs ours and its baseline interleaved in one process, so load on the machine hits "
+        "both; times are medians of the repetitions, peak memory is the peak RSS above the RSS before the "
+        "call. **ratio = baseline time / our time** (> 1: ours is faster).",
+        "",
+    ]
+    out += [
+        "| benchmark | measurement | ours [s] | baseline | baseline [s] | ratio | peak memory ours / baseline [MB] |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: |",
+    ]
     for r in rows:
         peak = f"{r['ours_peak_mb']} / {r['baseline_peak_mb']}" if r.get("ours_peak_mb") else ""
-        out.append(f"| {r['benchmark']} | `{r['name']}` | {r['ours_s']} | {baseline_of(r['benchmark'], r['name'])} "
-                   f"| {r['baseline_s']} | {r['ratio']} | {peak} |")
+        out.append(
+            f"| {r['benchmark']} | `{r['name']}` | {r['ours_s']} | {baseline_of(r['benchmark'], r['name'])} "
+            f"| {r['baseline_s']} | {r['ratio']} | {peak} |"
+        )
     if not rows:
         out.append("| (no ratio lines were printed) | | | | | | |")
     benches = [b for b in OURS if any(r["benchmark"] == b for r in rows)]
     if benches:
-        out += ["", "What \"ours\" is:", ""]
+        out += ["", 'What "ours" is:', ""]
         out += [f"* **{b}**: {OURS[b]}" for b in benches]
     out += ["", "| script | exit status | wall time [s] |", "| --- | ---: | ---: |"]
     out += [f"| `{name}` | {rc} | {elapsed:.1f} |" for name, rc, elapsed in timing]
-    out += ["", "Per-size and per-mass details: the CSV files and logs in `benchmarks/results/` of the run "
-            "(not committed)."]
+    out += [
+        "",
+        "Per-size and per-mass details: the CSV files and logs in `benchmarks/results/` of the run (not committed).",
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -223,8 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         if rc != 0:
             failed.append(script.name)
     with open(results / "summary.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["benchmark", "name", "ours_s", "baseline_s", "ratio", "ours_peak_mb",
-                                                "baseline_peak_mb"], lineterminator="\n")
+        writer = csv.DictWriter(
+            fh,
+            fieldnames=["benchmark", "name", "ours_s", "baseline_s", "ratio", "ours_peak_mb", "baseline_peak_mb"],
+            lineterminator="\n",
+        )
         writer.writeheader()
         writer.writerows(rows)
     table = markdown(rows)
@@ -234,13 +295,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: exit {rc}, {elapsed:.1f} s")
     report = report_path(quick=args.quick, only=args.only, failed=failed, results=results)
     command = " ".join(["python benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])])
-    text = render_report(rows, machine=machine, commit=git_commit(),
-                         date=datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
-                         timing=timing, quick=args.quick, command=command)
+    text = render_report(
+        rows,
+        machine=machine,
+        commit=git_commit(),
+        date=datetime.datetime.now(datetime.UTC).date().isoformat(),
+        timing=timing,
+        quick=args.quick,
+        command=command,
+    )
     tmp = report.with_name(f".{report.name}.part")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, report)
-    print(f"wrote {report}" + ("" if report == REPORT else " (not benchmarks/RESULTS.md: quick, partial or failed run)"))
+    print(
+        f"wrote {report}" + ("" if report == REPORT else " (not benchmarks/RESULTS.md: quick, partial or failed run)")
+    )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -21,6 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / "tests" / "data" / "test_config.yaml"
 DEFAULT_CONFIG = REPO / "workflow" / "config" / "config.yaml"
 
+#: Small ER line grid and NEST sample for ``dmpreserve signal`` (fast tests; the CLI defaults are 0.5:30:0.5, 2000).
+ER_LINES = "1:3:1"
+ER_EVENTS_PER_LINE = 50
+
 #: MDC sample names (attributes of dmpreserve.mdc.generate.MdcOutputs) -> file stem.
 MDC_FILES = ("science", "truth", "calib_er", "calib_nr", "sim_nr", "isolated_s1", "isolated_s2")
 
@@ -75,8 +79,9 @@ def mdc_dir(tmp_path_factory, small_config) -> Path:
 def pipeline_dir(tmp_path_factory, mdc_dir, small_config_path) -> Path:
     """Directory with the outputs of ``dmpreserve select/backgrounds/signal/likelihood`` on ``mdc_dir``.
 
-    Layout: ``selection/{selected.parquet,cutflow.csv,acceptance.csv}``,
-    ``backgrounds/{templates.json,summary.csv}``, ``signal/{response_nr.json,signal.json,spectra.csv}``,
+    Layout: ``selection/{selected.parquet,cutflow.csv,acceptance.csv,exposure.json}``,
+    ``backgrounds/{templates.json,summary.csv}``,
+    ``signal/{response_nr.json,response_er.json,signal.json,spectra.csv}`` (ER lines :data:`ER_LINES`),
     ``likelihood/{BkgOnly.json,patchset.json}``.
     """
     from dmpreserve.cli import main
@@ -87,14 +92,16 @@ def pipeline_dir(tmp_path_factory, mdc_dir, small_config_path) -> Path:
     steps = [
         ["select", "--config", c, "--science", f"{m}/science.parquet", "--sim-nr", f"{m}/sim_nr.parquet",
          "--selected", f"{r}/selection/selected.parquet", "--cutflow", f"{r}/selection/cutflow.csv",
-         "--acceptance", f"{r}/selection/acceptance.csv"],
+         "--acceptance", f"{r}/selection/acceptance.csv", "--exposure", f"{r}/selection/exposure.json"],
         ["backgrounds", "--config", c, "--science", f"{m}/science.parquet", "--calib-er", f"{m}/calib_er.parquet",
          "--sim-nr", f"{m}/sim_nr.parquet", "--isolated-s1", f"{m}/isolated_s1.parquet",
-         "--isolated-s2", f"{m}/isolated_s2.parquet", "--templates", f"{r}/backgrounds/templates.json",
+         "--isolated-s2", f"{m}/isolated_s2.parquet", "--exposure", f"{r}/selection/exposure.json",
+         "--templates", f"{r}/backgrounds/templates.json",
          "--summary", f"{r}/backgrounds/summary.csv"],
-        ["signal", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--templates", f"{r}/backgrounds/templates.json",
-         "--response", f"{r}/signal/response_nr.json", "--signal", f"{r}/signal/signal.json",
-         "--spectra", f"{r}/signal/spectra.csv"],
+        ["signal", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--exposure", f"{r}/selection/exposure.json",
+         "--response", f"{r}/signal/response_nr.json", "--response-er", f"{r}/signal/response_er.json",
+         "--signal", f"{r}/signal/signal.json", "--spectra", f"{r}/signal/spectra.csv",
+         "--er-lines", ER_LINES, "--er-events-per-line", str(ER_EVENTS_PER_LINE), "--no-progress"],
         ["likelihood", "--config", c, "--templates", f"{r}/backgrounds/templates.json",
          "--signal", f"{r}/signal/signal.json", "--workspace", f"{r}/likelihood/BkgOnly.json",
          "--patchset", f"{r}/likelihood/patchset.json"],

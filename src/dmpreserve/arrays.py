@@ -7,8 +7,9 @@ import numpy as np
 from dmpreserve.errors import InvalidData
 
 
-def as_finite_array(field: str, values, *, ndim: int = 1, positive: bool = False,
-                    nonnegative: bool = False) -> np.ndarray:
+def as_finite_array(
+    field: str, values, *, ndim: int = 1, positive: bool = False, nonnegative: bool = False
+) -> np.ndarray:
     """Convert ``values`` to a finite float array of dimension ``ndim``.
 
     Raises:

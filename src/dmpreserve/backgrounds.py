@@ -12,47 +12,51 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import ndtr
 
+from dmpreserve.artifacts.exposure import Exposure
+from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.artifacts.templates import BackgroundComponent, BackgroundTemplates
 from dmpreserve.config import AnalysisConfig, Binning
 from dmpreserve.files import write_csv
-from dmpreserve.artifacts.reduced import ReducedData
-from dmpreserve.physics.constants import SECONDS_PER_YEAR
 from dmpreserve.physics.neutrinos import rate_cevns_8b
 from dmpreserve.physics.neutrons import neutron_spectrum_shape
-from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config, fiducial_mass_t, fiducial_volume_fraction
+from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config, fiducial_volume_fraction
 
 COMPONENTS = ("er", "neutron", "cevns_8b", "accidental", "wall")
 ACCIDENTAL_STREAM = 7
 
 
-def histogram(cs1_phd: np.ndarray, log10_cs2: np.ndarray, binning: Binning, weights: np.ndarray | None = None
-              ) -> np.ndarray:
+def histogram(
+    cs1_phd: np.ndarray, log10_cs2: np.ndarray, binning: Binning, weights: np.ndarray | None = None
+) -> np.ndarray:
     """2D histogram in the analysis space, [n_cs1][n_log10cs2]."""
-    h, _, _ = np.histogram2d(cs1_phd, log10_cs2, bins=[np.asarray(binning.cs1_edges_phd),
-                                                       np.asarray(binning.log10_cs2_edges)], weights=weights)
+    h, _, _ = np.histogram2d(
+        cs1_phd,
+        log10_cs2,
+        bins=[np.asarray(binning.cs1_edges_phd), np.asarray(binning.log10_cs2_edges)],
+        weights=weights,
+    )
     return h
 
 
 def _analysis_hist(data: ReducedData, mask: np.ndarray, binning: Binning, weights: np.ndarray | None = None):
-    return histogram(data.columns["cs1_phd"][mask], data.variable("log10_cs2")[mask], binning,
-                     None if weights is None else weights[mask])
+    return histogram(
+        data.columns["cs1_phd"][mask],
+        data.variable("log10_cs2")[mask],
+        binning,
+        None if weights is None else weights[mask],
+    )
 
 
-def exposure_t_yr(science: ReducedData, cuts: Sequence[Cut]) -> float:
-    """Fiducial exposure [t yr] of the science run."""
-    return fiducial_mass_t(science.meta["detector"], cuts) * science.meta["live_time_s"] / SECONDS_PER_YEAR
-
-
-def estimate_er(science: ReducedData, calib: ReducedData, config: AnalysisConfig, binning: Binning) -> BackgroundComponent:
+def estimate_er(
+    science: ReducedData, calib: ReducedData, config: AnalysisConfig, binning: Binning
+) -> BackgroundComponent:
     """ER template from calibration, normalised by the science/calibration ratio in the cS1 sideband."""
     pre = cuts_from_config(config, kinds=("quality", "fiducial"))
     roi = cuts_from_config(config, kinds=("roi",))
@@ -69,18 +73,33 @@ def estimate_er(science: ReducedData, calib: ReducedData, config: AnalysisConfig
     scale = n_sci_sb / n_cal_sb
     template = shape * scale
     expected = float(template.sum())
-    rel = math.sqrt(1 / max(n_sci_sb, 1) + 1 / n_cal_sb + 1 / max(shape.sum(), 1)
-                    + config["backgrounds"]["er"]["systematic_rel"] ** 2)
+    rel = math.sqrt(
+        1 / max(n_sci_sb, 1)
+        + 1 / n_cal_sb
+        + 1 / max(shape.sum(), 1)
+        + config["backgrounds"]["er"]["systematic_rel"] ** 2
+    )
     floor = config["backgrounds"]["template_floor_events"]
     template = template + floor
-    return BackgroundComponent("er", float(template.sum()), expected * rel, template, "calibration shape, sideband normalisation",
-                     f"ER (flat beta): shape from {int(cal_roi.sum())} ER calibration events in the ROI; "
-                     f"normalised with {n_sci_sb} science / {n_cal_sb} calibration events in the sideband "
-                     f"{sb['min']} <= cS1 < {sb['max']} phd; floor {floor} events per bin")
+    return BackgroundComponent(
+        "er",
+        float(template.sum()),
+        expected * rel,
+        template,
+        "calibration shape, sideband normalisation",
+        f"ER (flat beta): shape from {int(cal_roi.sum())} ER calibration events in the ROI; "
+        f"normalised with {n_sci_sb} science / {n_cal_sb} calibration events in the sideband "
+        f"{sb['min']} <= cS1 < {sb['max']} phd; floor {floor} events per bin",
+    )
 
 
-def nr_weighted(sim: ReducedData, config: AnalysisConfig, binning: Binning, rate: Callable[[np.ndarray], np.ndarray],
-                exposure: float) -> tuple[np.ndarray, float]:
+def nr_weighted(
+    sim: ReducedData,
+    config: AnalysisConfig,
+    binning: Binning,
+    rate: Callable[[np.ndarray], np.ndarray],
+    exposure: float,
+) -> tuple[np.ndarray, float]:
     """Template [events/bin] of an NR spectrum ``rate(E)`` [events/(t yr keV)] folded through the NR simulation.
 
     Each selected simulated event of true energy E carries the weight
@@ -121,8 +140,14 @@ def correction_map(calib: ReducedData, *, dt_bins: int = 12, r2_bins: int = 6):
     return lookup
 
 
-def estimate_accidental(science: ReducedData, iso_s1: ReducedData, iso_s2: ReducedData, calib: ReducedData,
-                        config: AnalysisConfig, binning: Binning) -> BackgroundComponent:
+def estimate_accidental(
+    science: ReducedData,
+    iso_s1: ReducedData,
+    iso_s2: ReducedData,
+    calib: ReducedData,
+    config: AnalysisConfig,
+    binning: Binning,
+) -> BackgroundComponent:
     """Accidental coincidences from random pairings of isolated S1s and S2s."""
     cfg = config["backgrounds"]["accidental"]
     rng = np.random.default_rng([int(config["seed"]), ACCIDENTAL_STREAM])
@@ -134,10 +159,21 @@ def estimate_accidental(science: ReducedData, iso_s1: ReducedData, iso_s2: Reduc
     x, y = iso_s2.columns["x_cm"][i2], iso_s2.columns["y_cm"][i2]
     c1, c2 = correction_map(calib)(dt, np.hypot(x, y))
     s1, s2 = iso_s1.columns["s1_phd"][i1], iso_s2.columns["s2_phd"][i2]
-    pairs = ReducedData(columns={"event_id": np.arange(n), "s1_phd": s1, "s2_phd": s2, "cs1_phd": s1 * c1,
-                                 "cs2_phd": s2 * c2, "drift_time_us": dt, "x_cm": x, "y_cm": y,
-                                 "s1_coincidence": iso_s1.columns["s1_coincidence"][i1]},
-                        meta={"n_events": n, "kind": "accidental_pairs"}, path="<random pairs>")
+    pairs = ReducedData(
+        columns={
+            "event_id": np.arange(n),
+            "s1_phd": s1,
+            "s2_phd": s2,
+            "cs1_phd": s1 * c1,
+            "cs2_phd": s2 * c2,
+            "drift_time_us": dt,
+            "x_cm": x,
+            "y_cm": y,
+            "s1_coincidence": iso_s1.columns["s1_coincidence"][i1],
+        },
+        meta={"n_events": n, "kind": "accidental_pairs"},
+        path="<random pairs>",
+    )
     mask, _ = apply_cuts(pairs, cuts_from_config(config))
     r1 = len(iso_s1) / iso_s1.meta["live_time_s"]
     r2 = len(iso_s2) / iso_s2.meta["live_time_s"]
@@ -146,10 +182,16 @@ def estimate_accidental(science: ReducedData, iso_s1: ReducedData, iso_s2: Reduc
     template = _analysis_hist(pairs, mask, binning) * total / n
     expected = float(template.sum())
     rel = math.sqrt(1 / max(mask.sum(), 1) + 1 / len(iso_s1) + 1 / len(iso_s2) + cfg["systematic_rel"] ** 2)
-    return BackgroundComponent("accidental", expected, expected * rel, template, "data-driven random pairing",
-                     f"accidental coincidences: isolated-S1 rate {r1:.4g} Hz x isolated-S2 rate {r2:.4g} Hz x "
-                     f"{window:.1f} us window x live time = {total:.4g} before cuts; {frac:.4g} of {n} random "
-                     "pairings pass all cuts")
+    return BackgroundComponent(
+        "accidental",
+        expected,
+        expected * rel,
+        template,
+        "data-driven random pairing",
+        f"accidental coincidences: isolated-S1 rate {r1:.4g} Hz x isolated-S2 rate {r2:.4g} Hz x "
+        f"{window:.1f} us window x live time = {total:.4g} before cuts; {frac:.4g} of {n} random "
+        "pairings pass all cuts",
+    )
 
 
 def estimate_wall(science: ReducedData, config: AnalysisConfig, binning: Binning) -> BackgroundComponent:
@@ -171,47 +213,98 @@ def estimate_wall(science: ReducedData, config: AnalysisConfig, binning: Binning
     expected = float(template.sum())
     stat = float(np.sqrt(np.sum(w[side & _in_roi(science, binning)] ** 2)))
     unc = math.hypot(stat, expected * cfg["systematic_rel"])
-    return BackgroundComponent("wall", expected, unc, template, "high-radius sideband with leakage weights",
-                     f"wall events: {int(side.sum())} science events reconstructed at r >= "
-                     f"{cfg['sideband_r_min_cm']} cm, weighted by the probability that the S2-dependent position "
-                     f"resolution moves a wall event (r = {r_wall} cm) inside r < {r_fid} cm")
+    return BackgroundComponent(
+        "wall",
+        expected,
+        unc,
+        template,
+        "high-radius sideband with leakage weights",
+        f"wall events: {int(side.sum())} science events reconstructed at r >= "
+        f"{cfg['sideband_r_min_cm']} cm, weighted by the probability that the S2-dependent position "
+        f"resolution moves a wall event (r = {r_wall} cm) inside r < {r_fid} cm",
+    )
 
 
 def _in_roi(data: ReducedData, binning: Binning) -> np.ndarray:
     c = data.columns["cs1_phd"]
     l2 = data.variable("log10_cs2")
-    return ((c >= binning.cs1_edges_phd[0]) & (c < binning.cs1_edges_phd[-1])
-            & (l2 >= binning.log10_cs2_edges[0]) & (l2 < binning.log10_cs2_edges[-1]))
+    return (
+        (c >= binning.cs1_edges_phd[0])
+        & (c < binning.cs1_edges_phd[-1])
+        & (l2 >= binning.log10_cs2_edges[0])
+        & (l2 < binning.log10_cs2_edges[-1])
+    )
 
 
-def estimate_backgrounds(*, config: AnalysisConfig, science: ReducedData, calib_er: ReducedData,
-                         sim_nr: ReducedData, isolated_s1: ReducedData, isolated_s2: ReducedData
-                         ) -> BackgroundTemplates:
-    """All components, the observed histogram and the exposure (the ``templates.json`` contents)."""
+def estimate_backgrounds(
+    *,
+    config: AnalysisConfig,
+    science: ReducedData,
+    selected: ReducedData,
+    calib_er: ReducedData,
+    sim_nr: ReducedData,
+    isolated_s1: ReducedData,
+    isolated_s2: ReducedData,
+    exposure: Exposure,
+) -> BackgroundTemplates:
+    """All components, the observed histogram and the exposure (the ``templates.json`` contents).
+
+    Args:
+        config: The analysis configuration (cuts, binning, background settings).
+        science: The whole science run: its ER and wall sidebands normalise those components.
+        selected: The ``select`` step's selected science events: the observed histogram.
+        calib_er, sim_nr, isolated_s1, isolated_s2: The control samples (ER calibration, NR simulation,
+            isolated S1s and S2s); the configured cuts are applied to them here, as to the sidebands.
+        exposure: The ``select`` step's exposure [t yr].
+    """
     binning = config.binning
-    cuts = cuts_from_config(config)
-    exposure = exposure_t_yr(science, cuts)
-    sel, _ = apply_cuts(science, cuts)
-    observed = _analysis_hist(science, sel, binning).astype(int)
+    exposure_t_yr = exposure.exposure_t_yr
+    observed = histogram(selected.columns["cs1_phd"], selected.variable("log10_cs2"), binning).astype(int)
     b = config["backgrounds"]
     comps = [estimate_er(science, calib_er, config, binning)]
-    tmpl, n = nr_weighted(sim_nr, config, binning, lambda e: b["neutron"]["rate_per_t_yr"] * neutron_spectrum_shape(e),
-                          exposure)
-    comps.append(BackgroundComponent("neutron", n, n * b["neutron"]["uncertainty_rel"], tmpl, "NR simulation x assay rate",
-                           f"radiogenic neutrons: {b['neutron']['rate_per_t_yr']} single scatters /(t yr) "
-                           "(material assay), spectrum folded through the NR simulation"))
-    tmpl, n = nr_weighted(sim_nr, config, binning,
-                          lambda e: rate_cevns_8b(e, flux_cm2_s=b["cevns_8b"]["flux_per_cm2_s"]), exposure)
-    comps.append(BackgroundComponent("cevns_8b", n, n * b["cevns_8b"]["uncertainty_rel"], tmpl, "NR simulation x 8B flux",
-                           f"8B solar-neutrino CEvNS, flux {b['cevns_8b']['flux_per_cm2_s']:.4g} /(cm2 s), "
-                           "folded through the NR simulation"))
+    tmpl, n = nr_weighted(
+        sim_nr, config, binning, lambda e: b["neutron"]["rate_per_t_yr"] * neutron_spectrum_shape(e), exposure_t_yr
+    )
+    comps.append(
+        BackgroundComponent(
+            "neutron",
+            n,
+            n * b["neutron"]["uncertainty_rel"],
+            tmpl,
+            "NR simulation x assay rate",
+            f"radiogenic neutrons: {b['neutron']['rate_per_t_yr']} single scatters /(t yr) "
+            "(material assay), spectrum folded through the NR simulation",
+        )
+    )
+    tmpl, n = nr_weighted(
+        sim_nr, config, binning, lambda e: rate_cevns_8b(e, flux_cm2_s=b["cevns_8b"]["flux_per_cm2_s"]), exposure_t_yr
+    )
+    comps.append(
+        BackgroundComponent(
+            "cevns_8b",
+            n,
+            n * b["cevns_8b"]["uncertainty_rel"],
+            tmpl,
+            "NR simulation x 8B flux",
+            f"8B solar-neutrino CEvNS, flux {b['cevns_8b']['flux_per_cm2_s']:.4g} /(cm2 s), "
+            "folded through the NR simulation",
+        )
+    )
     comps.append(estimate_accidental(science, isolated_s1, isolated_s2, calib_er, config, binning))
     comps.append(estimate_wall(science, config, binning))
-    return BackgroundTemplates(cs1_edges_phd=tuple(binning.cs1_edges_phd), log10_cs2_edges=tuple(binning.log10_cs2_edges),
-                               observed=observed, exposure_t_yr=exposure, components={c.name: c for c in comps})
+    return BackgroundTemplates(
+        cs1_edges_phd=tuple(binning.cs1_edges_phd),
+        log10_cs2_edges=tuple(binning.log10_cs2_edges),
+        observed=observed,
+        exposure_t_yr=exposure_t_yr,
+        components={c.name: c for c in comps},
+    )
 
 
 def write_summary(path: str | os.PathLike, templates: BackgroundTemplates) -> None:
     """``summary.csv``: component, expected_events, uncertainty_events [events], method (sorted by component)."""
-    write_csv(path, ("component", "expected_events", "uncertainty_events", "method"),
-              [(name, c.expected_events, c.uncertainty_events, c.method) for name, c in sorted(templates.components.items())])
+    write_csv(
+        path,
+        ("component", "expected_events", "uncertainty_events", "method"),
+        [(name, c.expected_events, c.uncertainty_events, c.method) for name, c in sorted(templates.components.items())],
+    )

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from dmpreserve.errors import InvalidConfig
+from dmpreserve.files import atomic_write, check_nesting, load_yaml
+from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import log_mass_grid
-from dmpreserve.files import check_nesting, load_yaml
 from dmpreserve.schema import validate
 
 #: Maximum size of a configuration file (bytes).
@@ -71,6 +73,17 @@ class AnalysisConfig:
         return log_mass_grid(self.raw["signal"]["masses_gev"])
 
     @property
+    def halo(self) -> StandardHalo:
+        """The configured standard halo (``signal.halo``)."""
+        h = self.raw["signal"]["halo"]
+        return StandardHalo(
+            rho0_gev_cm3=h["rho0_gev_cm3"],
+            v0_km_s=h["v0_km_s"],
+            v_esc_km_s=h["v_esc_km_s"],
+            v_earth_km_s=h["v_earth_km_s"],
+        )
+
+    @property
     def signal_energy_edges_kev(self) -> np.ndarray:
         """True recoil-energy bin edges of the response matrix [keV]."""
         e = self.raw["signal"]["energy_bins_kev"]
@@ -85,8 +98,14 @@ class AnalysisConfig:
     @property
     def statistics(self) -> dict[str, Any]:
         """The ``statistics`` section with defaults filled in (absent: fully asymptotic limits)."""
-        out = {"neyman_threshold": "asymptotic", "pcl_power": 0.16, "toys_per_mu": 1000, "toys_background": 500,
-               "mu_points": 10, "seed": int(self.raw["seed"])}
+        out = {
+            "neyman_threshold": "asymptotic",
+            "pcl_power": 0.16,
+            "toys_per_mu": 1000,
+            "toys_background": 500,
+            "mu_points": 10,
+            "seed": int(self.raw["seed"]),
+        }
         out.update(self.raw.get("statistics") or {})
         return out
 
@@ -106,8 +125,6 @@ class AnalysisConfig:
 
 def canonical_hash(doc: Any) -> str:
     """sha256 of a document's canonical JSON form (sorted keys, no whitespace)."""
-    import json
-
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -134,7 +151,7 @@ def _check_finite(node: Any, *, path: str, where: str = "$") -> None:
     """Reject NaN and infinities anywhere (JSON Schema bounds let NaN through)."""
     if isinstance(node, float) and not math.isfinite(node):
         raise InvalidConfig(f"non-finite number {node!r}", path=path, field=where)
-    if isinstance(node, int) and not isinstance(node, bool) and abs(node) > 2 ** 63:
+    if isinstance(node, int) and not isinstance(node, bool) and abs(node) > 2**63:
         raise InvalidConfig("integer too large (more than 2^63 in magnitude)", path=path, field=where)
     if isinstance(node, dict):
         for k, v in node.items():
@@ -189,45 +206,66 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
     r_fid = window("r_cm", "fiducial")
     dt_fid = window("drift_time_us", "fiducial")
     if not math.isfinite(r_fid[1]):
-        raise InvalidConfig("a fiducial cut with a maximum on r_cm is required (it defines the fiducial mass)",
-                            path=path, field="$.selection.cuts")
+        raise InvalidConfig(
+            "a fiducial cut with a maximum on r_cm is required (it defines the fiducial mass)",
+            path=path,
+            field="$.selection.cuts",
+        )
     if not (math.isfinite(dt_fid[0]) and math.isfinite(dt_fid[1])):
-        raise InvalidConfig("fiducial cuts must bound drift_time_us on both sides (they define the fiducial mass)",
-                            path=path, field="$.selection.cuts")
+        raise InvalidConfig(
+            "fiducial cuts must bound drift_time_us on both sides (they define the fiducial mass)",
+            path=path,
+            field="$.selection.cuts",
+        )
     for kind in ("fiducial",):
         for c in cuts:
             if c["kind"] == kind and c["variable"] not in ("r_cm", "drift_time_us"):
-                raise InvalidConfig("fiducial cuts may only act on r_cm and drift_time_us", path=path,
-                                    field=f"$.selection.cuts[{cuts.index(c)}].variable")
+                raise InvalidConfig(
+                    "fiducial cuts may only act on r_cm and drift_time_us",
+                    path=path,
+                    field=f"$.selection.cuts[{cuts.index(c)}].variable",
+                )
     binning = doc["analysis"]["binning"]
     for key, var in (("cs1_phd", "cs1_phd"), ("log10_cs2", "log10_cs2")):
         b = binning[key]
         _check_range(b["min"], b["max"], path=path, field=f"$.analysis.binning.{key}")
         lo, hi = window(var, "roi")
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise InvalidConfig(f"the ROI needs a cut bounding {var} on both sides", path=path, field="$.selection.cuts")
+            raise InvalidConfig(
+                f"the ROI needs a cut bounding {var} on both sides", path=path, field="$.selection.cuts"
+            )
         if b["min"] < lo - 1e-9 or b["max"] > hi + 1e-9:
-            raise InvalidConfig(f"binning [{b['min']}, {b['max']}] leaves the ROI [{lo}, {hi}] of {var}",
-                                path=path, field=f"$.analysis.binning.{key}")
+            raise InvalidConfig(
+                f"binning [{b['min']}, {b['max']}] leaves the ROI [{lo}, {hi}] of {var}",
+                path=path,
+                field=f"$.analysis.binning.{key}",
+            )
     acc = doc["selection"]["acceptance_energy_bins"]
     _check_range(acc["min_kev"], acc["max_kev"], path=path, field="$.selection.acceptance_energy_bins")
     bkg = doc["backgrounds"]
     sb = bkg["er"]["sideband_cs1_phd"]
     _check_range(sb["min"], sb["max"], path=path, field="$.backgrounds.er.sideband_cs1_phd")
     if sb["min"] < window("cs1_phd", "roi")[1]:
-        raise InvalidConfig("the ER sideband must lie above the cS1 ROI", path=path,
-                            field="$.backgrounds.er.sideband_cs1_phd.min")
+        raise InvalidConfig(
+            "the ER sideband must lie above the cS1 ROI", path=path, field="$.backgrounds.er.sideband_cs1_phd.min"
+        )
     if bkg["wall"]["sideband_r_min_cm"] <= r_fid[1]:
-        raise InvalidConfig("the wall sideband must lie outside the fiducial radius", path=path,
-                            field="$.backgrounds.wall.sideband_r_min_cm")
+        raise InvalidConfig(
+            "the wall sideband must lie outside the fiducial radius",
+            path=path,
+            field="$.backgrounds.wall.sideband_r_min_cm",
+        )
     sig = doc["signal"]
     _check_range(sig["masses_gev"]["min"], sig["masses_gev"]["max"], path=path, field="$.signal.masses_gev")
     e = sig["energy_bins_kev"]
     _check_range(e["min"], e["max"], path=path, field="$.signal.energy_bins_kev")
     if e["min"] < sim["nr_energy_min_kev"] - 1e-9 or e["max"] > sim["nr_energy_max_kev"] + 1e-9:
-        raise InvalidConfig("signal energy bins reach outside the simulated NR energy range "
-                            f"[{sim['nr_energy_min_kev']}, {sim['nr_energy_max_kev']}] keV",
-                            path=path, field="$.signal.energy_bins_kev")
+        raise InvalidConfig(
+            "signal energy bins reach outside the simulated NR energy range "
+            f"[{sim['nr_energy_min_kev']}, {sim['nr_energy_max_kev']}] keV",
+            path=path,
+            field="$.signal.energy_bins_kev",
+        )
     halo = sig["halo"]
     if halo["v_esc_km_s"] <= halo["v0_km_s"]:
         raise InvalidConfig("escape speed must exceed v0", path=path, field="$.signal.halo.v_esc_km_s")
@@ -236,5 +274,51 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
     grid = log_mass_grid(sig["masses_gev"])
     for i, m in enumerate(doc["limits"]["masses_gev"] or []):
         if not np.any(np.isclose(grid, m, rtol=1e-4)):
-            raise InvalidConfig(f"mass {m} GeV is not on the signal mass grid", path=path,
-                                field=f"$.limits.masses_gev[{i}]")
+            raise InvalidConfig(
+                f"mass {m} GeV is not on the signal mass grid", path=path, field=f"$.limits.masses_gev[{i}]"
+            )
+
+
+def resolve_config(
+    doc: Any, *, source: str, model_masses_gev: tuple[float, ...] | None = None, model_path: str | None = None
+) -> AnalysisConfig:
+    """The configuration Snakemake merged (config files, then ``--config KEY=VALUE``), validated.
+
+    Args:
+        doc: The merged configuration document.
+        source: What it was merged from (named in errors, e.g. the config files).
+        model_masses_gev: The signal model's own mass grid [GeV], if it has one (it replaces the
+            configuration's ``signal.masses_gev`` grid).
+        model_path: The signal model file (named in errors).
+
+    Raises:
+        InvalidConfig: schema or consistency violation, naming ``source`` and the key; or a mass of
+            ``limits.masses_gev`` missing from the model's grid, naming the model file.
+    """
+    cfg = config_from_dict(doc, path=source)
+    if model_masses_gev:
+        for i, m in enumerate(doc["limits"]["masses_gev"] or []):
+            if not np.any(np.isclose(model_masses_gev, m, rtol=1e-4)):
+                raise InvalidConfig(
+                    f"mass {m} GeV of limits.masses_gev[{i}] is not on the mass grid of the signal model {model_path}",
+                    path=source,
+                    field=f"$.limits.masses_gev[{i}]",
+                )
+    return cfg
+
+
+def limit_masses_gev(cfg: AnalysisConfig, model_masses_gev: tuple[float, ...] | None = None) -> tuple[float, ...]:
+    """The masses the limits are computed at [GeV]: ``limits.masses_gev`` if given, else the model's grid
+    (if it has one), else the configuration's signal grid; sorted, without duplicates."""
+    grid = model_masses_gev or cfg.masses_gev
+    chosen = cfg["limits"]["masses_gev"]
+    if chosen:
+        return tuple(sorted({float(g) for g in grid if np.any(np.isclose(chosen, g, rtol=1e-4))}))
+    return tuple(sorted(set(grid)))
+
+
+def write_resolved_config(path: str | os.PathLike, cfg: AnalysisConfig) -> None:
+    """Write the resolved configuration as YAML (sorted keys, block style), atomically."""
+    text = yaml.safe_dump(cfg.raw, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")

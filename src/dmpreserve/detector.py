@@ -76,11 +76,17 @@ class NestDetector:
         field = det.FitEF(0.0, 0.0, centre_mm)
         self.drift_velocity = self.calc.SetDriftVelocity(det.get_T_Kelvin(), self.density, field, det.get_p_bar())
         self.params = DetectorParameters(
-            name=name, g1_phd_per_photon=float(det.get_g1()), g2_phd_per_electron=float(self.g2_params[3]),
-            electron_lifetime_us=float(det.get_eLife_us()), drift_velocity_mm_per_us=float(self.drift_velocity),
-            drift_field_v_per_cm=float(field), lxe_density_g_cm3=float(self.density),
-            wall_radius_cm=float(det.get_radmax()) / 10.0, gate_mm=float(det.get_gate()),
-            cathode_mm=float(det.get_cathode()))
+            name=name,
+            g1_phd_per_photon=float(det.get_g1()),
+            g2_phd_per_electron=float(self.g2_params[3]),
+            electron_lifetime_us=float(det.get_eLife_us()),
+            drift_velocity_mm_per_us=float(self.drift_velocity),
+            drift_field_v_per_cm=float(field),
+            lxe_density_g_cm3=float(self.density),
+            wall_radius_cm=float(det.get_radmax()) / 10.0,
+            gate_mm=float(det.get_gate()),
+            cathode_mm=float(det.get_cathode()),
+        )
 
     def seed(self, seed: int) -> None:
         """Seed NEST's (global) random generator."""
@@ -90,8 +96,9 @@ class NestDetector:
         it = self._nestpy.interactions
         return {"er": it.beta, "nr": it.NR}[species]
 
-    def random_positions(self, n: int, rng: np.random.Generator, *, r_max_cm: float | None = None
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def random_positions(
+        self, n: int, rng: np.random.Generator, *, r_max_cm: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Positions uniform in the active volume (or a cylinder of radius ``r_max_cm``): x, y [cm], z [mm]."""
         r_max = self.params.wall_radius_cm if r_max_cm is None else r_max_cm
         r = r_max * np.sqrt(rng.uniform(0.0, 1.0, n))
@@ -99,9 +106,17 @@ class NestDetector:
         z_mm = rng.uniform(self.params.cathode_mm, self.params.gate_mm, n)
         return r * np.cos(phi), r * np.sin(phi), z_mm
 
-    def simulate(self, energy_kev: np.ndarray, species: str | np.ndarray, x_cm: np.ndarray, y_cm: np.ndarray,
-                 z_mm: np.ndarray, rng: np.random.Generator, *, electron_survival: np.ndarray | None = None
-                 ) -> dict[str, np.ndarray]:
+    def simulate(
+        self,
+        energy_kev: np.ndarray,
+        species: str | np.ndarray,
+        x_cm: np.ndarray,
+        y_cm: np.ndarray,
+        z_mm: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        electron_survival: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
         """Simulate S1 and S2 of single-scatter deposits.
 
         Args:
@@ -137,8 +152,7 @@ class NestDetector:
             if survival[i] < 1.0:
                 electrons = int(rng.binomial(max(electrons, 0), survival[i]))
             s1 = calc.GetS1(quanta, xm, ym, zm, xm, ym, zm, dv, dv, itype, i, field, e, s1_mode, 0, wf_t, wf_a)
-            s2 = calc.GetS2(electrons, xm, ym, zm, xm, ym, zm, dt, dv, i, field, s2_mode, 0, wf_t, wf_a,
-                            self.g2_params)
+            s2 = calc.GetS2(electrons, xm, ym, zm, xm, ym, zm, dt, dv, i, field, s2_mode, 0, wf_t, wf_a, self.g2_params)
             out["s1_coincidence"][i] = int(s1[0])
             out["s1_phd"][i], out["cs1_phd"][i] = s1[4], s1[5]
             out["s2_phd"][i], out["cs2_phd"][i] = s2[6], s2[7]
@@ -147,15 +161,19 @@ class NestDetector:
         out["valid"] = (out["s1_phd"] > 0) & (out["s2_phd"] > 0) & (out["cs1_phd"] > 0) & (out["cs2_phd"] > 0)
         return out
 
-    def reconstruct_xy(self, x_cm: np.ndarray, y_cm: np.ndarray, s2_phd: np.ndarray, rng: np.random.Generator
-                       ) -> tuple[np.ndarray, np.ndarray]:
+    def reconstruct_xy(
+        self, x_cm: np.ndarray, y_cm: np.ndarray, s2_phd: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Smear true x-y [cm] with the S2-dependent position resolution."""
         sigma = position_resolution_cm(np.maximum(s2_phd, 1.0))
-        return (np.asarray(x_cm) + sigma * rng.standard_normal(len(sigma)),
-                np.asarray(y_cm) + sigma * rng.standard_normal(len(sigma)))
+        return (
+            np.asarray(x_cm) + sigma * rng.standard_normal(len(sigma)),
+            np.asarray(y_cm) + sigma * rng.standard_normal(len(sigma)),
+        )
 
-    def correction_factors(self, x_cm: np.ndarray, y_cm: np.ndarray, drift_time_us: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray]:
+    def correction_factors(
+        self, x_cm: np.ndarray, y_cm: np.ndarray, drift_time_us: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """NEST's S1 and S2 position corrections (corrected / raw) at reconstructed positions.
 
         Evaluated with a large ER deposit so that the ratio is free of counting noise.
@@ -167,18 +185,80 @@ class NestDetector:
             xm, ym = 10.0 * float(x_cm[i]), 10.0 * float(y_cm[i])
             zm = self.params.gate_mm - float(drift_time_us[i]) * self.drift_velocity
             field = det.FitEF(xm, ym, zm)
-            quanta = calc.GetQuanta(calc.GetYields(itype, 200.0, self.density, field, MOLAR_MASS_XE, Z_XE),
-                                    self.density)
-            s1 = calc.GetS1(quanta, xm, ym, zm, xm, ym, zm, self.drift_velocity, self.drift_velocity, itype, i,
-                            field, 200.0, nestpy.S1CalculationMode.Hybrid, 0, [0], [0.0])
-            s2 = calc.GetS2(quanta.electrons, xm, ym, zm, xm, ym, zm, float(drift_time_us[i]), self.drift_velocity,
-                            i, field, nestpy.S2CalculationMode.Full, 0, [0], [0.0], self.g2_params)
+            quanta = calc.GetQuanta(
+                calc.GetYields(itype, 200.0, self.density, field, MOLAR_MASS_XE, Z_XE), self.density
+            )
+            s1 = calc.GetS1(
+                quanta,
+                xm,
+                ym,
+                zm,
+                xm,
+                ym,
+                zm,
+                self.drift_velocity,
+                self.drift_velocity,
+                itype,
+                i,
+                field,
+                200.0,
+                nestpy.S1CalculationMode.Hybrid,
+                0,
+                [0],
+                [0.0],
+            )
+            s2 = calc.GetS2(
+                quanta.electrons,
+                xm,
+                ym,
+                zm,
+                xm,
+                ym,
+                zm,
+                float(drift_time_us[i]),
+                self.drift_velocity,
+                i,
+                field,
+                nestpy.S2CalculationMode.Full,
+                0,
+                [0],
+                [0.0],
+                self.g2_params,
+            )
             c1[i] = s1[5] / s1[4] if s1[4] > 0 else 1.0
             c2[i] = s2[7] / s2[6] if s2[6] > 0 else 1.0
         return c1, c2
 
 
-def position_resolution_cm(s2_phd: np.ndarray, *, a_cm: float = POSITION_RESOLUTION_CM["a_cm"],
-                           b_cm: float = POSITION_RESOLUTION_CM["b_cm"]) -> np.ndarray:
+def position_resolution_cm(
+    s2_phd: np.ndarray, *, a_cm: float = POSITION_RESOLUTION_CM["a_cm"], b_cm: float = POSITION_RESOLUTION_CM["b_cm"]
+) -> np.ndarray:
     """Per-coordinate position resolution [cm] for raw S2 areas [phd]."""
     return a_cm * np.sqrt(1000.0 / np.asarray(s2_phd, dtype=float)) + b_cm
+
+
+def fiducial_mass_t(
+    *,
+    density_g_cm3: float,
+    drift_velocity_mm_per_us: float,
+    r_max_cm: float,
+    drift_time_min_us: float,
+    drift_time_max_us: float,
+) -> float:
+    """Mass of a cylindrical fiducial volume defined by radius and drift-time cuts [t].
+
+    Args:
+        density_g_cm3: Liquid-xenon density [g/cm^3].
+        drift_velocity_mm_per_us: Electron drift velocity [mm/us] (drift time -> depth).
+        r_max_cm: Fiducial radius [cm].
+        drift_time_min_us, drift_time_max_us: Drift-time window [us].
+    """
+    height_cm = (drift_time_max_us - drift_time_min_us) * drift_velocity_mm_per_us / 10.0
+    return density_g_cm3 * np.pi * r_max_cm**2 * height_cm / 1e6
+
+
+def active_mass_t(det: NestDetector) -> float:
+    """Mass of liquid xenon between cathode and gate inside the wall [t]."""
+    p = det.params
+    height_cm = (p.gate_mm - p.cathode_mm) / 10.0
+    return p.lxe_density_g_cm3 * np.pi * p.wall_radius_cm**2 * height_cm / 1e6

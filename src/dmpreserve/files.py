@@ -128,8 +128,14 @@ def read_text(path: str | os.PathLike, what: str) -> str:
         raise InvalidData(f"{what} file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=p) from None
 
 
-def check_nesting(doc: Any, *, path: str | os.PathLike | None, what: str, error: type[DmpreserveError] = InvalidData,
-                  max_depth: int = MAX_NESTING) -> None:
+def check_nesting(
+    doc: Any,
+    *,
+    path: str | os.PathLike | None,
+    what: str,
+    error: type[DmpreserveError] = InvalidData,
+    max_depth: int = MAX_NESTING,
+) -> None:
     """Refuse documents nested deeper than ``max_depth`` (iteratively: no recursion on hostile input).
 
     Raises:
@@ -154,6 +160,7 @@ def _unique_keys(path: str | os.PathLike, what: str):
                 raise InvalidData(f"{what} file has the key {key!r} twice in one object", path=path, field=key)
             out[key] = value
         return out
+
     return hook
 
 
@@ -171,8 +178,9 @@ def read_json(path: str | os.PathLike, *, what: str = "JSON") -> Any:
     try:
         doc = json.loads(text, parse_constant=_bad_constant, object_pairs_hook=_unique_keys(path, what))
     except json.JSONDecodeError as exc:
-        raise InvalidData(f"{what} file is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-                          path=path) from None
+        raise InvalidData(
+            f"{what} file is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", path=path
+        ) from None
     except RecursionError:
         raise InvalidData(f"{what} file is nested too deeply to be parsed", path=path) from None
     check_nesting(doc, path=path, what=f"{what} file")
@@ -186,7 +194,8 @@ class _StrictSafeLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
             raise yaml.constructor.ConstructorError(
-                None, None, "YAML aliases (*name) are not allowed in dmpreserve input files", mark)
+                None, None, "YAML aliases (*name) are not allowed in dmpreserve input files", mark
+            )
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):  # noqa: D102 (PyYAML hook)
@@ -199,13 +208,15 @@ class _StrictSafeLoader(yaml.SafeLoader):
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark)
+                    None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml(text: str, *, path: str | os.PathLike | None, what: str = "YAML",
-              error: type[DmpreserveError] = InvalidData) -> Any:
+def load_yaml(
+    text: str, *, path: str | os.PathLike | None, what: str = "YAML", error: type[DmpreserveError] = InvalidData
+) -> Any:
     """Parse user YAML safely: safe constructors only, no aliases, no duplicate keys, bounded nesting.
 
     Raises:
@@ -249,8 +260,9 @@ def read_csv(path: str | os.PathLike, *, required: Sequence[str], what: str = "C
     """
     text = read_text(path, what)
     if "\x00" in text:
-        raise InvalidData(f"{what} file contains a NUL byte (line {text[:text.index(chr(0))].count(chr(10)) + 1})",
-                          path=path)
+        raise InvalidData(
+            f"{what} file contains a NUL byte (line {text[: text.index(chr(0))].count(chr(10)) + 1})", path=path
+        )
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     try:
         rows = list(csv.reader(lines))
@@ -263,8 +275,9 @@ def read_csv(path: str | os.PathLike, *, required: Sequence[str], what: str = "C
         raise InvalidData(f"{what} file is empty", path=path) from None
     for name in required:
         if name not in header:
-            raise InvalidData(f"required column is missing (columns present: {', '.join(header)})",
-                              path=path, field=name)
+            raise InvalidData(
+                f"required column is missing (columns present: {', '.join(header)})", path=path, field=name
+            )
     columns: dict[str, list[str]] = {h: [] for h in header}
     for lineno, row in enumerate(reader, start=2):
         if len(row) != len(header):

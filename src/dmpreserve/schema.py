@@ -36,8 +36,7 @@ def json_path(error: jsonschema.ValidationError) -> str:
     return path
 
 
-def validate(instance: Any, name: str, *, path: str | None = None,
-             error: type[DmpreserveError] = InvalidData) -> None:
+def validate(instance: Any, name: str, *, path: str | None = None, error: type[DmpreserveError] = InvalidData) -> None:
     """Validate ``instance`` against the named schema.
 
     Args:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-from dmpreserve.artifacts.response import ResponseMatrix
+from dmpreserve.artifacts.reduced import ReducedData
+from dmpreserve.artifacts.response import LineResponse, ResponseMatrix
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.config import AnalysisConfig
-from dmpreserve.artifacts.reduced import ReducedData
+from dmpreserve.detector import NestDetector
 from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.nr_models import kinematic_breakpoints_kev
@@ -26,12 +27,19 @@ from dmpreserve.physics.signal_models import SignalModel
 from dmpreserve.physics.wimp import rate_si
 from dmpreserve.selection.cuts import apply_cuts, cuts_from_config, fiducial_volume_fraction
 
+#: Random stream of the ER line simulation (distinct from the MDC streams).
+ER_STREAM = 7919
+#: Default ER line energies [keV] (START:STOP:STEP) and NEST events per line.
+ER_LINES_KEV = "0.5:30:0.5"
+ER_EVENTS_PER_LINE = 2000
+
 #: Cross section at which spectra are tabulated [cm^2].
 TABULATION_CROSS_SECTION_CM2 = 1e-45
 
 
-def build_response(sim: ReducedData, config: AnalysisConfig, *, energy_edges_kev: np.ndarray | None = None
-                   ) -> ResponseMatrix:
+def build_response(
+    sim: ReducedData, config: AnalysisConfig, *, energy_edges_kev: np.ndarray | None = None
+) -> ResponseMatrix:
     """Build a response matrix from a simulation with true energies (flat in energy).
 
     Args:
@@ -59,17 +67,17 @@ def build_response(sim: ReducedData, config: AnalysisConfig, *, energy_edges_kev
     return ResponseMatrix(np.asarray(edges), binning, counts / denom, np.sqrt(counts) / denom)
 
 
-def halo_from_config(config: AnalysisConfig) -> StandardHalo:
-    """The configured standard halo."""
-    h = config["signal"]["halo"]
-    return StandardHalo(rho0_gev_cm3=h["rho0_gev_cm3"], v0_km_s=h["v0_km_s"], v_esc_km_s=h["v_esc_km_s"],
-                        v_earth_km_s=h["v_earth_km_s"])
-
-
-def counts_per_energy_bin(edges_kev: np.ndarray, *, exposure_t_yr: float,
-                          rate: Callable[[np.ndarray], np.ndarray] | None = None, mass_gev: float | None = None,
-                          cross_section_cm2: float | None = None, halo: StandardHalo | None = None,
-                          breakpoints_kev: np.ndarray | None = None, points_per_bin: int = 9) -> np.ndarray:
+def counts_per_energy_bin(
+    edges_kev: np.ndarray,
+    *,
+    exposure_t_yr: float,
+    rate: Callable[[np.ndarray], np.ndarray] | None = None,
+    mass_gev: float | None = None,
+    cross_section_cm2: float | None = None,
+    halo: StandardHalo | None = None,
+    breakpoints_kev: np.ndarray | None = None,
+    points_per_bin: int = 9,
+) -> np.ndarray:
     """Expected recoils per true-energy bin: exposure [t yr] x integral of ``rate`` [events/(t yr keV)].
 
     The integral over each bin is a ``points_per_bin``-point Gauss-Legendre rule, applied separately
@@ -80,6 +88,7 @@ def counts_per_energy_bin(edges_kev: np.ndarray, *, exposure_t_yr: float,
     (:func:`dmpreserve.physics.nr_models.kinematic_breakpoints_kev`).
     """
     if rate is None:
+
         def rate(e: np.ndarray) -> np.ndarray:
             return rate_si(e, mass_gev=mass_gev, cross_section_cm2=cross_section_cm2, halo=halo)
 
@@ -117,8 +126,9 @@ def scaled_template(template: np.ndarray, *, strength: float, target_events: flo
     return template * (ref / strength), ref
 
 
-def build_signal(*, config: AnalysisConfig, response: ResponseMatrix, exposure_t_yr: float,
-                 model: SignalModel | None = None) -> SignalTemplates:
+def build_signal(
+    *, config: AnalysisConfig, response: ResponseMatrix, exposure_t_yr: float, model: SignalModel | None = None
+) -> SignalTemplates:
     """Signal templates for the mass grid (the ``signal.json`` contents).
 
     Args:
@@ -130,32 +140,45 @@ def build_signal(*, config: AnalysisConfig, response: ResponseMatrix, exposure_t
     """
     model = SignalModel(model="si") if model is None else model
     if model.is_er:
-        raise InvalidSpectrum("the signal step folds NR models only; use dmpreserve reinterpret for er_line",
-                              field="model")
-    halo = model.halo or halo_from_config(config)
+        raise InvalidSpectrum(
+            "the signal step folds NR models only; use dmpreserve reinterpret for er_line", field="model"
+        )
+    halo = model.halo or config.halo
     target = config["signal"]["target_events_at_reference"]
     masses, refs, expected, templates = [], [], [], []
     for m in model.masses_gev or config.masses_gev:
         rate = model.rate(mass_gev=m, strength=TABULATION_CROSS_SECTION_CM2, halo=halo)
-        per_e = counts_per_energy_bin(response.energy_edges_kev, rate=rate, exposure_t_yr=exposure_t_yr,
-                                      breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo))
+        per_e = counts_per_energy_bin(
+            response.energy_edges_kev,
+            rate=rate,
+            exposure_t_yr=exposure_t_yr,
+            breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo),
+        )
         tmpl, ref = scaled_template(response.fold(per_e), strength=TABULATION_CROSS_SECTION_CM2, target_events=target)
         masses.append(m)
         refs.append(ref)
         expected.append(float(tmpl.sum()))
         templates.append(tmpl)
     return SignalTemplates(
-        masses_gev=tuple(masses), reference_cross_section_cm2=tuple(refs), expected_events=tuple(expected),
-        templates=np.asarray(templates, float), exposure_t_yr=exposure_t_yr, model_name=model.model,
-        halo=dataclasses.asdict(halo), model=f"{model.model}: {model.strength_unit}, standard halo model "
+        masses_gev=tuple(masses),
+        reference_cross_section_cm2=tuple(refs),
+        expected_events=tuple(expected),
+        templates=np.asarray(templates, float),
+        exposure_t_yr=exposure_t_yr,
+        model_name=model.model,
+        halo=dataclasses.asdict(halo),
+        model=f"{model.model}: {model.strength_unit}, standard halo model "
         "(Baxter et al., EPJC 81 (2021) 907 conventions); see dmpreserve.physics.signal_models",
-        units={"expected_events": "events", "reference_cross_section_cm2": model.strength_unit})
+        units={"expected_events": "events", "reference_cross_section_cm2": model.strength_unit},
+    )
 
 
-def spectra_rows(config: AnalysisConfig, *, points: int = 200, model: SignalModel | None = None) -> list[tuple[float, float, float]]:
+def spectra_rows(
+    config: AnalysisConfig, *, points: int = 200, model: SignalModel | None = None
+) -> list[tuple[float, float, float]]:
     """Rows (mass_gev, energy_kev, dr_de) of the tabulated spectra at 1e-45 cm^2 [events/(t yr keV)]."""
     model = SignalModel(model="si") if model is None else model
-    halo = model.halo or halo_from_config(config)
+    halo = model.halo or config.halo
     e = config.signal_energy_edges_kev
     grid = np.linspace(e[0], e[-1], points)
     rows = []
@@ -163,3 +186,43 @@ def spectra_rows(config: AnalysisConfig, *, points: int = 200, model: SignalMode
         rate = model.rate(mass_gev=m, strength=TABULATION_CROSS_SECTION_CM2, halo=halo)(grid)
         rows.extend((m, float(x), float(r)) for x, r in zip(grid, rate))
     return rows
+
+
+def simulate_er_response(
+    config: AnalysisConfig,
+    *,
+    line_energies_kev: np.ndarray,
+    events_per_line: int = ER_EVENTS_PER_LINE,
+    progress: bool = True,
+) -> LineResponse:
+    """Simulate monoenergetic ER lines with NEST and fold them through the configured cuts and binning.
+
+    Events are uniform in the active volume; the fiducial-volume fraction is divided out as for the NR
+    response.  Seeded from the configuration's ``seed`` (stream :data:`ER_STREAM`): reruns are identical.
+    """
+    seed = int(config["seed"])
+    det = NestDetector(config["mdc"]["detector"])
+    det.seed(seed * 101 + ER_STREAM)
+    rng = np.random.default_rng([seed, ER_STREAM])
+    lines = np.asarray(line_energies_kev, dtype=float)
+    parts = []
+    for e in tqdm(lines, desc="NEST ER lines", unit="line", disable=not progress, mininterval=2.0):
+        pos = det.random_positions(events_per_line, rng)
+        sim = det.simulate(np.full(events_per_line, e), "er", *pos, rng)
+        parts.append(sim)
+    cols = {
+        k: np.concatenate([p[k] for p in parts])
+        for k in ("cs1_phd", "cs2_phd", "s1_phd", "s2_phd", "drift_time_us", "x_cm", "y_cm", "s1_coincidence")
+    }
+    valid = np.concatenate([p["valid"] for p in parts])
+    for k in ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd"):
+        cols[k] = np.where(valid, cols[k], 0.0)
+    # the line index + 0.5 as "true energy", with unit bins: build_response then gives one row per line
+    cols["true_energy_kev"] = np.repeat(np.arange(len(lines)) + 0.5, events_per_line)
+    sim = ReducedData(
+        columns=cols,
+        meta={"kind": "simulation_er", "n_events": len(valid), "active_volume": det.params.active_volume()},
+        path="<ER line simulation>",
+    )
+    resp = build_response(sim, config, energy_edges_kev=np.arange(len(lines) + 1, dtype=float))
+    return LineResponse(lines, resp.binning, resp.matrix, resp.matrix_err)

@@ -1,6 +1,6 @@
 """REANA submission files, checked without REANA: reana.yaml and its HTCondor/Slurm variants, the
 Gherkin tests, and the rule properties REANA's Snakemake engine needs (shell rules that create their
-own directories, a versioned container, kubernetes_memory_limit).  `reana-client validate` and the
+own directories, one global versioned container, kubernetes_memory_limit).  `reana-client validate` and the
 Snakemake 7.32.4 dry run are in the CI stage .ci/stages/reana.sh (their own virtual environments)."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_spec_inputs_outputs_tests(name):
         assert (REPO / path).is_file(), path
     for path in spec["inputs"]["directories"]:
         assert (REPO / path).is_dir(), path
-    # The steps read the file Snakemake's configfile: names, so REANA must pass that same file.
+    # REANA passes the default configfile: (the steps read results/config.resolved.yaml, merged from it).
     config = spec["inputs"]["parameters"]["input"]
     assert f'configfile: "{config}"' in (REPO / "Snakefile").read_text(encoding="utf-8")
     targets = _rule_all_targets()
@@ -94,14 +94,22 @@ def test_rules_are_reana_ready():
     config = yaml.safe_load((REPO / "workflow" / "config" / "config.yaml").read_text(encoding="utf-8"))
     image = config["container_image"]
     assert re.fullmatch(r"docker://[a-z0-9./-]+/dmpreserve:" + re.escape(__version__), image)
+    # One global container: directive, before the rules are included (it applies to rules defined after it).
+    snakefile = (REPO / "Snakefile").read_text(encoding="utf-8")
+    assert re.search(r"^container: IMAGE$", snakefile, flags=re.M), "no global container: IMAGE in the Snakefile"
+    assert snakefile.index("container: IMAGE") < snakefile.index("include: "), "container: must precede the rules"
+    # One helper creates the output and log directories REANA does not create.
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")
+    assert 'def with_dirs(command):\n' in common and '"mkdir -p $(dirname {output} {log}) && "' in common
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text(encoding="utf-8")
         for block in re.split(r"^(?=rule \w+:)", text, flags=re.M)[1:]:
             name = block.split(":")[0]
-            assert re.search(r"^\s+shell:", block, flags=re.M), f"{smk.name}: {name} is not a shell rule"
-            assert re.search(r"^\s+container:\s*\n\s+IMAGE", block, flags=re.M), f"{smk.name}: {name} container"
+            assert re.search(r"^\s+shell:\n\s+with_dirs\(", block, flags=re.M), \
+                f"{smk.name}: {name} is not a shell rule creating its output/log directories (with_dirs)"
+            assert re.search(r"^\s+log:", block, flags=re.M), f"{smk.name}: {name} has no log"
+            assert not re.search(r"^\s+container:", block, flags=re.M), f"{smk.name}: {name}: use the global container"
             assert 'kubernetes_memory_limit="' in block, f"{smk.name}: {name} has no kubernetes_memory_limit"
-            assert "mkdir -p" in block, f"{smk.name}: {name} does not create its output/log directories"
 
 
 @pytest.mark.integration

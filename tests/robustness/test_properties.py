@@ -92,7 +92,7 @@ def test_selection_is_the_and_of_cuts_in_any_order(data: ReducedData, cut_list: 
 @given(data=reduced_data(), cut_list=cuts(min_size=1))
 def test_streaming_engine_agrees_with_in_memory_engine(tmp_path_factory, data: ReducedData,
                                                        cut_list: list[Cut]) -> None:
-    from dmpreserve.selection.cuts import select_stream
+    from dmpreserve.selection.stream import select_stream
 
     path = tmp_path_factory.mktemp("stream") / "data.parquet"
     pq.write_table(pa.table(dict(data.columns)), path)
@@ -233,7 +233,7 @@ def test_streaming_log10_bounds_beyond_float_range(tmp_path, lower: float, upper
 
 def _assert_engines_agree(tmp_path, cols: dict[str, np.ndarray], cut: Cut) -> None:
     """The streaming engine selects the same events as the in-memory one."""
-    from dmpreserve.selection.cuts import select_stream
+    from dmpreserve.selection.stream import select_stream
 
     n = len(cols["event_id"])
     data = ReducedData(columns=cols, meta={"n_events": n, "kind": "science"}, path="<regression>")

@@ -1,7 +1,8 @@
 rule backgrounds:
     """Background templates in (cS1, log10 cS2) and expected counts per component."""
     input:
-        config=CONFIGFILE,
+        config=rules.resolve_config.output.config,
+        exposure=rules.select.output.exposure,
         science=rules.mdc.output.science,
         calib_er=rules.mdc.output.calib_er,
         sim_nr=rules.mdc.output.sim_nr,
@@ -19,13 +20,13 @@ rule backgrounds:
         summary=report(f"{R}/backgrounds/summary.csv", caption="../report/backgrounds.rst", category="Backgrounds"),
     log:
         f"{R}/logs/backgrounds.log",
-    container:
-        IMAGE
     resources:
         mem_mb=2000,
         kubernetes_memory_limit="2Gi",
     shell:
-        "mkdir -p $(dirname {output.templates}) $(dirname {log}) && "
-        "dmpreserve backgrounds --config {input.config} --science {input.science} --calib-er {input.calib_er} "
-        "--sim-nr {input.sim_nr} --isolated-s1 {input.isolated_s1} --isolated-s2 {input.isolated_s2} "
-        "--templates {output.templates} --summary {output.summary} > {log} 2>&1"
+        with_dirs(
+            "dmpreserve backgrounds --config {input.config} --science {input.science} --calib-er {input.calib_er} "
+            "--exposure {input.exposure} --sim-nr {input.sim_nr} --isolated-s1 {input.isolated_s1} "
+            "--isolated-s2 {input.isolated_s2} "
+            "--templates {output.templates} --summary {output.summary} > {log} 2>&1"
+        )

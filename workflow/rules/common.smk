@@ -21,3 +21,12 @@ def _model_mass_grid(path):
 _LIMIT_MASSES = config["limits"]["masses_gev"]
 N_LIMIT_MASSES = (len(set(_LIMIT_MASSES)) if _LIMIT_MASSES else
                   _grid_size(_model_mass_grid(SIGNAL_MODEL)) or int(config["signal"]["masses_gev"]["count"]))
+
+
+def with_dirs(command):
+    """A rule's shell command, preceded by creating the directories of all its outputs and its log.
+
+    REANA's Snakemake engine runs each job in a fresh pod without creating them; `dirname` takes several
+    paths, so one mkdir covers every output.  `command` is formatted by Snakemake like any shell command.
+    """
+    return "mkdir -p $(dirname {output} {log}) && " + command

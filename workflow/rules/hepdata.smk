@@ -19,16 +19,15 @@ rule hepdata:
         submission=f"{R}/hepdata/submission.tar.gz",
     log:
         f"{R}/logs/hepdata.log",
-    container:
-        IMAGE
     resources:
         mem_mb=1000,
         kubernetes_memory_limit="1Gi",
     shell:
-        "mkdir -p $(dirname {output.submission}) $(dirname {log}) && "
-        "dmpreserve hepdata --limits {input.limits} --templates {input.templates} --selected {input.selected} "
-        "--cutflow {input.cutflow} --acceptance {input.acceptance} --workspace {input.workspace} "
-        "--patchset {input.patchset} --fit {input.fit} --output {output.submission} "
-        "--resource {input.kit} 'Reinterpretation kit: background-only workspace, NR and ER response matrices, "
-        "energy binning, exposure, signal efficiency and limits, with a sha256 manifest (dmpreserve reinterpret "
-        "--kit DIR)' > {log} 2>&1"
+        with_dirs(
+            "dmpreserve hepdata --limits {input.limits} --templates {input.templates} --selected {input.selected} "
+            "--cutflow {input.cutflow} --acceptance {input.acceptance} --workspace {input.workspace} "
+            "--patchset {input.patchset} --fit {input.fit} --output {output.submission} "
+            "--resource {input.kit} 'Reinterpretation kit: background-only workspace, NR and ER response matrices, "
+            "energy binning, exposure, signal efficiency and limits, with a sha256 manifest (dmpreserve reinterpret "
+            "--kit DIR)' > {log} 2>&1"
+        )

@@ -1,7 +1,7 @@
 rule likelihood:
     """Serialized likelihood: pyhf background-only workspace and signal patchset."""
     input:
-        config=CONFIGFILE,
+        config=rules.resolve_config.output.config,
         templates=rules.backgrounds.output.templates,
         signal=rules.signal.output.signal,
     output:
@@ -9,15 +9,14 @@ rule likelihood:
         patchset=f"{R}/likelihood/patchset.json",
     log:
         f"{R}/logs/likelihood.log",
-    container:
-        IMAGE
     resources:
         mem_mb=1000,
         kubernetes_memory_limit="1Gi",
     shell:
-        "mkdir -p $(dirname {output.workspace}) $(dirname {log}) && "
-        "dmpreserve likelihood --config {input.config} --templates {input.templates} --signal {input.signal} "
-        "--workspace {output.workspace} --patchset {output.patchset} > {log} 2>&1"
+        with_dirs(
+            "dmpreserve likelihood --config {input.config} --templates {input.templates} --signal {input.signal} "
+            "--workspace {output.workspace} --patchset {output.patchset} > {log} 2>&1"
+        )
 
 
 rule fit:
@@ -29,12 +28,11 @@ rule fit:
         fit=report(f"{R}/fit/fit.json", caption="../report/fit.rst", category="Fit"),
     log:
         f"{R}/logs/fit.log",
-    container:
-        IMAGE
     resources:
         mem_mb=1000,
         kubernetes_memory_limit="1Gi",
     shell:
-        "mkdir -p $(dirname {output.fit}) $(dirname {log}) && "
-        "dmpreserve fit --workspace {input.workspace} --patchset {input.patchset} --no-progress "
-        "--output {output.fit} > {log} 2>&1"
+        with_dirs(
+            "dmpreserve fit --workspace {input.workspace} --patchset {input.patchset} --no-progress "
+            "--output {output.fit} > {log} 2>&1"
+        )

@@ -4,13 +4,14 @@
 # else the configuration's signal grid; index i is the i-th selected mass in ascending order
 # (dmpreserve.stats.limits.select_patches).  A malformed model file falls back to the configuration's
 # grid here; the signal step then refuses it with a clear message.
-# (N_LIMIT_MASSES is computed in common.smk.)
+# (N_LIMIT_MASSES is computed in common.smk; the first job, resolve_config, checks it against the
+# masses the resolved configuration and the signal model select.)
 
 
 rule limits_point:
     """All limits of one mass: Neyman t~mu (toys or asymptotic), PCL, CLs, sensitivity bands, p0/z0."""
     input:
-        config=CONFIGFILE,
+        config=rules.resolve_config.output.config,
         workspace=rules.likelihood.output.workspace,
         patchset=rules.likelihood.output.patchset,
     output:
@@ -19,21 +20,20 @@ rule limits_point:
         f"{R}/logs/limits_point/{{index}}.log",
     wildcard_constraints:
         index=r"\d+",
-    container:
-        IMAGE
     resources:
         mem_mb=1500,
         kubernetes_memory_limit="2Gi",
     shell:
-        "mkdir -p $(dirname {output.point}) $(dirname {log}) && "
-        "dmpreserve limits-point --config {input.config} --workspace {input.workspace} "
-        "--patchset {input.patchset} --index {wildcards.index} -o {output.point} > {log} 2>&1"
+        with_dirs(
+            "dmpreserve limits-point --config {input.config} --workspace {input.workspace} "
+            "--patchset {input.patchset} --index {wildcards.index} -o {output.point} > {log} 2>&1"
+        )
 
 
 rule limits:
     """Gather the per-mass limits into limits.csv / limits.json (cross sections in cm2)."""
     input:
-        config=CONFIGFILE,
+        config=rules.resolve_config.output.config,
         workspace=rules.likelihood.output.workspace,
         patchset=rules.likelihood.output.patchset,
         points=expand(f"{R}/limits/points/{{index}}.json", index=range(N_LIMIT_MASSES)),
@@ -42,12 +42,11 @@ rule limits:
         json=f"{R}/limits/limits.json",
     log:
         f"{R}/logs/limits.log",
-    container:
-        IMAGE
     resources:
         mem_mb=1000,
         kubernetes_memory_limit="1Gi",
     shell:
-        "mkdir -p $(dirname {output.csv}) $(dirname {log}) && "
-        "dmpreserve limits --config {input.config} --workspace {input.workspace} --patchset {input.patchset} "
-        "--points {input.points} --csv {output.csv} --json {output.json} --no-progress > {log} 2>&1"
+        with_dirs(
+            "dmpreserve limits --config {input.config} --workspace {input.workspace} --patchset {input.patchset} "
+            "--points {input.points} --csv {output.csv} --json {output.json} --no-progress > {log} 2>&1"
+        )

@@ -1,7 +1,7 @@
 rule mdc:
     """Generate the mock-data challenge (reduced data, calibrations, NR simulation) with NEST."""
     input:
-        config=CONFIGFILE,
+        config=rules.resolve_config.output.config,
     output:
         science=f"{R}/mdc/science.parquet",
         science_meta=f"{R}/mdc/science.json",
@@ -18,13 +18,12 @@ rule mdc:
         isolated_s2_meta=f"{R}/mdc/isolated_s2.json",
     log:
         f"{R}/logs/mdc.log",
-    container:
-        IMAGE
     resources:
         mem_mb=3000,
         kubernetes_memory_limit="3Gi",
     shell:
-        "mkdir -p $(dirname {output.science}) $(dirname {log}) && "
-        "dmpreserve mdc --config {input.config} --science {output.science} --truth {output.truth} "
-        "--calib-er {output.calib_er} --calib-nr {output.calib_nr} --sim-nr {output.sim_nr} "
-        "--isolated-s1 {output.isolated_s1} --isolated-s2 {output.isolated_s2} > {log} 2>&1"
+        with_dirs(
+            "dmpreserve mdc --config {input.config} --science {output.science} --truth {output.truth} "
+            "--calib-er {output.calib_er} --calib-nr {output.calib_nr} --sim-nr {output.sim_nr} "
+            "--isolated-s1 {output.isolated_s1} --isolated-s2 {output.isolated_s2} > {log} 2>&1"
+        )

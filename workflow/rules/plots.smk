@@ -23,13 +23,12 @@ rule plots:
         best_fit_png=report(f"{R}/plots/best_fit.png", caption="../report/best_fit.rst", category="Fit"),
     log:
         f"{R}/logs/plots.log",
-    container:
-        IMAGE
     resources:
         mem_mb=1000,
         kubernetes_memory_limit="1Gi",
     shell:
-        "mkdir -p $(dirname {output.limits_png}) $(dirname {log}) && "
-        "dmpreserve plots --limits {input.limits} --templates {input.templates} --signal {input.signal} "
-        "--selected {input.selected} --cutflow {input.cutflow} --acceptance {input.acceptance} --fit {input.fit} "
-        "--outdir $(dirname {output.limits_png}) > {log} 2>&1"
+        with_dirs(
+            "dmpreserve plots --limits {input.limits} --templates {input.templates} --signal {input.signal} "
+            "--selected {input.selected} --cutflow {input.cutflow} --acceptance {input.acceptance} --fit {input.fit} "
+            "--outdir $(dirname {output.limits_png}) > {log} 2>&1"
+        )

@@ -1,7 +1,7 @@
 rule provenance:
     """Checksums of every input and output, config hash, package versions, git commit, container image."""
     input:
-        config=CONFIGFILE,
+        config=rules.resolve_config.output.config,
         data=list(rules.mdc.output),
         results=[
             *rules.select.output,
@@ -18,12 +18,11 @@ rule provenance:
         provenance=f"{R}/provenance.json",
     log:
         f"{R}/logs/provenance.log",
-    container:
-        IMAGE
     resources:
         mem_mb=500,
         kubernetes_memory_limit="1Gi",
     shell:
-        "mkdir -p $(dirname {output.provenance}) $(dirname {log}) && "
-        "dmpreserve provenance --config {input.config} --inputs {input.config} {input.data} "
-        "--outputs {input.results} --output {output.provenance} > {log} 2>&1"
+        with_dirs(
+            "dmpreserve provenance --config {input.config} --inputs {input.config} {input.data} "
+            "--outputs {input.results} --output {output.provenance} > {log} 2>&1"
+        )

@@ -1,10 +1,11 @@
 rule reinterpretation_kit:
     """Reinterpretation kit: workspace, NR and ER responses, efficiency, limits, manifest with checksums, tarball."""
     input:
-        config=CONFIGFILE,
+        config=rules.resolve_config.output.config,
         model=SIGNAL_MODEL,
         workspace=rules.likelihood.output.workspace,
         response=rules.signal.output.response,
+        response_er=rules.signal.output.response_er,
         templates=rules.backgrounds.output.templates,
         acceptance=rules.select.output.acceptance,
         limits=rules.limits.output.csv,
@@ -20,14 +21,13 @@ rule reinterpretation_kit:
         readme=f"{R}/reinterpretation/README.md",
     log:
         f"{R}/logs/reinterpretation_kit.log",
-    container:
-        IMAGE
     resources:
         mem_mb=1000,
         kubernetes_memory_limit="1Gi",
     shell:
-        "mkdir -p $(dirname {output.manifest}) $(dirname {log}) && "
-        "dmpreserve kit --config {input.config} --signal-model {input.model} --workspace {input.workspace} "
-        "--response {input.response} --templates {input.templates} --acceptance {input.acceptance} "
-        "--limits {input.limits} --outdir $(dirname {output.manifest}) --tarball {output.tarball} "
-        "--no-progress > {log} 2>&1"
+        with_dirs(
+            "dmpreserve kit --config {input.config} --signal-model {input.model} --workspace {input.workspace} "
+            "--response {input.response} --response-er {input.response_er} --templates {input.templates} "
+            "--acceptance {input.acceptance} --limits {input.limits} --outdir $(dirname {output.manifest}) "
+            "--tarball {output.tarball} > {log} 2>&1"
+        )

@@ -1,23 +1,27 @@
 rule signal:
-    """NR response matrix and the signal model's templates for the mass grid (SIGNAL_MODEL, --config signal_model=)."""
+    """NR and ER responses and the signal model's templates for the mass grid (SIGNAL_MODEL, --config signal_model=).
+
+    The ER line response (for ER signal models in the reinterpretation kit) is made here, with the NR one.
+    """
     input:
-        config=CONFIGFILE,
+        config=rules.resolve_config.output.config,
         model=SIGNAL_MODEL,
         sim_nr=rules.mdc.output.sim_nr,
         sim_nr_meta=rules.mdc.output.sim_nr_meta,
-        templates=rules.backgrounds.output.templates,
+        exposure=rules.select.output.exposure,
     output:
         response=f"{R}/signal/response_nr.json",
+        response_er=f"{R}/signal/response_er.json",
         signal=f"{R}/signal/signal.json",
         spectra=f"{R}/signal/spectra.csv",
     log:
         f"{R}/logs/signal.log",
-    container:
-        IMAGE
     resources:
         mem_mb=2000,
         kubernetes_memory_limit="2Gi",
     shell:
-        "mkdir -p $(dirname {output.signal}) $(dirname {log}) && "
-        "dmpreserve signal --config {input.config} --model {input.model} --sim-nr {input.sim_nr} --templates {input.templates} "
-        "--response {output.response} --signal {output.signal} --spectra {output.spectra} > {log} 2>&1"
+        with_dirs(
+            "dmpreserve signal --config {input.config} --model {input.model} --sim-nr {input.sim_nr} "
+            "--exposure {input.exposure} --response {output.response} --response-er {output.response_er} "
+            "--signal {output.signal} --spectra {output.spectra} --no-progress > {log} 2>&1"
+        )

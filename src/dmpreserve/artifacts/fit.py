@@ -47,21 +47,32 @@ class FitResults:
 
     def to_json(self) -> dict[str, Any]:
         """The ``fit.json`` document (keys that are None are left out)."""
-        doc = {"twice_nll": self.twice_nll, "method": self.method, "valid": self.valid,
-               "parameters": [dict(p) for p in self.parameters], "correlation": self.correlation,
-               "goodness_of_fit": self.goodness_of_fit, "signal_plus_background": self.signal_plus_background,
-               "best_fit_per_mass": None if self.best_fit_per_mass is None else list(self.best_fit_per_mass)}
+        doc = {
+            "twice_nll": self.twice_nll,
+            "method": self.method,
+            "valid": self.valid,
+            "parameters": [dict(p) for p in self.parameters],
+            "correlation": self.correlation,
+            "goodness_of_fit": self.goodness_of_fit,
+            "signal_plus_background": self.signal_plus_background,
+            "best_fit_per_mass": None if self.best_fit_per_mass is None else list(self.best_fit_per_mass),
+        }
         return {k: v for k, v in doc.items() if v is not None}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> FitResults:
         """From a schema-valid ``fit.json`` document."""
         best = doc.get("best_fit_per_mass")
-        return cls(twice_nll=doc["twice_nll"], method=doc["method"], valid=doc.get("valid"),
-                   parameters=tuple(doc["parameters"]), correlation=doc.get("correlation"),
-                   goodness_of_fit=doc.get("goodness_of_fit"),
-                   signal_plus_background=doc.get("signal_plus_background"),
-                   best_fit_per_mass=None if best is None else tuple(best))
+        return cls(
+            twice_nll=doc["twice_nll"],
+            method=doc["method"],
+            valid=doc.get("valid"),
+            parameters=tuple(doc["parameters"]),
+            correlation=doc.get("correlation"),
+            goodness_of_fit=doc.get("goodness_of_fit"),
+            signal_plus_background=doc.get("signal_plus_background"),
+            best_fit_per_mass=None if best is None else tuple(best),
+        )
 
 
 def read_fit(path: str | os.PathLike) -> FitResults:

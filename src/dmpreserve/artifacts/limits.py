@@ -24,11 +24,28 @@ BANDS = ("m2sigma", "m1sigma", "", "p1sigma", "p2sigma")
 EXPECTED_COLUMNS = tuple("expected_cm2" if b == "" else f"expected_{b}_cm2" for b in BANDS)
 EXPECTED_CLS_COLUMNS = tuple("expected_cls_cm2" if b == "" else f"expected_cls_{b}_cm2" for b in BANDS)
 #: Columns of every ``limits.csv``.
-LIMIT_COLUMNS = ("mass_gev", "limit_cm2", "limit_unconstrained_cm2", "limit_pcl_cm2", "limit_cls_cm2",
-                 EXPECTED_COLUMNS[2], EXPECTED_COLUMNS[0], EXPECTED_COLUMNS[1], EXPECTED_COLUMNS[3],
-                 EXPECTED_COLUMNS[4], EXPECTED_CLS_COLUMNS[2], EXPECTED_CLS_COLUMNS[0], EXPECTED_CLS_COLUMNS[1],
-                 EXPECTED_CLS_COLUMNS[3], EXPECTED_CLS_COLUMNS[4],
-                 "p0", "z0", "neyman_threshold", "neyman_threshold_err", "pcl_threshold_cm2")
+LIMIT_COLUMNS = (
+    "mass_gev",
+    "limit_cm2",
+    "limit_unconstrained_cm2",
+    "limit_pcl_cm2",
+    "limit_cls_cm2",
+    EXPECTED_COLUMNS[2],
+    EXPECTED_COLUMNS[0],
+    EXPECTED_COLUMNS[1],
+    EXPECTED_COLUMNS[3],
+    EXPECTED_COLUMNS[4],
+    EXPECTED_CLS_COLUMNS[2],
+    EXPECTED_CLS_COLUMNS[0],
+    EXPECTED_CLS_COLUMNS[1],
+    EXPECTED_CLS_COLUMNS[3],
+    EXPECTED_CLS_COLUMNS[4],
+    "p0",
+    "z0",
+    "neyman_threshold",
+    "neyman_threshold_err",
+    "pcl_threshold_cm2",
+)
 #: Columns appended when toys were run.
 TOY_COLUMNS = ("p0_toys", "z0_toys")
 

@@ -37,8 +37,14 @@ def unreadable_parquet(path: str | os.PathLike, exc: BaseException, *, what: str
 def column_catalogue() -> dict[str, dict[str, str]]:
     """Known columns with their dtype, unit and description, from the schema."""
     props = load_schema("reduced_data")["properties"]["columns"]["properties"]
-    return {name: {"dtype": p["properties"]["dtype"]["const"], "unit": p["properties"]["unit"]["const"],
-                   "description": p["description"]} for name, p in props.items()}
+    return {
+        name: {
+            "dtype": p["properties"]["dtype"]["const"],
+            "unit": p["properties"]["unit"]["const"],
+            "description": p["description"],
+        }
+        for name, p in props.items()
+    }
 
 
 def sidecar_path(parquet_path: str | os.PathLike) -> Path:
@@ -77,12 +83,19 @@ class ReducedData:
             with np.errstate(divide="ignore"):
                 return np.log10(self.columns["cs2_phd"])
         if name not in self.columns:
-            raise InvalidData(f"column needed by the analysis is missing (kind {self.kind})", path=self.path, field=name)
+            raise InvalidData(
+                f"column needed by the analysis is missing (kind {self.kind})", path=self.path, field=name
+            )
         return self.columns[name]
 
 
-def write_reduced(parquet_path: str | os.PathLike, columns: dict[str, np.ndarray], meta: dict[str, Any], *,
-                  sidecar: str | os.PathLike | None = None) -> None:
+def write_reduced(
+    parquet_path: str | os.PathLike,
+    columns: dict[str, np.ndarray],
+    meta: dict[str, Any],
+    *,
+    sidecar: str | os.PathLike | None = None,
+) -> None:
     """Write a reduced-data table and its sidecar atomically, validating them first.
 
     Args:
@@ -126,8 +139,9 @@ def _validate_doc(doc: dict[str, Any], dtypes: dict[str, str], *, path: str) -> 
     validate(check, "reduced_data", path=path, error=InvalidData)
 
 
-def read_reduced(parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike | None = None,
-                 kinds: tuple[str, ...] | None = None) -> ReducedData:
+def read_reduced(
+    parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike | None = None, kinds: tuple[str, ...] | None = None
+) -> ReducedData:
     """Read and validate a reduced-data table.
 
     Args:
@@ -146,11 +160,13 @@ def read_reduced(parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike 
     if not isinstance(meta, dict):
         raise InvalidData("sidecar must be a JSON object", path=spath)
     if not isinstance(meta.get("columns", {}), dict):
-        raise InvalidData("must be an object mapping column names to unit and description", path=spath,
-                          field="$.columns")
+        raise InvalidData(
+            "must be an object mapping column names to unit and description", path=spath, field="$.columns"
+        )
     if kinds is not None and meta.get("kind") not in kinds:
-        raise InvalidData(f"expected a file of kind {' or '.join(kinds)}, got {meta.get('kind')!r}", path=spath,
-                          field="$.kind")
+        raise InvalidData(
+            f"expected a file of kind {' or '.join(kinds)}, got {meta.get('kind')!r}", path=spath, field="$.kind"
+        )
     try:
         with pq.ParquetFile(ppath) as pfile:
             names = pfile.schema_arrow.names
@@ -163,16 +179,21 @@ def read_reduced(parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike 
     dtypes = {name: _dtype_name(table.schema.field(name).type) for name in table.column_names}
     missing_in_sidecar = [c for c in table.column_names if c not in meta.get("columns", {})]
     if missing_in_sidecar:
-        raise InvalidData("column is in the Parquet file but not described in the sidecar", path=spath,
-                          field=f"$.columns.{missing_in_sidecar[0]}")
+        raise InvalidData(
+            "column is in the Parquet file but not described in the sidecar",
+            path=spath,
+            field=f"$.columns.{missing_in_sidecar[0]}",
+        )
     missing_in_file = [c for c in meta.get("columns", {}) if c not in dtypes]
     if missing_in_file:
-        raise InvalidData("column described in the sidecar is missing from the Parquet file", path=ppath,
-                          field=missing_in_file[0])
+        raise InvalidData(
+            "column described in the sidecar is missing from the Parquet file", path=ppath, field=missing_in_file[0]
+        )
     _validate_doc(meta, dtypes, path=str(spath))
     if table.num_rows != meta["n_events"]:
-        raise InvalidData(f"sidecar says {meta['n_events']} events, the file has {table.num_rows}", path=spath,
-                          field="$.n_events")
+        raise InvalidData(
+            f"sidecar says {meta['n_events']} events, the file has {table.num_rows}", path=spath, field="$.n_events"
+        )
     columns = {}
     for name in table.column_names:
         col = table.column(name)
@@ -196,8 +217,9 @@ def check_values(columns: dict[str, np.ndarray], *, path: str) -> None:
             bad = int(np.count_nonzero(~np.isfinite(arr)))
             raise InvalidData(f"{bad} NaN or infinite values", path=path, field=name)
         if name in NON_NEGATIVE and arr.size and arr.min() < 0:
-            raise InvalidData(f"negative values (minimum {arr.min().item()!r}) in a non-negative quantity",
-                              path=path, field=name)
+            raise InvalidData(
+                f"negative values (minimum {arr.min().item()!r}) in a non-negative quantity", path=path, field=name
+            )
     ids = columns.get("event_id")
     if ids is not None and len(np.unique(ids)) != len(ids):
         raise InvalidData("duplicate event ids", path=path, field="event_id")

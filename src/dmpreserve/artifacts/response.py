@@ -40,12 +40,17 @@ class ResponseMatrix:
 
     def to_json(self) -> dict[str, Any]:
         """Serialisable form (``response_nr.json``)."""
-        return {"energy_edges_kev": self.energy_edges_kev.tolist(),
-                "binning": {"cs1_edges_phd": list(self.binning.cs1_edges_phd),
-                            "log10_cs2_edges": list(self.binning.log10_cs2_edges)},
-                "matrix": self.matrix.tolist(), "matrix_err": self.matrix_err.tolist(),
-                "description": "P(pass all cuts and land in analysis bin k | NR of true energy in bin e, fiducial); "
-                               "k = i_cs1 * n_log10cs2 + j_log10cs2"}
+        return {
+            "energy_edges_kev": self.energy_edges_kev.tolist(),
+            "binning": {
+                "cs1_edges_phd": list(self.binning.cs1_edges_phd),
+                "log10_cs2_edges": list(self.binning.log10_cs2_edges),
+            },
+            "matrix": self.matrix.tolist(),
+            "matrix_err": self.matrix_err.tolist(),
+            "description": "P(pass all cuts and land in analysis bin k | NR of true energy in bin e, fiducial); "
+            "k = i_cs1 * n_log10cs2 + j_log10cs2",
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +75,10 @@ class LineResponse:
         """Serialisable form (``response_er.json``: the NR response's layout, rows per line energy)."""
         doc = ResponseMatrix(self.line_energies_kev, self.binning, self.matrix, self.matrix_err).to_json()
         doc["line_energies_kev"] = doc.pop("energy_edges_kev")
-        doc["description"] = ("P(pass all cuts and land in analysis bin k | ER line of energy E_j [keV], fiducial), "
-                              "NEST simulation; k = i_cs1 * n_log10cs2 + j_log10cs2")
+        doc["description"] = (
+            "P(pass all cuts and land in analysis bin k | ER line of energy E_j [keV], fiducial), "
+            "NEST simulation; k = i_cs1 * n_log10cs2 + j_log10cs2"
+        )
         return doc
 
 
@@ -88,8 +95,12 @@ def read_response(path: str | os.PathLike) -> ResponseMatrix:
     """
     doc = read_json(path, what="NR response")
     try:
-        return ResponseMatrix(np.asarray(doc["energy_edges_kev"], float), _binning(doc),
-                              np.asarray(doc["matrix"], float), np.asarray(doc["matrix_err"], float))
+        return ResponseMatrix(
+            np.asarray(doc["energy_edges_kev"], float),
+            _binning(doc),
+            np.asarray(doc["matrix"], float),
+            np.asarray(doc["matrix_err"], float),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidData(f"malformed NR response ({exc})", path=path) from None
 
@@ -103,7 +114,11 @@ def read_line_response(path: str | os.PathLike) -> LineResponse:
     """Read ``response_er.json``."""
     doc = read_json(path, what="ER response")
     try:
-        return LineResponse(np.asarray(doc["line_energies_kev"], float), _binning(doc),
-                            np.asarray(doc["matrix"], float), np.asarray(doc["matrix_err"], float))
+        return LineResponse(
+            np.asarray(doc["line_energies_kev"], float),
+            _binning(doc),
+            np.asarray(doc["matrix"], float),
+            np.asarray(doc["matrix_err"], float),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidData(f"malformed ER response ({exc})", path=path) from None

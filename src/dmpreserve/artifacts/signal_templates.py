@@ -57,11 +57,17 @@ class SignalTemplates:
 
     def to_json(self) -> dict[str, Any]:
         """The ``signal.json`` document."""
-        return {"masses_gev": list(self.masses_gev), "reference_cross_section_cm2": list(self.reference_cross_section_cm2),
-                "expected_events": list(self.expected_events), "templates": np.asarray(self.templates).tolist(),
-                "exposure_t_yr": self.exposure_t_yr, "model_name": self.model_name,
-                "halo": None if self.halo is None else dict(self.halo),
-                "model": self.model, "units": dict(self.units)}
+        return {
+            "masses_gev": list(self.masses_gev),
+            "reference_cross_section_cm2": list(self.reference_cross_section_cm2),
+            "expected_events": list(self.expected_events),
+            "templates": np.asarray(self.templates).tolist(),
+            "exposure_t_yr": self.exposure_t_yr,
+            "model_name": self.model_name,
+            "halo": None if self.halo is None else dict(self.halo),
+            "model": self.model,
+            "units": dict(self.units),
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any], *, path: str | os.PathLike, n_bins: int | None = None) -> SignalTemplates:
@@ -78,19 +84,28 @@ class SignalTemplates:
         n = len(doc["masses_gev"])
         for key in ("reference_cross_section_cm2", "expected_events", "templates"):
             if len(doc[key]) != n:
-                raise InvalidData(f"has {len(doc[key])} entries, masses_gev has {n}: array length mismatch",
-                                  path=path, field=f"$.{key}")
+                raise InvalidData(
+                    f"has {len(doc[key])} entries, masses_gev has {n}: array length mismatch",
+                    path=path,
+                    field=f"$.{key}",
+                )
         length = n_bins if n_bins is not None else len(doc["templates"][0])
         for i, tmpl in enumerate(doc["templates"]):
             if len(tmpl) != length:
-                raise InvalidData(f"template has {len(tmpl)} bins, expected {length}", path=path,
-                                  field=f"$.templates[{i}]")
-        return cls(masses_gev=tuple(doc["masses_gev"]),
-                   reference_cross_section_cm2=tuple(doc["reference_cross_section_cm2"]),
-                   expected_events=tuple(doc["expected_events"]),
-                   templates=np.asarray(doc["templates"], float).reshape(n, length),
-                   exposure_t_yr=float(doc["exposure_t_yr"]), model_name=doc.get("model_name", "si"),
-                   model=doc["model"], halo=doc["halo"], units=doc["units"])
+                raise InvalidData(
+                    f"template has {len(tmpl)} bins, expected {length}", path=path, field=f"$.templates[{i}]"
+                )
+        return cls(
+            masses_gev=tuple(doc["masses_gev"]),
+            reference_cross_section_cm2=tuple(doc["reference_cross_section_cm2"]),
+            expected_events=tuple(doc["expected_events"]),
+            templates=np.asarray(doc["templates"], float).reshape(n, length),
+            exposure_t_yr=float(doc["exposure_t_yr"]),
+            model_name=doc.get("model_name", "si"),
+            model=doc["model"],
+            halo=doc["halo"],
+            units=doc["units"],
+        )
 
 
 def read_signal(path: str | os.PathLike, *, n_bins: int | None = None) -> SignalTemplates:

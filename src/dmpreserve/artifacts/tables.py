@@ -21,8 +21,9 @@ CUTFLOW_COLUMNS = ("cut", "description", "events", "efficiency_cumulative", "eff
 ACCEPTANCE_COLUMNS = ("energy_low_kev", "energy_high_kev", "energy_kev", "acceptance", "acceptance_err")
 
 
-def read_numeric_csv(path: str | os.PathLike, required: Sequence[str], numeric: Sequence[str], *,
-                     what: str = "CSV") -> dict[str, Any]:
+def read_numeric_csv(
+    path: str | os.PathLike, required: Sequence[str], numeric: Sequence[str], *, what: str = "CSV"
+) -> dict[str, Any]:
     """Read a CSV with ``required`` columns; the ``numeric`` ones as float arrays, the rest as strings.
 
     Raises:
@@ -113,7 +114,9 @@ class Acceptance:
 
     def rows(self) -> list[tuple[float, ...]]:
         """Rows of ``acceptance.csv``."""
-        return [tuple(float(v) for v in r) for r in zip(self.energy_low_kev, self.energy_high_kev, self.energy_kev,
-                                                         self.acceptance, self.acceptance_err)]
-
-
+        return [
+            tuple(float(v) for v in r)
+            for r in zip(
+                self.energy_low_kev, self.energy_high_kev, self.energy_kev, self.acceptance, self.acceptance_err
+            )
+        ]

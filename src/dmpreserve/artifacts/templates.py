@@ -43,8 +43,13 @@ class BackgroundComponent:
 
     def to_json(self) -> dict[str, Any]:
         """The component's entry in ``templates.json``."""
-        return {"expected_events": float(self.expected_events), "uncertainty_events": float(self.uncertainty_events),
-                "template": np.asarray(self.template).tolist(), "method": self.method, "description": self.description}
+        return {
+            "expected_events": float(self.expected_events),
+            "uncertainty_events": float(self.uncertainty_events),
+            "template": np.asarray(self.template).tolist(),
+            "method": self.method,
+            "description": self.description,
+        }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -84,9 +89,12 @@ class BackgroundTemplates:
 
     def to_json(self) -> dict[str, Any]:
         """The ``templates.json`` document."""
-        return {"binning": {"cs1_edges_phd": list(self.cs1_edges_phd), "log10_cs2_edges": list(self.log10_cs2_edges)},
-                "observed": np.asarray(self.observed).tolist(), "exposure_t_yr": self.exposure_t_yr,
-                "components": {name: c.to_json() for name, c in self.components.items()}}
+        return {
+            "binning": {"cs1_edges_phd": list(self.cs1_edges_phd), "log10_cs2_edges": list(self.log10_cs2_edges)},
+            "observed": np.asarray(self.observed).tolist(),
+            "exposure_t_yr": self.exposure_t_yr,
+            "components": {name: c.to_json() for name, c in self.components.items()},
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any], *, path: str | os.PathLike) -> BackgroundTemplates:
@@ -102,16 +110,24 @@ class BackgroundTemplates:
             except InvalidData as exc:
                 raise InvalidData(exc.message, path=path, field=exc.field) from None
         shape = (len(edges[0]) - 1, len(edges[1]) - 1)
-        observed = _grid(doc["observed"], path=path, field="$.observed", shape=shape)
+        _grid(doc["observed"], path=path, field="$.observed", shape=shape)  # checked; kept as read (counts)
         comps = {}
         for name, comp in doc["components"].items():
             comps[name] = BackgroundComponent(
-                name, float(comp["expected_events"]), float(comp["uncertainty_events"]),
+                name,
+                float(comp["expected_events"]),
+                float(comp["uncertainty_events"]),
                 _grid(comp["template"], path=path, field=f"$.components.{name}.template", shape=shape),
-                comp.get("method", ""), comp.get("description", ""))
-        return cls(cs1_edges_phd=tuple(doc["binning"]["cs1_edges_phd"]),
-                   log10_cs2_edges=tuple(doc["binning"]["log10_cs2_edges"]),
-                   observed=np.asarray(doc["observed"]), exposure_t_yr=float(doc["exposure_t_yr"]), components=comps)
+                comp.get("method", ""),
+                comp.get("description", ""),
+            )
+        return cls(
+            cs1_edges_phd=tuple(doc["binning"]["cs1_edges_phd"]),
+            log10_cs2_edges=tuple(doc["binning"]["log10_cs2_edges"]),
+            observed=np.asarray(doc["observed"]),
+            exposure_t_yr=float(doc["exposure_t_yr"]),
+            components=comps,
+        )
 
 
 def _grid(values, *, path, field: str, shape: tuple[int, ...]) -> np.ndarray:

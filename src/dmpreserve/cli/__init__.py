@@ -3,8 +3,8 @@
 Every subcommand takes explicit input and output paths (the Snakemake rules pass them), validates
 its inputs, writes its outputs atomically and exits 2 with one clear message naming the file and
 field on bad input.  Each module of this package (:mod:`~dmpreserve.cli.steps`,
-:mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.reinterpret`, :mod:`~dmpreserve.cli.tools`)
-defines its subcommands' parsers next to their handlers (``register(sub, add)`` sets
+:mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.publish`, :mod:`~dmpreserve.cli.reinterpret`,
+:mod:`~dmpreserve.cli.tools`) defines its subcommands' parsers next to their handlers (``register(sub, add)`` sets
 ``handler=function``); :func:`main` calls ``args.handler(args)``.
 """
 
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from dmpreserve import __version__
-from dmpreserve.cli import reinterpret, stats, steps, tools
+from dmpreserve.cli import publish, reinterpret, stats, steps, tools
 from dmpreserve.errors import DmpreserveError
 
 LOG = logging.getLogger("dmpreserve")
@@ -26,8 +26,13 @@ _EPILOG = "Units: cS1/cS2 in phd (photons detected), energies in keV, masses in 
 
 
 def _add(sub, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help_text, description=description, epilog=_EPILOG,
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return sub.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=_EPILOG,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmpreserve",
         description="Reproducible, reinterpretable liquid-xenon WIMP search: mock data -> selections -> "
-                    "backgrounds -> signal -> pyhf likelihood -> 90% CL limits -> plots, HEPData, provenance.",
-        epilog=_EPILOG)
+        "backgrounds -> signal -> pyhf likelihood -> 90% CL limits -> plots, HEPData, provenance.",
+        epilog=_EPILOG,
+    )
     parser.add_argument("--version", action="version", version=f"dmpreserve {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (steps, stats, reinterpret, tools):
+    for module in (steps, stats, publish, reinterpret, tools):
         module.register(sub, _add)
     return parser
 
@@ -49,12 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("pyhf", "matplotlib", "jax"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if os.environ.get("SLURM_JOB_ID"):  # scale-out runs: the job id goes into every rule's log
-        LOG.info("running in SLURM job %s on node %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?"))
+        LOG.info(
+            "running in SLURM job %s on node %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?")
+        )
     try:
         args.handler(args)
     except DmpreserveError as exc:

@@ -11,62 +11,88 @@ import math
 import sys
 from pathlib import Path
 
-from dmpreserve.errors import InvalidData, InvalidSpectrum
+from dmpreserve.errors import InvalidSpectrum
+
 
 def register(sub, add) -> None:
     """Add ``kit``, ``reinterpret`` and ``verify`` to the ``dmpreserve`` parser."""
 
-    p = add(sub, "kit", "assemble the reinterpretation kit",
-            "Copy the background-only workspace, NR response, signal efficiency and limits into a kit directory, "
-            "simulate the ER response to monoenergetic lines with NEST (seeded), write kit.json (sha256 of every "
-            "file) and a deterministic kit.tar.gz.")
+    p = add(
+        sub,
+        "kit",
+        "assemble the reinterpretation kit",
+        "Copy the background-only workspace, NR and ER responses, signal efficiency and limits into a kit "
+        "directory, write kit.json (sha256 of every file) and a deterministic kit.tar.gz.",
+    )
     p.add_argument("--config", required=True)
     p.add_argument("--signal-model", required=True, metavar="YAML")
-    for name in ("workspace", "response", "templates", "acceptance", "limits"):
+    for name in ("workspace", "response", "response-er", "templates", "acceptance", "limits"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--outdir", required=True, help="kit directory")
     p.add_argument("--tarball", default=None, metavar="TAR_GZ", help="archive path (default OUTDIR/kit.tar.gz)")
-    p.add_argument("--er-lines", default="0.5:30:0.5", metavar="START:STOP:STEP",
-                   help="energies of the simulated ER lines [keV]")
-    p.add_argument("--er-events-per-line", type=int, default=2000, metavar="N", help="NEST events per ER line")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=run_kit)
 
-    p = add(sub, "reinterpret", "limits for a new signal model from the kit",
-            "Fold a built-in model (--model YAML) or a user spectrum (--spectrum CSV: mass_gev,energy_kev,dr_de in "
-            "events/(t yr keV) at --reference-cross-section) through the kit's response, build a pyhf patchset and "
-            "compute 90%% CL limits (asymptotic). Writes limits.csv, limits.json, patchset.json, limits.png and "
-            "hepdata_limits.yaml. With --kit pointing at a binwise release (XENON1T format), uses that likelihood "
-            "and writes limits.csv and limits.json.")
+    p = add(
+        sub,
+        "reinterpret",
+        "limits for a new signal model from the kit",
+        "Fold a built-in model (--model YAML) or a user spectrum (--spectrum CSV: mass_gev,energy_kev,dr_de in "
+        "events/(t yr keV) at --reference-cross-section) through the kit's response, build a pyhf patchset and "
+        "compute 90%% CL limits (asymptotic). Writes limits.csv, limits.json, patchset.json, limits.png and "
+        "hepdata_limits.yaml. With --kit pointing at a binwise release (XENON1T format), uses that likelihood "
+        "and writes limits.csv and limits.json.",
+    )
     p.add_argument("--kit", required=True, metavar="DIR", help="reinterpretation kit, or binwise release directory")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", metavar="YAML", help="built-in model (schemas/signal_model.schema.json)")
     src.add_argument("--spectrum", metavar="CSV", help="user spectra (schemas/signal_spectrum.schema.json)")
-    p.add_argument("--reference-cross-section", type=float, default=1e-45, metavar="CM2",
-                   help="cross section of the --spectrum rates [cm^2]; limits are reported in it")
+    p.add_argument(
+        "--reference-cross-section",
+        type=float,
+        default=1e-45,
+        metavar="CM2",
+        help="cross section of the --spectrum rates [cm^2]; limits are reported in it",
+    )
     p.add_argument("--masses", default=None, metavar="GEV,GEV,...", help="override the model's mass grid [GeV]")
-    p.add_argument("--backend", choices=("auto", "kit", "binwise"), default="auto",
-                   help="auto: binwise if --kit holds XENON1T_binwise_NR_*.json, else the pyhf kit")
-    p.add_argument("--toys", action="store_true",
-                   help="kit backend: Neyman thresholds and bands from toys with the kit's recorded settings (as "
-                        "the pipeline); default asymptotic")
-    p.add_argument("--asymptotic", action="store_true",
-                   help="binwise backend: asymptotic threshold 2.706 instead of the toy-MC Neyman threshold")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "kit", "binwise"),
+        default="auto",
+        help="auto: binwise if --kit holds XENON1T_binwise_NR_*.json, else the pyhf kit",
+    )
+    p.add_argument(
+        "--toys",
+        action="store_true",
+        help="kit backend: Neyman thresholds and bands from toys with the kit's recorded settings (as "
+        "the pipeline); default asymptotic",
+    )
+    p.add_argument(
+        "--asymptotic",
+        action="store_true",
+        help="binwise backend: asymptotic threshold 2.706 instead of the toy-MC Neyman threshold",
+    )
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=run_reinterpret)
 
-    p = add(sub, "verify", "compare a limit curve with a reference curve",
-            "Interpolate the result in log(mass)-log(limit) at the reference masses, print the ratios and exit 1 "
-            "if any |ratio - 1| > rtol (exit 2 on bad input).")
+    p = add(
+        sub,
+        "verify",
+        "compare a limit curve with a reference curve",
+        "Interpolate the result in log(mass)-log(limit) at the reference masses, print the ratios and exit 1 "
+        "if any |ratio - 1| > rtol (exit 2 on bad input).",
+    )
     p.add_argument("--reference", required=True, metavar="CSV", help="reference curve (limits.csv or mass,limit rows)")
     p.add_argument("--result", required=True, metavar="CSV", help="curve to check")
     p.add_argument("--rtol", type=float, default=1e-6, help="allowed relative deviation")
     p.add_argument("--mass-range", default=None, metavar="A:B", help="compare only masses A..B [GeV]")
     p.add_argument("--column", default="limit_cm2", help="limit column of the result")
     p.add_argument("--reference-column", default="limit_cm2", help="limit column of the reference")
-    p.add_argument("--allow-uncovered", action="store_true",
-                   help="skip reference masses outside the result's mass range instead of failing")
+    p.add_argument(
+        "--allow-uncovered",
+        action="store_true",
+        help="skip reference masses outside the result's mass range instead of failing",
+    )
     p.set_defaults(handler=run_verify)
 
 
@@ -76,53 +102,32 @@ LOG = logging.getLogger("dmpreserve")
 def run_kit(args: argparse.Namespace) -> None:
     """``dmpreserve kit``: assemble the reinterpretation kit from the pipeline's outputs."""
     from dmpreserve.artifacts.limits import read_limits
+    from dmpreserve.artifacts.response import read_line_response, read_response
     from dmpreserve.artifacts.templates import read_templates
     from dmpreserve.config import load_config
-    from dmpreserve.files import dumps_json, read_json
-    from dmpreserve.stats.limits import METHOD
-    from dmpreserve.physics.wimp import parse_energy_range
-    from dmpreserve.reinterpret.kit import README, simulate_er_response, write_kit
     from dmpreserve.physics.signal_models import load_model
-    from dmpreserve.signals import halo_from_config
+    from dmpreserve.reinterpret.kit import assemble_kit
 
-    cfg = load_config(args.config)
-    model = load_model(args.signal_model)
-    templates = read_templates(args.templates)
     read_limits(args.limits)  # checks the file
-    if args.er_events_per_line < 10:
-        raise InvalidData("must be >= 10", field="--er-events-per-line")
-    lines = parse_energy_range(args.er_lines)
-    if len(lines) < 2 or lines[0] <= 0:
-        raise InvalidData("need at least two line energies > 0 keV", field="--er-lines")
-    er = simulate_er_response(cfg, line_energies_kev=lines, events_per_line=args.er_events_per_line,
-                              progress=not args.no_progress)
-    response = read_json(args.response, what="NR response")
-    binning = cfg.binning
-    halo = model.halo or halo_from_config(cfg)
-    manifest = {
-        "format": "dmpreserve-reinterpretation-kit", "format_version": 1,
-        "exposure_t_yr": templates.exposure_t_yr, "cl": float(cfg["limits"]["cl"]),
-        "poi_bounds": [float(x) for x in cfg["likelihood"]["poi_bounds"]],
-        "inspire_id": cfg["likelihood"]["inspire_id"],
-        "target_events_at_reference": float(cfg["signal"]["target_events_at_reference"]),
-        "analysis_binning": {"cs1_edges_phd": list(binning.cs1_edges_phd),
-                             "log10_cs2_edges": list(binning.log10_cs2_edges),
-                             "flattening": "k = i_cs1 * n_log10cs2 + j_log10cs2"},
-        "nr_energy_edges_kev": [float(x) for x in response["energy_edges_kev"]],
-        "er_line_energies_kev": lines.tolist(), "halo": halo.as_dict(),
-        "masses_gev": list(model.masses_gev or cfg.masses_gev), "statistics": METHOD,
-        "statistics_settings": dict(getattr(cfg, "statistics", None) or {"neyman_threshold": "asymptotic",
-                                                                          "pcl_power": 0.16}),
-        "signal_model": model.to_json(),
-        "units": {"exposure_t_yr": "t yr", "energies": "keV", "cs1": "phd", "masses_gev": "GeV/c^2",
-                  "limits": "cm^2", "halo": "GeV/cm^3, km/s"}}
-    files = {"BkgOnly.json": Path(args.workspace).read_bytes(), "response_nr.json": Path(args.response).read_bytes(),
-             "response_er.json": dumps_json(er.to_json()).encode("utf-8"),
-             "efficiency.csv": Path(args.acceptance).read_bytes(), "limits.csv": Path(args.limits).read_bytes(),
-             "signal_model.yaml": Path(args.signal_model).read_bytes(), "README.md": README.encode("utf-8")}
-    write_kit(args.outdir, files=files, manifest=manifest, tarball=args.tarball)
-    LOG.info("kit written to %s (ER response: %d lines, %d events each)", args.outdir, len(lines),
-             args.er_events_per_line)
+    er = read_line_response(args.response_er)
+    assemble_kit(
+        args.outdir,
+        tarball=args.tarball,
+        config=load_config(args.config),
+        model=load_model(args.signal_model),
+        templates=read_templates(args.templates),
+        nr_response=read_response(args.response),
+        er_response=er,
+        files={
+            "BkgOnly.json": args.workspace,
+            "response_nr.json": args.response,
+            "response_er.json": args.response_er,
+            "efficiency.csv": args.acceptance,
+            "limits.csv": args.limits,
+            "signal_model.yaml": args.signal_model,
+        },
+    )
+    LOG.info("kit written to %s (ER response: %d lines)", args.outdir, len(er.line_energies_kev))
 
 
 def _masses(text: str | None) -> tuple[float, ...] | None:
@@ -151,10 +156,17 @@ def _xenon1t(args: argparse.Namespace, spectra_rates, masses, unit: str, source:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "limits.csv", ("mass_gev", "limit_cm2"), rows)
-    write_json(out / "limits.json", {"cl": 0.9, "backend": "binwise approximate likelihood (XENON1T release format)",
-                                     "threshold": "asymptotic chi2(1)" if args.asymptotic else "toy-MC Neyman",
-                                     "units": {"limit_cm2": unit, "mass_gev": "GeV/c^2"}, "source": source,
-                                     "limits": [{"mass_gev": m, "limit_cm2": v} for m, v in rows]})
+    write_json(
+        out / "limits.json",
+        {
+            "cl": 0.9,
+            "backend": "binwise approximate likelihood (XENON1T release format)",
+            "threshold": "asymptotic chi2(1)" if args.asymptotic else "toy-MC Neyman",
+            "units": {"limit_cm2": unit, "mass_gev": "GeV/c^2"},
+            "source": source,
+            "limits": [{"mass_gev": m, "limit_cm2": v} for m, v in rows],
+        },
+    )
 
 
 def run_reinterpret(args: argparse.Namespace) -> None:
@@ -164,13 +176,17 @@ def run_reinterpret(args: argparse.Namespace) -> None:
 
     ref = args.reference_cross_section
     if not (math.isfinite(ref) and ref > 0):
-        raise InvalidSpectrum(f"must be a positive finite number of cm^2, got {ref!r}",
-                              field="--reference-cross-section")
+        raise InvalidSpectrum(
+            f"must be a positive finite number of cm^2, got {ref!r}", field="--reference-cross-section"
+        )
     masses = _masses(args.masses)
     model = load_model(args.model) if args.model else None
     spectra = read_spectrum_csv(args.spectrum) if args.spectrum else None
-    source = {"model": model.model, **model.to_json()} if model else {"spectrum": str(args.spectrum),
-                                                                      "reference_cross_section_cm2": ref}
+    source = (
+        {"model": model.model, **model.to_json()}
+        if model
+        else {"spectrum": str(args.spectrum), "reference_cross_section_cm2": ref}
+    )
     binwise = args.backend == "binwise" or (args.backend == "auto" and is_binwise_release(args.kit))
     if binwise:
         from dmpreserve.physics.halo import StandardHalo
@@ -180,8 +196,10 @@ def run_reinterpret(args: argparse.Namespace) -> None:
                 raise InvalidSpectrum("the binwise NR likelihood cannot test an ER line", field="model")
             halo = model.halo or StandardHalo.shm_2018()
             ms = masses or model.masses_gev or PUBLISHED_MASSES_GEV
-            rates = [(model.rate(mass_gev=m, strength=1e-45, halo=halo), 1e-45,
-                      model.breakpoints_kev(mass_gev=m, halo=halo)) for m in ms]
+            rates = [
+                (model.rate(mass_gev=m, strength=1e-45, halo=halo), 1e-45, model.breakpoints_kev(mass_gev=m, halo=halo))
+                for m in ms
+            ]
             unit = model.strength_unit
         else:
             ms = spectra.masses_gev
@@ -200,12 +218,12 @@ def run_reinterpret(args: argparse.Namespace) -> None:
     else:
         signal = spectrum_signal(kit, spectra, reference_cross_section_cm2=ref)
         unit = "cm^2 (user spectrum)"
-    result = reinterpret(kit, signal, strength_unit=unit, source=source, progress=not args.no_progress,
-                         toys=args.toys)
+    result = reinterpret(kit, signal, strength_unit=unit, source=source, progress=not args.no_progress, toys=args.toys)
     for r in result.limits:
         row = r.row()
-        LOG.info("m = %8.4g GeV: limit %.4e (expected %.4e) %s", row["mass_gev"], row["limit_cm2"],
-                 row["expected_cm2"], unit)
+        LOG.info(
+            "m = %8.4g GeV: limit %.4e (expected %.4e) %s", row["mass_gev"], row["limit_cm2"], row["expected_cm2"], unit
+        )
     write_outputs(args.output, result, cl=float(kit.manifest["cl"]), method=result.method)
 
 
@@ -215,8 +233,13 @@ def run_verify(args: argparse.Namespace) -> None:
 
     ref = read_curve(args.reference, column=args.reference_column)
     res = read_curve(args.result, column=args.column)
-    rows = compare(ref, res, rtol=args.rtol, mass_range=parse_mass_range(args.mass_range),
-                   require_coverage=not args.allow_uncovered)
+    rows = compare(
+        ref,
+        res,
+        rtol=args.rtol,
+        mass_range=parse_mass_range(args.mass_range),
+        require_coverage=not args.allow_uncovered,
+    )
     print(f"reference: {args.reference}\nresult:    {args.result}")
     print(format_table(rows, rtol=args.rtol))
     sys.stdout.flush()

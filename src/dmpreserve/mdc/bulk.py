@@ -41,11 +41,10 @@ from tqdm import tqdm
 
 from dmpreserve import __version__
 from dmpreserve.artifacts.reduced import column_catalogue, sidecar_path
-from dmpreserve.detector import NestDetector, position_resolution_cm
+from dmpreserve.detector import NestDetector, active_mass_t, fiducial_mass_t, position_resolution_cm
 from dmpreserve.errors import InvalidConfig
 from dmpreserve.files import write_json
 from dmpreserve.mdc.layout import SIDECAR, layout_doc, write_table
-from dmpreserve.mdc.generate import active_mass_t, fiducial_mass_t
 from dmpreserve.physics.constants import SECONDS_PER_YEAR
 
 #: Columns of a bulk file, in order (the science-data columns of the reduced-data schema).
@@ -54,7 +53,8 @@ GENERATOR_DESCRIPTION = (
     "dmpreserve bulk mode: vectorized detector response drawn from tables built with nestpy (NEST) -- per "
     "energy bin the mean and covariance of (cS1, log10 cS2) and the S1/S2 detection probability from a NEST "
     "library, and NEST's S1/S2 position corrections on a (radius, drift time) grid; not a full NEST simulation "
-    "per event")
+    "per event"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,15 +96,21 @@ class BulkOptions:
     cluster_by: str | None = "cs1_phd"
 
     def __post_init__(self) -> None:
-        checks = {"target_bytes": self.target_bytes > 0, "rows_per_file": self.rows_per_file > 0,
-                  "row_group_rows": self.row_group_rows > 0, "table_events": self.table_events >= 1000,
-                  "energy_bins": self.energy_bins >= 1, "nr_fraction": 0.0 <= self.nr_fraction <= 1.0,
-                  "energy_max_kev": 0.0 < self.energy_min_kev < self.energy_max_kev,
-                  "cluster_by": self.cluster_by is None or self.cluster_by in COLUMNS}
+        checks = {
+            "target_bytes": self.target_bytes > 0,
+            "rows_per_file": self.rows_per_file > 0,
+            "row_group_rows": self.row_group_rows > 0,
+            "table_events": self.table_events >= 1000,
+            "energy_bins": self.energy_bins >= 1,
+            "nr_fraction": 0.0 <= self.nr_fraction <= 1.0,
+            "energy_max_kev": 0.0 < self.energy_min_kev < self.energy_max_kev,
+            "cluster_by": self.cluster_by is None or self.cluster_by in COLUMNS,
+        }
         for field, ok in checks.items():
             if not ok:
-                raise InvalidConfig(f"bulk option out of range: {getattr(self, field)!r}", path="bulk options",
-                                    field=field)
+                raise InvalidConfig(
+                    f"bulk option out of range: {getattr(self, field)!r}", path="bulk options", field=field
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,13 +118,13 @@ class ResponseTables:
     """NEST response tables (see the module docstring); arrays indexed [species, energy bin]."""
 
     energy_edges_kev: np.ndarray
-    mean: np.ndarray          # (2, n_bins, 2): mean of (cS1 [phd], log10 cS2/phd)
-    chol: np.ndarray          # (2, n_bins, 2, 2): Cholesky factor of their covariance
-    detected: np.ndarray      # (2, n_bins): fraction with S1 and S2
+    mean: np.ndarray  # (2, n_bins, 2): mean of (cS1 [phd], log10 cS2/phd)
+    chol: np.ndarray  # (2, n_bins, 2, 2): Cholesky factor of their covariance
+    detected: np.ndarray  # (2, n_bins): fraction with S1 and S2
     r_grid_cm: np.ndarray
     dt_grid_us: np.ndarray
-    corr_s1: np.ndarray       # (n_r, n_dt): cS1 / S1
-    corr_s2: np.ndarray       # (n_r, n_dt): cS2 / S2
+    corr_s1: np.ndarray  # (n_r, n_dt): cS1 / S1
+    corr_s2: np.ndarray  # (n_r, n_dt): cS2 / S2
     coincidence_per_phd: float
     wall_radius_cm: float
     drift_time_max_us: float
@@ -162,19 +168,35 @@ def build_tables(options: BulkOptions) -> ResponseTables:
     dt_grid = np.linspace(0.0, p.drift_time_max_us, 65)
     rr, tt = np.meshgrid(r_grid, dt_grid, indexing="ij")
     c1, c2 = det.correction_factors(rr.ravel(), np.zeros(rr.size), tt.ravel())
-    return ResponseTables(edges, mean, chol, detected, r_grid, dt_grid, c1.reshape(rr.shape), c2.reshape(rr.shape),
-                          float(np.clip(np.median(np.concatenate(ratios)), 0.0, 1.0)), p.wall_radius_cm,
-                          p.drift_time_max_us, active_mass_t(det), _nominal_fiducial_mass_t(det), p.sidecar(),
-                          p.active_volume())
+    return ResponseTables(
+        edges,
+        mean,
+        chol,
+        detected,
+        r_grid,
+        dt_grid,
+        c1.reshape(rr.shape),
+        c2.reshape(rr.shape),
+        float(np.clip(np.median(np.concatenate(ratios)), 0.0, 1.0)),
+        p.wall_radius_cm,
+        p.drift_time_max_us,
+        active_mass_t(det),
+        _nominal_fiducial_mass_t(det),
+        p.sidecar(),
+        p.active_volume(),
+    )
 
 
 def _nominal_fiducial_mass_t(det: NestDetector) -> float:
     """The nestpy detector's own fiducial volume (as for the MDC's nominal exposure) [t]."""
     nd = det.det
-    return fiducial_mass_t(density_g_cm3=det.params.lxe_density_g_cm3,
-                           drift_velocity_mm_per_us=det.params.drift_velocity_mm_per_us,
-                           r_max_cm=nd.get_radius() / 10.0, drift_time_min_us=nd.get_dt_min(),
-                           drift_time_max_us=nd.get_dt_max())
+    return fiducial_mass_t(
+        density_g_cm3=det.params.lxe_density_g_cm3,
+        drift_velocity_mm_per_us=det.params.drift_velocity_mm_per_us,
+        r_max_cm=nd.get_radius() / 10.0,
+        drift_time_min_us=nd.get_dt_min(),
+        drift_time_max_us=nd.get_dt_max(),
+    )
 
 
 def _bilinear(grid_x: np.ndarray, grid_y: np.ndarray, values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -183,12 +205,14 @@ def _bilinear(grid_x: np.ndarray, grid_y: np.ndarray, values: np.ndarray, x: np.
     fy = np.clip((y - grid_y[0]) / (grid_y[1] - grid_y[0]), 0.0, len(grid_y) - 1.000001)
     ix, iy = fx.astype(np.int64), fy.astype(np.int64)
     wx, wy = fx - ix, fy - iy
-    return ((1 - wx) * ((1 - wy) * values[ix, iy] + wy * values[ix, iy + 1])
-            + wx * ((1 - wy) * values[ix + 1, iy] + wy * values[ix + 1, iy + 1]))
+    return (1 - wx) * ((1 - wy) * values[ix, iy] + wy * values[ix, iy + 1]) + wx * (
+        (1 - wy) * values[ix + 1, iy] + wy * values[ix + 1, iy + 1]
+    )
 
 
-def draw_events(tables: ResponseTables, n: int, rng: np.random.Generator, *, nr_fraction: float,
-                first_id: int = 0) -> dict[str, np.ndarray]:
+def draw_events(
+    tables: ResponseTables, n: int, rng: np.random.Generator, *, nr_fraction: float, first_id: int = 0
+) -> dict[str, np.ndarray]:
     """Draw up to ``n`` detected events (deposits without S1 or S2 are dropped), vectorized.
 
     Returns:
@@ -203,7 +227,7 @@ def draw_events(tables: ResponseTables, n: int, rng: np.random.Generator, *, nr_
     m = len(b)
     z = rng.standard_normal((m, 2))
     pts = tables.mean[species, b] + np.einsum("nij,nj->ni", tables.chol[species, b], z)
-    cs1 = np.abs(pts[:, 0]) + 1e-3           # reflect the rare negative draws of tiny S1s
+    cs1 = np.abs(pts[:, 0]) + 1e-3  # reflect the rare negative draws of tiny S1s
     cs2 = 10.0 ** pts[:, 1]
     r = tables.wall_radius_cm * np.sqrt(rng.random(m))
     phi = rng.uniform(0.0, 2.0 * np.pi, m)
@@ -214,29 +238,49 @@ def draw_events(tables: ResponseTables, n: int, rng: np.random.Generator, *, nr_
     x = r * np.cos(phi) + sigma * rng.standard_normal(m)
     y = r * np.sin(phi) + sigma * rng.standard_normal(m)
     coinc = rng.binomial(np.maximum(np.rint(s1), 1.0).astype(np.int64), tables.coincidence_per_phd)
-    return {"event_id": np.arange(first_id, first_id + m, dtype=np.int64), "s1_phd": s1, "s2_phd": s2,
-            "cs1_phd": cs1, "cs2_phd": cs2, "drift_time_us": dt, "x_cm": x, "y_cm": y,
-            "s1_coincidence": coinc.astype(np.int64)}
+    return {
+        "event_id": np.arange(first_id, first_id + m, dtype=np.int64),
+        "s1_phd": s1,
+        "s2_phd": s2,
+        "cs1_phd": cs1,
+        "cs2_phd": cs2,
+        "drift_time_us": dt,
+        "x_cm": x,
+        "y_cm": y,
+        "s1_coincidence": coinc.astype(np.int64),
+    }
 
 
 def _file_metadata(options: BulkOptions, index: int) -> dict[bytes, bytes]:
-    doc = {"generator": "dmpreserve.mdc.bulk", "description": GENERATOR_DESCRIPTION, "seed": options.seed,
-           "file_index": index, "dmpreserve_version": __version__}
+    doc = {
+        "generator": "dmpreserve.mdc.bulk",
+        "description": GENERATOR_DESCRIPTION,
+        "seed": options.seed,
+        "file_index": index,
+        "dmpreserve_version": __version__,
+    }
     return {b"dmpreserve": json.dumps(doc, sort_keys=True).encode()}
 
 
 def write_file(tables: ResponseTables, options: BulkOptions, index: int, path: Path) -> int:
     """Write bulk file number ``index`` (its own random stream); returns its number of events."""
     rng = np.random.default_rng([options.seed, 7, index + 1])
-    cols = draw_events(tables, options.rows_per_file, rng, nr_fraction=options.nr_fraction,
-                       first_id=index * options.rows_per_file)
+    cols = draw_events(
+        tables, options.rows_per_file, rng, nr_fraction=options.nr_fraction, first_id=index * options.rows_per_file
+    )
     table = pa.table({k: cols[k] for k in COLUMNS}).replace_schema_metadata(_file_metadata(options, index))
-    return write_table(table, path, cluster_by=options.cluster_by, row_group_rows=options.row_group_rows,
-                       compression=options.compression)
+    return write_table(
+        table,
+        path,
+        cluster_by=options.cluster_by,
+        row_group_rows=options.row_group_rows,
+        compression=options.compression,
+    )
 
 
-def generate_bulk(outdir: str | os.PathLike, options: BulkOptions, *, threads: int | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+def generate_bulk(
+    outdir: str | os.PathLike, options: BulkOptions, *, threads: int | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Write a dataset of about ``options.target_bytes`` to ``outdir`` (``part-NNNNN.parquet`` + sidecar).
 
     The number of files follows from the size of the first one (deterministic for a seed).
@@ -251,10 +295,13 @@ def generate_bulk(outdir: str | os.PathLike, options: BulkOptions, *, threads: i
     counts = [write_file(tables, options, 0, first)]
     n_files = max(1, math.ceil(options.target_bytes / first.stat().st_size))
     workers = threads or min(4, os.cpu_count() or 1)
-    with tqdm(total=n_files, initial=1, desc="bulk files", unit="file", disable=not progress) as bar, \
-            concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(write_file, tables, options, i, out / f"part-{i:05d}.parquet")
-                   for i in range(1, n_files)]
+    with (
+        tqdm(total=n_files, initial=1, desc="bulk files", unit="file", disable=not progress) as bar,
+        concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        futures = [
+            pool.submit(write_file, tables, options, i, out / f"part-{i:05d}.parquet") for i in range(1, n_files)
+        ]
         for fut in futures:
             counts.append(fut.result())
             bar.update(1)
@@ -262,22 +309,44 @@ def generate_bulk(outdir: str | os.PathLike, options: BulkOptions, *, threads: i
         stale.unlink()
     catalogue = column_catalogue()
     n_events = int(sum(counts))
-    er_per_s = (options.er_rate_per_t_yr_kev * (options.energy_max_kev - options.energy_min_kev)
-                * tables.active_mass_t / SECONDS_PER_YEAR)
+    er_per_s = (
+        options.er_rate_per_t_yr_kev
+        * (options.energy_max_kev - options.energy_min_kev)
+        * tables.active_mass_t
+        / SECONDS_PER_YEAR
+    )
     live_s = round(max(n_events, 1) / er_per_s, 3)
-    doc = {"format": "dmpreserve-reduced-data", "format_version": 1, "kind": "science",
-           "n_events": n_events, "live_time_s": live_s,
-           "exposure": {"fiducial_mass_t": round(tables.fiducial_mass_t, 4), "live_time_days": live_s / 86400.0,
-                        "exposure_t_yr": round(tables.fiducial_mass_t * live_s / SECONDS_PER_YEAR, 6)}, "detector": tables.detector_sidecar, "active_volume": tables.active_volume,
-           "columns": {k: {"unit": catalogue[k]["unit"], "description": catalogue[k]["description"]} for k in COLUMNS},
-           "energy_range_kev": [options.energy_min_kev, options.energy_max_kev],
-           "layout": layout_doc(options.cluster_by, options.row_group_rows),
-           "generator": {"name": "dmpreserve.mdc.bulk", "dmpreserve_version": __version__, "seed": options.seed,
-                         "description": GENERATOR_DESCRIPTION, "files": n_files,
-                         "rows_per_file": options.rows_per_file, "row_group_rows": options.row_group_rows,
-                         "compression": options.compression, "nr_fraction": options.nr_fraction,
-                         "table_events": options.table_events, "energy_bins": options.energy_bins,
-                         "bytes": int(sum(p.stat().st_size for p in out.glob("part-*.parquet")))}}
+    doc = {
+        "format": "dmpreserve-reduced-data",
+        "format_version": 1,
+        "kind": "science",
+        "n_events": n_events,
+        "live_time_s": live_s,
+        "exposure": {
+            "fiducial_mass_t": round(tables.fiducial_mass_t, 4),
+            "live_time_days": live_s / 86400.0,
+            "exposure_t_yr": round(tables.fiducial_mass_t * live_s / SECONDS_PER_YEAR, 6),
+        },
+        "detector": tables.detector_sidecar,
+        "active_volume": tables.active_volume,
+        "columns": {k: {"unit": catalogue[k]["unit"], "description": catalogue[k]["description"]} for k in COLUMNS},
+        "energy_range_kev": [options.energy_min_kev, options.energy_max_kev],
+        "layout": layout_doc(options.cluster_by, options.row_group_rows),
+        "generator": {
+            "name": "dmpreserve.mdc.bulk",
+            "dmpreserve_version": __version__,
+            "seed": options.seed,
+            "description": GENERATOR_DESCRIPTION,
+            "files": n_files,
+            "rows_per_file": options.rows_per_file,
+            "row_group_rows": options.row_group_rows,
+            "compression": options.compression,
+            "nr_fraction": options.nr_fraction,
+            "table_events": options.table_events,
+            "energy_bins": options.energy_bins,
+            "bytes": int(sum(p.stat().st_size for p in out.glob("part-*.parquet"))),
+        },
+    }
     write_json(out / SIDECAR, doc)
     return doc
 

@@ -50,20 +50,29 @@ def layout_doc(cluster_by: str | None, row_group_rows: int) -> dict[str, Any]:
     if cluster_by is None:
         desc = "event order: every row group spans the full range of every column"
     else:
-        desc = (f"row groups clustered by {cluster_by}: each file's events ranked by {cluster_by} and cut into row "
-                f"groups of {row_group_rows} events (contiguous {cluster_by} ranges, so scans with pushed-down cuts "
-                f"on it skip row groups); event order inside each row group")
+        desc = (
+            f"row groups clustered by {cluster_by}: each file's events ranked by {cluster_by} and cut into row "
+            f"groups of {row_group_rows} events (contiguous {cluster_by} ranges, so scans with pushed-down cuts "
+            f"on it skip row groups); event order inside each row group"
+        )
     return {"clustered_by": cluster_by, "row_group_rows": row_group_rows, "description": desc}
 
 
-def write_table(table: pa.Table, path: str | os.PathLike, *, cluster_by: str | None, row_group_rows: int,
-                compression: str) -> int:
+def write_table(
+    table: pa.Table, path: str | os.PathLike, *, cluster_by: str | None, row_group_rows: int, compression: str
+) -> int:
     """Write ``table`` atomically to ``path`` in the layout; returns its number of rows."""
     if cluster_by is not None:
         table = table.take(cluster_order(table.column(cluster_by).to_numpy(), row_group_rows))
     with atomic_write(path) as tmp:
-        pq.write_table(table, tmp, compression=compression, row_group_size=row_group_rows, use_dictionary=False,
-                       write_statistics=True)
+        pq.write_table(
+            table,
+            tmp,
+            compression=compression,
+            row_group_size=row_group_rows,
+            use_dictionary=False,
+            write_statistics=True,
+        )
     return table.num_rows
 
 
@@ -73,8 +82,9 @@ def _read_for_clustering(path: Path, by: str) -> pa.Table:
     except PARQUET_READ_ERRORS as exc:
         raise unreadable_parquet(path, exc) from None
     if by not in table.column_names:
-        raise InvalidData(f"no column {by!r} to cluster by (columns: {', '.join(table.column_names)})", path=path,
-                          field=by)
+        raise InvalidData(
+            f"no column {by!r} to cluster by (columns: {', '.join(table.column_names)})", path=path, field=by
+        )
     values = table.column(by)
     if not pa.types.is_floating(values.type) and not pa.types.is_integer(values.type):
         raise InvalidData(f"column to cluster by must be numeric, not {values.type}", path=path, field=by)
@@ -84,9 +94,16 @@ def _read_for_clustering(path: Path, by: str) -> pa.Table:
     return table
 
 
-def cluster_dataset(source: str | os.PathLike, outdir: str | os.PathLike, *, by: str = "cs1_phd",
-                    row_group_rows: int = 125_000, compression: str = "zstd", threads: int | None = None,
-                    progress: bool = True) -> dict[str, Any]:
+def cluster_dataset(
+    source: str | os.PathLike,
+    outdir: str | os.PathLike,
+    *,
+    by: str = "cs1_phd",
+    row_group_rows: int = 125_000,
+    compression: str = "zstd",
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Rewrite the Parquet dataset in directory ``source`` to ``outdir`` with row groups clustered by ``by``.
 
     Every ``*.parquet`` file of ``source`` (sorted by name) becomes a file of the same name with the
@@ -134,13 +151,21 @@ def cluster_dataset(source: str | os.PathLike, outdir: str | os.PathLike, *, by:
     remove_stale_temporaries(out)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     try:
+
         def one(path: Path) -> int:
-            return write_table(_read_for_clustering(path, by), stage / path.name, cluster_by=by,
-                               row_group_rows=row_group_rows, compression=compression)
+            return write_table(
+                _read_for_clustering(path, by),
+                stage / path.name,
+                cluster_by=by,
+                row_group_rows=row_group_rows,
+                compression=compression,
+            )
 
         workers = threads or min(2, os.cpu_count() or 1)
-        with tqdm(total=len(files), desc="clustering", unit="file", disable=not progress) as bar, \
-                concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        with (
+            tqdm(total=len(files), desc="clustering", unit="file", disable=not progress) as bar,
+            concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool,
+        ):
             counts = []
             for n in pool.map(one, files):
                 counts.append(n)

@@ -19,8 +19,6 @@ beside it.  Nothing here is needed to *run* the analysis; it only packages it.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import shutil
@@ -34,8 +32,8 @@ from typing import Any
 
 from dmpreserve import __version__
 from dmpreserve.errors import DmpreserveError
-from dmpreserve.publish.provenance import git_commit
 from dmpreserve.files import atomic_write, sha256_file, write_json
+from dmpreserve.publish.provenance import git_commit
 
 IMAGE_NAME = "ghcr.io/dmpreserve/dmpreserve"
 DEFAULT_TAG = f"{IMAGE_NAME}:{__version__}"
@@ -154,16 +152,18 @@ def check_wheelhouse(wheelhouse: Path, pins: dict[str, Pin]) -> list[Path]:
     return wheels
 
 
-def _run(cmd: Sequence[str], *, what: str, cwd: str | os.PathLike | None = None,
-         env: dict[str, str] | None = None) -> str:
+def _run(
+    cmd: Sequence[str], *, what: str, cwd: str | os.PathLike | None = None, env: dict[str, str] | None = None
+) -> str:
     """Run a command; return its stdout.  Its stderr goes to ours, without pip's notes about
     unreadable local index locations.  Failure raises ImageError."""
     try:
         proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, check=False)
     except OSError as exc:
         raise ImageError(f"{what}: cannot run {cmd[0]}: {exc.strerror}", path=cmd[0]) from None
-    sys.stderr.writelines(line for line in proc.stderr.splitlines(keepends=True)
-                          if not line.startswith("WARNING: Location "))
+    sys.stderr.writelines(
+        line for line in proc.stderr.splitlines(keepends=True) if not line.startswith("WARNING: Location ")
+    )
     if proc.returncode != 0:
         raise ImageError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}", path=cwd)
     return proc.stdout
@@ -182,13 +182,34 @@ def build_wheelhouse(*, requirements: Path, wheelhouse: Path, python: str = sys.
     stamp = wheelhouse / ".requirements.sha256"
     digest = sha256_file(requirements)
     if not (stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest):
-        print(f"==> building the wheelhouse {wheelhouse} from {requirements} (pip wheel --require-hashes)",
-              file=sys.stderr)
+        print(
+            f"==> building the wheelhouse {wheelhouse} from {requirements} (pip wheel --require-hashes)",
+            file=sys.stderr,
+        )
         shutil.rmtree(wheelhouse, ignore_errors=True)
         wheelhouse.mkdir(parents=True)
-        _run([python, "-m", "pip", "wheel", "--quiet", "--no-input", "--disable-pip-version-check", "--require-hashes",
-              "--only-binary", ":all:", "--no-binary", ",".join(SDIST_ONLY), "--no-build-isolation",
-              "--wheel-dir", str(wheelhouse), "-r", str(requirements)], what="pip wheel of the pins")
+        _run(
+            [
+                python,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-input",
+                "--disable-pip-version-check",
+                "--require-hashes",
+                "--only-binary",
+                ":all:",
+                "--no-binary",
+                ",".join(SDIST_ONLY),
+                "--no-build-isolation",
+                "--wheel-dir",
+                str(wheelhouse),
+                "-r",
+                str(requirements),
+            ],
+            what="pip wheel of the pins",
+        )
         wheels = check_wheelhouse(wheelhouse, pins)
         with atomic_write(stamp) as tmp:
             tmp.write_text(digest + "\n", encoding="utf-8")
@@ -200,8 +221,23 @@ def build_package_wheel(*, repo: Path, outdir: Path, python: str = sys.executabl
     """Build the dmpreserve wheel of this checkout into ``outdir`` (no dependencies, no index)."""
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.mkdir(parents=True)
-    _run([python, "-m", "pip", "wheel", "--no-input", "--disable-pip-version-check", "--no-deps", "--no-index",
-          "--no-build-isolation", "--wheel-dir", str(outdir), str(repo)], what="building the dmpreserve wheel")
+    _run(
+        [
+            python,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(outdir),
+            str(repo),
+        ],
+        what="building the dmpreserve wheel",
+    )
     wheels = sorted(outdir.glob("dmpreserve-*.whl"))
     if len(wheels) != 1:
         raise ImageError("expected exactly one dmpreserve wheel", path=outdir)
@@ -249,9 +285,11 @@ def docker_client() -> Any:
         client = docker.from_env(timeout=600)
         client.ping()
     except docker.errors.DockerException as exc:
-        raise ImageError(f"cannot reach the Docker daemon ({exc}); start it (as root: "
-                         "../shared/tools/container-host docker)", path=os.environ.get("DOCKER_HOST", "docker.sock"),
-                         field="docker") from None
+        raise ImageError(
+            f"cannot reach the Docker daemon ({exc}); start it (as root: ../shared/tools/container-host docker)",
+            path=os.environ.get("DOCKER_HOST", "docker.sock"),
+            field="docker",
+        ) from None
     return client
 
 
@@ -264,17 +302,18 @@ def _build_events(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         raise ImageError(f"docker build: {exc.explanation or exc}", path=kwargs.get("path")) from None
 
 
-def docker_build(*, client: Any, context: Path, tag: str, buildargs: dict[str, str], log: Path,
-                 progress: bool = True) -> None:
+def docker_build(
+    *, client: Any, context: Path, tag: str, buildargs: dict[str, str], log: Path, progress: bool = True
+) -> None:
     """Build ``context`` into ``tag`` (classic builder through the SDK), streaming the log to ``log``."""
     from tqdm import tqdm
 
     step = re.compile(r"^Step (\d+)/(\d+)")
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as fh, \
-            tqdm(desc="docker build", unit="step", disable=not progress) as bar:
-        for event in _build_events(client, path=str(context), tag=tag, buildargs=buildargs, rm=True,
-                                   forcerm=True, pull=False):
+    with open(log, "w", encoding="utf-8") as fh, tqdm(desc="docker build", unit="step", disable=not progress) as bar:
+        for event in _build_events(
+            client, path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, pull=False
+        ):
             text = event.get("stream", "")
             fh.write(text)
             match = step.match(text)
@@ -285,14 +324,18 @@ def docker_build(*, client: Any, context: Path, tag: str, buildargs: dict[str, s
                 fh.write(event["error"] + "\n")
                 hint = ""
                 if "pull access denied" in event["error"] or "not found" in event["error"]:
-                    hint = ("; without a registry make a base with ../shared/tools/container-host base-image TAG "
-                            "and pass --base TAG")
-                raise ImageError(f"docker build failed: {event['error'].strip()}{hint} (log: {log})",
-                                 path=context / "Dockerfile")
+                    hint = (
+                        "; without a registry make a base with ../shared/tools/container-host base-image TAG "
+                        "and pass --base TAG"
+                    )
+                raise ImageError(
+                    f"docker build failed: {event['error'].strip()}{hint} (log: {log})", path=context / "Dockerfile"
+                )
 
 
-def image_record(client: Any, *, tag: str, base: str, requirements_sha256: str, wheelhouse_sha256: str,
-                 package_sha256: str) -> ImageRecord:
+def image_record(
+    client: Any, *, tag: str, base: str, requirements_sha256: str, wheelhouse_sha256: str, package_sha256: str
+) -> ImageRecord:
     """The provenance record of a built image (ID = sha256 of its config, which names every layer)."""
     import docker.errors
 
@@ -302,29 +345,64 @@ def image_record(client: Any, *, tag: str, base: str, requirements_sha256: str, 
     except docker.errors.ImageNotFound:
         base_id = "unknown"
     attrs = image.attrs
-    return ImageRecord(tag=tag, image_id=image.id, repo_digests=tuple(attrs.get("RepoDigests") or ()),
-                       layers=tuple(attrs.get("RootFS", {}).get("Layers") or ()),
-                       labels=dict(sorted((image.labels or {}).items())), base=base, base_id=base_id,
-                       size_bytes=int(attrs.get("Size", 0)), requirements_sha256=requirements_sha256,
-                       wheelhouse_sha256=wheelhouse_sha256, package_sha256=package_sha256)
+    return ImageRecord(
+        tag=tag,
+        image_id=image.id,
+        repo_digests=tuple(attrs.get("RepoDigests") or ()),
+        layers=tuple(attrs.get("RootFS", {}).get("Layers") or ()),
+        labels=dict(sorted((image.labels or {}).items())),
+        base=base,
+        base_id=base_id,
+        size_bytes=int(attrs.get("Size", 0)),
+        requirements_sha256=requirements_sha256,
+        wheelhouse_sha256=wheelhouse_sha256,
+        package_sha256=package_sha256,
+    )
 
 
-def build(*, repo: Path, tag: str, base: str, wheelhouse: Path, context: Path, record: Path,
-          revision: str | None = None, progress: bool = True) -> ImageRecord:
+def build(
+    *,
+    repo: Path,
+    tag: str,
+    base: str,
+    wheelhouse: Path,
+    context: Path,
+    record: Path,
+    revision: str | None = None,
+    progress: bool = True,
+) -> ImageRecord:
     """Wheelhouse -> staged context -> ``docker build`` -> JSON record.  See the module docstring."""
 
     requirements = repo / "env" / "requirements.txt"
     client = docker_client()
     wheels = build_wheelhouse(requirements=requirements, wheelhouse=wheelhouse)
     package = build_package_wheel(repo=repo, outdir=context.parent / "dmpreserve-wheel")
-    fingerprints = stage_context(dockerfile=repo / "env" / "Dockerfile", wheels=wheels, package=package,
-                                 context=context)
-    buildargs = {"BASE": base, "REF": tag, "VERSION": __version__, "SOURCE": SOURCE,
-                 "REVISION": revision or git_commit(repo)}
-    docker_build(client=client, context=context, tag=tag, buildargs=buildargs,
-                 log=context.parent / "image-build.log", progress=progress)
-    rec = image_record(client, tag=tag, base=base, requirements_sha256=sha256_file(requirements),
-                       wheelhouse_sha256=fingerprints[0], package_sha256=fingerprints[1])
+    fingerprints = stage_context(
+        dockerfile=repo / "env" / "Dockerfile", wheels=wheels, package=package, context=context
+    )
+    buildargs = {
+        "BASE": base,
+        "REF": tag,
+        "VERSION": __version__,
+        "SOURCE": SOURCE,
+        "REVISION": revision or git_commit(repo),
+    }
+    docker_build(
+        client=client,
+        context=context,
+        tag=tag,
+        buildargs=buildargs,
+        log=context.parent / "image-build.log",
+        progress=progress,
+    )
+    rec = image_record(
+        client,
+        tag=tag,
+        base=base,
+        requirements_sha256=sha256_file(requirements),
+        wheelhouse_sha256=fingerprints[0],
+        package_sha256=fingerprints[1],
+    )
     write_json(record, asdict(rec))
     return rec
 
@@ -337,23 +415,34 @@ def save_archive(client: Any, *, tag: str, tarball: Path, progress: bool = True)
     try:
         image = client.images.get(tag)
     except docker.errors.ImageNotFound:
-        raise ImageError("image not found in the Docker daemon; run `dmpreserve image build` first",
-                         field=tag) from None
-    with open(tarball, "wb") as fh, tqdm(desc="docker save", unit="B", unit_scale=True,
-                                         total=int(image.attrs.get("Size", 0)) or None, disable=not progress) as bar:
+        raise ImageError(
+            "image not found in the Docker daemon; run `dmpreserve image build` first", field=tag
+        ) from None
+    with (
+        open(tarball, "wb") as fh,
+        tqdm(
+            desc="docker save",
+            unit="B",
+            unit_scale=True,
+            total=int(image.attrs.get("Size", 0)) or None,
+            disable=not progress,
+        ) as bar,
+    ):
         for chunk in image.save(named=True):
             fh.write(chunk)
             bar.update(len(chunk))
     return image.id
 
 
-def build_sif(*, tag: str, sif: Path, record: Path, apptainer: str = "apptainer",
-              progress: bool = True) -> SifRecord:
+def build_sif(*, tag: str, sif: Path, record: Path, apptainer: str = "apptainer", progress: bool = True) -> SifRecord:
     """Convert the Docker image ``tag`` to the SIF ``sif`` (atomically) and record its sha256."""
     exe = shutil.which(apptainer)
     if exe is None:
-        raise ImageError("apptainer not found; install it (as root: ../shared/tools/container-host apptainer "
-                         "PREFIX, then put PREFIX/usr/bin on PATH) or pass --apptainer", path=apptainer)
+        raise ImageError(
+            "apptainer not found; install it (as root: ../shared/tools/container-host apptainer "
+            "PREFIX, then put PREFIX/usr/bin on PATH) or pass --apptainer",
+            path=apptainer,
+        )
     version = _run([exe, "--version"], what="apptainer --version").strip()
     client = docker_client()
     sif = sif.resolve()
@@ -364,10 +453,28 @@ def build_sif(*, tag: str, sif: Path, record: Path, apptainer: str = "apptainer"
         image_id = save_archive(client, tag=tag, tarball=tarball, progress=progress)
         env.setdefault("APPTAINER_TMPDIR", tmpdir)
         with atomic_write(sif) as tmp:
-            _run([exe, "build", "--force", "--mksquashfs-args", MKSQUASHFS_ARGS, str(tmp),
-                  f"docker-archive://{tarball}"], what="apptainer build", env=env)
-    rec = SifRecord(sif=str(sif), sha256=sha256_file(sif), size_bytes=sif.stat().st_size, uri=f"docker://{tag}",
-                    tag=tag, image_id=image_id, apptainer_version=version)
+            _run(
+                [
+                    exe,
+                    "build",
+                    "--force",
+                    "--mksquashfs-args",
+                    MKSQUASHFS_ARGS,
+                    str(tmp),
+                    f"docker-archive://{tarball}",
+                ],
+                what="apptainer build",
+                env=env,
+            )
+    rec = SifRecord(
+        sif=str(sif),
+        sha256=sha256_file(sif),
+        size_bytes=sif.stat().st_size,
+        uri=f"docker://{tag}",
+        tag=tag,
+        image_id=image_id,
+        apptainer_version=version,
+    )
     write_json(record, asdict(rec))
     return rec
 

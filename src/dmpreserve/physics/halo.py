@@ -93,8 +93,9 @@ class StandardHalo:
             object.__setattr__(self, f.name, value)
         if self.v_earth_km_s >= self.v_esc_km_s:
             raise InvalidConfig(
-                f"Earth speed {self.v_earth_km_s} km/s must be below the escape speed "
-                f"{self.v_esc_km_s} km/s", field="v_earth_km_s")
+                f"Earth speed {self.v_earth_km_s} km/s must be below the escape speed {self.v_esc_km_s} km/s",
+                field="v_earth_km_s",
+            )
 
     @classmethod
     def baxter2021(cls) -> StandardHalo:
@@ -139,8 +140,8 @@ def speed_distribution(v_km_s: ArrayLike, halo: StandardHalo) -> np.ndarray:
     """
     v = np.asarray(v_km_s, dtype=float)
     v0, ve, vesc = halo.v0_km_s, halo.v_earth_km_s, halo.v_esc_km_s
-    upper = np.where(v <= vesc - ve, np.exp(-((v + ve) / v0) ** 2), math.exp(-((vesc / v0) ** 2)))
-    f = v / (halo.n_esc * SQRT_PI * v0 * ve) * (np.exp(-((v - ve) / v0) ** 2) - upper)
+    upper = np.where(v <= vesc - ve, np.exp(-(((v + ve) / v0) ** 2)), math.exp(-((vesc / v0) ** 2)))
+    f = v / (halo.n_esc * SQRT_PI * v0 * ve) * (np.exp(-(((v - ve) / v0) ** 2)) - upper)
     return np.where((v >= 0) & (v <= vesc + ve), np.maximum(f, 0.0), 0.0)  # clip -1e-21 rounding at v_max
 
 

@@ -98,8 +98,9 @@ def b8_spectrum(enu_mev: ArrayLike) -> np.ndarray:
     e0, w = _endpoints()
     a, b = B8_SHAPE_A, B8_SHAPE_B
     x = np.clip(e[..., None] / e0, 0.0, 1.0)
-    terms = np.where((e[..., None] > 0) & (e[..., None] < e0),
-                     x**a * (1.0 - x) ** b / (e0 * beta_fn(a + 1.0, b + 1.0)), 0.0)
+    terms = np.where(
+        (e[..., None] > 0) & (e[..., None] < e0), x**a * (1.0 - x) ** b / (e0 * beta_fn(a + 1.0, b + 1.0)), 0.0
+    )
     return np.sum(w * terms, axis=-1)
 
 
@@ -139,8 +140,9 @@ def weak_charge(*, mass_number: int, sin2_theta_w: float = SIN2_THETA_W_LOW_Q2) 
     return (mass_number - z) - (1.0 - 4.0 * sin2_theta_w) * z
 
 
-def rate_cevns_8b(energy_kev: ArrayLike, *, flux_cm2_s: float = B8_FLUX_CM2_S,
-                  sin2_theta_w: float = SIN2_THETA_W_LOW_Q2) -> np.ndarray:
+def rate_cevns_8b(
+    energy_kev: ArrayLike, *, flux_cm2_s: float = B8_FLUX_CM2_S, sin2_theta_w: float = SIN2_THETA_W_LOW_Q2
+) -> np.ndarray:
     """8B solar-neutrino CEvNS nuclear-recoil spectrum on natural xenon.
 
     Args:
@@ -158,15 +160,13 @@ def rate_cevns_8b(energy_kev: ArrayLike, *, flux_cm2_s: float = B8_FLUX_CM2_S,
     if not np.all(np.isfinite(e)) or np.any(e < 0):
         raise InvalidSpectrum("recoil energies must be finite and >= 0 keV", field="energy_kev")
     if not (math.isfinite(flux_cm2_s) and flux_cm2_s > 0):
-        raise InvalidSpectrum(f"flux must be finite and > 0 cm^-2 s^-1, got {flux_cm2_s!r}",
-                              field="flux_cm2_s")
+        raise InvalidSpectrum(f"flux must be finite and > 0 cm^-2 s^-1, got {flux_cm2_s!r}", field="flux_cm2_s")
     total = np.zeros(e.shape)
     for iso, w in zip(XENON_ISOTOPES, xenon_mass_fractions(), strict=True):
         m_n_gev = iso.mass_gev
         q_w = weak_charge(mass_number=iso.mass_number, sin2_theta_w=sin2_theta_w)
         # G_F^2 m_N Q_W^2 / (4 pi): GeV^-4 * GeV = GeV^-3; * (hbar c)^2 -> cm^2 / GeV; * 1e-6 -> cm^2 / keV
-        dsigma_cm2_kev = (FERMI_CONSTANT_GEV_M2**2 * m_n_gev * q_w**2 / (4.0 * math.pi)
-                          * HBAR_C_SQ_GEV2_CM2 * 1e-6)
+        dsigma_cm2_kev = FERMI_CONSTANT_GEV_M2**2 * m_n_gev * q_w**2 / (4.0 * math.pi) * HBAR_C_SQ_GEV2_CM2 * 1e-6
         enu_min_mev = np.sqrt(m_n_gev * 1e3 * e * 1e-3 / 2.0)  # sqrt(m_N E_r / 2), m_N and E_r in MeV
         targets_per_t = w * TONNE_KG / (m_n_gev * GEV_TO_KG)  # nuclei of this isotope per tonne of Xe
         ff = helm_form_factor_sq(e, iso.mass_number, nucleus_mass_gev=m_n_gev)

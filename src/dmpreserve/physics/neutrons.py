@@ -84,15 +84,17 @@ def neutron_spectrum_shape(energy_kev: ArrayLike, *, e_fold_kev: float = NEUTRON
     return np.where(inside, np.exp(-np.where(inside, e, 0.0) / e_fold_kev) / norm, 0.0)
 
 
-def dd_max_recoil_kev(*, neutron_energy_mev: float = DD_NEUTRON_ENERGY_MEV,
-                      mass_number: float = XENON_MEAN_MASS_NUMBER) -> float:
+def dd_max_recoil_kev(
+    *, neutron_energy_mev: float = DD_NEUTRON_ENERGY_MEV, mass_number: float = XENON_MEAN_MASS_NUMBER
+) -> float:
     """Kinematic maximum recoil energy 4 m_n m_N / (m_n + m_N)^2 E_n [keV] (non-relativistic)."""
     m_n, m_nuc = NEUTRON_MASS_GEV, mass_number * AMU_GEV
     return 4.0 * m_n * m_nuc / (m_n + m_nuc) ** 2 * neutron_energy_mev * 1e3
 
 
-def dd_calibration_spectrum_shape(energy_kev: ArrayLike, *,
-                                  neutron_energy_mev: float = DD_NEUTRON_ENERGY_MEV) -> np.ndarray:
+def dd_calibration_spectrum_shape(
+    energy_kev: ArrayLike, *, neutron_energy_mev: float = DD_NEUTRON_ENERGY_MEV
+) -> np.ndarray:
     """Single-scatter NR spectrum shape of mono-energetic (D-D) neutrons on xenon (black-disc model).
 
     Args:
@@ -107,8 +109,7 @@ def dd_calibration_spectrum_shape(energy_kev: ArrayLike, *,
     """
     e = _energies(energy_kev)
     if not (math.isfinite(neutron_energy_mev) and neutron_energy_mev > 0):
-        raise InvalidSpectrum(f"neutron energy must be > 0 MeV, got {neutron_energy_mev!r}",
-                              field="neutron_energy_mev")
+        raise InvalidSpectrum(f"neutron energy must be > 0 MeV, got {neutron_energy_mev!r}", field="neutron_energy_mev")
     m_nuc = XENON_MEAN_MASS_NUMBER * AMU_GEV
     radius_fm = BLACK_DISC_R0_FM * XENON_MEAN_MASS_NUMBER ** (1.0 / 3.0)
     e_max = dd_max_recoil_kev(neutron_energy_mev=neutron_energy_mev)

@@ -66,8 +66,9 @@ class Interaction:
         """Validate the parameters."""
         if self.coupling not in COUPLINGS:
             raise InvalidSpectrum(f"unknown coupling {self.coupling!r}; expected one of {COUPLINGS}", field="coupling")
-        if self.mediator_mass_mev is not None and not (math.isfinite(self.mediator_mass_mev)
-                                                       and self.mediator_mass_mev > 0):
+        if self.mediator_mass_mev is not None and not (
+            math.isfinite(self.mediator_mass_mev) and self.mediator_mass_mev > 0
+        ):
             raise InvalidSpectrum("must be a finite positive number of MeV", field="mediator_mass_mev")
         for name in ("reference_momentum_mev", "delta_kev"):
             v = getattr(self, name)
@@ -78,8 +79,8 @@ class Interaction:
 def _propagator(q_mev: np.ndarray, interaction: Interaction) -> np.ndarray:
     if interaction.mediator_mass_mev is None:
         return np.ones_like(q_mev)
-    m2 = interaction.mediator_mass_mev ** 2
-    return ((m2 + interaction.reference_momentum_mev ** 2) / (m2 + q_mev ** 2)) ** 2
+    m2 = interaction.mediator_mass_mev**2
+    return ((m2 + interaction.reference_momentum_mev**2) / (m2 + q_mev**2)) ** 2
 
 
 def _vmin_km_s(e_kev: np.ndarray, mass_gev: float, m_n_gev: float, delta_kev: float) -> np.ndarray:
@@ -120,7 +121,7 @@ def kinematic_breakpoints_kev(mass_gev: float, halo: StandardHalo, *, delta_kev:
 
 def _coupling_factor(e_kev: np.ndarray, *, mass_number: int, m_n_gev: float, coupling: str) -> np.ndarray:
     if coupling == "si":
-        return mass_number ** 2 * helm_form_factor_sq(e_kev, mass_number, nucleus_mass_gev=m_n_gev)
+        return mass_number**2 * helm_form_factor_sq(e_kev, mass_number, nucleus_mass_gev=m_n_gev)
     spin = NUCLEAR_SPIN.get(mass_number)
     if spin is None:
         return np.zeros_like(e_kev)
@@ -128,8 +129,9 @@ def _coupling_factor(e_kev: np.ndarray, *, mass_number: int, m_n_gev: float, cou
     return 4.0 * math.pi * s / (3.0 * (2.0 * spin + 1.0))
 
 
-def rate_nr(energy_kev: ArrayLike, *, mass_gev: float, cross_section_cm2: float, halo: StandardHalo,
-            interaction: Interaction) -> np.ndarray:
+def rate_nr(
+    energy_kev: ArrayLike, *, mass_gev: float, cross_section_cm2: float, halo: StandardHalo, interaction: Interaction
+) -> np.ndarray:
     """Recoil spectrum on natural xenon for a general :class:`Interaction`.
 
     With ``Interaction()`` (SI, contact, elastic) this equals :func:`dmpreserve.physics.wimp.rate_si`.
@@ -157,7 +159,7 @@ def rate_nr(energy_kev: ArrayLike, *, mass_gev: float, cross_section_cm2: float,
     mu_p_kg = reduced_mass_gev(mass_gev, PROTON_MASS_GEV) * GEV_TO_KG
     n_chi_m3 = halo.rho0_gev_cm3 / mass_gev * 1e6
     # same unit chain as rate_si_isotope: 1/(kg s J) -> events/(t yr keV)
-    norm = n_chi_m3 * cross_section_cm2 * 1e-4 / (2.0 * mu_p_kg ** 2) * TONNE_KG * SECONDS_PER_YEAR * KEV_TO_J
+    norm = n_chi_m3 * cross_section_cm2 * 1e-4 / (2.0 * mu_p_kg**2) * TONNE_KG * SECONDS_PER_YEAR * KEV_TO_J
     total = np.zeros(e.shape)
     for iso, w in zip(XENON_ISOTOPES, xenon_mass_fractions(), strict=True):
         m_n = iso.mass_gev

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,6 @@ def log_mass_grid(spec: Mapping[str, Any]) -> tuple[float, ...]:
     """The log-spaced mass grid ``{min, max, count}`` [GeV], each mass rounded to 6 significant digits."""
     grid = np.geomspace(spec["min"], spec["max"], spec["count"]) if spec["count"] > 1 else np.array([spec["min"]])
     return tuple(float(f"{x:.6g}") for x in grid)
-
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,7 +76,8 @@ class SignalModel:
         if self.is_er:
             return "events/(t yr) in the line"
         return {"sd_neutron": "cm^2 (SD WIMP-neutron)", "sd_proton": "cm^2 (SD WIMP-proton)"}.get(
-            self.model, "cm^2 (SI WIMP-nucleon)")
+            self.model, "cm^2 (SI WIMP-nucleon)"
+        )
 
     def rate(self, *, mass_gev: float, strength: float, halo: StandardHalo) -> Rate:
         """dR/dE [events/(t yr keV)] as a function of energy [keV] for one mass at ``strength``."""
@@ -99,10 +99,14 @@ class SignalModel:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable description (for limits.json and the HEPData table)."""
-        return {"model": self.model, "halo": None if self.halo is None else self.halo.as_dict(),
-                "masses_gev": None if self.masses_gev is None else list(self.masses_gev),
-                "interaction": dataclasses.asdict(self.interaction),
-                "reference_rate_per_t_yr": self.reference_rate_per_t_yr, "description": self.description}
+        return {
+            "model": self.model,
+            "halo": None if self.halo is None else self.halo.as_dict(),
+            "masses_gev": None if self.masses_gev is None else list(self.masses_gev),
+            "interaction": dataclasses.asdict(self.interaction),
+            "reference_rate_per_t_yr": self.reference_rate_per_t_yr,
+            "description": self.description,
+        }
 
 
 def _mass_grid(spec: Any) -> tuple[float, ...] | None:
@@ -130,16 +134,24 @@ def model_from_dict(doc: Any, *, path: str | None = None) -> SignalModel:
         except Exception as exc:  # InvalidConfig with the field name
             raise InvalidSpectrum(str(exc), path=path, field="halo") from None
     coupling = {"sd_neutron": "sd_n", "sd_proton": "sd_p"}.get(name, "si")
-    inter = Interaction(coupling=coupling, mediator_mass_mev=doc.get("mediator_mass_mev"),
-                        reference_momentum_mev=float(doc.get("reference_momentum_mev", 0.0)),
-                        delta_kev=float(doc.get("delta_kev", 0.0)))
-    return SignalModel(model=name, halo=halo, masses_gev=_mass_grid(m), interaction=inter,
-                       reference_rate_per_t_yr=float(doc.get("reference_rate_per_t_yr", 1.0)),
-                       description=str(doc.get("description", "")))
+    inter = Interaction(
+        coupling=coupling,
+        mediator_mass_mev=doc.get("mediator_mass_mev"),
+        reference_momentum_mev=float(doc.get("reference_momentum_mev", 0.0)),
+        delta_kev=float(doc.get("delta_kev", 0.0)),
+    )
+    return SignalModel(
+        model=name,
+        halo=halo,
+        masses_gev=_mass_grid(m),
+        interaction=inter,
+        reference_rate_per_t_yr=float(doc.get("reference_rate_per_t_yr", 1.0)),
+        description=str(doc.get("description", "")),
+    )
 
 
 def load_model(path: str | os.PathLike) -> SignalModel:
-    """Read a model YAML file (``dmpreserve.files.load_yaml``: safe loader, no aliases; at most 1 MiB) and validate it."""
+    """Read a model YAML file and validate it (``dmpreserve.files.load_yaml``: safe loader, no aliases; <= 1 MiB)."""
     p = str(path)
     try:
         with open(p, "rb") as fh:
@@ -190,17 +202,24 @@ def read_spectrum_csv(path: str | os.PathLike) -> UserSpectra:
             arrays[c] = np.array([float(v) for v in cols[c]], dtype=float)
         except ValueError:
             raise InvalidSpectrum("non-numeric value", path=p, field=c) from None
-    doc = {"columns": list(SPECTRUM_COLUMNS), "rows": [
-        {c: (arrays[c][i].item() if math.isfinite(arrays[c][i]) else str(arrays[c][i])) for c in SPECTRUM_COLUMNS}
-        for i in range(n)]}
+    doc = {
+        "columns": list(SPECTRUM_COLUMNS),
+        "rows": [
+            {c: (arrays[c][i].item() if math.isfinite(arrays[c][i]) else str(arrays[c][i])) for c in SPECTRUM_COLUMNS}
+            for i in range(n)
+        ],
+    }
     validate(doc, "signal_spectrum", path=p, error=InvalidSpectrum)
     masses, energies, rates = [], [], []
     for m in sorted(set(arrays["mass_gev"].tolist())):
         sel = arrays["mass_gev"] == m
         e, r = arrays["energy_kev"][sel], arrays["dr_de"][sel]
         if len(e) < 2 or np.any(np.diff(e) <= 0):
-            raise InvalidSpectrum(f"energies of mass {m:g} GeV must be strictly increasing (at least 2 rows, "
-                                  "in file order)", path=p, field="energy_kev")
+            raise InvalidSpectrum(
+                f"energies of mass {m:g} GeV must be strictly increasing (at least 2 rows, in file order)",
+                path=p,
+                field="energy_kev",
+            )
         if not np.any(r > 0):
             raise InvalidSpectrum(f"spectrum of mass {m:g} GeV is zero everywhere", path=p, field="dr_de")
         masses.append(float(m))

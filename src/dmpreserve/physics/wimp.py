@@ -83,8 +83,9 @@ def reduced_mass_gev(m1_gev: float, m2_gev: float) -> float:
     return m1_gev * m2_gev / (m1_gev + m2_gev)
 
 
-def helm_form_factor_sq(energy_kev: ArrayLike, mass_number: float, *,
-                        nucleus_mass_gev: float | None = None) -> np.ndarray:
+def helm_form_factor_sq(
+    energy_kev: ArrayLike, mass_number: float, *, nucleus_mass_gev: float | None = None
+) -> np.ndarray:
     """Helm nuclear form factor squared, Lewin & Smith (1996) parametrisation.
 
     F(q) = 3 j1(q r_n) / (q r_n) * exp(-(q s)^2 / 2), with s = 0.9 fm, a = 0.52 fm,
@@ -109,8 +110,7 @@ def helm_form_factor_sq(energy_kev: ArrayLike, mass_number: float, *,
     small = x < 1e-3
     xs = np.where(small, 1.0, x)
     # 3 j1(x)/x with j1(x) = sin(x)/x^2 - cos(x)/x; series 1 - x^2/10 + x^4/280 near 0
-    amp = np.where(small, 1.0 - x**2 / 10.0 + x**4 / 280.0,
-                   3.0 * (np.sin(xs) - xs * np.cos(xs)) / xs**3)
+    amp = np.where(small, 1.0 - x**2 / 10.0 + x**4 / 280.0, 3.0 * (np.sin(xs) - xs * np.cos(xs)) / xs**3)
     return amp**2 * np.exp(-((q_fm * s_fm) ** 2))
 
 
@@ -119,18 +119,24 @@ def _check_rate_args(energy_kev: ArrayLike, mass_gev: float, cross_section_cm2: 
     if not np.all(np.isfinite(e)) or np.any(e < 0):
         raise InvalidSpectrum("recoil energies must be finite and >= 0 keV", field="energy_kev")
     if not (math.isfinite(mass_gev) and mass_gev > 0):
-        raise InvalidSpectrum(f"WIMP mass must be a finite positive number of GeV, got {mass_gev!r}",
-                              field="mass_gev")
+        raise InvalidSpectrum(f"WIMP mass must be a finite positive number of GeV, got {mass_gev!r}", field="mass_gev")
     if not (math.isfinite(cross_section_cm2) and cross_section_cm2 >= 0):
-        raise InvalidSpectrum(f"cross-section must be finite and >= 0 cm^2, got {cross_section_cm2!r}",
-                              field="cross_section_cm2")
+        raise InvalidSpectrum(
+            f"cross-section must be finite and >= 0 cm^2, got {cross_section_cm2!r}", field="cross_section_cm2"
+        )
     return e
 
 
-def rate_si_isotope(energy_kev: ArrayLike, *, mass_gev: float, cross_section_cm2: float,
-                    mass_number: float, nucleus_mass_gev: float,
-                    halo: StandardHalo | None = None,
-                    nucleon_mass_gev: float = PROTON_MASS_GEV) -> np.ndarray:
+def rate_si_isotope(
+    energy_kev: ArrayLike,
+    *,
+    mass_gev: float,
+    cross_section_cm2: float,
+    mass_number: float,
+    nucleus_mass_gev: float,
+    halo: StandardHalo | None = None,
+    nucleon_mass_gev: float = PROTON_MASS_GEV,
+) -> np.ndarray:
     """SI WIMP recoil spectrum on a pure target of one isotope.
 
     Args:
@@ -162,9 +168,14 @@ def rate_si_isotope(energy_kev: ArrayLike, *, mass_gev: float, cross_section_cm2
     return per_t_yr_kev * helm_form_factor_sq(e, mass_number, nucleus_mass_gev=nucleus_mass_gev)
 
 
-def rate_si(energy_kev: ArrayLike, *, mass_gev: float, cross_section_cm2: float,
-            halo: StandardHalo | None = None,
-            nucleon_mass_gev: float = PROTON_MASS_GEV) -> np.ndarray:
+def rate_si(
+    energy_kev: ArrayLike,
+    *,
+    mass_gev: float,
+    cross_section_cm2: float,
+    halo: StandardHalo | None = None,
+    nucleon_mass_gev: float = PROTON_MASS_GEV,
+) -> np.ndarray:
     """Spin-independent WIMP recoil spectrum on natural xenon.
 
     dR/dE = sum_i w_i dR_i/dE over the nine isotopes with mass fractions w_i (see module docstring).
@@ -188,9 +199,15 @@ def rate_si(energy_kev: ArrayLike, *, mass_gev: float, cross_section_cm2: float,
     halo = StandardHalo.baxter2021() if halo is None else halo
     total = np.zeros(e.shape)
     for iso, w in zip(XENON_ISOTOPES, xenon_mass_fractions(), strict=True):
-        total = total + w * rate_si_isotope(e, mass_gev=mass_gev, cross_section_cm2=cross_section_cm2,
-                                            mass_number=iso.mass_number, nucleus_mass_gev=iso.mass_gev,
-                                            halo=halo, nucleon_mass_gev=nucleon_mass_gev)
+        total = total + w * rate_si_isotope(
+            e,
+            mass_gev=mass_gev,
+            cross_section_cm2=cross_section_cm2,
+            mass_number=iso.mass_number,
+            nucleus_mass_gev=iso.mass_gev,
+            halo=halo,
+            nucleon_mass_gev=nucleon_mass_gev,
+        )
     return total
 
 
@@ -206,8 +223,9 @@ def max_recoil_energy_kev(*, mass_gev: float, halo: StandardHalo | None = None) 
     """
     halo = StandardHalo.baxter2021() if halo is None else halo
     beta_max = halo.v_max_km_s / SPEED_OF_LIGHT_KM_S
-    return max(2.0 * reduced_mass_gev(mass_gev, iso.mass_gev) ** 2 * beta_max**2 / iso.mass_gev * 1e6
-               for iso in XENON_ISOTOPES)
+    return max(
+        2.0 * reduced_mass_gev(mass_gev, iso.mass_gev) ** 2 * beta_max**2 / iso.mass_gev * 1e6 for iso in XENON_ISOTOPES
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -236,8 +254,9 @@ class SpectrumTable:
         return [(float(a), float(b)) for a, b in zip(self.energies_kev, self.dr_de_per_t_yr_kev, strict=True)]
 
 
-def spectrum_table(*, mass_gev: float, cross_section_cm2: float, energies_kev: ArrayLike,
-                   halo: StandardHalo | None = None) -> SpectrumTable:
+def spectrum_table(
+    *, mass_gev: float, cross_section_cm2: float, energies_kev: ArrayLike, halo: StandardHalo | None = None
+) -> SpectrumTable:
     """Evaluate :func:`rate_si` on an energy grid and bundle the result.
 
     Args:
@@ -259,8 +278,13 @@ def spectrum_table(*, mass_gev: float, cross_section_cm2: float, energies_kev: A
     rate = rate_si(e, mass_gev=mass_gev, cross_section_cm2=cross_section_cm2, halo=halo)
     e.flags.writeable = False
     rate.flags.writeable = False
-    return SpectrumTable(mass_gev=float(mass_gev), cross_section_cm2=float(cross_section_cm2), halo=halo,
-                         energies_kev=e, dr_de_per_t_yr_kev=rate)
+    return SpectrumTable(
+        mass_gev=float(mass_gev),
+        cross_section_cm2=float(cross_section_cm2),
+        halo=halo,
+        energies_kev=e,
+        dr_de_per_t_yr_kev=rate,
+    )
 
 
 MAX_ENERGY_POINTS = 1_000_000
@@ -302,7 +326,6 @@ def parse_energy_range(text: str) -> np.ndarray:
         raise InvalidSpectrum(f"STEP must be > 0 keV, got {step:g}", field="energies")
     n_steps = (stop - start) / step
     if n_steps + 1 > MAX_ENERGY_POINTS:
-        raise InvalidSpectrum(f"grid {text!r} would have more than {MAX_ENERGY_POINTS} points",
-                              field="energies")
+        raise InvalidSpectrum(f"grid {text!r} would have more than {MAX_ENERGY_POINTS} points", field="energies")
     n = int(math.floor(n_steps + 1e-9)) + 1
     return start + step * np.arange(n, dtype=float)

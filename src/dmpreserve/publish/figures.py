@@ -27,8 +27,12 @@ def write_limit_plot(limits: LimitTable, outdir: Path) -> None:
     both = "limit_unconstrained_cm2" in limits and "limit_cls_cm2" in limits
     kwargs = {k: limits[k] for k in plots.LIMIT_CURVE_COLUMNS if k in limits}
     if both:
-        fig = plots.plot_limit_curve(**kwargs, label="Power-constrained limit (PCL, headline)",
-                                     band_label="PLR sensitivity", title="SI WIMP-nucleon, 90% CL")
+        fig = plots.plot_limit_curve(
+            **kwargs,
+            label="Power-constrained limit (PCL, headline)",
+            band_label="PLR sensitivity",
+            title="SI WIMP-nucleon, 90% CL",
+        )
     else:
         fig = plots.plot_limit_curve(**kwargs, title="SI WIMP-nucleon, 90% CL (asymptotic CLs)")
     plots.save_figure(fig, outdir / "limits.png")
@@ -36,41 +40,80 @@ def write_limit_plot(limits: LimitTable, outdir: Path) -> None:
 
 
 def write_fit_plots(fit: FitResults, outdir: Path) -> None:
-    """``pulls.png``, ``correlation.png`` and, with a signal-plus-background fit, ``poi_scan.png`` and ``best_fit.png``."""
+    """``pulls.png``, ``correlation.png``; with a signal-plus-background fit also ``poi_scan.png``, ``best_fit.png``."""
     pars = fit.pulled_parameters()
-    plots.save_figure(plots_fit.plot_pulls(names=[p["name"] for p in pars], pulls=[p["pull"] for p in pars],
-                                           errors=[p["error"] / p["prefit_error"] for p in pars]),
-                      outdir / "pulls.png")
+    plots.save_figure(
+        plots_fit.plot_pulls(
+            names=[p["name"] for p in pars],
+            pulls=[p["pull"] for p in pars],
+            errors=[p["error"] / p["prefit_error"] for p in pars],
+        ),
+        outdir / "pulls.png",
+    )
     sb = fit.signal_plus_background
     corr = sb["correlation"] if sb is not None else fit.correlation
-    plots.save_figure(plots_fit.plot_correlation(names=corr["names"], matrix=corr["matrix"]),
-                      outdir / "correlation.png")
+    plots.save_figure(
+        plots_fit.plot_correlation(names=corr["names"], matrix=corr["matrix"]), outdir / "correlation.png"
+    )
     if sb is not None:
-        plots.save_figure(plots_fit.plot_poi_scan(
-            mu=sb["scan"]["mu"], delta_twice_nll=sb["scan"]["delta_twice_nll"], mu_hat=sb["poi"]["value"],
-            title=f"Profile likelihood, {sb['mass_gev']:.4g} GeV/c² WIMP "
-                  f"(σ = μ × {sb['reference_cross_section_cm2']:.0e} cm²)"), outdir / "poi_scan.png")
+        plots.save_figure(
+            plots_fit.plot_poi_scan(
+                mu=sb["scan"]["mu"],
+                delta_twice_nll=sb["scan"]["delta_twice_nll"],
+                mu_hat=sb["poi"]["value"],
+                title=f"Profile likelihood, {sb['mass_gev']:.4g} GeV/c² WIMP "
+                f"(σ = μ × {sb['reference_cross_section_cm2']:.0e} cm²)",
+            ),
+            outdir / "poi_scan.png",
+        )
         rows = fit.best_fit_per_mass or ()
-        plots.save_figure(plots_fit.plot_best_fit_per_mass(
-            mass_gev=[r["mass_gev"] for r in rows], cross_section_hat_cm2=[r["cross_section_hat_cm2"] for r in rows],
-            cross_section_hat_error_cm2=[r["cross_section_hat_error_cm2"] for r in rows]), outdir / "best_fit.png")
+        plots.save_figure(
+            plots_fit.plot_best_fit_per_mass(
+                mass_gev=[r["mass_gev"] for r in rows],
+                cross_section_hat_cm2=[r["cross_section_hat_cm2"] for r in rows],
+                cross_section_hat_error_cm2=[r["cross_section_hat_error_cm2"] for r in rows],
+            ),
+            outdir / "best_fit.png",
+        )
 
 
-def write_result_plots(outdir: Path, *, limits: LimitTable, templates: BackgroundTemplates, signal: SignalTemplates,
-                       selected: ReducedData, cutflow: CutFlow, acceptance: Acceptance, fit: FitResults) -> None:
+def write_result_plots(
+    outdir: Path,
+    *,
+    limits: LimitTable,
+    templates: BackgroundTemplates,
+    signal: SignalTemplates,
+    selected: ReducedData,
+    cutflow: CutFlow,
+    acceptance: Acceptance,
+    fit: FitResults,
+) -> None:
     """Every figure of the ``plots`` step into ``outdir`` (see ``dmpreserve plots --help``)."""
     write_limit_plot(limits, outdir)
     i_mass = int(np.argmin(np.abs(np.log(np.asarray(signal.masses_gev) / ANALYSIS_SPACE_MASS_GEV))))
     fig = plots.plot_analysis_space(
-        cs1_edges_phd=templates.cs1_edges_phd, log10_cs2_edges=templates.log10_cs2_edges,
-        background_expected=templates.total_background(), observed_cs1_phd=selected.columns["cs1_phd"],
+        cs1_edges_phd=templates.cs1_edges_phd,
+        log10_cs2_edges=templates.log10_cs2_edges,
+        background_expected=templates.total_background(),
+        observed_cs1_phd=selected.columns["cs1_phd"],
         observed_log10_cs2=selected.variable("log10_cs2"),
         signal_expected=np.asarray(signal.templates[i_mass]).reshape(templates.shape),
-        signal_label=f"{signal.masses_gev[i_mass]:.3g} GeV WIMP")
+        signal_label=f"{signal.masses_gev[i_mass]:.3g} GeV WIMP",
+    )
     plots.save_figure(fig, outdir / "analysis_space.png")
     plots.save_figure(fig, outdir / "analysis_space.pdf")
-    plots.save_figure(plots.plot_cutflow(cuts=list(cutflow.cuts), events=np.asarray(cutflow.events, float),
-                                         efficiency=np.asarray(cutflow.efficiency_cumulative)), outdir / "cutflow.png")
-    plots.save_figure(plots.plot_acceptance(energy_kev=acceptance.energy_kev, acceptance=acceptance.acceptance,
-                                            acceptance_err=acceptance.acceptance_err), outdir / "acceptance.png")
+    plots.save_figure(
+        plots.plot_cutflow(
+            cuts=list(cutflow.cuts),
+            events=np.asarray(cutflow.events, float),
+            efficiency=np.asarray(cutflow.efficiency_cumulative),
+        ),
+        outdir / "cutflow.png",
+    )
+    plots.save_figure(
+        plots.plot_acceptance(
+            energy_kev=acceptance.energy_kev, acceptance=acceptance.acceptance, acceptance_err=acceptance.acceptance_err
+        ),
+        outdir / "acceptance.png",
+    )
     write_fit_plots(fit, outdir)

@@ -24,13 +24,15 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from dmpreserve.arrays import as_finite_array
 from dmpreserve.artifacts.fit import FitResults
 from dmpreserve.artifacts.limits import LimitTable
 from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.artifacts.tables import Acceptance, CutFlow
 from dmpreserve.artifacts.templates import BackgroundTemplates
-from dmpreserve.arrays import as_finite_array
 from dmpreserve.errors import InvalidData
+from dmpreserve.files import atomic_write, tar_gz_bytes
+from dmpreserve.publish.hepdata_fit_tables import fit_tables
 from dmpreserve.publish.hepdata_tables import (
     CLS_CONVENTION,
     PLR_CONVENTION,
@@ -41,12 +43,10 @@ from dmpreserve.publish.hepdata_tables import (
     check_limits,
     cutflow_table,
     events_table,
-    fit_tables,
     limit_table,
     require,
     same_length,
 )
-from dmpreserve.files import atomic_write, tar_gz_bytes
 
 #: File name of the likelihood archive attached as a HistFactory additional resource.
 LIKELIHOOD_ARCHIVE = "Likelihoods.tar.gz"
@@ -83,19 +83,21 @@ def _likelihood_members(likelihood_files: Sequence[str | os.PathLike], descripti
         data = path.read_bytes()
         members.append((path.name, data))
         listing.append(f"  {path.name}  sha256={hashlib.sha256(data).hexdigest()}")
-    readme = "\n".join([
-        "Full likelihood of the liquid-xenon WIMP search in the HistFactory JSON format (pyhf).",
-        "",
-        description.strip(),
-        "",
-        "BkgOnly.json is the background-only workspace; patchset.json holds one JSON patch per WIMP mass that",
-        "adds the signal sample. Apply with: pyhf patchset apply BkgOnly.json patchset.json --name <patch>.",
-        f"Limits: {STAT_CONVENTION}; signal strength mu scales the reference cross section.",
-        "",
-        "Files:",
-        *sorted(listing),
-        "",
-    ])
+    readme = "\n".join(
+        [
+            "Full likelihood of the liquid-xenon WIMP search in the HistFactory JSON format (pyhf).",
+            "",
+            description.strip(),
+            "",
+            "BkgOnly.json is the background-only workspace; patchset.json holds one JSON patch per WIMP mass that",
+            "adds the signal sample. Apply with: pyhf patchset apply BkgOnly.json patchset.json --name <patch>.",
+            f"Limits: {STAT_CONVENTION}; signal strength mu scales the reference cross section.",
+            "",
+            "Files:",
+            *sorted(listing),
+            "",
+        ]
+    )
     members.append(("README.txt", readme.encode("utf-8")))
     return members
 
@@ -136,11 +138,13 @@ def _safe_extract(tar_path: Path, dest: Path) -> None:
             if member.isdir():
                 continue
             if not member.isreg():
-                raise InvalidData("archive member is not a regular file (link or special file)",
-                                  path=tar_path, field=name)
+                raise InvalidData(
+                    "archive member is not a regular file (link or special file)", path=tar_path, field=name
+                )
             if member.size > MAX_MEMBER_BYTES:
-                raise InvalidData(f"member is {member.size} bytes, larger than {MAX_MEMBER_BYTES}",
-                                  path=tar_path, field=name)
+                raise InvalidData(
+                    f"member is {member.size} bytes, larger than {MAX_MEMBER_BYTES}", path=tar_path, field=name
+                )
             total += member.size
             if total > MAX_TOTAL_BYTES:
                 raise InvalidData(f"archive content exceeds {MAX_TOTAL_BYTES} bytes", path=tar_path, field=name)
@@ -220,11 +224,15 @@ def _read_resources(resources, *, reserved: Sequence[str]) -> list[tuple[str, by
             raise InvalidData("resource is not a regular file", path=path, field=field)
         name = path.name
         if not _RESOURCE_NAME.fullmatch(name) or name.lower().endswith((".yaml", ".yml")):
-            raise InvalidData("resource file name must be letters, digits, '.', '_' or '-' (at most 128, not "
-                              ".yaml/.yml)", path=path, field=field)
+            raise InvalidData(
+                "resource file name must be letters, digits, '.', '_' or '-' (at most 128, not .yaml/.yml)",
+                path=path,
+                field=field,
+            )
         if name in seen:
-            raise InvalidData(f"resource file name {name!r} is used twice or clashes with the record", path=path,
-                              field=field)
+            raise InvalidData(
+                f"resource file name {name!r} is used twice or clashes with the record", path=path, field=field
+            )
         seen.add(name)
         with open(path, "rb") as fh:
             data = fh.read(MAX_RESOURCE_BYTES + 1)
@@ -311,7 +319,10 @@ def write_submission(
             "Archive of the full likelihood in the HistFactory JSON (pyhf) format: background-only workspace "
             f"BkgOnly.json and signal patchset patchset.json (one patch per WIMP mass), with README.txt. "
             f"Limits: {STAT_CONVENTION}.",
-            str(likelihood_tar), copy_file=True, file_type="HistFactory")
+            str(likelihood_tar),
+            copy_file=True,
+            file_type="HistFactory",
+        )
         for name, data, text in extra:
             target = work / "resources" / name
             target.write_bytes(data)
@@ -325,27 +336,51 @@ def write_submission(
             validate_submission(tmp_tar)
 
 
-def write_analysis_record(output_tar: str | os.PathLike, *, limits: LimitTable, templates: BackgroundTemplates,
-                          selected: ReducedData, cutflow: CutFlow, acceptance: Acceptance,
-                          likelihood_files: Sequence[str | os.PathLike], fit: FitResults | None = None,
-                          resources: Sequence[tuple[str | os.PathLike, str]] | None = None) -> None:
+def write_analysis_record(
+    output_tar: str | os.PathLike,
+    *,
+    limits: LimitTable,
+    templates: BackgroundTemplates,
+    selected: ReducedData,
+    cutflow: CutFlow,
+    acceptance: Acceptance,
+    likelihood_files: Sequence[str | os.PathLike],
+    fit: FitResults | None = None,
+    resources: Sequence[tuple[str | os.PathLike, str]] | None = None,
+) -> None:
     """The pipeline's HEPData record from the steps' typed outputs (see :func:`write_submission`).
 
     Raises:
         InvalidData: as :func:`write_submission`; ``output_tar`` is then left untouched.
     """
     write_submission(
-        output_tar=output_tar, limits=limits,
+        output_tar=output_tar,
+        limits=limits,
         observed_events={"cs1_phd": selected.columns["cs1_phd"], "log10_cs2": selected.variable("log10_cs2")},
-        background={"cs1_edges_phd": list(templates.cs1_edges_phd), "log10_cs2_edges": list(templates.log10_cs2_edges),
-                    "components": {k: np.asarray(c.template) for k, c in templates.components.items()},
-                    "observed": np.asarray(templates.observed)},
-        cutflow={"cut": list(cutflow.cuts), "events": np.asarray(cutflow.events, float),
-                 "efficiency_cumulative": np.asarray(cutflow.efficiency_cumulative)},
-        acceptance={"energy_low_kev": acceptance.energy_low_kev, "energy_high_kev": acceptance.energy_high_kev,
-                    "acceptance": acceptance.acceptance, "acceptance_err": acceptance.acceptance_err},
-        likelihood_files=likelihood_files, fit=None if fit is None else fit.to_json(), resources=resources,
-        metadata={"description": "Search for spin-independent WIMP-nucleon scattering in a liquid-xenon TPC "
-                                 "(dmpreserve mock-data challenge modelled on LZ's first science run, "
-                                 f"exposure {templates.exposure_t_yr:.4g} t yr).",
-                  "comment": "Produced by the dmpreserve preserved-analysis pipeline."})
+        background={
+            "cs1_edges_phd": list(templates.cs1_edges_phd),
+            "log10_cs2_edges": list(templates.log10_cs2_edges),
+            "components": {k: np.asarray(c.template) for k, c in templates.components.items()},
+            "observed": np.asarray(templates.observed),
+        },
+        cutflow={
+            "cut": list(cutflow.cuts),
+            "events": np.asarray(cutflow.events, float),
+            "efficiency_cumulative": np.asarray(cutflow.efficiency_cumulative),
+        },
+        acceptance={
+            "energy_low_kev": acceptance.energy_low_kev,
+            "energy_high_kev": acceptance.energy_high_kev,
+            "acceptance": acceptance.acceptance,
+            "acceptance_err": acceptance.acceptance_err,
+        },
+        likelihood_files=likelihood_files,
+        fit=None if fit is None else fit.to_json(),
+        resources=resources,
+        metadata={
+            "description": "Search for spin-independent WIMP-nucleon scattering in a liquid-xenon TPC "
+            "(dmpreserve mock-data challenge modelled on LZ's first science run, "
+            f"exposure {templates.exposure_t_yr:.4g} t yr).",
+            "comment": "Produced by the dmpreserve preserved-analysis pipeline.",
+        },
+    )

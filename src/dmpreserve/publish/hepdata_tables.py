@@ -20,7 +20,8 @@ PLR_CONVENTION = (
     "(2011) 1554, eq. 11) with a Neyman construction: the unconstrained limit is the largest cross section whose "
     "observed t~mu lies below the critical value (the 90% quantile of t~mu from toy Monte Carlo at each tested "
     "signal strength, or the asymptotic chi2(1) value 2.706); the headline limit is power-constrained (PCL) with "
-    "critical power 0.16 (Baxter et al., EPJC 81 (2021) 907): it is never below the -1 sigma sensitivity band")
+    "critical power 0.16 (Baxter et al., EPJC 81 (2021) 907): it is never below the -1 sigma sensitivity band"
+)
 #: LHC convention (limit_cls_cm2, expected_cls_* band).
 CLS_CONVENTION = "90% CL upper limits with the CLs method and the test statistic q~mu (asymptotic formulae)"
 #: Used when limits.csv has only the CLs columns of the first pipeline version.
@@ -32,20 +33,34 @@ VALUE_DIGITS = 6
 #: Keyword names the HEPData submission schema accepts.
 ALLOWED_KEYWORDS = ("cmenergies", "observables", "reactions", "phrases")
 #: limits.csv columns always required.
-LIMIT_COLUMNS = ("mass_gev", "limit_cm2", "expected_cm2", "expected_m2sigma_cm2", "expected_m1sigma_cm2",
-                 "expected_p1sigma_cm2", "expected_p2sigma_cm2")
+LIMIT_COLUMNS = (
+    "mass_gev",
+    "limit_cm2",
+    "expected_cm2",
+    "expected_m2sigma_cm2",
+    "expected_m1sigma_cm2",
+    "expected_p1sigma_cm2",
+    "expected_p2sigma_cm2",
+)
 #: Optional observed-limit columns: (column, HEPData name, method qualifier).
 OPTIONAL_LIMITS = (
-    ("limit_unconstrained_cm2", "Unconstrained upper limit on sigma_SI (PLR, Neyman)",
-     "PLR t~mu, Neyman construction, no power constraint"),
+    (
+        "limit_unconstrained_cm2",
+        "Unconstrained upper limit on sigma_SI (PLR, Neyman)",
+        "PLR t~mu, Neyman construction, no power constraint",
+    ),
     ("limit_cls_cm2", "CLs upper limit on sigma_SI", "CLs, q~mu, asymptotic"),
 )
 #: Optional expected bands: (column prefix, HEPData name, method qualifier).
 CLS_BAND = ("expected_cls", "CLs expected (median) upper limit on sigma_SI", "CLs, q~mu, asymptotic")
 #: Optional dimensionless columns: (column, HEPData name, description).
 DISCOVERY_COLUMNS = (
-    ("p0", "Local p-value p0 (asymptotic)", "local discovery p-value of the background-only hypothesis from q0, "
-     "asymptotic: 1 - Phi(sqrt(q0)), 0.5 when the best-fit signal is zero"),
+    (
+        "p0",
+        "Local p-value p0 (asymptotic)",
+        "local discovery p-value of the background-only hypothesis from q0, "
+        "asymptotic: 1 - Phi(sqrt(q0)), 0.5 when the best-fit signal is zero",
+    ),
     ("z0", "Local significance Z0 (asymptotic)", "sqrt(q0) in standard deviations"),
     ("p0_toys", "Local p-value p0 (toys)", "fraction of background-only toys with q0 >= q0(observed)"),
     ("z0_toys", "Local significance Z0 (toys)", "Phi^-1(1 - p0_toys), clipped at 0"),
@@ -77,17 +92,18 @@ def check_background(background: Mapping) -> tuple[np.ndarray, np.ndarray, dict[
     shape = (len(x) - 1, len(y) - 1)
     components = require(background, "components", "background")
     if not isinstance(components, Mapping) or not components:
-        raise InvalidData("must be a non-empty mapping of component name to 2D template",
-                          field="background.components")
+        raise InvalidData("must be a non-empty mapping of component name to 2D template", field="background.components")
     comps = {}
     for name in sorted(components):
         arr = as_finite_array(f"background.components.{name}", components[name], ndim=2, nonnegative=True)
         if arr.shape != shape:
-            raise InvalidData(f"shape {arr.shape} does not match the binning {shape}",
-                              field=f"background.components.{name}")
+            raise InvalidData(
+                f"shape {arr.shape} does not match the binning {shape}", field=f"background.components.{name}"
+            )
         comps[str(name)] = arr
-    observed = as_finite_array("background.observed", require(background, "observed", "background"), ndim=2,
-                      nonnegative=True)
+    observed = as_finite_array(
+        "background.observed", require(background, "observed", "background"), ndim=2, nonnegative=True
+    )
     if observed.shape != shape:
         raise InvalidData(f"shape {observed.shape} does not match the binning {shape}", field="background.observed")
     if np.any(observed != np.round(observed)):
@@ -102,8 +118,9 @@ def check_keywords(metadata: Mapping) -> dict[str, list]:
     out = {}
     for name, values in keywords.items():
         if name not in ALLOWED_KEYWORDS:
-            raise InvalidData(f"unknown HEPData keyword {name!r} (allowed: {', '.join(ALLOWED_KEYWORDS)})",
-                              field="metadata.keywords")
+            raise InvalidData(
+                f"unknown HEPData keyword {name!r} (allowed: {', '.join(ALLOWED_KEYWORDS)})", field="metadata.keywords"
+            )
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
             raise InvalidData("keyword values must be a list", field=f"metadata.keywords.{name}")
         out[name] = [v if isinstance(v, (int, float)) else str(v) for v in values]
@@ -127,8 +144,9 @@ def new_table(hdl, name: str, *, description: str, location: str, keywords, obse
 
 
 def variable(hdl, name: str, *, units: str = "", values, independent: bool, binned: bool = False):
-    var = hdl.Variable(name, is_independent=independent, is_binned=binned, units=units,
-                       zero_uncertainties_warning=False)
+    var = hdl.Variable(
+        name, is_independent=independent, is_binned=binned, units=units, zero_uncertainties_warning=False
+    )
     var.values = list(values)  # hepdata-lib tests `values` for truthiness: never hand it a numpy array
     var.digits = VALUE_DIGITS
     return var
@@ -139,7 +157,8 @@ def events_table(hdl, cs1: np.ndarray, log10_cs2: np.ndarray, keywords):
     table.description = (
         "Observed science-run events in the final selection (all cuts, region of interest), one row per event: "
         "corrected S1 (cS1) in photons detected [phd] and log10 of the corrected S2 (cS2/phd). These events "
-        f"enter the binned likelihood from which the {LIKELIHOOD_USE} are derived.")
+        f"enter the binned likelihood from which the {LIKELIHOOD_USE} are derived."
+    )
     table.location = "Analysis-space figure"
     set_keywords(table, keywords, ["N"])
     table.add_variable(variable(hdl, "Event", values=list(range(1, len(cs1) + 1)), independent=True))
@@ -154,38 +173,53 @@ def background_table(hdl, x, y, comps, observed, keywords):
         "Expected background events per (cS1 [phd], log10(cS2/phd)) bin for each component, their total, and "
         "the observed event counts. Rows are ordered with the log10(cS2) bin running fastest (k = i_cS1 * n_cS2 "
         "+ j_log10cS2). These templates define the binned likelihood (attached in HistFactory JSON) used for "
-        f"the {LIKELIHOOD_USE}.")
+        f"the {LIKELIHOOD_USE}."
+    )
     table.location = "Analysis-space figure (results/backgrounds/templates.json)"
     set_keywords(table, keywords, ["N"])
     n1, n2 = len(x) - 1, len(y) - 1
     ii, jj = np.meshgrid(np.arange(n1), np.arange(n2), indexing="ij")
     ii, jj = ii.ravel(), jj.ravel()
-    table.add_variable(variable(hdl, "cS1", units="phd", independent=True, binned=True,
-                                 values=[(float(x[i]), float(x[i + 1])) for i in ii]))
-    table.add_variable(variable(hdl, "log10(cS2/phd)", independent=True, binned=True,
-                                 values=[(float(y[j]), float(y[j + 1])) for j in jj]))
+    table.add_variable(
+        variable(
+            hdl, "cS1", units="phd", independent=True, binned=True, values=[(float(x[i]), float(x[i + 1])) for i in ii]
+        )
+    )
+    table.add_variable(
+        variable(
+            hdl, "log10(cS2/phd)", independent=True, binned=True, values=[(float(y[j]), float(y[j + 1])) for j in jj]
+        )
+    )
     for name, arr in comps.items():
-        table.add_variable(variable(hdl, f"Expected background: {name}", units="events",
-                                     values=arr.ravel().tolist(), independent=False))
+        table.add_variable(
+            variable(
+                hdl, f"Expected background: {name}", units="events", values=arr.ravel().tolist(), independent=False
+            )
+        )
     total = np.sum(list(comps.values()), axis=0)
-    table.add_variable(variable(hdl, "Expected background: total", units="events", values=total.ravel().tolist(),
-                                 independent=False))
-    table.add_variable(variable(hdl, "Observed events", units="events",
-                                 values=[int(v) for v in observed.ravel()], independent=False))
+    table.add_variable(
+        variable(hdl, "Expected background: total", units="events", values=total.ravel().tolist(), independent=False)
+    )
+    table.add_variable(
+        variable(hdl, "Observed events", units="events", values=[int(v) for v in observed.ravel()], independent=False)
+    )
     return table
 
 
 def cutflow_table(hdl, cutflow: Mapping, keywords):
     cuts = [str(c) for c in require(cutflow, "cut", "cutflow")]
     events = as_finite_array("cutflow.events", require(cutflow, "events", "cutflow"), nonnegative=True)
-    eff = as_finite_array("cutflow.efficiency_cumulative", require(cutflow, "efficiency_cumulative", "cutflow"),
-                 nonnegative=True)
+    eff = as_finite_array(
+        "cutflow.efficiency_cumulative", require(cutflow, "efficiency_cumulative", "cutflow"), nonnegative=True
+    )
     same_length("cutflow", {"cut": cuts, "events": events, "efficiency_cumulative": eff})
     if np.any(eff > 1.0 + 1e-12):
         raise InvalidData("cumulative efficiency must lie in [0, 1]", field="cutflow.efficiency_cumulative")
     table = hdl.Table("Cut flow")
-    table.description = ("Events remaining after each selection cut, applied sequentially, and the cumulative "
-                         "efficiency (fraction of the events before the first cut, dimensionless).")
+    table.description = (
+        "Events remaining after each selection cut, applied sequentially, and the cumulative "
+        "efficiency (fraction of the events before the first cut, dimensionless)."
+    )
     table.location = "Cut-flow figure (results/selection/cutflow.csv)"
     set_keywords(table, keywords, ["N"])
     table.add_variable(variable(hdl, "Cut", values=cuts, independent=True))
@@ -196,26 +230,37 @@ def cutflow_table(hdl, cutflow: Mapping, keywords):
 
 
 def acceptance_table(hdl, acceptance: Mapping, keywords):
-    lo = as_finite_array("acceptance.energy_low_kev", require(acceptance, "energy_low_kev", "acceptance"),
-                         nonnegative=True)
+    lo = as_finite_array(
+        "acceptance.energy_low_kev", require(acceptance, "energy_low_kev", "acceptance"), nonnegative=True
+    )
     hi = as_finite_array("acceptance.energy_high_kev", require(acceptance, "energy_high_kev", "acceptance"))
     acc = as_finite_array("acceptance.acceptance", require(acceptance, "acceptance", "acceptance"), nonnegative=True)
-    err = as_finite_array("acceptance.acceptance_err", require(acceptance, "acceptance_err", "acceptance"),
-                 nonnegative=True)
-    same_length("acceptance", {"energy_low_kev": lo, "energy_high_kev": hi, "acceptance": acc,
-                                "acceptance_err": err})
+    err = as_finite_array(
+        "acceptance.acceptance_err", require(acceptance, "acceptance_err", "acceptance"), nonnegative=True
+    )
+    same_length("acceptance", {"energy_low_kev": lo, "energy_high_kev": hi, "acceptance": acc, "acceptance_err": err})
     if np.any(hi <= lo):
         raise InvalidData("each energy bin needs energy_high_kev > energy_low_kev", field="acceptance")
     if np.any(acc > 1.0 + 1e-12):
         raise InvalidData("acceptance must lie in [0, 1]", field="acceptance.acceptance")
     table = hdl.Table("Signal efficiency")
-    table.description = ("Signal acceptance (fraction of nuclear-recoil signal events passing all cuts, including "
-                         "the region of interest) versus true nuclear-recoil energy [keV_nr]; the uncertainty is "
-                         "the Monte Carlo statistical (binomial) 1-sigma uncertainty.")
+    table.description = (
+        "Signal acceptance (fraction of nuclear-recoil signal events passing all cuts, including "
+        "the region of interest) versus true nuclear-recoil energy [keV_nr]; the uncertainty is "
+        "the Monte Carlo statistical (binomial) 1-sigma uncertainty."
+    )
     table.location = "Acceptance figure (results/selection/acceptance.csv)"
     set_keywords(table, keywords, ["EFF"])
-    table.add_variable(variable(hdl, "True nuclear-recoil energy", units="keV", independent=True, binned=True,
-                                 values=list(zip(lo.tolist(), hi.tolist()))))
+    table.add_variable(
+        variable(
+            hdl,
+            "True nuclear-recoil energy",
+            units="keV",
+            independent=True,
+            binned=True,
+            values=list(zip(lo.tolist(), hi.tolist())),
+        )
+    )
     var = variable(hdl, "Signal acceptance", values=acc.tolist(), independent=False)
     unc = hdl.Uncertainty("MC stat.", is_symmetric=True)
     unc.values = err.tolist()
@@ -224,22 +269,28 @@ def acceptance_table(hdl, acceptance: Mapping, keywords):
     return table
 
 
-
-
 # --------------------------------------------------------------------------------------------- limits
 def _band_columns(prefix: str) -> tuple[str, str, str, str, str]:
     """(-2σ, -1σ, median, +1σ, +2σ) column names of an expected band, e.g. prefix ``expected_cls``."""
-    return (f"{prefix}_m2sigma_cm2", f"{prefix}_m1sigma_cm2", f"{prefix}_cm2", f"{prefix}_p1sigma_cm2",
-            f"{prefix}_p2sigma_cm2")
+    return (
+        f"{prefix}_m2sigma_cm2",
+        f"{prefix}_m1sigma_cm2",
+        f"{prefix}_cm2",
+        f"{prefix}_p1sigma_cm2",
+        f"{prefix}_p2sigma_cm2",
+    )
 
 
 def check_limits(limits: Mapping) -> dict[str, np.ndarray]:
     """Check the limits.csv columns: required ones, and the optional conventions/discovery columns if present."""
     if not isinstance(limits, Mapping):
         raise InvalidData("must be a mapping of column name to values", field="limits")
-    names = [*LIMIT_COLUMNS, *(c for c, _, _ in OPTIONAL_LIMITS if c in limits),
-             *(c for c in _band_columns(CLS_BAND[0]) if CLS_BAND[0] + "_cm2" in limits),
-             *(c for c in ("pcl_threshold_cm2",) if c in limits)]
+    names = [
+        *LIMIT_COLUMNS,
+        *(c for c, _, _ in OPTIONAL_LIMITS if c in limits),
+        *(c for c in _band_columns(CLS_BAND[0]) if CLS_BAND[0] + "_cm2" in limits),
+        *(c for c in ("pcl_threshold_cm2",) if c in limits),
+    ]
     cols = {c: as_finite_array(f"limits.{c}", require(limits, c, "limits"), positive=True) for c in names}
     for c in [c for c, _, _ in DISCOVERY_COLUMNS] + ["neyman_threshold", "neyman_threshold_err"]:
         if c in limits:
@@ -253,8 +304,9 @@ def check_limits(limits: Mapping) -> dict[str, np.ndarray]:
             continue
         for lo, hi in zip(band[:-1], band[1:]):
             if np.any(cols[lo] > cols[hi] * (1.0 + 1e-12)):
-                raise InvalidData("expected band is not ordered -2σ ≤ -1σ ≤ median ≤ +1σ ≤ +2σ",
-                                  field=f"limits.{prefix}")
+                raise InvalidData(
+                    "expected band is not ordered -2σ ≤ -1σ ≤ median ≤ +1σ ≤ +2σ", field=f"limits.{prefix}"
+                )
     if np.any(np.diff(cols["mass_gev"]) <= 0):
         raise InvalidData("masses must be strictly increasing", field="limits.mass_gev")
     return cols
@@ -283,16 +335,20 @@ def limit_table(hdl, lim: Mapping[str, np.ndarray], keywords):
             "is the median limit from background-only toys (or Asimov asymptotics), with the 68% ('1 sigma') and "
             "95% ('2 sigma') bands as signed offsets [cm^2] from the median. "
             f"(2) LHC convention: {CLS_CONVENTION}, with its expected median and bands. "
-            "Discovery: local p-value p0 and significance Z0 = sqrt(q0) per mass from the test statistic q0.")
-        headline, method = "Power-constrained upper limit on sigma_SI (PCL, headline)", \
-            "PLR t~mu, Neyman construction, power constraint (critical power 0.16)"
+            "Discovery: local p-value p0 and significance Z0 = sqrt(q0) per mass from the test statistic q0."
+        )
+        headline, method = (
+            "Power-constrained upper limit on sigma_SI (PCL, headline)",
+            "PLR t~mu, Neyman construction, power constraint (critical power 0.16)",
+        )
         sensitivity = "PLR sensitivity: median upper limit on sigma_SI"
     else:
         table.description = (
             "Upper limit on the spin-independent WIMP-nucleon cross section sigma_SI [cm^2] versus WIMP mass "
             f"[GeV/c^2]: {LEGACY_CONVENTION}. The expected limit is the median under the background-only "
             "hypothesis; its asymmetric uncertainties '1 sigma' and '2 sigma' are the signed offsets [cm^2] of "
-            "the 68% and 95% expected bands from the median (minus <= 0 <= plus).")
+            "the 68% and 95% expected bands from the median (minus <= 0 <= plus)."
+        )
         headline, method = "Observed upper limit on sigma_SI", "asymptotic CLs, q~mu test statistic"
         sensitivity = "Expected (median) upper limit on sigma_SI"
     table.location = "Limit figure (results/limits/limits.csv)"
@@ -308,16 +364,30 @@ def limit_table(hdl, lim: Mapping[str, np.ndarray], keywords):
             var.add_qualifier("CL", "90%")
             var.add_qualifier("Method", qualifier)
             table.add_variable(var)
-    table.add_variable(_expected_variable(hdl, lim, "expected", sensitivity,
-                                          "background-only toys / Asimov" if both else "asymptotic CLs, q~mu"))
+    table.add_variable(
+        _expected_variable(
+            hdl, lim, "expected", sensitivity, "background-only toys / Asimov" if both else "asymptotic CLs, q~mu"
+        )
+    )
     if CLS_BAND[0] + "_cm2" in lim:
         table.add_variable(_expected_variable(hdl, lim, *CLS_BAND[:1], CLS_BAND[1], CLS_BAND[2]))
     if "pcl_threshold_cm2" in lim:
-        table.add_variable(variable(hdl, "PCL floor: sensitivity quantile at critical power 0.16", units="cm$^{2}$",
-                                    values=lim["pcl_threshold_cm2"].tolist(), independent=False))
+        table.add_variable(
+            variable(
+                hdl,
+                "PCL floor: sensitivity quantile at critical power 0.16",
+                units="cm$^{2}$",
+                values=lim["pcl_threshold_cm2"].tolist(),
+                independent=False,
+            )
+        )
     if "neyman_threshold" in lim:
-        var = variable(hdl, "Neyman critical value of t~mu at the unconstrained limit",
-                       values=lim["neyman_threshold"].tolist(), independent=False)
+        var = variable(
+            hdl,
+            "Neyman critical value of t~mu at the unconstrained limit",
+            values=lim["neyman_threshold"].tolist(),
+            independent=False,
+        )
         if "neyman_threshold_err" in lim:
             unc = hdl.Uncertainty("toy MC stat.", is_symmetric=True)
             unc.values = lim["neyman_threshold_err"].tolist()
@@ -329,99 +399,3 @@ def limit_table(hdl, lim: Mapping[str, np.ndarray], keywords):
             var.add_qualifier("Definition", definition)
             table.add_variable(var)
     return table
-
-
-# --------------------------------------------------------------------------------------------- fits
-def _gof_text(gof: Mapping) -> str:
-    text = (f"Saturated-model goodness of fit: t_sat = {gof['t_sat']:.6g} for ndof = {gof['ndof']} "
-            f"({gof['n_bins']} bins - {gof['n_free_parameters']} free parameters), p-value (chi2) = "
-            f"{gof['p_value_chi2']}")
-    if gof.get("p_value_toys") is not None:
-        text += f", p-value ({gof['toys']} toys) = {gof['p_value_toys']:.3g} +- {gof['p_value_toys_error']:.2g}"
-    return text + "."
-
-
-def _parameter_table(hdl, title: str, description: str, rows: Sequence[Mapping], keywords):
-    table = new_table(hdl, title, description=description,
-                      location="Pull figure (results/fit/fit.json)", keywords=keywords, observables=["PULL"])
-    table.add_variable(variable(hdl, "Parameter", values=[str(r["name"]) for r in rows], independent=True))
-    var = variable(hdl, "Post-fit value", values=[float(r["value"]) for r in rows], independent=False)
-    unc = hdl.Uncertainty("HESSE", is_symmetric=True)
-    unc.values = [float(r["error"]) for r in rows]
-    var.add_uncertainty(unc)
-    table.add_variable(var)
-    if rows and all(r.get("pull") is not None for r in rows):
-        table.add_variable(variable(hdl, "Pre-fit value", values=[float(r["prefit_value"]) for r in rows],
-                                    independent=False))
-        table.add_variable(variable(hdl, "Pre-fit uncertainty", values=[float(r["prefit_error"]) for r in rows],
-                                    independent=False))
-        table.add_variable(variable(hdl, "Pull", values=[float(r["pull"]) for r in rows], independent=False))
-    return table
-
-
-def fit_tables(hdl, fit: Mapping, keywords) -> list:
-    """Tables of the fit results (``fit.json``, already schema-validated): parameters, correlations, scan, mu^."""
-    method = ("Maximum-likelihood fit of the attached HistFactory likelihood with MINUIT (iminuit: MIGRAD, HESSE"
-              "{}); pull = (post-fit - pre-fit value) / pre-fit uncertainty.")
-    tables = [_parameter_table(
-        hdl, "Background-only fit", "Background-only fit: post-fit values of the nuisance parameters (normsys rate "
-        "modifiers, in units of their pre-fit constraint) with HESSE uncertainties and pulls. "
-        + method.format("") + f" -2 ln L at the minimum: {fit['twice_nll']:.7g}. " + _gof_text(fit["goodness_of_fit"]),
-        fit["parameters"], keywords)]
-    sb = fit.get("signal_plus_background")
-    corr = (sb or fit)["correlation"]
-    names = list(corr["names"])
-    matrix = np.asarray(corr["matrix"], dtype=float)
-    fitted = f"signal-plus-background fit at {sb['mass_gev']:.6g} GeV/c^2" if sb else "background-only fit"
-    table = new_table(hdl, "Correlation matrix",
-                      description=f"HESSE correlation coefficients of the free parameters of the {fitted}.",
-                      location="Correlation figure (results/fit/fit.json)", keywords=keywords, observables=["CORR"])
-    ii, jj = np.meshgrid(np.arange(len(names)), np.arange(len(names)), indexing="ij")
-    table.add_variable(variable(hdl, "Parameter 1", values=[names[i] for i in ii.ravel()], independent=True))
-    table.add_variable(variable(hdl, "Parameter 2", values=[names[j] for j in jj.ravel()], independent=True))
-    table.add_variable(variable(hdl, "Correlation", values=matrix.ravel().tolist(), independent=False))
-    tables.append(table)
-    if sb is None:
-        return tables
-    poi = sb["poi"]
-    ref = sb["reference_cross_section_cm2"]
-    minos = (f"MINOS interval of mu: {poi['minos_lower']} / +{poi['minos_upper']}"
-             + (" (lower edge at the parameter bound)" if poi["minos_at_lower_limit"] else ""))
-    mu_row = {"name": poi["name"], "value": poi["value"], "error": poi["error"], "pull": None}
-    tables.append(_parameter_table(
-        hdl, "Signal-plus-background fit",
-        f"Signal-plus-background fit for a {sb['mass_gev']:.6g} GeV/c^2 WIMP: signal strength mu (sigma_SI = mu x "
-        f"{ref:.3g} cm^2) and nuisance parameters with HESSE uncertainties. " + method.format(", MINOS") + " "
-        + minos + f"; -2 ln lambda(mu = 0) = {sb['delta_twice_nll_mu0']:.4g}. " + _gof_text(sb["goodness_of_fit"]),
-        [mu_row, *sb["parameters"]], keywords))
-    table = new_table(hdl, "Profile likelihood scan",
-                      description=f"Profile-likelihood scan of the signal strength mu for a {sb['mass_gev']:.6g} "
-                                  f"GeV/c^2 WIMP (sigma_SI = mu x {ref:.3g} cm^2): {sb['scan']['definition']}.",
-                      location="POI scan figure (results/fit/fit.json)", keywords=keywords,
-                      observables=["-2 ln lambda"])
-    mu = np.asarray(sb["scan"]["mu"], dtype=float)
-    table.add_variable(variable(hdl, "Signal strength mu", values=mu.tolist(), independent=True))
-    table.add_variable(variable(hdl, "sigma_SI", units="cm$^{2}$", values=(mu * ref).tolist(), independent=False))
-    table.add_variable(variable(hdl, "-2 ln lambda(mu)", values=[float(v) for v in sb["scan"]["delta_twice_nll"]],
-                                independent=False))
-    tables.append(table)
-    rows = fit["best_fit_per_mass"]
-    table = new_table(hdl, "Best-fit cross section",
-                      description="Best-fit signal strength per WIMP mass (MIGRAD + HESSE, mu bounded to the "
-                                  "workspace's POI bounds) and the corresponding best-fit cross section sigma_SI "
-                                  "[cm^2]; -2 ln lambda(0) is the profile-likelihood ratio of the background-only "
-                                  "hypothesis (q0 when mu^ > 0).",
-                      location="Best-fit figure (results/fit/fit.json)", keywords=keywords, observables=["SIG"])
-    table.add_variable(variable(hdl, "WIMP mass", units="GeV", values=[float(r["mass_gev"]) for r in rows],
-                                independent=True))
-    var = variable(hdl, "Best-fit sigma_SI", units="cm$^{2}$", values=[float(r["cross_section_hat_cm2"]) for r in rows],
-                   independent=False)
-    unc = hdl.Uncertainty("HESSE", is_symmetric=True)
-    unc.values = [float(r["cross_section_hat_error_cm2"]) for r in rows]
-    var.add_uncertainty(unc)
-    table.add_variable(var)
-    table.add_variable(variable(hdl, "Best-fit mu", values=[float(r["mu_hat"]) for r in rows], independent=False))
-    table.add_variable(variable(hdl, "-2 ln lambda(0)", values=[float(r["delta_twice_nll_mu0"]) for r in rows],
-                                independent=False))
-    tables.append(table)
-    return tables

@@ -63,8 +63,16 @@ EXTRA_LIMIT_CURVES = (
     ("expected_cls_cm2", "CLs median expected", "tab:red", ":"),
 )
 #: The ``limits.csv`` columns :func:`plot_limit_curve` takes (keywords of the same names).
-LIMIT_CURVE_COLUMNS = ("mass_gev", "limit_cm2", "expected_cm2", "expected_m2sigma_cm2", "expected_m1sigma_cm2",
-                       "expected_p1sigma_cm2", "expected_p2sigma_cm2", *(c[0] for c in EXTRA_LIMIT_CURVES))
+LIMIT_CURVE_COLUMNS = (
+    "mass_gev",
+    "limit_cm2",
+    "expected_cm2",
+    "expected_m2sigma_cm2",
+    "expected_m1sigma_cm2",
+    "expected_p1sigma_cm2",
+    "expected_p2sigma_cm2",
+    *(c[0] for c in EXTRA_LIMIT_CURVES),
+)
 
 
 def plot_limit_curve(
@@ -112,11 +120,18 @@ def plot_limit_curve(
     Raises:
         InvalidData: Arrays of different length, non-finite or non-positive values.
     """
-    given = {"mass_gev": mass_gev, "limit_cm2": limit_cm2, "expected_cm2": expected_cm2,
-             "expected_m2sigma_cm2": expected_m2sigma_cm2, "expected_m1sigma_cm2": expected_m1sigma_cm2,
-             "expected_p1sigma_cm2": expected_p1sigma_cm2, "expected_p2sigma_cm2": expected_p2sigma_cm2,
-             "limit_unconstrained_cm2": limit_unconstrained_cm2, "limit_cls_cm2": limit_cls_cm2,
-             "expected_cls_cm2": expected_cls_cm2}
+    given = {
+        "mass_gev": mass_gev,
+        "limit_cm2": limit_cm2,
+        "expected_cm2": expected_cm2,
+        "expected_m2sigma_cm2": expected_m2sigma_cm2,
+        "expected_m1sigma_cm2": expected_m1sigma_cm2,
+        "expected_p1sigma_cm2": expected_p1sigma_cm2,
+        "expected_p2sigma_cm2": expected_p2sigma_cm2,
+        "limit_unconstrained_cm2": limit_unconstrained_cm2,
+        "limit_cls_cm2": limit_cls_cm2,
+        "expected_cls_cm2": expected_cls_cm2,
+    }
     arrays = {k: as_finite_array(k, v, positive=True) for k, v in given.items() if v is not None}
     same_length(**arrays)
     order = np.argsort(arrays["mass_gev"], kind="stable")
@@ -125,12 +140,25 @@ def plot_limit_curve(
 
     fig = Figure(figsize=(6.4, 5.6), layout="constrained")
     ax = fig.add_subplot()
-    band2 = ax.fill_between(m, a["expected_m2sigma_cm2"], a["expected_p2sigma_cm2"], color=BAND_2SIGMA_COLOR,
-                            linewidth=0, label=rf"{band_label} $\pm 2\sigma$")
-    band1 = ax.fill_between(m, a["expected_m1sigma_cm2"], a["expected_p1sigma_cm2"], color=BAND_1SIGMA_COLOR,
-                            linewidth=0, label=rf"{band_label} $\pm 1\sigma$")
-    (median,) = ax.plot(m, a["expected_cm2"], color="black", linestyle="--", linewidth=1.2,
-                        label=f"{band_label} median")
+    band2 = ax.fill_between(
+        m,
+        a["expected_m2sigma_cm2"],
+        a["expected_p2sigma_cm2"],
+        color=BAND_2SIGMA_COLOR,
+        linewidth=0,
+        label=rf"{band_label} $\pm 2\sigma$",
+    )
+    band1 = ax.fill_between(
+        m,
+        a["expected_m1sigma_cm2"],
+        a["expected_p1sigma_cm2"],
+        color=BAND_1SIGMA_COLOR,
+        linewidth=0,
+        label=rf"{band_label} $\pm 1\sigma$",
+    )
+    (median,) = ax.plot(
+        m, a["expected_cm2"], color="black", linestyle="--", linewidth=1.2, label=f"{band_label} median"
+    )
     extras = []
     for key, extra_label, color, style in EXTRA_LIMIT_CURVES:
         if key in a:
@@ -145,14 +173,21 @@ def plot_limit_curve(
         try:
             ref_label, ref_mass, ref_limit = ref
         except (TypeError, ValueError):
-            raise InvalidData("each reference must be (label, mass_gev, limit_cm2)",
-                              field=f"references[{idx}]") from None
+            raise InvalidData(
+                "each reference must be (label, mass_gev, limit_cm2)", field=f"references[{idx}]"
+            ) from None
         rm = as_finite_array(f"references[{idx}].mass_gev", ref_mass, positive=True)
         rl = as_finite_array(f"references[{idx}].limit_cm2", ref_limit, positive=True)
         same_length(**{f"references[{idx}].mass_gev": rm, f"references[{idx}].limit_cm2": rl})
         ro = np.argsort(rm, kind="stable")
-        (line,) = ax.plot(rm[ro], rl[ro], color=colors[idx % len(colors)], linestyle=styles[idx % len(styles)],
-                          linewidth=1.5, label=str(ref_label))
+        (line,) = ax.plot(
+            rm[ro],
+            rl[ro],
+            color=colors[idx % len(colors)],
+            linestyle=styles[idx % len(styles)],
+            linewidth=1.5,
+            label=str(ref_label),
+        )
         refs.append(line)
 
     ax.set_xscale("log")
@@ -167,8 +202,9 @@ def plot_limit_curve(
         ax.set_title(title)
     # Headline first, then the other conventions, the median and bands, then references.
     handles = [headline, *extras, median, band1, band2, *refs]
-    fig.legend(handles, [h.get_label() for h in handles], loc="outside upper center", ncols=2, fontsize="small",
-               frameon=False)
+    fig.legend(
+        handles, [h.get_label() for h in handles], loc="outside upper center", ncols=2, fontsize="small", frameon=False
+    )
     return fig
 
 
@@ -222,16 +258,16 @@ def plot_analysis_space(
     obs_x = as_finite_array("observed_cs1_phd", observed_cs1_phd)
     obs_y = as_finite_array("observed_log10_cs2", observed_log10_cs2)
     if len(obs_x) != len(obs_y):
-        raise InvalidData(f"lengths differ ({len(obs_x)} vs {len(obs_y)})",
-                          field="observed_cs1_phd,observed_log10_cs2")
+        raise InvalidData(f"lengths differ ({len(obs_x)} vs {len(obs_y)})", field="observed_cs1_phd,observed_log10_cs2")
 
     fig = Figure(figsize=(7.0, 4.8), layout="constrained")
     ax = fig.add_subplot()
     masked = np.ma.masked_less_equal(bkg.T, 0.0)
     positive = bkg[bkg > 0]
     vmin = max(float(positive.min()), float(positive.max()) * 1e-6)
-    mesh = ax.pcolormesh(x_edges, y_edges, masked, norm=LogNorm(vmin=vmin, vmax=float(positive.max())),
-                         cmap="Blues", shading="flat")
+    mesh = ax.pcolormesh(
+        x_edges, y_edges, masked, norm=LogNorm(vmin=vmin, vmax=float(positive.max())), cmap="Blues", shading="flat"
+    )
     cbar = fig.colorbar(mesh, ax=ax)
     cbar.set_label("expected background events / bin")
 
@@ -252,18 +288,27 @@ def plot_analysis_space(
                 drawn.add(level)
                 ls = linestyles.get(frac, ":")
                 ax.contour(xc, yc, sig.T, levels=[level], colors="tab:red", linestyles=ls, linewidths=1.5)
-                handles.append(Line2D([], [], color="tab:red", linestyle=ls,
-                                      label=f"{prefix}{frac:.0%} of signal inside"))
-    (obs_line,) = ax.plot(obs_x, obs_y, linestyle="none", marker="o", markersize=4, markerfacecolor="black",
-            markeredgecolor="white", markeredgewidth=0.5, label=f"Observed events ({len(obs_x)})")
+                handles.append(
+                    Line2D([], [], color="tab:red", linestyle=ls, label=f"{prefix}{frac:.0%} of signal inside")
+                )
+    (obs_line,) = ax.plot(
+        obs_x,
+        obs_y,
+        linestyle="none",
+        marker="o",
+        markersize=4,
+        markerfacecolor="black",
+        markeredgecolor="white",
+        markeredgewidth=0.5,
+        label=f"Observed events ({len(obs_x)})",
+    )
     handles.insert(0, obs_line)
 
     ax.set_xlim(x_edges[0], x_edges[-1])
     ax.set_ylim(y_edges[0], y_edges[-1])
     ax.set_xlabel(CS1_LABEL)
     ax.set_ylabel(LOG10_CS2_LABEL)
-    fig.legend(handles=handles, loc="outside upper center", ncols=min(2, len(handles)), fontsize="small",
-               frameon=False)
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(2, len(handles)), fontsize="small", frameon=False)
     return fig
 
 
@@ -299,8 +344,15 @@ def plot_cutflow(*, cuts: Sequence[str], events: Sequence[float], efficiency: Se
     for x, n, e in zip(pos, ev, eff):
         y = n if n > 0 else bottom
         count = f"{n:,.0f}" if float(n).is_integer() else f"{n:.4g}"
-        ax.annotate(f"{count}\nε = {100.0 * e:.3g}%", xy=(x, y), xytext=(0, 3), textcoords="offset points",
-                    ha="center", va="bottom", fontsize="x-small")
+        ax.annotate(
+            f"{count}\nε = {100.0 * e:.3g}%",
+            xy=(x, y),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize="x-small",
+        )
     ax.set_xticks(pos)
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_xlabel("Selection cut (applied sequentially)")
@@ -309,8 +361,9 @@ def plot_cutflow(*, cuts: Sequence[str], events: Sequence[float], efficiency: Se
     return fig
 
 
-def plot_acceptance(*, energy_kev: Sequence[float], acceptance: Sequence[float],
-                    acceptance_err: Sequence[float]) -> Figure:
+def plot_acceptance(
+    *, energy_kev: Sequence[float], acceptance: Sequence[float], acceptance_err: Sequence[float]
+) -> Figure:
     """Plot the signal acceptance (all cuts) versus true nuclear-recoil energy.
 
     Args:
@@ -335,10 +388,26 @@ def plot_acceptance(*, energy_kev: Sequence[float], acceptance: Sequence[float],
 
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    ax.fill_between(en, np.clip(acc - err, 0, None), np.clip(acc + err, None, 1.0), color="tab:blue",
-                    alpha=0.25, linewidth=0, label=r"$\pm 1\sigma$ (MC statistics)")
-    ax.errorbar(en, acc, yerr=err, fmt="o-", color="tab:blue", markersize=3, linewidth=1.2, capsize=0,
-                label="Signal acceptance (all cuts)")
+    ax.fill_between(
+        en,
+        np.clip(acc - err, 0, None),
+        np.clip(acc + err, None, 1.0),
+        color="tab:blue",
+        alpha=0.25,
+        linewidth=0,
+        label=r"$\pm 1\sigma$ (MC statistics)",
+    )
+    ax.errorbar(
+        en,
+        acc,
+        yerr=err,
+        fmt="o-",
+        color="tab:blue",
+        markersize=3,
+        linewidth=1.2,
+        capsize=0,
+        label="Signal acceptance (all cuts)",
+    )
     ax.set_xlabel(ENERGY_LABEL)
     ax.set_ylabel("Signal acceptance")
     ax.set_ylim(0.0, 1.05)

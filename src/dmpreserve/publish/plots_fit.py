@@ -51,8 +51,7 @@ def plot_pulls(*, names: Sequence[str], pulls: Sequence[float], errors: Sequence
     ax.axvspan(-1.0, 1.0, color=BAND_1SIGMA_COLOR, linewidth=0, label=r"$\pm 1\sigma$")
     ax.axvline(0.0, color="black", linestyle="--", linewidth=0.8)
     ypos = np.arange(n)[::-1]
-    ax.errorbar(p, ypos, xerr=e, fmt="o", color="black", markersize=4, capsize=2, elinewidth=1.2,
-                label="Post-fit")
+    ax.errorbar(p, ypos, xerr=e, fmt="o", color="black", markersize=4, capsize=2, elinewidth=1.2, label="Post-fit")
     ax.set_yticks(ypos)
     ax.set_yticklabels(labels)
     reach = float(np.max(np.abs(p) + e)) if n else 0.0
@@ -94,8 +93,15 @@ def plot_correlation(*, names: Sequence[str], matrix) -> Figure:
     if n <= 30:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{round(float(corr[i, j]), 2) + 0.0:.2f}", ha="center", va="center", fontsize="x-small",
-                        color="white" if abs(corr[i, j]) > 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{round(float(corr[i, j]), 2) + 0.0:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize="x-small",
+                    color="white" if abs(corr[i, j]) > 0.6 else "black",
+                )
     ax.set_xticks(np.arange(n))
     ax.set_yticks(np.arange(n))
     ax.set_xticklabels(labels, rotation=45, ha="right")
@@ -103,8 +109,14 @@ def plot_correlation(*, names: Sequence[str], matrix) -> Figure:
     return fig
 
 
-def plot_poi_scan(*, mu: Sequence[float], delta_twice_nll: Sequence[float], mu_hat: float | None = None,
-                  poi_label: str = r"signal strength $\mu$", title: str | None = None) -> Figure:
+def plot_poi_scan(
+    *,
+    mu: Sequence[float],
+    delta_twice_nll: Sequence[float],
+    mu_hat: float | None = None,
+    poi_label: str = r"signal strength $\mu$",
+    title: str | None = None,
+) -> Figure:
     """Profile-likelihood scan of the parameter of interest: −2 ln λ(μ) with 1σ, 90% CL and 2σ lines.
 
     Args:
@@ -144,8 +156,9 @@ def plot_poi_scan(*, mu: Sequence[float], delta_twice_nll: Sequence[float], mu_h
     return fig
 
 
-def plot_best_fit_per_mass(*, mass_gev: Sequence[float], cross_section_hat_cm2: Sequence[float],
-                           cross_section_hat_error_cm2: Sequence[float]) -> Figure:
+def plot_best_fit_per_mass(
+    *, mass_gev: Sequence[float], cross_section_hat_cm2: Sequence[float], cross_section_hat_error_cm2: Sequence[float]
+) -> Figure:
     """Best-fit SI cross section σ̂ = μ̂ × reference σ [cm²] with its HESSE error versus WIMP mass, log-log.
 
     Masses where μ̂ sits at its lower bound 0 are drawn as σ̂ + 1σ markers.
@@ -173,14 +186,26 @@ def plot_best_fit_per_mass(*, mass_gev: Sequence[float], cross_section_hat_cm2: 
     if not np.any(upper > 0):
         raise InvalidData("no mass has a positive best fit or error", field="cross_section_hat_cm2")
     floor = float(np.min(upper[upper > 0])) * 1e-2
-    ax.vlines(m, np.clip(s - e, floor, None), np.clip(upper, floor, None), color="black", linewidth=1.2,
-              label=r"$\hat{\sigma} \pm 1\sigma$ (HESSE, clipped at the axis)")
+    ax.vlines(
+        m,
+        np.clip(s - e, floor, None),
+        np.clip(upper, floor, None),
+        color="black",
+        linewidth=1.2,
+        label=r"$\hat{\sigma} \pm 1\sigma$ (HESSE, clipped at the axis)",
+    )
     pos = s > 0
     if np.any(pos):
         ax.plot(m[pos], s[pos], "o", color="black", markersize=4, label=r"best fit $\hat{\sigma}_\mathrm{SI} > 0$")
     if np.any(~pos):
-        ax.plot(m[~pos], upper[~pos], "v", color="tab:blue", markersize=5,
-                label=r"$\hat{\sigma} = 0$ (at the bound): $\hat{\sigma} + 1\sigma$")
+        ax.plot(
+            m[~pos],
+            upper[~pos],
+            "v",
+            color="tab:blue",
+            markersize=5,
+            label=r"$\hat{\sigma} = 0$ (at the bound): $\hat{\sigma} + 1\sigma$",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(bottom=floor)

@@ -16,8 +16,21 @@ from dmpreserve import __version__
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import sha256_file
 
-PACKAGES = ("dmpreserve", "nestpy", "pyhf", "iminuit", "numpy", "scipy", "pyarrow", "matplotlib", "jsonschema",
-            "snakemake", "hepdata-lib", "hepdata-validator", "pyyaml")
+PACKAGES = (
+    "dmpreserve",
+    "nestpy",
+    "pyhf",
+    "iminuit",
+    "numpy",
+    "scipy",
+    "pyarrow",
+    "matplotlib",
+    "jsonschema",
+    "snakemake",
+    "hepdata-lib",
+    "hepdata-validator",
+    "pyyaml",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -56,10 +69,17 @@ def git_commit(directory: str | os.PathLike = ".") -> str:
     dirty state cannot be known: the suffix is then ``-unchecked``.
     """
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except FileNotFoundError:
         head = _git_head(Path(directory))
         return head if head == "unknown" else head + "-unchecked"
@@ -72,8 +92,12 @@ def git_commit(directory: str | os.PathLike = ".") -> str:
 #: project image (env/Dockerfile) also writes them, with its reference, to the second one.
 APPTAINER_LABELS = Path("/.singularity.d/labels.json")
 IMAGE_INFO = Path("/opt/dmpreserve/image.json")
-_LABEL_KEYS = ("org.opencontainers.image.version", "org.opencontainers.image.revision",
-               "org.opencontainers.image.source", "org.opencontainers.image.base.name")
+_LABEL_KEYS = (
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.base.name",
+)
 
 
 def _read_labels(*files: Path) -> dict[str, str]:
@@ -88,8 +112,13 @@ def _read_labels(*files: Path) -> dict[str, str]:
     return {}
 
 
-def container_info(environ: Mapping[str, str] | None = None, *, labels_file: Path = APPTAINER_LABELS,
-                   image_info: Path = IMAGE_INFO, dockerenv: Path = Path("/.dockerenv")) -> dict[str, Any] | None:
+def container_info(
+    environ: Mapping[str, str] | None = None,
+    *,
+    labels_file: Path = APPTAINER_LABELS,
+    image_info: Path = IMAGE_INFO,
+    dockerenv: Path = Path("/.dockerenv"),
+) -> dict[str, Any] | None:
     """The container this process runs in, or ``None`` on the bare host.
 
     Apptainer/Singularity set ``APPTAINER_CONTAINER``/``SINGULARITY_CONTAINER`` to the image file
@@ -119,19 +148,30 @@ def container_info(environ: Mapping[str, str] | None = None, *, labels_file: Pat
     # The SIF itself is visible inside only where it is bound (e.g. under /tmp): then its digest
     # ties the run to the record of `dmpreserve image sif`.
     digest = sha256_file(image) if engine in ("apptainer", "singularity") and Path(image).is_file() else None
-    return {"engine": engine, "image": image, "image_sha256": digest, "name": name,
-            "labels": _read_labels(labels_file, image_info)}
+    return {
+        "engine": engine,
+        "image": image,
+        "image_sha256": digest,
+        "name": name,
+        "labels": _read_labels(labels_file, image_info),
+    }
 
 
 def container_runtime(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Where the step ran: the container (``inside_container``: image path, ``docker`` or ``None``;
     ``container``: engine, image, labels), the interpreter path and version, and the platform."""
     info = container_info(environ)
-    inside = None if info is None else (info["image"] if info["engine"] in ("apptainer", "singularity")
-                                        else info["engine"])
-    return {"inside_container": inside, "container": info, "python_executable": sys.executable,
-            "python_version": platform.python_version(), "platform": platform.platform(),
-            "batch_system": batch_job(environ)}
+    inside = (
+        None if info is None else (info["image"] if info["engine"] in ("apptainer", "singularity") else info["engine"])
+    )
+    return {
+        "inside_container": inside,
+        "container": info,
+        "python_executable": sys.executable,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "batch_system": batch_job(environ),
+    }
 
 
 def batch_job(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
@@ -153,9 +193,17 @@ def checksums(paths: Sequence[str | os.PathLike]) -> dict[str, str]:
     return out
 
 
-def build_provenance(*, config_path: str, config_sha256: str, image: str, inputs: Sequence[str],
-                     outputs: Sequence[str]) -> dict[str, Any]:
+def build_provenance(
+    *, config_path: str, config_sha256: str, image: str, inputs: Sequence[str], outputs: Sequence[str]
+) -> dict[str, Any]:
     """The ``provenance.json`` document.  Only ``runtime`` and ``git_commit`` depend on where it ran."""
-    return {"dmpreserve_version": __version__, "config": {"path": config_path, "sha256": config_sha256},
-            "container_image": image, "git_commit": git_commit(), "runtime": container_runtime(),
-            "packages": package_versions(), "inputs": checksums(inputs), "outputs": checksums(outputs)}
+    return {
+        "dmpreserve_version": __version__,
+        "config": {"path": config_path, "sha256": config_sha256},
+        "container_image": image,
+        "git_commit": git_commit(),
+        "runtime": container_runtime(),
+        "packages": package_versions(),
+        "inputs": checksums(inputs),
+        "outputs": checksums(outputs),
+    }

@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from dmpreserve.artifacts.response import ResponseMatrix, read_line_response, read_response
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.errors import InvalidSpectrum
+from dmpreserve.physics.halo import StandardHalo
+from dmpreserve.physics.signal_models import SignalModel, UserSpectra
+from dmpreserve.reinterpret.kit import Kit
+from dmpreserve.signals import counts_per_energy_bin, scaled_template
 from dmpreserve.stats.limits import compute_limits, method_text
 from dmpreserve.stats.toys import ToySettings
 from dmpreserve.stats.workspace import build_patchset, validate_patchset
-from dmpreserve.physics.halo import StandardHalo
-from dmpreserve.artifacts.response import ResponseMatrix, read_line_response, read_response
-from dmpreserve.reinterpret.kit import Kit
-from dmpreserve.physics.signal_models import SignalModel, UserSpectra
-from dmpreserve.signals import counts_per_energy_bin, scaled_template
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,12 +60,16 @@ def kit_halo(kit: Kit) -> StandardHalo:
 
 
 def _signal(masses, refs, templates, *, exposure: float, unit: str, description: str, halo) -> SignalTemplates:
-    return SignalTemplates(masses_gev=tuple(float(m) for m in masses),
-                           reference_cross_section_cm2=tuple(float(r) for r in refs),
-                           expected_events=tuple(float(np.sum(t)) for t in templates),
-                           templates=np.asarray([np.asarray(t, float) for t in templates]), exposure_t_yr=exposure,
-                           halo=halo, model=description,
-                           units={"expected_events": "events", "reference_cross_section_cm2": unit})
+    return SignalTemplates(
+        masses_gev=tuple(float(m) for m in masses),
+        reference_cross_section_cm2=tuple(float(r) for r in refs),
+        expected_events=tuple(float(np.sum(t)) for t in templates),
+        templates=np.asarray([np.asarray(t, float) for t in templates]),
+        exposure_t_yr=exposure,
+        halo=halo,
+        model=description,
+        units={"expected_events": "events", "reference_cross_section_cm2": unit},
+    )
 
 
 def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] | None = None) -> SignalTemplates:
@@ -81,8 +85,10 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
         for m in masses:
             e = model.line_energy_kev(m)
             if not lo <= e <= hi:
-                raise InvalidSpectrum(f"line at {e:g} keV (mass {m:g} GeV) outside the kit's ER lines "
-                                      f"{lo:g}-{hi:g} keV", field="masses_gev")
+                raise InvalidSpectrum(
+                    f"line at {e:g} keV (mass {m:g} GeV) outside the kit's ER lines {lo:g}-{hi:g} keV",
+                    field="masses_gev",
+                )
             tmpl = exposure * model.reference_rate_per_t_yr * resp.row(e)
             t, r = scaled_template(tmpl, strength=model.reference_rate_per_t_yr, target_events=target)
             refs.append(r)
@@ -91,14 +97,27 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
         resp = read_nr_response(kit)
         for m in masses:
             rate = model.rate(mass_gev=m, strength=1e-45, halo=halo)
-            tmpl = resp.fold(counts_per_energy_bin(resp.energy_edges_kev, rate=rate, exposure_t_yr=exposure,
-                                                   breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo)))
+            tmpl = resp.fold(
+                counts_per_energy_bin(
+                    resp.energy_edges_kev,
+                    rate=rate,
+                    exposure_t_yr=exposure,
+                    breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo),
+                )
+            )
             t, r = scaled_template(tmpl, strength=1e-45, target_events=target)
             refs.append(r)
             templates.append(t)
     _check_nonzero(masses, templates)
-    return _signal(masses, refs, templates, exposure=exposure, unit=model.strength_unit,
-                       description=f"{model.model} ({model.strength_unit})", halo=halo.as_dict())
+    return _signal(
+        masses,
+        refs,
+        templates,
+        exposure=exposure,
+        unit=model.strength_unit,
+        description=f"{model.model} ({model.strength_unit})",
+        halo=halo.as_dict(),
+    )
 
 
 def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_cm2: float) -> SignalTemplates:
@@ -113,8 +132,15 @@ def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_c
         refs.append(r)
         templates.append(t)
     _check_nonzero(spectra.masses_gev, templates)
-    return _signal(spectra.masses_gev, refs, templates, exposure=exposure, unit="cm^2 (user spectrum)",
-                       description="user spectrum (NR)", halo=None)
+    return _signal(
+        spectra.masses_gev,
+        refs,
+        templates,
+        exposure=exposure,
+        unit="cm^2 (user spectrum)",
+        description="user spectrum (NR)",
+        halo=None,
+    )
 
 
 def _check_nonzero(masses, templates) -> None:
@@ -133,15 +159,29 @@ def limit_options(kit: Kit, *, toys: bool) -> tuple[dict[str, Any], str]:
     opts: dict[str, Any] = {"pcl_power": float(st["pcl_power"])}
     if toys:
         if st["neyman_threshold"] != "toys":
-            raise InvalidSpectrum("the kit records no toy settings (the pipeline's limits were asymptotic)",
-                                  path=kit.file("kit.json"), field="statistics_settings")
-        opts["toys"] = ToySettings(toys_per_mu=int(st["toys_per_mu"]), toys_background=int(st["toys_background"]),
-                                   mu_points=int(st["mu_points"]), seed=int(st["seed"]))
+            raise InvalidSpectrum(
+                "the kit records no toy settings (the pipeline's limits were asymptotic)",
+                path=kit.file("kit.json"),
+                field="statistics_settings",
+            )
+        opts["toys"] = ToySettings(
+            toys_per_mu=int(st["toys_per_mu"]),
+            toys_background=int(st["toys_background"]),
+            mu_points=int(st["mu_points"]),
+            seed=int(st["seed"]),
+        )
     return opts, method_text(toys=toys, pcl_power=opts["pcl_power"])
 
 
-def reinterpret(kit: Kit, signal: SignalTemplates, *, strength_unit: str, source: dict[str, Any],
-                progress: bool = True, toys: bool = False) -> Reinterpretation:
+def reinterpret(
+    kit: Kit,
+    signal: SignalTemplates,
+    *,
+    strength_unit: str,
+    source: dict[str, Any],
+    progress: bool = True,
+    toys: bool = False,
+) -> Reinterpretation:
     """Build the patchset for ``signal`` and compute the limits with the pipeline's statistics.
 
     Args:
@@ -159,13 +199,16 @@ def reinterpret(kit: Kit, signal: SignalTemplates, *, strength_unit: str, source
     label = re.sub(r"[^a-zA-Z0-9_]", "_", str(source.get("model", "spectrum")))
     for patch, mass in zip(ps["patches"], signal.masses_gev):
         patch["metadata"]["values"] = [float(mass)]
-        patch["metadata"]["name"] = f"{label}_m" + f"{mass:.6g}".replace(".", "p").replace("-", "m").replace(
-            "+", "") + "_GeV"
+        patch["metadata"]["name"] = (
+            f"{label}_m" + f"{mass:.6g}".replace(".", "p").replace("-", "m").replace("+", "") + "_GeV"
+        )
     validate_patchset(ps, kit.workspace)
     ps["metadata"]["name"] = "reinterpretation"
-    ps["metadata"]["description"] = (f"signal hypotheses of {source.get('model', 'a user spectrum')}; strength = "
-                                     f"mu x reference_cross_section_cm2 of each patch [{strength_unit}]; "
-                                     "values = [mass in GeV]")
+    ps["metadata"]["description"] = (
+        f"signal hypotheses of {source.get('model', 'a user spectrum')}; strength = "
+        f"mu x reference_cross_section_cm2 of each patch [{strength_unit}]; "
+        "values = [mass in GeV]"
+    )
     opts, method = limit_options(kit, toys=toys)
     limits = compute_limits(kit.workspace, ps, cl=float(kit.manifest["cl"]), progress=progress, **opts)
     return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method)

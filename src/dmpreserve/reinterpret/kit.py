@@ -9,8 +9,8 @@ archive: sorted members, mtime 0, uid/gid 0, no gzip timestamp):
 * ``BkgOnly.json`` -- the background-only pyhf workspace;
 * ``response_nr.json`` -- NR response: P(pass all cuts, land in analysis bin k | NR of true energy in bin e,
   fiducial) from the NR simulation;
-* ``response_er.json`` -- ER response for monoenergetic lines (same, per line energy), simulated here with
-  NEST (:class:`dmpreserve.detector.NestDetector`, seeded from the configuration's seed);
+* ``response_er.json`` -- ER response for monoenergetic lines (same, per line energy), simulated with NEST
+  by the ``signal`` step (:func:`dmpreserve.signals.simulate_er_response`);
 * ``efficiency.csv`` -- signal efficiency (acceptance) versus true NR energy;
 * ``limits.csv`` -- the pipeline's own limits (closure reference);
 * ``signal_model.yaml`` -- the model the pipeline used; ``README.md`` -- how to use the kit.
@@ -25,34 +25,29 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
 from dmpreserve.artifacts.likelihood import validate_workspace
-from dmpreserve.artifacts.response import LineResponse
+from dmpreserve.artifacts.response import LineResponse, ResponseMatrix
+from dmpreserve.artifacts.templates import BackgroundTemplates
 from dmpreserve.config import AnalysisConfig
-from dmpreserve.detector import NestDetector
-from dmpreserve.signals import build_response
-from tqdm import tqdm
-from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import MAX_TEXT_BYTES, atomic_write, dumps_json, read_json, sha256_file, tar_gz_bytes
+from dmpreserve.physics.signal_models import SignalModel
 from dmpreserve.schema import validate
+from dmpreserve.stats.limits import METHOD
 
-KIT_FORMAT = "dmpreserve-reinterpretation-kit"
 KIT_VERSION = 1
 #: Files of a kit besides kit.json (name -> description).
-KIT_FILES = MappingProxyType({
-    "BkgOnly.json": "background-only pyhf workspace (HistFactory JSON)",
-    "response_nr.json": "NR response matrix: true NR energy bins [keV] x flattened analysis bins",
-    "response_er.json": "ER response for monoenergetic lines [keV] x flattened analysis bins",
-    "efficiency.csv": "signal efficiency (acceptance after all cuts) versus true NR energy [keV]",
-    "limits.csv": "the pipeline's own 90% CL limits (closure reference)",
-    "signal_model.yaml": "signal model used by the pipeline",
-    "README.md": "how to use this kit",
-})
-ER_STREAM = 7919  # random stream of the ER line simulation (distinct from the MDC streams)
-ER_LINES_KEV = "0.5:30:0.5"
-ER_EVENTS_PER_LINE = 2000
+KIT_FILES = MappingProxyType(
+    {
+        "BkgOnly.json": "background-only pyhf workspace (HistFactory JSON)",
+        "response_nr.json": "NR response matrix: true NR energy bins [keV] x flattened analysis bins",
+        "response_er.json": "ER response for monoenergetic lines [keV] x flattened analysis bins",
+        "efficiency.csv": "signal efficiency (acceptance after all cuts) versus true NR energy [keV]",
+        "limits.csv": "the pipeline's own 90% CL limits (closure reference)",
+        "signal_model.yaml": "signal model used by the pipeline",
+        "README.md": "how to use this kit",
+    }
+)
 
 README = """# dmpreserve reinterpretation kit
 
@@ -69,34 +64,62 @@ checks them before use.
 """
 
 
-def simulate_er_response(config: AnalysisConfig, *, line_energies_kev: np.ndarray,
-                         events_per_line: int = ER_EVENTS_PER_LINE, progress: bool = True) -> LineResponse:
-    """Simulate monoenergetic ER lines with NEST and fold them through the configured cuts and binning.
+def assemble_kit(
+    outdir: str | os.PathLike,
+    *,
+    tarball: str | os.PathLike | None,
+    config: AnalysisConfig,
+    model: SignalModel,
+    templates: BackgroundTemplates,
+    nr_response: ResponseMatrix,
+    er_response: LineResponse,
+    files: dict[str, str | os.PathLike],
+) -> None:
+    """Assemble the kit from the pipeline's outputs: copy the files, write ``kit.json`` and the tarball.
 
-    Events are uniform in the active volume; the fiducial-volume fraction is divided out as for the NR
-    response.  Seeded from the configuration's ``seed`` (stream :data:`ER_STREAM`): reruns are identical.
+    Args:
+        outdir: Kit directory.
+        tarball: Archive path (default ``outdir/kit.tar.gz``).
+        config: The resolved analysis configuration (CL, POI bounds, binning, statistics settings).
+        model: The signal model the pipeline used (its halo and mass grid, where given).
+        templates: The background templates (exposure).
+        nr_response, er_response: The signal step's responses (energy binning and line energies).
+        files: Kit file name (everything of :data:`KIT_FILES` but ``README.md``) -> path to copy.
     """
-    seed = int(config["seed"])
-    det = NestDetector(config["mdc"]["detector"])
-    det.seed(seed * 101 + ER_STREAM)
-    rng = np.random.default_rng([seed, ER_STREAM])
-    lines = np.asarray(line_energies_kev, dtype=float)
-    parts = []
-    for e in tqdm(lines, desc="NEST ER lines", unit="line", disable=not progress, mininterval=2.0):
-        pos = det.random_positions(events_per_line, rng)
-        sim = det.simulate(np.full(events_per_line, e), "er", *pos, rng)
-        parts.append(sim)
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in ("cs1_phd", "cs2_phd", "s1_phd", "s2_phd",
-                                                               "drift_time_us", "x_cm", "y_cm", "s1_coincidence")}
-    valid = np.concatenate([p["valid"] for p in parts])
-    for k in ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd"):
-        cols[k] = np.where(valid, cols[k], 0.0)
-    # the line index + 0.5 as "true energy", with unit bins: build_response then gives one row per line
-    cols["true_energy_kev"] = np.repeat(np.arange(len(lines)) + 0.5, events_per_line)
-    sim = ReducedData(columns=cols, meta={"kind": "simulation_er", "n_events": len(valid),
-                                          "active_volume": det.params.active_volume()}, path="<ER line simulation>")
-    resp = build_response(sim, config, energy_edges_kev=np.arange(len(lines) + 1, dtype=float))
-    return LineResponse(lines, resp.binning, resp.matrix, resp.matrix_err)
+    binning = config.binning
+    halo = model.halo or config.halo
+    manifest = {
+        "format": "dmpreserve-reinterpretation-kit",
+        "format_version": KIT_VERSION,
+        "exposure_t_yr": templates.exposure_t_yr,
+        "cl": float(config["limits"]["cl"]),
+        "poi_bounds": [float(x) for x in config["likelihood"]["poi_bounds"]],
+        "inspire_id": config["likelihood"]["inspire_id"],
+        "target_events_at_reference": float(config["signal"]["target_events_at_reference"]),
+        "analysis_binning": {
+            "cs1_edges_phd": list(binning.cs1_edges_phd),
+            "log10_cs2_edges": list(binning.log10_cs2_edges),
+            "flattening": "k = i_cs1 * n_log10cs2 + j_log10cs2",
+        },
+        "nr_energy_edges_kev": [float(x) for x in nr_response.energy_edges_kev],
+        "er_line_energies_kev": er_response.line_energies_kev.tolist(),
+        "halo": halo.as_dict(),
+        "masses_gev": list(model.masses_gev or config.masses_gev),
+        "statistics": METHOD,
+        "statistics_settings": dict(config.statistics),
+        "signal_model": model.to_json(),
+        "units": {
+            "exposure_t_yr": "t yr",
+            "energies": "keV",
+            "cs1": "phd",
+            "masses_gev": "GeV/c^2",
+            "limits": "cm^2",
+            "halo": "GeV/cm^3, km/s",
+        },
+    }
+    contents = {name: Path(path).read_bytes() for name, path in files.items()}
+    contents["README.md"] = README.encode("utf-8")
+    write_kit(outdir, files=contents, manifest=manifest, tarball=tarball)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -104,8 +127,13 @@ def _write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).write_bytes(data)
 
 
-def write_kit(outdir: str | os.PathLike, *, files: dict[str, bytes], manifest: dict[str, Any],
-              tarball: str | os.PathLike | None = None) -> None:
+def write_kit(
+    outdir: str | os.PathLike,
+    *,
+    files: dict[str, bytes],
+    manifest: dict[str, Any],
+    tarball: str | os.PathLike | None = None,
+) -> None:
     """Write the kit files, ``kit.json`` (with checksums) and the deterministic tarball.
 
     Args:
@@ -117,15 +145,19 @@ def write_kit(outdir: str | os.PathLike, *, files: dict[str, bytes], manifest: d
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     doc = dict(manifest)
-    doc["files"] = {name: {"sha256": hashlib.sha256(data).hexdigest(), "description": KIT_FILES[name]}
-                    for name, data in sorted(files.items())}
+    doc["files"] = {
+        name: {"sha256": hashlib.sha256(data).hexdigest(), "description": KIT_FILES[name]}
+        for name, data in sorted(files.items())
+    }
     validate(doc, "reinterpretation_kit", path=str(out / "kit.json"))
     all_files = dict(files)
     all_files["kit.json"] = dumps_json(doc).encode("utf-8")
     for name, data in sorted(all_files.items()):
         _write_bytes(out / name, data)
-    _write_bytes(Path(tarball) if tarball else out / "kit.tar.gz",
-                 tar_gz_bytes([(f"reinterpretation/{n}", d) for n, d in all_files.items()]))
+    _write_bytes(
+        Path(tarball) if tarball else out / "kit.tar.gz",
+        tar_gz_bytes([(f"reinterpretation/{n}", d) for n, d in all_files.items()]),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,8 +186,9 @@ def load_kit(kit_dir: str | os.PathLike) -> Kit:
     for name, entry in manifest["files"].items():
         p = root / name
         if p.is_symlink() or not p.is_file():
-            raise InvalidData("kit file is missing or not a regular file (links are refused)", path=p,
-                              field=f"files.{name}")
+            raise InvalidData(
+                "kit file is missing or not a regular file (links are refused)", path=p, field=f"files.{name}"
+            )
         if p.stat().st_size > MAX_TEXT_BYTES:
             raise InvalidData(f"kit file is larger than {MAX_TEXT_BYTES} bytes", path=p, field=f"files.{name}")
         if sha256_file(p) != entry["sha256"]:

@@ -12,8 +12,8 @@ from hepdata_validator.data_file_validator import DataFileValidator
 
 from dmpreserve.artifacts.limits import LIMIT_COLUMNS
 from dmpreserve.errors import InvalidData
-from dmpreserve.publish import plots
 from dmpreserve.files import atomic_write, write_csv, write_json
+from dmpreserve.publish import plots
 
 HEPDATA_TABLE = "hepdata_limits.yaml"
 # Both conventions (Baxter et al., EPJC 81 (2021) 907): Neyman-constructed two-sided PLR t~mu limits, and CLs.
@@ -30,25 +30,50 @@ def limit_rows(limits) -> list[dict[str, float]]:
 
 def hepdata_table(rows: list[dict[str, float]], *, strength_unit: str, description: str, cl: float) -> dict[str, Any]:
     """A HEPData data-table document (``independent_variables``/``dependent_variables``)."""
+
     def values(col: str) -> list[dict[str, float]]:
         return [{"value": float(f"{r[col]:.6g}")} for r in rows]
 
     expected = values("expected_cm2")
     for v, r in zip(expected, rows):
         m = r["expected_cm2"]
-        v["errors"] = [{"label": "1 sigma", "asymerror": {"minus": float(f"{r['expected_m1sigma_cm2'] - m:.6g}"),
-                                                          "plus": float(f"{r['expected_p1sigma_cm2'] - m:.6g}")}},
-                       {"label": "2 sigma", "asymerror": {"minus": float(f"{r['expected_m2sigma_cm2'] - m:.6g}"),
-                                                          "plus": float(f"{r['expected_p2sigma_cm2'] - m:.6g}")}}]
+        v["errors"] = [
+            {
+                "label": "1 sigma",
+                "asymerror": {
+                    "minus": float(f"{r['expected_m1sigma_cm2'] - m:.6g}"),
+                    "plus": float(f"{r['expected_p1sigma_cm2'] - m:.6g}"),
+                },
+            },
+            {
+                "label": "2 sigma",
+                "asymerror": {
+                    "minus": float(f"{r['expected_m2sigma_cm2'] - m:.6g}"),
+                    "plus": float(f"{r['expected_p2sigma_cm2'] - m:.6g}"),
+                },
+            },
+        ]
     quals = [{"name": "CL", "value": f"{cl:.0%}"}, {"name": "Model", "value": description}]
-    return {"independent_variables": [{"header": {"name": "Mass", "units": "GeV"}, "values": values("mass_gev")}],
-            "dependent_variables": [
-                {"header": {"name": "Observed upper limit (headline: power-constrained, PCL)", "units": strength_unit},
-                 "qualifiers": quals, "values": values("limit_cm2")},
-                *({"header": {"name": name, "units": strength_unit}, "qualifiers": quals, "values": values(col)}
-                  for col, name in _CONVENTIONS if col in rows[0]),
-                {"header": {"name": "Expected (median) upper limit", "units": strength_unit}, "qualifiers": quals,
-                 "values": expected}]}
+    return {
+        "independent_variables": [{"header": {"name": "Mass", "units": "GeV"}, "values": values("mass_gev")}],
+        "dependent_variables": [
+            {
+                "header": {"name": "Observed upper limit (headline: power-constrained, PCL)", "units": strength_unit},
+                "qualifiers": quals,
+                "values": values("limit_cm2"),
+            },
+            *(
+                {"header": {"name": name, "units": strength_unit}, "qualifiers": quals, "values": values(col)}
+                for col, name in _CONVENTIONS
+                if col in rows[0]
+            ),
+            {
+                "header": {"name": "Expected (median) upper limit", "units": strength_unit},
+                "qualifiers": quals,
+                "values": expected,
+            },
+        ],
+    }
 
 
 def _validate_table(path: Path, doc: dict[str, Any]) -> None:
@@ -67,22 +92,36 @@ def write_outputs(outdir: str | os.PathLike, result, *, cl: float, method: str) 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     rows = limit_rows(result.limits)
-    paths = {"limits_csv": out / "limits.csv", "limits_json": out / "limits.json", "patchset": out / "patchset.json",
-             "plot": out / "limits.png", "hepdata": out / HEPDATA_TABLE}
+    paths = {
+        "limits_csv": out / "limits.csv",
+        "limits_json": out / "limits.json",
+        "patchset": out / "patchset.json",
+        "plot": out / "limits.png",
+        "hepdata": out / HEPDATA_TABLE,
+    }
     write_csv(paths["limits_csv"], LIMIT_COLUMNS, [[r[c] for c in LIMIT_COLUMNS] for r in rows])
-    write_json(paths["limits_json"], {"cl": cl, "method": method, "units": {"limit_cm2": result.strength_unit,
-                                                                          "mass_gev": "GeV/c^2"},
-                                      "source": result.source, "limits": rows,
-                                      "expected_events_at_reference": list(result.signal.expected_events),
-                                      "reference_strength": list(result.signal.reference_cross_section_cm2)})
+    write_json(
+        paths["limits_json"],
+        {
+            "cl": cl,
+            "method": method,
+            "units": {"limit_cm2": result.strength_unit, "mass_gev": "GeV/c^2"},
+            "source": result.source,
+            "limits": rows,
+            "expected_events_at_reference": list(result.signal.expected_events),
+            "reference_strength": list(result.signal.reference_cross_section_cm2),
+        },
+    )
     write_json(paths["patchset"], result.patchset)
     cols = {c: np.array([r[c] for r in rows]) for c in plots.LIMIT_CURVE_COLUMNS if c in rows[0]}
-    fig = plots.plot_limit_curve(**cols, title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, "
-                                               f"{cl:.0%} CL")
+    fig = plots.plot_limit_curve(
+        **cols, title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL"
+    )
     fig.axes[0].set_ylabel(f"upper limit [{result.strength_unit}]")
     plots.save_figure(fig, paths["plot"])
-    table = hepdata_table(rows, strength_unit=result.strength_unit,
-                          description=str(result.source.get("model", "user spectrum")), cl=cl)
+    table = hepdata_table(
+        rows, strength_unit=result.strength_unit, description=str(result.source.get("model", "user spectrum")), cl=cl
+    )
     text = yaml.safe_dump(table, sort_keys=True, allow_unicode=True)
     _validate_table(paths["hepdata"], table)
     with atomic_write(paths["hepdata"]) as tmp:

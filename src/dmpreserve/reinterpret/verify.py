@@ -54,8 +54,11 @@ def read_curve(path: str | os.PathLike, *, column: str = "limit_cm2") -> Curve:
         InvalidData: unreadable file, missing column, non-numeric or non-positive values, repeated masses.
     """
     p = str(path)
-    lines = [ln for ln in read_text(p, "limit curve").splitlines()
-             if ln.strip() and not ln.lstrip().lstrip('"').startswith("#")]
+    lines = [
+        ln
+        for ln in read_text(p, "limit curve").splitlines()
+        if ln.strip() and not ln.lstrip().lstrip('"').startswith("#")
+    ]
     rows = [[c.strip() for c in r] for r in csv.reader(lines)]
     if not rows:
         raise InvalidData("no data rows", path=p)
@@ -64,8 +67,9 @@ def read_curve(path: str | os.PathLike, *, column: str = "limit_cm2") -> Curve:
         header = rows[0]
         for name in ("mass_gev", column):
             if name not in header:
-                raise InvalidData(f"required column is missing (columns present: {', '.join(header)})", path=p,
-                                  field=name)
+                raise InvalidData(
+                    f"required column is missing (columns present: {', '.join(header)})", path=p, field=name
+                )
         i_mass, i_lim, start = header.index("mass_gev"), header.index(column), 1
     masses, limits = [], []
     for n, r in enumerate(rows[start:], start=start + 1):
@@ -101,8 +105,14 @@ def parse_mass_range(text: str | None) -> tuple[float, float]:
     return lo, hi
 
 
-def compare(reference: Curve, result: Curve, *, rtol: float, mass_range: tuple[float, float] = (0.0, math.inf),
-            require_coverage: bool = True) -> list[Comparison]:
+def compare(
+    reference: Curve,
+    result: Curve,
+    *,
+    rtol: float,
+    mass_range: tuple[float, float] = (0.0, math.inf),
+    require_coverage: bool = True,
+) -> list[Comparison]:
     """Compare ``result`` with ``reference`` at the reference masses inside ``mass_range``.
 
     Args:

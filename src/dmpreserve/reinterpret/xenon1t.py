@@ -36,8 +36,24 @@ LL_FILE = "XENON1T_binwise_NR_LL.json"
 THRESHOLD_FILE = "threshold_using_lines_90pct.json"
 ASYMPTOTIC_THRESHOLD_90 = 2.705543454095404  # chi2(1).isf(0.1)
 #: Masses of the published XENON1T 2018 curve [GeV] (the default grid of a model without one).
-PUBLISHED_MASSES_GEV = (6.0, 8.0, 9.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 70.0, 100.0, 150.0, 200.0, 400.0, 1000.0,
-                        10000.0)
+PUBLISHED_MASSES_GEV = (
+    6.0,
+    8.0,
+    9.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    70.0,
+    100.0,
+    150.0,
+    200.0,
+    400.0,
+    1000.0,
+    10000.0,
+)
 
 
 def is_binwise_release(path: str | os.PathLike) -> bool:
@@ -86,8 +102,10 @@ class BinwiseLikelihood:
 
         ``breakpoints_kev``: kinks of the spectrum, where the bin integrals are split.
         """
-        return counts_per_energy_bin(self.true_edges_kev, rate=rate, exposure_t_yr=1.0,
-                                     breakpoints_kev=breakpoints_kev) @ self.migration
+        return (
+            counts_per_energy_bin(self.true_edges_kev, rate=rate, exposure_t_yr=1.0, breakpoints_kev=breakpoints_kev)
+            @ self.migration
+        )
 
     def llr(self, x: np.ndarray, s_reco: np.ndarray) -> np.ndarray:
         """sum_r lambda_r(x s_r) for signal multiples ``x`` (inf beyond the tabulated signal range)."""
@@ -123,8 +141,9 @@ class BinwiseLikelihood:
         gs = llr - ll_min - self.threshold(xs * mutot, asymptotic=asymptotic)
         above = np.nonzero(gs[i_min:] > 0)[0]
         if len(above) == 0:
-            raise InvalidData("limit lies beyond the tabulated signal range of the binwise likelihood",
-                              field="spectrum")
+            raise InvalidData(
+                "limit lies beyond the tabulated signal range of the binwise likelihood", field="spectrum"
+            )
         j = i_min + int(above[0])
         if j == 0:
             return 0.0
@@ -156,6 +175,7 @@ def load_binwise(directory: str | os.PathLike) -> BinwiseLikelihood:
         except (KeyError, TypeError, ValueError):
             raise InvalidData("missing or non-numeric threshold table", path=th_path, field="X.Data/Y.Data") from None
         if tx.shape != ty.shape or tx.ndim != 1 or len(tx) < 2 or np.any(np.diff(tx) <= 0):
-            raise InvalidData("threshold table must be two equal-length columns, X increasing", path=th_path,
-                              field="X.Data")
+            raise InvalidData(
+                "threshold table must be two equal-length columns, X increasing", path=th_path, field="X.Data"
+            )
     return BinwiseLikelihood(true_edges, reco_edges, migration, grid, lam, tx, ty)

@@ -4,37 +4,41 @@ Cuts are never evaluated as code: the variable must be a reduced-data column or 
 derived quantities (``r_cm``, ``log10_cs2``), and the bounds are numbers.
 
 Two engines share the cut definitions: :func:`apply_cuts` on an in-memory :class:`ReducedData`
-(the ``select`` step), and :func:`select_stream`, which translates the cuts into pyarrow compute
-expressions (:func:`cut_expression`) pushed down into a ``pyarrow.dataset`` scan, and streams a
-Parquet dataset of any size batch by batch with bounded memory.
+(the ``select`` step), and :func:`dmpreserve.selection.stream.select_stream`, which translates the
+cuts into pyarrow compute expressions pushed down into a ``pyarrow.dataset`` scan.  This module also
+computes what the cuts imply: the exposure (:func:`exposure_of`) and the NR signal acceptance.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
-from tqdm import tqdm
 
-from dmpreserve.config import AnalysisConfig
-from dmpreserve.artifacts.reduced import PARQUET_READ_ERRORS, ReducedData, column_catalogue, unreadable_parquet
+from dmpreserve.artifacts.exposure import Exposure
+from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.artifacts.tables import Acceptance, CutFlow
+from dmpreserve.config import AnalysisConfig
+from dmpreserve.detector import fiducial_mass_t
 from dmpreserve.errors import InvalidConfig, InvalidData
-from dmpreserve.files import atomic_write, write_json
+from dmpreserve.physics.constants import SECONDS_PER_YEAR
 
 #: Variables a cut may act on.
-VARIABLES = ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd", "log10_cs2", "drift_time_us", "x_cm", "y_cm", "r_cm",
-             "s1_coincidence")
+VARIABLES = (
+    "s1_phd",
+    "s2_phd",
+    "cs1_phd",
+    "cs2_phd",
+    "log10_cs2",
+    "drift_time_us",
+    "x_cm",
+    "y_cm",
+    "r_cm",
+    "s1_coincidence",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +54,10 @@ class Cut:
 
     def __post_init__(self) -> None:
         if self.variable not in VARIABLES:
-            raise InvalidConfig(f"cut {self.name!r} acts on unknown variable {self.variable!r}; "
-                                f"allowed: {', '.join(VARIABLES)}", field="variable")
+            raise InvalidConfig(
+                f"cut {self.name!r} acts on unknown variable {self.variable!r}; allowed: {', '.join(VARIABLES)}",
+                field="variable",
+            )
         for bound in (self.lower, self.upper):
             if not isinstance(bound, (int, float)) or isinstance(bound, bool) or math.isnan(bound):
                 raise InvalidConfig(f"cut {self.name!r} has a non-numeric bound {bound!r}", field="min/max")
@@ -63,11 +69,21 @@ class Cut:
             return (values >= self.lower) & (values < self.upper)
 
 
-def cuts_from_config(config: AnalysisConfig, *, kinds: Sequence[str] = ("quality", "fiducial", "roi")) -> tuple[Cut, ...]:
+def cuts_from_config(
+    config: AnalysisConfig, *, kinds: Sequence[str] = ("quality", "fiducial", "roi")
+) -> tuple[Cut, ...]:
     """The configured cuts of the given kinds, in order."""
-    return tuple(Cut(name=c["name"], kind=c["kind"], variable=c["variable"], lower=float(c.get("min", -math.inf)),
-                     upper=float(c.get("max", math.inf)), description=c.get("description", ""))
-                 for c in config.cuts(kinds=tuple(kinds)))
+    return tuple(
+        Cut(
+            name=c["name"],
+            kind=c["kind"],
+            variable=c["variable"],
+            lower=float(c.get("min", -math.inf)),
+            upper=float(c.get("max", math.inf)),
+            description=c.get("description", ""),
+        )
+        for c in config.cuts(kinds=tuple(kinds))
+    )
 
 
 def apply_cuts(data: ReducedData, cuts: Sequence[Cut]) -> tuple[np.ndarray, CutFlow]:
@@ -99,11 +115,32 @@ def fiducial_window(cuts: Sequence[Cut]) -> dict[str, float]:
     return {"r_max_cm": r_max, "drift_time_min_us": dt_lo, "drift_time_max_us": dt_hi}
 
 
-def fiducial_mass_t(detector: dict[str, Any], cuts: Sequence[Cut]) -> float:
+def fiducial_mass_from_cuts(detector: dict[str, Any], cuts: Sequence[Cut]) -> float:
     """Fiducial mass [t] from the fiducial cuts and the detector section of a sidecar."""
     w = fiducial_window(cuts)
-    height_cm = (w["drift_time_max_us"] - w["drift_time_min_us"]) * detector["drift_velocity_mm_per_us"] / 10.0
-    return detector["lxe_density_g_cm3"] * math.pi * w["r_max_cm"] ** 2 * height_cm / 1e6
+    return fiducial_mass_t(
+        density_g_cm3=detector["lxe_density_g_cm3"],
+        drift_velocity_mm_per_us=detector["drift_velocity_mm_per_us"],
+        r_max_cm=w["r_max_cm"],
+        drift_time_min_us=w["drift_time_min_us"],
+        drift_time_max_us=w["drift_time_max_us"],
+    )
+
+
+def exposure_of(science: ReducedData, cuts: Sequence[Cut]) -> Exposure:
+    """The science run's exposure: fiducial mass of the cuts x the sidecar's live time.
+
+    Raises:
+        InvalidData: naming the science file when its sidecar lacks the detector or live time.
+    """
+    try:
+        detector, live_time_s = science.meta["detector"], float(science.meta["live_time_s"])
+        mass = fiducial_mass_from_cuts(detector, cuts)
+    except (KeyError, TypeError) as exc:
+        raise InvalidData(
+            f"sidecar lacks what the exposure needs ({exc})", path=science.path, field="detector/live_time_s"
+        ) from None
+    return Exposure(fiducial_mass_t=mass, live_time_s=live_time_s, exposure_t_yr=mass * live_time_s / SECONDS_PER_YEAR)
 
 
 def fiducial_volume_fraction(active_volume: dict[str, float], cuts: Sequence[Cut]) -> float:
@@ -135,244 +172,3 @@ def nr_acceptance(sim: ReducedData, cuts: Sequence[Cut], edges_kev: np.ndarray) 
     # binomial error, floored at the one-event level so that bins with acceptance 0 or 1 are not exact
     err = np.where(n_gen > 0, np.sqrt(np.maximum(acc * (1 - acc), 1.0 / denom) / denom), 0.0)
     return Acceptance(np.asarray(edges_kev[:-1], float), np.asarray(edges_kev[1:], float), acc, err)
-
-
-# ---------------------------------------------------------------------------------------------
-# Streaming selection over Parquet datasets (pyarrow compute expressions, bounded memory)
-# ---------------------------------------------------------------------------------------------
-
-#: Columns each variable is computed from.
-SOURCE_COLUMNS = {"r_cm": ("x_cm", "y_cm"), "log10_cs2": ("cs2_phd",)}
-#: Rows per scanned batch, and how many batches/files the scanner reads ahead (bounds the memory).
-BATCH_ROWS = 1 << 17
-BATCH_READAHEAD, FRAGMENT_READAHEAD = 2, 1
-#: Rows per row group of the output file (selected batches are buffered up to this size).
-OUTPUT_ROW_GROUP_ROWS = 1 << 17
-
-
-def _log10_threshold(bound: float) -> float:
-    """The smallest float c >= 0 with ``numpy.log10(c) >= bound`` (bisection over the bit patterns of
-    the non-negative floats, whose order is their numerical order; log10 is monotonic).
-
-    ``lo <= log10(cS2) < hi`` is then exactly ``t(lo) <= cS2 < t(hi)``, with no logarithm per event:
-    the same events as the in-memory engine even at the bound itself, where ``10**bound`` may round
-    to either side (and over- or underflows beyond the float range).
-    """
-    lo, hi = 0, 0x7FF0000000000000  # bit patterns of 0.0 and +inf; log10(+inf) = +inf >= any bound
-    with np.errstate(divide="ignore"):
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if np.log10(np.uint64(mid).view(np.float64)) >= bound:
-                hi = mid
-            else:
-                lo = mid + 1
-    return float(np.uint64(lo).view(np.float64))
-
-
-def cut_expression(cut: Cut) -> ds.Expression:
-    """The pyarrow dataset expression that keeps the events passing ``cut``.
-
-    ``r_cm`` is computed as
-    ``sqrt(x*x + y*y)`` with the same correctly rounded IEEE operations as
-    :meth:`dmpreserve.artifacts.reduced.ReducedData.variable`, so both engines agree bit for bit (squaring the
-    bounds instead would underflow or overflow for extreme ones).  ``lo <= log10(cS2) < hi`` becomes
-    ``t(lo) <= cS2 < t(hi)`` with exact thresholds (:func:`_log10_threshold`; no logarithm per event).
-    """
-    lo, hi = cut.lower, cut.upper
-    x, y = ds.field("x_cm"), ds.field("y_cm")
-    if cut.variable == "r_cm":
-        value = pc.sqrt(pc.add(pc.multiply(x, x), pc.multiply(y, y)))
-    elif cut.variable == "log10_cs2":  # log10 of a negative cS2 is NaN and fails every cut: lower bound >= 0
-        value = ds.field("cs2_phd")
-        lo, hi = _log10_threshold(lo), _log10_threshold(hi)
-    else:
-        value = ds.field(cut.variable)
-    # ``value < hi`` even for hi = inf, as in Cut.mask: a derived r that overflowed to inf fails it
-    cond = pc.less(value, pa.scalar(float(hi)))
-    if lo > -math.inf or cut.variable == "log10_cs2":
-        cond = pc.and_kleene(pc.greater_equal(value, pa.scalar(float(lo))), cond)
-    return cond
-
-
-def cuts_expression(cuts: Sequence[Cut]) -> ds.Expression | None:
-    """The conjunction of all cuts (None when there are none)."""
-    expr = None
-    for cut in cuts:
-        term = cut_expression(cut)
-        expr = term if expr is None else pc.and_kleene(expr, term)
-    return expr
-
-
-def needed_columns(cuts: Sequence[Cut]) -> tuple[str, ...]:
-    """Reduced-data columns the cuts read, in first-use order."""
-    out: list[str] = []
-    for cut in cuts:
-        out.extend(c for c in SOURCE_COLUMNS.get(cut.variable, (cut.variable,)) if c not in out)
-    return tuple(out)
-
-
-def open_dataset(source: str | os.PathLike | Sequence[str | os.PathLike]) -> ds.Dataset:
-    """A Parquet dataset from a file, a directory of ``*.parquet`` files or a list of files.
-
-    Raises:
-        InvalidData: the source is missing, empty or not Parquet; a column has the wrong dtype.
-    """
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.is_dir():
-            files = sorted(str(p) for p in path.glob("*.parquet"))
-        elif path.is_file():
-            files = [str(path)]
-        else:
-            raise InvalidData("reduced-data file or directory not found", path=path)
-        where = str(path)
-    else:
-        files, where = [str(p) for p in source], ", ".join(str(p) for p in source)[:200]
-    if not files:
-        raise InvalidData("no Parquet files (*.parquet) in the directory", path=where)
-    try:
-        dataset = ds.dataset(files, format="parquet")
-    except PARQUET_READ_ERRORS as exc:
-        raise unreadable_parquet(where, exc, what="dataset") from None
-    catalogue = column_catalogue()
-    for name in dataset.schema.names:
-        expected = catalogue.get(name, {}).get("dtype")
-        got = dataset.schema.field(name).type
-        if expected and got != pa.from_numpy_dtype(np.dtype(expected)):
-            raise InvalidData(f"column has type {got}, the reduced-data schema says {expected}", path=where, field=name)
-    return dataset
-
-
-@dataclasses.dataclass(frozen=True)
-class StreamSelection:
-    """Result of :func:`select_stream`.
-
-    Attributes:
-        n_events: Events scanned.
-        n_selected: Events passing all cuts.
-        cutflow: Events after each cut (None when run with ``cutflow=False``).
-        n_batches: Batches streamed.
-        output: The Parquet file written (None: nothing written).
-        table: The selected events, when neither ``output`` nor ``collect=False`` was given.
-    """
-
-    n_events: int
-    n_selected: int
-    cutflow: CutFlow | None
-    n_batches: int
-    output: str | None = None
-    table: pa.Table | None = None
-
-
-def _cut_flags(n_cuts: int) -> list[str]:
-    """Names of the projected per-cut boolean columns of a cut-flow scan."""
-    return [f"__dmpreserve_cut_{i}" for i in range(n_cuts)]
-
-
-def _batch_mask(batch: pa.RecordBatch, n_cuts: int, counts: list[int]) -> pa.Array:
-    """Cumulative mask from a batch's per-cut flags; adds the events left after each cut to ``counts``."""
-    mask = None
-    for i, flag in enumerate(_cut_flags(n_cuts)):
-        cond = batch.column(flag)
-        mask = cond if mask is None else pc.and_(mask, cond)
-        counts[i] += pc.sum(mask).as_py() or 0
-    return mask
-
-
-def select_stream(source: str | os.PathLike | Sequence[str | os.PathLike] | ds.Dataset, cuts: Sequence[Cut], *,
-                  columns: Sequence[str] | None = None, output: str | os.PathLike | None = None,
-                  sidecar_meta: dict[str, Any] | None = None, cutflow: bool = True, collect: bool = True,
-                  batch_rows: int = BATCH_ROWS, use_threads: bool = True, progress: bool = False,
-                  compression: str = "zstd") -> StreamSelection:
-    """Apply ``cuts`` to a Parquet dataset, streaming batch by batch with bounded memory.
-
-    With ``cutflow=False`` the conjunction of the cuts is pushed down into the ``pyarrow.dataset``
-    scan (row groups whose statistics exclude it are skipped, the rest filtered in Arrow's threads);
-    with ``cutflow=True`` the scan projects one boolean flag per cut (evaluated in Arrow's scan
-    threads) and each batch is filtered here by the cumulative flags, counting the events left
-    after each cut.  Memory is bounded by the read-ahead (:data:`BATCH_READAHEAD` batches of
-    ``batch_rows``, :data:`FRAGMENT_READAHEAD` files) and one output row group, whatever the size.  The selected events are written to ``output`` (Parquet,
-    atomically, batch by batch) or, without ``output``, collected into a table (``collect``).
-
-    Args:
-        source: A Parquet file, a directory of them, a list of files or an open dataset.
-        cuts: The cuts, applied in order.
-        columns: Columns of the selected events (default: all).
-        output: Parquet file for the selected events.
-        sidecar_meta: With ``output``: sidecar fields (the reduced-data format); ``n_events`` and
-            ``columns`` are filled in and the sidecar is written beside ``output``.
-        cutflow: Count the events after each cut.
-        collect: Without ``output``: keep the selected events in memory (False: count only).
-        batch_rows: Rows per scanned batch.
-        use_threads: Let Arrow decode in parallel.
-        progress: Show a progress bar (events).
-        compression: Parquet codec of ``output``.
-
-    Returns:
-        A :class:`StreamSelection`.
-    """
-    dataset = source if isinstance(source, ds.Dataset) else open_dataset(source)
-    names = dataset.schema.names
-    out_cols = list(columns) if columns is not None else list(names)
-    for name in [*out_cols, *needed_columns(cuts)]:
-        if name not in names:
-            raise InvalidData("column needed by the selection is missing from the dataset", field=name,
-                              path=getattr(source, "__fspath__", lambda: str(source))())
-    scan_cols: list[str] | dict[str, ds.Expression] = out_cols
-    if cutflow:  # each cut's flag is computed in Arrow's scan threads, the cumulative masks here
-        scan_cols = {**{c: ds.field(c) for c in out_cols},
-                     **{flag: cut_expression(cut) for flag, cut in zip(_cut_flags(len(cuts)), cuts)}}
-    scanner = dataset.scanner(columns=scan_cols, filter=None if cutflow else cuts_expression(cuts),
-                              batch_size=batch_rows, batch_readahead=BATCH_READAHEAD,
-                              fragment_readahead=FRAGMENT_READAHEAD, use_threads=use_threads)
-    total = dataset.count_rows() if (progress or not cutflow) else 0
-    counts = [0] * len(cuts)
-    n_events = n_selected = n_batches = 0
-    kept: list[pa.RecordBatch] = []
-    pending: list[pa.RecordBatch] = []  # selected batches not yet written (one output row group)
-    schema = pa.schema([dataset.schema.field(c) for c in out_cols])
-    with contextlib.ExitStack() as stack:
-        writer = None
-        if output is not None:
-            tmp = stack.enter_context(atomic_write(output))
-            writer = stack.enter_context(pq.ParquetWriter(tmp, schema, compression=compression))
-        bar = stack.enter_context(tqdm(total=total or None, desc="select", unit="evt", unit_scale=True,
-                                       mininterval=1.0, disable=not progress))
-        for batch in scanner.to_batches():
-            n_batches += 1
-            if cutflow:
-                n_events += batch.num_rows
-                if cuts:
-                    batch = batch.filter(_batch_mask(batch, len(cuts), counts))
-                batch = batch.select(out_cols)
-            n_selected += batch.num_rows
-            if writer is not None:
-                pending.append(batch)
-                if sum(b.num_rows for b in pending) >= OUTPUT_ROW_GROUP_ROWS:
-                    writer.write_table(pa.Table.from_batches(pending, schema=schema))
-                    pending = []
-            elif collect:
-                kept.append(batch)
-            bar.update(batch.num_rows if not cutflow else 0)
-        if writer is not None:
-            if pending or n_selected == 0:
-                writer.write_table(pa.Table.from_batches(pending, schema=schema))
-            writer.close()
-    if not cutflow:
-        n_events = total
-    flow = None
-    if cutflow:
-        flow = CutFlow(("all", *(c.name for c in cuts)),
-                       ("all events in the dataset", *(c.description or f"{c.lower} <= {c.variable} < {c.upper}"
-                                                      for c in cuts)),
-                       (n_events, *counts))
-    if output is not None and sidecar_meta is not None:
-        catalogue = column_catalogue()
-        doc = {k: v for k, v in sidecar_meta.items() if k not in ("columns", "n_events")}
-        doc["n_events"] = n_selected
-        doc["columns"] = {c: {"unit": catalogue[c]["unit"], "description": catalogue[c]["description"]}
-                          for c in out_cols if c in catalogue}
-        write_json(Path(output).with_suffix(".json"), doc)
-    table = pa.Table.from_batches(kept, schema=schema) if output is None and collect else None
-    return StreamSelection(n_events=n_events, n_selected=n_selected, cutflow=flow, n_batches=n_batches,
-                           output=None if output is None else str(output), table=table)

@@ -107,8 +107,14 @@ def s_targets(*, cl: float, pcl_power: float) -> dict[str, float]:
     return out
 
 
-def asymptotic_limits(model: BinnedModel, *, cl: float = 0.9, pcl_power: float = 0.16,
-                      setup: ObservedSetup | None = None, rtol: float = 1e-6) -> AsymptoticResult:
+def asymptotic_limits(
+    model: BinnedModel,
+    *,
+    cl: float = 0.9,
+    pcl_power: float = 0.16,
+    setup: ObservedSetup | None = None,
+    rtol: float = 1e-6,
+) -> AsymptoticResult:
     """All asymptotic limits, bands and the discovery significance of one model.
 
     Raises:
@@ -137,16 +143,26 @@ def asymptotic_limits(model: BinnedModel, *, cl: float = 0.9, pcl_power: float =
         if pos[-1] and not pos.all() and crossings.size:
             j = crossings[-1]  # the largest root (upper end of the interval)
         else:
-            raise InvalidWorkspace(f"limit not bracketed by the POI bounds [{lo_b}, {hi_b}] ({name}); widen "
-                                   "likelihood.poi_bounds", field="measurements.parameters[mu].bounds")
+            raise InvalidWorkspace(
+                f"limit not bracketed by the POI bounds [{lo_b}, {hi_b}] ({name}); widen likelihood.poi_bounds",
+                field="measurements.parameters[mu].bounds",
+            )
         lo[i], hi[i], g_lo[i], g_hi[i] = grid[j], grid[j + 1], gv[i, j], gv[i, j + 1]
     root = illinois(lambda mus: _diag(g, model, setup, mus), lo, hi, g_lo, g_hi, rtol=rtol)
     r = {n: float(v) for n, v in zip(names, root)}
     p0 = float(special.ndtr(-np.sqrt(setup.q0)))
     return AsymptoticResult(
-        mu_hat=mu_hat, q0=setup.q0, p0=p0, z0=float(np.sqrt(setup.q0)), cls=r["cls_obs"],
-        cls_expected=tuple(r[f"cls_{i}"] for i in range(5)), neyman=r["neyman_obs"],
-        neyman_expected=tuple(r[f"neyman_{i}"] for i in range(5)), pcl_threshold=r["pcl"], threshold=c)
+        mu_hat=mu_hat,
+        q0=setup.q0,
+        p0=p0,
+        z0=float(np.sqrt(setup.q0)),
+        cls=r["cls_obs"],
+        cls_expected=tuple(r[f"cls_{i}"] for i in range(5)),
+        neyman=r["neyman_obs"],
+        neyman_expected=tuple(r[f"neyman_{i}"] for i in range(5)),
+        pcl_threshold=r["pcl"],
+        threshold=c,
+    )
 
 
 def _diag(g, model: BinnedModel, setup: ObservedSetup, mus: np.ndarray) -> np.ndarray:
@@ -155,8 +171,9 @@ def _diag(g, model: BinnedModel, setup: ObservedSetup, mus: np.ndarray) -> np.nd
     return values[np.arange(mus.size), np.arange(mus.size)] if values.shape[0] == mus.size else values
 
 
-def illinois(func, lo: np.ndarray, hi: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, *, rtol: float,
-              max_iter: int = 60) -> np.ndarray:
+def illinois(
+    func, lo: np.ndarray, hi: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, *, rtol: float, max_iter: int = 60
+) -> np.ndarray:
     """Batched Illinois regula falsi for brackets with g(lo) < 0 <= g(hi); ``func`` maps all x at once."""
     lo, hi, g_lo, g_hi = (np.array(a, float) for a in (lo, hi, g_lo, g_hi))
     side = np.zeros(lo.size, int)

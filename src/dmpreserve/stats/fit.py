@@ -41,12 +41,14 @@ GOF_TOYS = 100
 #: Fitted values, errors and correlations below this magnitude are MINUIT noise and written as 0.
 NOISE = 1e-7
 MODIFIER_SETTINGS = {"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}}
-GOF_DEFINITION = ("saturated-model goodness of fit: t_sat = -2 ln[L(best fit) / L(saturated)], saturated = "
-                  "every bin's expectation equal to its observed count and every constraint at its maximum; "
-                  "p_value_chi2 = P(chi2(ndof) >= t_sat) with ndof = n_bins - n_free_parameters (free = not "
-                  "fixed in the fit, constrained nuisance parameters included); p_value_toys from Poisson toys "
-                  "of the main bins drawn from the best fit (auxiliary data held at the observed values), each "
-                  "refitted")
+GOF_DEFINITION = (
+    "saturated-model goodness of fit: t_sat = -2 ln[L(best fit) / L(saturated)], saturated = "
+    "every bin's expectation equal to its observed count and every constraint at its maximum; "
+    "p_value_chi2 = P(chi2(ndof) >= t_sat) with ndof = n_bins - n_free_parameters (free = not "
+    "fixed in the fit, constrained nuisance parameters included); p_value_toys from Poisson toys "
+    "of the main bins drawn from the best fit (auxiliary data held at the observed values), each "
+    "refitted"
+)
 
 
 def rounded(value: float, digits: int = DIGITS, *, atol: float = 0.0) -> float:
@@ -143,10 +145,15 @@ class FitModel:
             with np.errstate(invalid="ignore", divide="ignore"):
                 corr = np.where(np.outer(sd, sd) > 0, cov / np.outer(sd, sd), 0.0)
             np.fill_diagonal(corr, 1.0)
-        return MinuitMinimum(names=self.names, values=tuple(float(v) for v in m.values),
-                         errors=tuple(float(e) if f else 0.0 for e, f in zip(m.errors, free)),
-                         correlation=tuple(tuple(float(c) for c in row) for row in corr),
-                         twice_nll=float(m.fval), valid=bool(m.valid), free=free)
+        return MinuitMinimum(
+            names=self.names,
+            values=tuple(float(v) for v in m.values),
+            errors=tuple(float(e) if f else 0.0 for e, f in zip(m.errors, free)),
+            correlation=tuple(tuple(float(c) for c in row) for row in corr),
+            twice_nll=float(m.fval),
+            valid=bool(m.valid),
+            free=free,
+        )
 
     def saturated_statistic(self, pars, data=None) -> float:
         """t_sat = -2 ln[L(pars)/L_sat] for ``data`` whose auxiliary part is the nominal auxiliary data."""
@@ -155,14 +162,18 @@ class FitModel:
         n = d[:n_main]
         nu = np.asarray(self.model.expected_actualdata(np.asarray(pars, dtype=float)), dtype=float)[:n_main]
         if np.any((nu <= 0) & (n > 0)):
-            raise InvalidWorkspace("a bin with observed events has zero expectation; the saturated-model "
-                                   "goodness of fit is undefined", field="observations")
+            raise InvalidWorkspace(
+                "a bin with observed events has zero expectation; the saturated-model goodness of fit is undefined",
+                field="observations",
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             log_term = np.where(n > 0, n * np.log(np.where(n > 0, n, 1.0) / np.where(nu > 0, nu, 1.0)), 0.0)
         main = 2.0 * float(np.sum(nu - n + log_term))
         aux = d[n_main:]
-        constraint = -2.0 * (float(np.sum(self.model.constraint_logpdf(aux, np.asarray(pars, float))))
-                             - float(np.sum(self.model.constraint_logpdf(aux, self.init))))
+        constraint = -2.0 * (
+            float(np.sum(self.model.constraint_logpdf(aux, np.asarray(pars, float))))
+            - float(np.sum(self.model.constraint_logpdf(aux, self.init)))
+        )
         return max(main + constraint, 0.0)
 
 
@@ -173,21 +184,31 @@ def _parameter_rows(lik: FitModel, result: MinuitMinimum, *, skip: tuple[int, ..
             continue
         value, error = _clean(result.values[idx]), _clean(result.errors[idx])
         prefit, width = lik.prefit_value[idx], lik.prefit_width[idx]
-        rows.append({"name": name, "value": value, "error": error, "prefit_value": rounded(prefit),
-                     "prefit_error": None if width is None else rounded(width),
-                     "pull": None if width is None else _clean((value - prefit) / width),
-                     "fixed": not result.free[idx]})
+        rows.append(
+            {
+                "name": name,
+                "value": value,
+                "error": error,
+                "prefit_value": rounded(prefit),
+                "prefit_error": None if width is None else rounded(width),
+                "pull": None if width is None else _clean((value - prefit) / width),
+                "fixed": not result.free[idx],
+            }
+        )
     return rows
 
 
 def _correlation(result: MinuitMinimum) -> dict[str, Any]:
     keep = [i for i, f in enumerate(result.free) if f]
-    return {"names": [result.names[i] for i in keep],
-            "matrix": [[_clean(result.correlation[i][j]) for j in keep] for i in keep]}
+    return {
+        "names": [result.names[i] for i in keep],
+        "matrix": [[_clean(result.correlation[i][j]) for j in keep] for i in keep],
+    }
 
 
-def goodness_of_fit(lik: FitModel, result: MinuitMinimum, *, toys: int = 0, seed: int = 0,
-                    progress: bool = False) -> dict[str, Any]:
+def goodness_of_fit(
+    lik: FitModel, result: MinuitMinimum, *, toys: int = 0, seed: int = 0, progress: bool = False
+) -> dict[str, Any]:
     """Saturated-model goodness of fit of ``result`` (see the module docstring).
 
     Args:
@@ -205,10 +226,18 @@ def goodness_of_fit(lik: FitModel, result: MinuitMinimum, *, toys: int = 0, seed
     n_bins = int(lik.model.config.nmaindata)
     n_free = int(sum(result.free))
     ndof = n_bins - n_free
-    out = {"t_sat": rounded(t_obs), "n_bins": n_bins, "n_free_parameters": n_free, "ndof": ndof,
-           "p_value_chi2": rounded(float(stats.chi2.sf(t_obs, ndof))) if ndof > 0 else None,
-           "toys": int(toys), "seed": int(seed), "p_value_toys": None, "p_value_toys_error": None,
-           "definition": GOF_DEFINITION}
+    out = {
+        "t_sat": rounded(t_obs),
+        "n_bins": n_bins,
+        "n_free_parameters": n_free,
+        "ndof": ndof,
+        "p_value_chi2": rounded(float(stats.chi2.sf(t_obs, ndof))) if ndof > 0 else None,
+        "toys": int(toys),
+        "seed": int(seed),
+        "p_value_toys": None,
+        "p_value_toys_error": None,
+        "definition": GOF_DEFINITION,
+    }
     if toys > 0:
         rng = np.random.default_rng(seed)
         n_main = lik.model.config.nmaindata
@@ -226,8 +255,9 @@ def goodness_of_fit(lik: FitModel, result: MinuitMinimum, *, toys: int = 0, seed
     return out
 
 
-def fit_background_only(workspace: dict[str, Any], *, gof_toys: int = 0, seed: int = 0,
-                        progress: bool = False) -> dict[str, Any]:
+def fit_background_only(
+    workspace: dict[str, Any], *, gof_toys: int = 0, seed: int = 0, progress: bool = False
+) -> dict[str, Any]:
     """Background-only fit with MINUIT (MIGRAD + HESSE), pulls, correlations and goodness of fit.
 
     Returns:
@@ -237,11 +267,15 @@ def fit_background_only(workspace: dict[str, Any], *, gof_toys: int = 0, seed: i
     """
     lik = FitModel(workspace)
     result = lik.fit()
-    return {"parameters": _parameter_rows(lik, result), "twice_nll": rounded(result.twice_nll),
-            "valid": result.valid, "correlation": _correlation(result),
-            "goodness_of_fit": goodness_of_fit(lik, result, toys=gof_toys, seed=seed, progress=progress),
-            "method": "background-only maximum-likelihood fit of -2 ln L (pyhf model, numpy backend) with "
-                      "iminuit: MIGRAD, HESSE"}
+    return {
+        "parameters": _parameter_rows(lik, result),
+        "twice_nll": rounded(result.twice_nll),
+        "valid": result.valid,
+        "correlation": _correlation(result),
+        "goodness_of_fit": goodness_of_fit(lik, result, toys=gof_toys, seed=seed, progress=progress),
+        "method": "background-only maximum-likelihood fit of -2 ln L (pyhf model, numpy backend) with "
+        "iminuit: MIGRAD, HESSE",
+    }
 
 
 def _scan(lik: FitModel, best: MinuitMinimum, *, lo: float, hi: float, points: int) -> dict[str, Any]:
@@ -253,8 +287,11 @@ def _scan(lik: FitModel, best: MinuitMinimum, *, lo: float, hi: float, points: i
     for mu in mus:
         fitted = lik.fit(start=start, fix={poi: float(mu)}, hesse=False)
         deltas.append(max(fitted.twice_nll - best.twice_nll, 0.0))
-    return {"mu": [rounded(v) for v in mus], "delta_twice_nll": [_clean(v) for v in deltas],
-            "definition": "-2 ln lambda(mu) = -2 ln L(mu, profiled nuisance parameters) + 2 ln L(best fit)"}
+    return {
+        "mu": [rounded(v) for v in mus],
+        "delta_twice_nll": [_clean(v) for v in deltas],
+        "definition": "-2 ln lambda(mu) = -2 ln L(mu, profiled nuisance parameters) + 2 ln L(best fit)",
+    }
 
 
 def _minos(m: Minuit, name: str) -> dict[str, Any]:
@@ -262,10 +299,20 @@ def _minos(m: Minuit, name: str) -> dict[str, Any]:
         m.minos(name)
         err = m.merrors[name]
     except (RuntimeError, KeyError, ValueError):
-        return {"minos_lower": None, "minos_upper": None, "minos_valid": False,
-                "minos_at_lower_limit": False, "minos_at_upper_limit": False}
-    return {"minos_lower": _clean(err.lower), "minos_upper": _clean(err.upper), "minos_valid": bool(err.is_valid),
-            "minos_at_lower_limit": bool(err.at_lower_limit), "minos_at_upper_limit": bool(err.at_upper_limit)}
+        return {
+            "minos_lower": None,
+            "minos_upper": None,
+            "minos_valid": False,
+            "minos_at_lower_limit": False,
+            "minos_at_upper_limit": False,
+        }
+    return {
+        "minos_lower": _clean(err.lower),
+        "minos_upper": _clean(err.upper),
+        "minos_valid": bool(err.is_valid),
+        "minos_at_lower_limit": bool(err.at_lower_limit),
+        "minos_at_upper_limit": bool(err.at_upper_limit),
+    }
 
 
 def _patch_info(patch: dict[str, Any]) -> tuple[str, float, float]:
@@ -273,8 +320,9 @@ def _patch_info(patch: dict[str, Any]) -> tuple[str, float, float]:
     return str(meta["name"]), float(meta["values"][0]), float(meta["reference_cross_section_cm2"])
 
 
-def fit_signal_plus_background(workspace: dict[str, Any], patch: dict[str, Any], *,
-                               scan_points: int = SCAN_POINTS) -> dict[str, Any]:
+def fit_signal_plus_background(
+    workspace: dict[str, Any], patch: dict[str, Any], *, scan_points: int = SCAN_POINTS
+) -> dict[str, Any]:
     """Signal-plus-background fit for one patch: MIGRAD, HESSE, MINOS for ``mu``, scan and GoF (χ² only).
 
     Returns:
@@ -295,19 +343,30 @@ def fit_signal_plus_background(workspace: dict[str, Any], patch: dict[str, Any],
     lo, hi = lik.bounds[poi][0], min(lik.bounds[poi][1], mu_hat + 3.5 * reach)
     at_zero = lik.fit(start=np.array(best.values), fix={poi: max(0.0, lo)}, hesse=False)
     return {
-        "patch": name, "mass_gev": rounded(mass), "reference_cross_section_cm2": ref,
-        "poi": {"name": poi_name, "value": mu_hat, "error": mu_err, **minos,
-                "cross_section_cm2": rounded(mu_hat * ref), "cross_section_error_cm2": rounded(mu_err * ref)},
-        "parameters": _parameter_rows(lik, best, skip=(poi,)), "twice_nll": rounded(best.twice_nll),
-        "valid": best.valid, "correlation": _correlation(best),
+        "patch": name,
+        "mass_gev": rounded(mass),
+        "reference_cross_section_cm2": ref,
+        "poi": {
+            "name": poi_name,
+            "value": mu_hat,
+            "error": mu_err,
+            **minos,
+            "cross_section_cm2": rounded(mu_hat * ref),
+            "cross_section_error_cm2": rounded(mu_err * ref),
+        },
+        "parameters": _parameter_rows(lik, best, skip=(poi,)),
+        "twice_nll": rounded(best.twice_nll),
+        "valid": best.valid,
+        "correlation": _correlation(best),
         "delta_twice_nll_mu0": _clean(max(at_zero.twice_nll - best.twice_nll, 0.0)),
         "scan": _scan(lik, best, lo=lo, hi=hi, points=scan_points),
         "goodness_of_fit": goodness_of_fit(lik, best, toys=0),
     }
 
 
-def best_fit_per_mass(workspace: dict[str, Any], patches: list[dict[str, Any]], *,
-                      progress: bool = False) -> list[dict[str, Any]]:
+def best_fit_per_mass(
+    workspace: dict[str, Any], patches: list[dict[str, Any]], *, progress: bool = False
+) -> list[dict[str, Any]]:
     """mu^ +- HESSE error and sigma^ = mu^ x reference cross section [cm^2] for every patch, sorted by mass."""
     rows = []
     for patch in tqdm(patches, desc="S+B fits", unit="mass", disable=not progress, mininterval=1.0):
@@ -317,11 +376,19 @@ def best_fit_per_mass(workspace: dict[str, Any], patches: list[dict[str, Any]], 
         poi = lik.poi_index
         at_zero = lik.fit(start=np.array(best.values), fix={poi: max(0.0, lik.bounds[poi][0])}, hesse=False)
         mu_hat, mu_err = _clean(best.values[poi]), _clean(best.errors[poi])
-        rows.append({"patch": name, "mass_gev": rounded(mass), "reference_cross_section_cm2": ref,
-                     "mu_hat": mu_hat, "mu_hat_error": mu_err, "cross_section_hat_cm2": rounded(mu_hat * ref),
-                     "cross_section_hat_error_cm2": rounded(mu_err * ref),
-                     "delta_twice_nll_mu0": _clean(max(at_zero.twice_nll - best.twice_nll, 0.0)),
-                     "valid": best.valid})
+        rows.append(
+            {
+                "patch": name,
+                "mass_gev": rounded(mass),
+                "reference_cross_section_cm2": ref,
+                "mu_hat": mu_hat,
+                "mu_hat_error": mu_err,
+                "cross_section_hat_cm2": rounded(mu_hat * ref),
+                "cross_section_hat_error_cm2": rounded(mu_err * ref),
+                "delta_twice_nll_mu0": _clean(max(at_zero.twice_nll - best.twice_nll, 0.0)),
+                "valid": best.valid,
+            }
+        )
     return sorted(rows, key=lambda r: r["mass_gev"])
 
 
@@ -331,15 +398,23 @@ def reference_patch(patchset: dict[str, Any], mass_gev: float) -> dict[str, Any]
     if not patches:
         raise InvalidWorkspace("patchset has no patches", field="$.patches")
     if not np.isfinite(mass_gev) or mass_gev <= 0:
-        raise InvalidWorkspace(f"reference mass must be positive and finite, got {mass_gev!r}",
-                               field="--reference-mass")
+        raise InvalidWorkspace(
+            f"reference mass must be positive and finite, got {mass_gev!r}", field="--reference-mass"
+        )
     masses = np.array([float(p["metadata"]["values"][0]) for p in patches])
     return patches[int(np.argmin(np.abs(np.log(masses / mass_gev))))]
 
 
-def fit_all(workspace: dict[str, Any], patchset: dict[str, Any] | None = None, *, reference_mass_gev: float = 50.0,
-            scan_points: int = SCAN_POINTS, gof_toys: int = GOF_TOYS, seed: int = 0,
-            progress: bool = False) -> FitResults:
+def fit_all(
+    workspace: dict[str, Any],
+    patchset: dict[str, Any] | None = None,
+    *,
+    reference_mass_gev: float = 50.0,
+    scan_points: int = SCAN_POINTS,
+    gof_toys: int = GOF_TOYS,
+    seed: int = 0,
+    progress: bool = False,
+) -> FitResults:
     """Everything written to ``results/fit/fit.json`` (schema ``fit``).
 
     The background-only fit is at the top level (``parameters``, ``twice_nll``, ``correlation``,
@@ -355,6 +430,8 @@ def fit_all(workspace: dict[str, Any], patchset: dict[str, Any] | None = None, *
         patch = reference_patch(patchset, reference_mass_gev)
         doc["signal_plus_background"] = fit_signal_plus_background(workspace, patch, scan_points=scan_points)
         doc["best_fit_per_mass"] = best_fit_per_mass(workspace, patchset["patches"], progress=progress)
-        doc["method"] += ("; signal-plus-background fits (mu = signal strength, sigma_SI = mu x reference cross "
-                          "section): MIGRAD, HESSE, MINOS for mu, profile-likelihood scan of mu")
+        doc["method"] += (
+            "; signal-plus-background fits (mu = signal strength, sigma_SI = mu x reference cross "
+            "section): MIGRAD, HESSE, MINOS for mu, profile-likelihood scan of mu"
+        )
     return FitResults.from_json(doc)

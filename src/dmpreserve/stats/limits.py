@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from dmpreserve.artifacts.limits import BANDS, EXPECTED_CLS_COLUMNS, EXPECTED_COLUMNS, LIMIT_COLUMNS, TOY_COLUMNS
+from dmpreserve.artifacts.limits import EXPECTED_CLS_COLUMNS, EXPECTED_COLUMNS, LIMIT_COLUMNS
 from dmpreserve.config import AnalysisConfig
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import read_json
@@ -30,8 +30,10 @@ from dmpreserve.stats.model import build_model
 from dmpreserve.stats.toys import ToySettings, run_toys
 
 _OPTIONAL = ("p0_toys", "z0_toys", "n_toys", "mu_grid", "thresholds", "threshold_errors")
-_METHOD_TEMPLATE = ("headline limit_cm2: power-constrained (critical power {power}) Neyman-constructed upper limit "
-                    "of the two-sided PLR t~mu, thresholds {threshold}; also asymptotic CLs with q~mu and discovery q0")
+_METHOD_TEMPLATE = (
+    "headline limit_cm2: power-constrained (critical power {power}) Neyman-constructed upper limit "
+    "of the two-sided PLR t~mu, thresholds {threshold}; also asymptotic CLs with q~mu and discovery q0"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,14 +79,24 @@ class MassLimit:
     def row(self) -> dict[str, float]:
         """The ``limits.csv`` row (``LIMIT_COLUMNS``, plus ``TOY_COLUMNS`` with toys)."""
         ref = self.reference_cross_section_cm2
-        out = {"mass_gev": self.mass_gev, "limit_cm2": self.mu_limit * ref,
-               "limit_unconstrained_cm2": self.mu_unconstrained * ref, "limit_pcl_cm2": self.mu_pcl * ref,
-               "limit_cls_cm2": self.mu_cls * ref}
+        out = {
+            "mass_gev": self.mass_gev,
+            "limit_cm2": self.mu_limit * ref,
+            "limit_unconstrained_cm2": self.mu_unconstrained * ref,
+            "limit_pcl_cm2": self.mu_pcl * ref,
+            "limit_cls_cm2": self.mu_cls * ref,
+        }
         out.update({c: float(v) * ref for c, v in zip(EXPECTED_COLUMNS, self.mu_expected)})
         out.update({c: float(v) * ref for c, v in zip(EXPECTED_CLS_COLUMNS, self.mu_cls_expected)})
-        out.update({"p0": self.p0, "z0": self.z0, "neyman_threshold": self.neyman_threshold,
-                    "neyman_threshold_err": self.neyman_threshold_err,
-                    "pcl_threshold_cm2": self.mu_pcl_threshold * ref})
+        out.update(
+            {
+                "p0": self.p0,
+                "z0": self.z0,
+                "neyman_threshold": self.neyman_threshold,
+                "neyman_threshold_err": self.neyman_threshold_err,
+                "pcl_threshold_cm2": self.mu_pcl_threshold * ref,
+            }
+        )
         row = {c: float(out[c]) for c in LIMIT_COLUMNS}
         if self.p0_toys is not None:
             row.update({"p0_toys": float(self.p0_toys), "z0_toys": float(self.z0_toys)})
@@ -128,8 +140,16 @@ def select_patches(patchset: dict[str, Any], masses_gev: list[float] | None = No
     return sorted(patches, key=lambda p: float(p["metadata"]["values"][0]))
 
 
-def limit_for_patch(workspace: dict[str, Any], patch: dict[str, Any], *, cl: float, pcl_power: float = 0.16,
-                    toys: ToySettings | None = None, mass_index: int = 0, progress: bool = False) -> MassLimit:
+def limit_for_patch(
+    workspace: dict[str, Any],
+    patch: dict[str, Any],
+    *,
+    cl: float,
+    pcl_power: float = 0.16,
+    toys: ToySettings | None = None,
+    mass_index: int = 0,
+    progress: bool = False,
+) -> MassLimit:
     """All limits of one patch: asymptotic, plus the toy-based Neyman construction if ``toys`` is given.
 
     Raises:
@@ -138,34 +158,69 @@ def limit_for_patch(workspace: dict[str, Any], patch: dict[str, Any], *, cl: flo
     model = build_model(workspace, patch)
     setup = observed_setup(model)
     a = asymptotic_limits(model, cl=cl, pcl_power=pcl_power, setup=setup)
-    fields = {"mu_unconstrained": a.neyman, "mu_expected": a.neyman_expected, "mu_pcl_threshold": a.pcl_threshold,
-              "neyman_threshold": a.threshold, "neyman_threshold_err": 0.0}
+    fields = {
+        "mu_unconstrained": a.neyman,
+        "mu_expected": a.neyman_expected,
+        "mu_pcl_threshold": a.pcl_threshold,
+        "neyman_threshold": a.threshold,
+        "neyman_threshold_err": 0.0,
+    }
     extra: dict[str, Any] = {}
     if toys is not None:
-        t = run_toys(model, setup, a, settings=toys, mass_index=mass_index, cl=cl, pcl_power=pcl_power,
-                     progress=progress)
-        fields = {"mu_unconstrained": t.neyman, "mu_expected": t.neyman_expected, "mu_pcl_threshold": t.pcl_threshold,
-                  "neyman_threshold": t.threshold_at_limit, "neyman_threshold_err": t.threshold_err_at_limit}
-        extra = {"p0_toys": t.p0, "z0_toys": t.z0, "n_toys": t.n_toys, "mu_grid": t.mu_grid,
-                 "thresholds": t.thresholds, "threshold_errors": t.threshold_errors}
+        t = run_toys(
+            model, setup, a, settings=toys, mass_index=mass_index, cl=cl, pcl_power=pcl_power, progress=progress
+        )
+        fields = {
+            "mu_unconstrained": t.neyman,
+            "mu_expected": t.neyman_expected,
+            "mu_pcl_threshold": t.pcl_threshold,
+            "neyman_threshold": t.threshold_at_limit,
+            "neyman_threshold_err": t.threshold_err_at_limit,
+        }
+        extra = {
+            "p0_toys": t.p0,
+            "z0_toys": t.z0,
+            "n_toys": t.n_toys,
+            "mu_grid": t.mu_grid,
+            "thresholds": t.thresholds,
+            "threshold_errors": t.threshold_errors,
+        }
     pcl = max(fields["mu_unconstrained"], fields["mu_pcl_threshold"])
-    return MassLimit(mass_gev=float(patch["metadata"]["values"][0]),
-                     reference_cross_section_cm2=float(patch["metadata"]["reference_cross_section_cm2"]),
-                     mu_limit=pcl, mu_pcl=pcl, mu_cls=a.cls, mu_cls_expected=a.cls_expected, p0=a.p0, z0=a.z0,
-                     mu_hat=a.mu_hat, **fields, **extra)
+    return MassLimit(
+        mass_gev=float(patch["metadata"]["values"][0]),
+        reference_cross_section_cm2=float(patch["metadata"]["reference_cross_section_cm2"]),
+        mu_limit=pcl,
+        mu_pcl=pcl,
+        mu_cls=a.cls,
+        mu_cls_expected=a.cls_expected,
+        p0=a.p0,
+        z0=a.z0,
+        mu_hat=a.mu_hat,
+        **fields,
+        **extra,
+    )
 
 
-def compute_limits(workspace: dict[str, Any], patchset: dict[str, Any], *, cl: float = 0.9,
-                   masses_gev: list[float] | None = None, progress: bool = True, pcl_power: float = 0.16,
-                   toys: ToySettings | None = None) -> list[MassLimit]:
+def compute_limits(
+    workspace: dict[str, Any],
+    patchset: dict[str, Any],
+    *,
+    cl: float = 0.9,
+    masses_gev: list[float] | None = None,
+    progress: bool = True,
+    pcl_power: float = 0.16,
+    toys: ToySettings | None = None,
+) -> list[MassLimit]:
     """Limits for every patch (or only the listed masses), sorted by mass.
 
     Without ``toys`` everything is asymptotic (about 50 ms per mass).  With ``toys`` the mass index
     (position in the sorted selection) seeds each mass's random streams, as ``limits-point`` does.
     """
     patches = select_patches(patchset, masses_gev)
-    return [limit_for_patch(workspace, p, cl=cl, pcl_power=pcl_power, toys=toys, mass_index=i)
-            for i, p in enumerate(tqdm(patches, desc="limits", unit="mass", disable=not progress, mininterval=1.0))]
+    return [
+        limit_for_patch(workspace, p, cl=cl, pcl_power=pcl_power, toys=toys, mass_index=i)
+        for i, p in enumerate(tqdm(patches, desc="limits", unit="mass", disable=not progress, mininterval=1.0))
+    ]
 
 
 def method_text(*, toys: bool, pcl_power: float) -> str:
@@ -187,8 +242,12 @@ def toy_settings(cfg: AnalysisConfig) -> ToySettings | None:
     st = cfg.statistics
     if st["neyman_threshold"] != "toys":
         return None
-    return ToySettings(toys_per_mu=int(st["toys_per_mu"]), toys_background=int(st["toys_background"]),
-                       mu_points=int(st["mu_points"]), seed=int(st["seed"]))
+    return ToySettings(
+        toys_per_mu=int(st["toys_per_mu"]),
+        toys_background=int(st["toys_background"]),
+        mu_points=int(st["mu_points"]),
+        seed=int(st["seed"]),
+    )
 
 
 def statistics_doc(cfg: AnalysisConfig) -> dict[str, Any]:
@@ -214,14 +273,19 @@ def read_points(paths: list[str], *, cl: float, n_expected: int, statistics: dic
         if doc.get("cl") != cl:
             raise InvalidData(f"computed at CL {doc.get('cl')}, the configuration says {cl}", path=path, field="cl")
         if doc.get("statistics") != statistics:
-            raise InvalidData("computed with other statistics settings than the configuration's", path=path,
-                              field="statistics")
+            raise InvalidData(
+                "computed with other statistics settings than the configuration's", path=path, field="statistics"
+            )
         index = doc.get("mass_index")
         if not isinstance(index, int) or not 0 <= index < n_expected or index in out:
-            raise InvalidData(f"bad or duplicate mass index (expected 0..{n_expected - 1})", path=path,
-                              field="mass_index")
+            raise InvalidData(
+                f"bad or duplicate mass index (expected 0..{n_expected - 1})", path=path, field="mass_index"
+            )
         out[index] = MassLimit.from_json(doc.get("limit"), path=path)
     if len(out) != n_expected:
-        raise InvalidData(f"{len(out)} limit points given, {n_expected} masses selected",
-                          path=paths[0] if paths else None, field="--points")
+        raise InvalidData(
+            f"{len(out)} limit points given, {n_expected} masses selected",
+            path=paths[0] if paths else None,
+            field="--points",
+        )
     return [out[i] for i in sorted(out)]

@@ -32,13 +32,16 @@ ALPHA_BOUNDS = (-5.0, 5.0)
 
 def _code4_coefficients(hi: float, lo: float) -> np.ndarray:
     """The six polynomial coefficients of pyhf's code4 for one (hi, lo) pair (alpha0 = 1)."""
-    a_inv = np.array([
-        [15 / 16, -15 / 16, -7 / 16, -7 / 16, 1 / 16, -1 / 16],
-        [3 / 2, 3 / 2, -9 / 16, 9 / 16, 1 / 16, 1 / 16],
-        [-5 / 8, 5 / 8, 5 / 8, 5 / 8, -1 / 8, 1 / 8],
-        [-3 / 2, -3 / 2, 7 / 8, -7 / 8, -1 / 8, -1 / 8],
-        [3 / 16, -3 / 16, -3 / 16, -3 / 16, 1 / 16, -1 / 16],
-        [1 / 2, 1 / 2, -5 / 16, 5 / 16, 1 / 16, 1 / 16]])
+    a_inv = np.array(
+        [
+            [15 / 16, -15 / 16, -7 / 16, -7 / 16, 1 / 16, -1 / 16],
+            [3 / 2, 3 / 2, -9 / 16, 9 / 16, 1 / 16, 1 / 16],
+            [-5 / 8, 5 / 8, 5 / 8, 5 / 8, -1 / 8, 1 / 8],
+            [-3 / 2, -3 / 2, 7 / 8, -7 / 8, -1 / 8, -1 / 8],
+            [3 / 16, -3 / 16, -3 / 16, -3 / 16, 1 / 16, -1 / 16],
+            [1 / 2, 1 / 2, -5 / 16, 5 / 16, 1 / 16, 1 / 16],
+        ]
+    )
     lu, ld = math.log(hi), math.log(lo)
     b = np.array([hi - 1, lo - 1, lu * hi, -ld * lo, lu * lu * hi, ld * ld * lo])
     return a_inv @ b
@@ -147,11 +150,15 @@ class BinnedModel:
         """Negative log-likelihood per row, without the data-only constants (log n!, log 2 pi)."""
         c = self.scales(theta)
         nu = np.maximum(c @ self.nominal, TINY)
-        return (c @ self._sample_totals - np.einsum("rb,rb->r", data, np.log(nu))
-                + 0.5 * np.sum((theta[:, 1:] - aux) ** 2, axis=1))
+        return (
+            c @ self._sample_totals
+            - np.einsum("rb,rb->r", data, np.log(nu))
+            + 0.5 * np.sum((theta[:, 1:] - aux) ** 2, axis=1)
+        )
 
-    def derivatives(self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def derivatives(
+        self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """NLL, gradient (R, P) and Hessian (R, P, P) per row (exact second derivatives)."""
         n_rows, n_par = theta.shape
         value, dlog, d2log = self._interp(theta[:, 1:])
@@ -179,8 +186,9 @@ class BinnedModel:
         d2[:, 0, 1:, :] = cross
         d2[:, 1:, 0, :] = cross
         grad = (d1 @ u[:, :, None])[:, :, 0]
-        hess = (d1 @ q) @ d1.transpose(0, 2, 1) + (d2.reshape(n_rows, n_par * n_par, n_s) @ u[:, :, None]
-                                                   ).reshape(n_rows, n_par, n_par)
+        hess = (d1 @ q) @ d1.transpose(0, 2, 1) + (d2.reshape(n_rows, n_par * n_par, n_s) @ u[:, :, None]).reshape(
+            n_rows, n_par, n_par
+        )
         grad[:, 1:] += theta[:, 1:] - aux
         hess[:, idx, idx] += 1.0
         nll = c @ self._sample_totals - np.einsum("rb,rb->r", data, np.log(nu))
@@ -203,8 +211,10 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
         if par["name"] == poi and "bounds" in par:
             bounds = (float(par["bounds"][0][0]), float(par["bounds"][0][1]))
         elif par.get("fixed"):
-            raise InvalidWorkspace("fixed parameters are not supported by dmpreserve.stats",
-                                   field=f"measurements.parameters[{par['name']}]")
+            raise InvalidWorkspace(
+                "fixed parameters are not supported by dmpreserve.stats",
+                field=f"measurements.parameters[{par['name']}]",
+            )
     channels = sorted(spec["channels"], key=lambda ch: ch["name"])  # pyhf orders channels by name
     obs = {o["name"]: np.asarray(o["data"], float) for o in spec["observations"]}
     offsets, n_bins = {}, 0
@@ -215,7 +225,7 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
     for ch in channels:
         for sample in ch["samples"]:
             row = np.zeros(n_bins)
-            row[offsets[ch["name"]]:offsets[ch["name"]] + len(sample["data"])] = sample["data"]
+            row[offsets[ch["name"]] : offsets[ch["name"]] + len(sample["data"])] = sample["data"]
             is_signal = False
             for mod in sample["modifiers"]:
                 field = f"channels[{ch['name']}].samples[{sample['name']}].modifiers[{mod['name']}]"
@@ -228,8 +238,11 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
                     terms.append((len(nominal), mod["name"], hi, lo))
                     alphas.add(mod["name"])
                 else:
-                    raise InvalidWorkspace(f"modifier type {mod['type']!r} is not supported by dmpreserve.stats "
-                                           "(normsys and the POI normfactor are)", field=field)
+                    raise InvalidWorkspace(
+                        f"modifier type {mod['type']!r} is not supported by dmpreserve.stats "
+                        "(normsys and the POI normfactor are)",
+                        field=field,
+                    )
             nominal.append(row)
             signal_mask.append(is_signal)
     if not any(signal_mask):
@@ -238,8 +251,14 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
     index = {n: i for i, n in enumerate(names)}
     observed = np.concatenate([obs[ch["name"]] for ch in channels])
     return BinnedModel(
-        nominal=np.asarray(nominal), signal_mask=np.asarray(signal_mask),
-        term_sample=np.array([t[0] for t in terms], int), term_alpha=np.array([index[t[1]] for t in terms], int),
+        nominal=np.asarray(nominal),
+        signal_mask=np.asarray(signal_mask),
+        term_sample=np.array([t[0] for t in terms], int),
+        term_alpha=np.array([index[t[1]] for t in terms], int),
         term_coef=np.array([_code4_coefficients(t[2], t[3]) for t in terms]).reshape(-1, 6),
-        term_log_hi=np.log([t[2] for t in terms]), term_log_lo=np.log([t[3] for t in terms]),
-        alpha_names=names, observed=observed, poi_bounds=bounds)
+        term_log_hi=np.log([t[2] for t in terms]),
+        term_log_lo=np.log([t[3] for t in terms]),
+        alpha_names=names,
+        observed=observed,
+        poi_bounds=bounds,
+    )

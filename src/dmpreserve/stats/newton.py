@@ -35,8 +35,16 @@ class NewtonMinimum:
     converged: np.ndarray
 
 
-def minimize(model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.ndarray, *, fix_poi: bool,
-             max_iter: int = 60, tol: float = 1e-9) -> NewtonMinimum:
+def minimize(
+    model: BinnedModel,
+    data: np.ndarray,
+    aux: np.ndarray,
+    init: np.ndarray,
+    *,
+    fix_poi: bool,
+    max_iter: int = 60,
+    tol: float = 1e-9,
+) -> NewtonMinimum:
     """Minimize the NLL for every row.
 
     Args:
@@ -57,18 +65,33 @@ def minimize(model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.nda
     aux = np.broadcast_to(np.asarray(aux, float), (n_rows, model.n_params - 1))
     if n_rows == 0:
         return NewtonMinimum(theta=init.reshape(0, model.n_params), nll=np.zeros(0), converged=np.zeros(0, bool))
-    parts = [_minimize_chunk(model, data[i:i + CHUNK_ROWS], aux[i:i + CHUNK_ROWS], init[i:i + CHUNK_ROWS],
-                             fix_poi=fix_poi, max_iter=max_iter, tol=tol) for i in range(0, n_rows, CHUNK_ROWS)]
-    result = NewtonMinimum(theta=np.concatenate([p.theta for p in parts]), nll=np.concatenate([p.nll for p in parts]),
-                       converged=np.concatenate([p.converged for p in parts]))
+    parts = [
+        _minimize_chunk(
+            model,
+            data[i : i + CHUNK_ROWS],
+            aux[i : i + CHUNK_ROWS],
+            init[i : i + CHUNK_ROWS],
+            fix_poi=fix_poi,
+            max_iter=max_iter,
+            tol=tol,
+        )
+        for i in range(0, n_rows, CHUNK_ROWS)
+    ]
+    result = NewtonMinimum(
+        theta=np.concatenate([p.theta for p in parts]),
+        nll=np.concatenate([p.nll for p in parts]),
+        converged=np.concatenate([p.converged for p in parts]),
+    )
     if not result.converged.all():
-        LOG.warning("%d of %d fits did not converge in %d Newton iterations", int(np.sum(~result.converged)),
-                    n_rows, max_iter)
+        LOG.warning(
+            "%d of %d fits did not converge in %d Newton iterations", int(np.sum(~result.converged)), n_rows, max_iter
+        )
     return result
 
 
-def _minimize_chunk(model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.ndarray, *, fix_poi: bool,
-                    max_iter: int, tol: float) -> NewtonMinimum:
+def _minimize_chunk(
+    model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.ndarray, *, fix_poi: bool, max_iter: int, tol: float
+) -> NewtonMinimum:
     lower, upper = model.lower, model.upper
     theta = np.clip(init.copy(), lower, upper)
     n_rows, n_par = theta.shape

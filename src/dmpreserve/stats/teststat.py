@@ -37,8 +37,7 @@ class Datasets:
         return self.free.theta[:, 0]
 
 
-def fit_datasets(model: BinnedModel, data: np.ndarray, aux: np.ndarray, *, init: np.ndarray | None = None
-                 ) -> Datasets:
+def fit_datasets(model: BinnedModel, data: np.ndarray, aux: np.ndarray, *, init: np.ndarray | None = None) -> Datasets:
     """Free fits of a batch of datasets (start: ``init`` rows or mu = 1, alpha = aux)."""
     data, aux = np.atleast_2d(np.asarray(data, float)), np.atleast_2d(np.asarray(aux, float))
     if init is None:
@@ -46,8 +45,9 @@ def fit_datasets(model: BinnedModel, data: np.ndarray, aux: np.ndarray, *, init:
     return Datasets(data=data, aux=aux, free=minimize(model, data, aux, init, fix_poi=False))
 
 
-def tmu_tilde(model: BinnedModel, sets: Datasets, mus: np.ndarray, *, which: np.ndarray | None = None
-              ) -> tuple[np.ndarray, NewtonMinimum]:
+def tmu_tilde(
+    model: BinnedModel, sets: Datasets, mus: np.ndarray, *, which: np.ndarray | None = None
+) -> tuple[np.ndarray, NewtonMinimum]:
     """t~mu for the datasets ``which`` (default: all, one mu each) at signal strengths ``mus``.
 
     Args:
@@ -65,10 +65,13 @@ def tmu_tilde(model: BinnedModel, sets: Datasets, mus: np.ndarray, *, which: np.
     init[:, 0] = mus
     parts = [NewtonMinimum(theta=np.zeros((0, model.n_params)), nll=np.zeros(0), converged=np.zeros(0, bool))]
     for i in range(0, mus.size, BLOCK_ROWS):  # bounds the copies of the datasets
-        w = which[i:i + BLOCK_ROWS]
-        parts.append(minimize(model, sets.data[w], sets.aux[w], init[i:i + BLOCK_ROWS], fix_poi=True))
-    cond = NewtonMinimum(theta=np.concatenate([p.theta for p in parts]), nll=np.concatenate([p.nll for p in parts]),
-                     converged=np.concatenate([p.converged for p in parts]))
+        w = which[i : i + BLOCK_ROWS]
+        parts.append(minimize(model, sets.data[w], sets.aux[w], init[i : i + BLOCK_ROWS], fix_poi=True))
+    cond = NewtonMinimum(
+        theta=np.concatenate([p.theta for p in parts]),
+        nll=np.concatenate([p.nll for p in parts]),
+        converged=np.concatenate([p.converged for p in parts]),
+    )
     t = np.maximum(2.0 * (cond.nll - sets.free.nll[which]), 0.0)
     return t, cond
 

@@ -71,8 +71,7 @@ class ToyResult:
     n_toys: int
 
 
-def generate(model: BinnedModel, theta: np.ndarray, n: int, rng: np.random.Generator
-             ) -> tuple[np.ndarray, np.ndarray]:
+def generate(model: BinnedModel, theta: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``n`` toys at parameters ``theta`` (P,): Poisson main data (n, B), Normal(alpha, 1) auxiliary data."""
     nu = model.expected(theta[None])[0]
     data = rng.poisson(nu, size=(n, nu.size)).astype(float)
@@ -102,8 +101,9 @@ def _signed_gap(mus: np.ndarray, t: np.ndarray, c: np.ndarray, mu_hat: np.ndarra
     return np.where(mus >= mu_hat, 1.0, -1.0) * np.sqrt(t) - np.sqrt(c)
 
 
-def upper_crossing(model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.ndarray, thresholds: np.ndarray,
-                   *, iterations: int = 4) -> np.ndarray:
+def upper_crossing(
+    model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.ndarray, thresholds: np.ndarray, *, iterations: int = 4
+) -> np.ndarray:
     """Per dataset: the largest mu where t~mu crosses the threshold upwards (the Neyman upper limit).
 
     The crossing is bracketed on the grid ``mus`` (``t``: (D, M) values there; ``thresholds`` per
@@ -122,6 +122,7 @@ def upper_crossing(model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.nd
     rows = np.flatnonzero(last >= 0)
     j = last[rows]
     if rows.size:
+
         def gap(x: np.ndarray) -> np.ndarray:
             tx, _ = tmu_tilde(model, sets, x, which=rows)
             return _signed_gap(x, tx, np.interp(x, mus, thresholds), mu_hat[rows, 0])
@@ -135,8 +136,17 @@ def _first(fit: NewtonMinimum) -> NewtonMinimum:
     return NewtonMinimum(theta=fit.theta[:1], nll=fit.nll[:1], converged=fit.converged[:1])
 
 
-def run_toys(model: BinnedModel, setup: ObservedSetup, asym: AsymptoticResult, *, settings: ToySettings,
-             mass_index: int, cl: float = 0.9, pcl_power: float = 0.16, progress: bool = True) -> ToyResult:
+def run_toys(
+    model: BinnedModel,
+    setup: ObservedSetup,
+    asym: AsymptoticResult,
+    *,
+    settings: ToySettings,
+    mass_index: int,
+    cl: float = 0.9,
+    pcl_power: float = 0.16,
+    progress: bool = True,
+) -> ToyResult:
     """Neyman thresholds, observed limit, sensitivity band and p0 from toys for one mass."""
     hi_bound = model.poi_bounds[1]
     mu_a = 0.3 * asym.neyman_expected[0]
@@ -175,10 +185,15 @@ def run_toys(model: BinnedModel, setup: ObservedSetup, asym: AsymptoticResult, *
     p0 = (k + 1) / (n_b + 1)
     expected = np.quantile(uls, special.ndtr(np.array(BAND_SIGMAS)))
     return ToyResult(
-        mu_grid=tuple(float(m) for m in mus), thresholds=tuple(float(c) for c in c_grid),
-        threshold_errors=tuple(float(e) for e in e_grid), neyman=limit,
+        mu_grid=tuple(float(m) for m in mus),
+        thresholds=tuple(float(c) for c in c_grid),
+        threshold_errors=tuple(float(e) for e in e_grid),
+        neyman=limit,
         threshold_at_limit=float(np.interp(limit, mus, c_grid)),
         threshold_err_at_limit=float(np.interp(limit, mus, e_grid)),
-        neyman_expected=tuple(float(e) for e in expected), pcl_threshold=float(np.quantile(uls, pcl_power)),
-        p0=float(p0), z0=float(max(0.0, special.ndtri(1.0 - p0))) if p0 < 1 else 0.0,
-        n_toys=int(settings.toys_per_mu * settings.mu_points + n_b))
+        neyman_expected=tuple(float(e) for e in expected),
+        pcl_threshold=float(np.quantile(uls, pcl_power)),
+        p0=float(p0),
+        z0=float(max(0.0, special.ndtri(1.0 - p0))) if p0 < 1 else 0.0,
+        n_toys=int(settings.toys_per_mu * settings.mu_points + n_b),
+    )

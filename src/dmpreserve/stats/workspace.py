@@ -15,9 +15,9 @@ import jsonpointer
 import numpy as np
 import pyhf
 
+from dmpreserve.artifacts.likelihood import validate_patchset, validate_workspace
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.artifacts.templates import BackgroundTemplates
-from dmpreserve.artifacts.likelihood import validate_patchset, validate_workspace
 from dmpreserve.errors import InvalidWorkspace
 
 CHANNEL = "wimp_search"
@@ -44,14 +44,32 @@ def build_workspace(templates: BackgroundTemplates, *, poi_bounds: tuple[float, 
             raise InvalidWorkspace("template has negative or non-finite entries", field=f"components.{name}.template")
         exp = float(comp.expected_events)
         rel = float(comp.uncertainty_events) / exp if exp > 0 else 1.0
-        samples.append({"name": name, "data": data.tolist(), "modifiers": [
-            {"name": f"norm_{name}", "type": "normsys", "data": {"hi": 1.0 + rel, "lo": 1.0 / (1.0 + rel)}}]})
+        samples.append(
+            {
+                "name": name,
+                "data": data.tolist(),
+                "modifiers": [
+                    {"name": f"norm_{name}", "type": "normsys", "data": {"hi": 1.0 + rel, "lo": 1.0 / (1.0 + rel)}}
+                ],
+            }
+        )
     observed = np.asarray(templates.observed, float).ravel()
-    spec = {"channels": [{"name": CHANNEL, "samples": samples}],
-            "observations": [{"name": CHANNEL, "data": observed.tolist()}],
-            "measurements": [{"name": MEASUREMENT, "config": {"poi": POI, "parameters": [
-                {"name": POI, "bounds": [[float(poi_bounds[0]), float(poi_bounds[1])]], "inits": [1.0]}]}}],
-            "version": "1.0.0"}
+    spec = {
+        "channels": [{"name": CHANNEL, "samples": samples}],
+        "observations": [{"name": CHANNEL, "data": observed.tolist()}],
+        "measurements": [
+            {
+                "name": MEASUREMENT,
+                "config": {
+                    "poi": POI,
+                    "parameters": [
+                        {"name": POI, "bounds": [[float(poi_bounds[0]), float(poi_bounds[1])]], "inits": [1.0]}
+                    ],
+                },
+            }
+        ],
+        "version": "1.0.0",
+    }
     validate_workspace(spec)
     return spec
 
@@ -64,23 +82,44 @@ def build_patchset(workspace: dict[str, Any], signal: SignalTemplates, *, inspir
     for mass, ref, tmpl in zip(signal.masses_gev, signal.reference_cross_section_cm2, signal.templates):
         data = np.asarray(tmpl, float)
         if data.size != n_bins:
-            raise InvalidWorkspace(f"signal template has {data.size} bins, the workspace {n_bins}",
-                                   field=f"templates[{mass}]")
-        patches.append({
-            "metadata": {"name": patch_name(mass, model), "values": [mass], "reference_cross_section_cm2": ref},
-            "patch": [
-                {"op": "add", "path": "/channels/0/samples/-",
-                 "value": {"name": "signal", "data": data.tolist(),
-                           "modifiers": [{"name": POI, "type": "normfactor", "data": None}]}}]})
-    description = ("SI WIMP signal hypotheses; sigma_SI = mu x reference_cross_section_cm2 of each patch; "
-                   "values = [WIMP mass in GeV]" if model == "si" else
-                   f"{model} signal hypotheses; signal strength = mu x reference_cross_section_cm2 of each patch "
-                   f"(unit: {signal.strength_unit}); "
-                   "values = [dark-matter mass in GeV]")
-    spec = {"metadata": {"name": f"wimp_{model}", "description": description,
-                         "digests": {"sha256": pyhf.utils.digest(workspace, algorithm="sha256")},
-                         "labels": ["mass_gev"], "references": {"hepdata": inspire_id}},
-            "patches": patches, "version": "1.0.0"}
+            raise InvalidWorkspace(
+                f"signal template has {data.size} bins, the workspace {n_bins}", field=f"templates[{mass}]"
+            )
+        patches.append(
+            {
+                "metadata": {"name": patch_name(mass, model), "values": [mass], "reference_cross_section_cm2": ref},
+                "patch": [
+                    {
+                        "op": "add",
+                        "path": "/channels/0/samples/-",
+                        "value": {
+                            "name": "signal",
+                            "data": data.tolist(),
+                            "modifiers": [{"name": POI, "type": "normfactor", "data": None}],
+                        },
+                    }
+                ],
+            }
+        )
+    description = (
+        "SI WIMP signal hypotheses; sigma_SI = mu x reference_cross_section_cm2 of each patch; "
+        "values = [WIMP mass in GeV]"
+        if model == "si"
+        else f"{model} signal hypotheses; signal strength = mu x reference_cross_section_cm2 of each patch "
+        f"(unit: {signal.strength_unit}); "
+        "values = [dark-matter mass in GeV]"
+    )
+    spec = {
+        "metadata": {
+            "name": f"wimp_{model}",
+            "description": description,
+            "digests": {"sha256": pyhf.utils.digest(workspace, algorithm="sha256")},
+            "labels": ["mass_gev"],
+            "references": {"hepdata": inspire_id},
+        },
+        "patches": patches,
+        "version": "1.0.0",
+    }
     validate_patchset(spec, workspace)
     return spec
 
@@ -92,6 +131,7 @@ def apply_patch(workspace: dict[str, Any], patchset: dict[str, Any], name: str) 
             try:
                 return jsonpatch.apply_patch(workspace, p["patch"])  # a patched copy
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-                raise InvalidWorkspace(f"patch {name!r} does not apply to the workspace: {exc}",
-                                       field="$.patches") from None
+                raise InvalidWorkspace(
+                    f"patch {name!r} does not apply to the workspace: {exc}", field="$.patches"
+                ) from None
     raise InvalidWorkspace(f"no patch named {name!r}", field="$.patches")

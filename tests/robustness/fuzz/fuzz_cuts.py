@@ -22,7 +22,8 @@ with instrumented(__name__ == "__main__"):
 
     from dmpreserve.config import config_from_dict
     from dmpreserve.artifacts.reduced import ReducedData
-    from dmpreserve.selection.cuts import Cut, apply_cuts, select_stream
+    from dmpreserve.selection.cuts import Cut, apply_cuts
+    from dmpreserve.selection.stream import select_stream
 
 CONFIG = Path(__file__).resolve().parents[2] / "data" / "test_config.yaml"
 

@@ -165,7 +165,8 @@ def _select_args(config: Path, tmp_path: Path, mdc_dir: Path | None = None) -> l
     m = mdc_dir or tmp_path
     return ["select", "--config", str(config), "--science", str(m / "science.parquet"),
             "--sim-nr", str(m / "sim_nr.parquet"), "--selected", str(tmp_path / "out" / "selected.parquet"),
-            "--cutflow", str(tmp_path / "out" / "cutflow.csv"), "--acceptance", str(tmp_path / "out" / "acc.csv")]
+            "--cutflow", str(tmp_path / "out" / "cutflow.csv"), "--acceptance", str(tmp_path / "out" / "acc.csv"),
+            "--exposure", str(tmp_path / "out" / "exposure.json")]
 
 
 def test_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -14,7 +14,8 @@ from dmpreserve.cli import main
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import read_json, sha256_file
 from dmpreserve.mdc.layout import SIDECAR, cluster_dataset, cluster_order
-from dmpreserve.selection.cuts import Cut, select_stream
+from dmpreserve.selection.cuts import Cut
+from dmpreserve.selection.stream import select_stream
 
 SMALL = dict(target_bytes=1_500_000, rows_per_file=30_000, row_group_rows=6_000, table_events=4_000, energy_bins=20)
 

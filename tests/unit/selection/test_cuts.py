@@ -12,15 +12,7 @@ import pytest
 from dmpreserve.artifacts.reduced import ReducedData, read_reduced
 from dmpreserve.errors import InvalidConfig
 from dmpreserve.files import read_csv
-from dmpreserve.selection.cuts import (
-    Cut,
-    apply_cuts,
-    cuts_from_config,
-    fiducial_mass_t,
-    fiducial_volume_fraction,
-    fiducial_window,
-    nr_acceptance,
-)
+from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config, fiducial_mass_t, fiducial_volume_fraction, fiducial_window, nr_acceptance
 
 
 def _data(**columns) -> ReducedData:

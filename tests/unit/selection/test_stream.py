@@ -1,4 +1,4 @@
-"""Tests of the streaming selection (dmpreserve.selection.cuts.select_stream and the cut expressions)."""
+"""Tests of the streaming selection (dmpreserve.selection.stream.select_stream and the cut expressions)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,8 @@ from dmpreserve.config import load_config
 from dmpreserve.artifacts.reduced import ReducedData, read_reduced
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import read_json
-from dmpreserve.selection.cuts import (
-    Cut,
-    apply_cuts,
-    cut_expression,
-    cuts_expression,
-    cuts_from_config,
-    needed_columns,
-    open_dataset,
-    select_stream,
-)
+from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config
+from dmpreserve.selection.stream import cut_expression, cuts_expression, needed_columns, open_dataset, select_stream
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -15,7 +15,8 @@ from scipy import stats
 
 from dmpreserve.cli import main
 from dmpreserve.files import read_csv, read_json
-from dmpreserve.stats.limits import LIMIT_COLUMNS, TOY_COLUMNS, MassLimit, compute_limits, limit_for_patch
+from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS
+from dmpreserve.stats.limits import MassLimit, compute_limits, limit_for_patch
 from dmpreserve.schema import validate
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup
 from dmpreserve.stats.model import build_model

@@ -21,7 +21,6 @@ from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config
 from dmpreserve.signals import (
     ResponseMatrix,
     counts_per_energy_bin,
-    halo_from_config,
     reference_cross_section,
 )
 
@@ -155,7 +154,7 @@ def test_acceptance_plausible_at_high_energy(pipeline_dir: Path) -> None:
 
 
 def test_signal_templates_fold_the_spectrum_and_scale_linearly(signal_doc, response, small_config, templates) -> None:
-    halo = halo_from_config(small_config)
+    halo = small_config.halo
     exposure = signal_doc["exposure_t_yr"]
     assert exposure == templates["exposure_t_yr"]
     assert signal_doc["masses_gev"] == list(small_config.masses_gev)
@@ -216,7 +215,7 @@ def _quad_counts(edges: np.ndarray, idx: np.ndarray, *, mass_gev: float, halo, e
 @pytest.mark.parametrize("mass_gev", [10.0, 46.4159, 1000.0])
 def test_counts_per_energy_bin_matches_quad(small_config, mass_gev: float) -> None:
     """Gauss-Legendre bin integrals agree with adaptive quadrature to 1e-6 in every bin where the spectrum is smooth."""
-    halo = halo_from_config(small_config)
+    halo = small_config.halo
     edges = small_config.signal_energy_edges_kev
     exposure = 0.9
     counts = counts_per_energy_bin(edges, mass_gev=mass_gev, cross_section_cm2=1e-45, halo=halo,
@@ -242,7 +241,7 @@ def test_counts_per_energy_bin_matches_quad(small_config, mass_gev: float) -> No
 
 def test_counts_per_energy_bin_in_endpoint_bins(small_config) -> None:
     """Bins that contain the isotopes' kinematic endpoints (kinks of dR/dE) are split there: 1e-6 like the rest."""
-    halo = halo_from_config(small_config)
+    halo = small_config.halo
     edges = small_config.signal_energy_edges_kev
     ends = _isotope_endpoints_kev(10.0, halo)
     kink = np.flatnonzero((edges[1:] > ends.min()) & (edges[:-1] < ends.max()))
@@ -256,7 +255,7 @@ def test_kinematic_breakpoints(small_config, mass_gev: float) -> None:
     """Elastic: one endpoint per isotope at v_esc + v_E, one kink at v_esc - v_E; v_min there equals the speed."""
     from dmpreserve.physics.nr_models import _vmin_km_s, kinematic_breakpoints_kev
 
-    halo = halo_from_config(small_config)
+    halo = small_config.halo
     bp = kinematic_breakpoints_kev(mass_gev, halo)
     assert len(bp) == 2 * len(XENON_ISOTOPES) and np.all(np.diff(bp) > 0)
     np.testing.assert_allclose(bp[len(XENON_ISOTOPES):], np.sort(_isotope_endpoints_kev(mass_gev, halo)), rtol=1e-12)

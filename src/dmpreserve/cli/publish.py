@@ -1,0 +1,125 @@
+"""Subcommands of the publishing steps: ``plots``, ``hepdata``, ``provenance``.
+
+Handlers import the library late (see :mod:`dmpreserve.cli.steps`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub, add) -> None:
+    """Add ``plots``, ``hepdata`` and ``provenance`` to the ``dmpreserve`` parser."""
+    p = add(
+        sub,
+        "plots",
+        "make the result plots",
+        "Limit curve (PCL headline, unconstrained PLR and CLs over "
+        "the PLR sensitivity band; cross sections in cm^2), analysis space, cut flow, acceptance, and the fit "
+        "plots: pulls, correlation matrix, profile-likelihood scan of mu, best-fit cross section per mass.",
+    )
+    for name in ("limits", "templates", "signal", "selected", "cutflow", "acceptance", "fit"):
+        p.add_argument(f"--{name}", required=True)
+    p.add_argument(
+        "--outdir",
+        required=True,
+        help="writes limits.png/.pdf, analysis_space.png/.pdf, cutflow.png, "
+        "acceptance.png, pulls.png, correlation.png, poi_scan.png, "
+        "best_fit.png (the last two only for fits with a patchset)",
+    )
+    p.set_defaults(handler=run_plots)
+
+    p = add(
+        sub,
+        "hepdata",
+        "build and validate the HEPData record",
+        "HEPData record (hepdata-lib), "
+        "validated with hepdata-validator; the likelihood is attached as a HistFactory resource. The limit "
+        "table carries both conventions (power-constrained and unconstrained PLR limits with the Neyman "
+        "construction, CLs), the sensitivity bands and the discovery p-value; with --fit also the fit results.",
+    )
+    for name in ("limits", "templates", "selected", "cutflow", "acceptance", "workspace", "patchset"):
+        p.add_argument(f"--{name}", required=True)
+    p.add_argument("--fit", metavar="JSON", help="fit results (dmpreserve fit) to add as tables")
+    p.add_argument(
+        "--resource",
+        nargs=2,
+        action="append",
+        metavar=("PATH", "DESCRIPTION"),
+        help="attach a regular file as an additional resource with this description (repeatable; "
+        "at most 100 MiB per file)",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="TAR_GZ")
+    p.set_defaults(handler=run_hepdata)
+
+    p = add(sub, "provenance", "record checksums, versions, commit and image", "Write provenance.json.")
+    p.add_argument("--config", required=True)
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--outputs", nargs="+", required=True)
+    p.add_argument("-o", "--output", required=True, metavar="JSON")
+    p.set_defaults(handler=run_provenance)
+
+
+def run_plots(args: argparse.Namespace) -> None:
+    """``dmpreserve plots``."""
+    from dmpreserve.artifacts.fit import read_fit
+    from dmpreserve.artifacts.limits import read_limits
+    from dmpreserve.artifacts.reduced import read_reduced
+    from dmpreserve.artifacts.signal_templates import read_signal
+    from dmpreserve.artifacts.tables import Acceptance, CutFlow
+    from dmpreserve.artifacts.templates import read_templates
+    from dmpreserve.publish.figures import write_result_plots
+
+    templates = read_templates(args.templates)
+    write_result_plots(
+        Path(args.outdir),
+        limits=read_limits(args.limits),
+        templates=templates,
+        signal=read_signal(args.signal, n_bins=templates.n_bins),
+        selected=read_reduced(args.selected, kinds=("science",)),
+        cutflow=CutFlow.read(args.cutflow),
+        acceptance=Acceptance.read(args.acceptance),
+        fit=read_fit(args.fit),
+    )
+
+
+def run_hepdata(args: argparse.Namespace) -> None:
+    """``dmpreserve hepdata``."""
+    from dmpreserve.artifacts.fit import read_fit
+    from dmpreserve.artifacts.likelihood import read_likelihood
+    from dmpreserve.artifacts.limits import read_limits
+    from dmpreserve.artifacts.reduced import read_reduced
+    from dmpreserve.artifacts.tables import Acceptance, CutFlow
+    from dmpreserve.artifacts.templates import read_templates
+    from dmpreserve.publish.hepdata import write_analysis_record
+
+    read_likelihood(args.workspace, args.patchset)  # checks both before they are attached
+    write_analysis_record(
+        args.output,
+        limits=read_limits(args.limits),
+        templates=read_templates(args.templates),
+        selected=read_reduced(args.selected, kinds=("science",)),
+        cutflow=CutFlow.read(args.cutflow),
+        acceptance=Acceptance.read(args.acceptance),
+        likelihood_files=[args.workspace, args.patchset],
+        fit=read_fit(args.fit) if args.fit else None,
+        resources=[(path, description) for path, description in (args.resource or [])],
+    )
+
+
+def run_provenance(args: argparse.Namespace) -> None:
+    """``dmpreserve provenance``."""
+    from dmpreserve.config import load_config
+    from dmpreserve.files import write_json
+    from dmpreserve.publish.provenance import build_provenance
+
+    cfg = load_config(args.config)
+    doc = build_provenance(
+        config_path=args.config,
+        config_sha256=cfg.sha256,
+        image=cfg["container_image"],
+        inputs=sorted(set(args.inputs)),
+        outputs=sorted(set(args.outputs)),
+    )
+    write_json(args.output, doc)
