@@ -26,8 +26,9 @@ validate(config, "schemas/config.schema.json")
 CONFIGFILES = list(dict.fromkeys(os.path.relpath(str(f)) for f in workflow.configfiles))
 CONFIGFILES.sort(key=lambda f: f != "workflow/config/config.yaml")  # merge order: the default first
 IMAGE = config["container_image"]
-# Signal model file (RECAST-style rerun: --config signal_model=PATH); an input of resolve_config (its mass
-# grid sizes the limits scatter) and of the signal and reinterpretation_kit rules.
+# Signal model file (RECAST-style rerun: --config signal_model=PATH): an input of mass_grid (its mass grid sizes
+# the limits scatter), signal and reinterpretation_kit, and not part of the resolved configuration, so a new
+# model reruns only those rules and what follows them.
 SIGNAL_MODEL = config.get("signal_model") or "workflow/config/signal_model.yaml"
 R = "results"
 

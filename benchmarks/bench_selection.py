@@ -134,7 +134,8 @@ def ours_alone_peak_mb(files: list[str], out: Path) -> float:
     """Peak RSS [MB] of a fresh Python process that runs only ours (interpreter and imports included)."""
     code = (
         "from dmpreserve.config import load_config\n"
-        "from dmpreserve.selection.cuts import cuts_from_config\nfrom dmpreserve.selection.stream import select_stream\n"
+        "from dmpreserve.selection.cuts import cuts_from_config\n"
+        "from dmpreserve.selection.stream import select_stream\n"
         f"cuts = cuts_from_config(load_config({str(CONFIG)!r}))\n"
         f"select_stream({files!r}, cuts, output={str(out)!r}, cutflow=False)"
     )

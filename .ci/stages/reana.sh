@@ -35,9 +35,11 @@ update_checksums() {
 import hashlib, json, re, sys
 from pathlib import Path
 feature = Path(sys.argv[1])
+from dmpreserve.config import load_config
 prov = json.loads(Path("results/provenance.json").read_text())
-if prov["config"]["path"] != "workflow/config/config.yaml":
-    sys.exit(f"results/ is a run of {prov['config']['path']}, not of workflow/config/config.yaml: run `make run` first")
+if prov["config"]["sha256"] != load_config("workflow/config/config.yaml").sha256:
+    sys.exit("results/ is not a run of workflow/config/config.yaml (its resolved configuration differs): "
+             "run `make run` first")
 text = feature.read_text()
 for name in ("BkgOnly.json", "patchset.json"):
     path = f"results/likelihood/{name}"
@@ -131,7 +133,11 @@ say "snakemake --lint (pinned $(snakemake --version))"
     || { cat "$WORK/lint.log"; fail "snakemake --lint"; }
 
 # --- 4. the published likelihood's sha256 ----------------------------------------------------------------
-if [ -f results/provenance.json ] && python -c 'import json, sys; sys.exit(json.load(open("results/provenance.json"))["config"]["path"] != "workflow/config/config.yaml")'; then
+if [ -f results/provenance.json ] && python -c '
+import json, sys
+from dmpreserve.config import load_config
+prov = json.load(open("results/provenance.json"))
+sys.exit(prov["config"]["sha256"] != load_config("workflow/config/config.yaml").sha256)'; then
     cp "$FEATURE" "$WORK/feature.orig"
     cp "$FEATURE" "$WORK/feature.new"
     FEATURE=$WORK/feature.new update_checksums >/dev/null

@@ -279,44 +279,6 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
             )
 
 
-def resolve_config(
-    doc: Any, *, source: str, model_masses_gev: tuple[float, ...] | None = None, model_path: str | None = None
-) -> AnalysisConfig:
-    """The configuration Snakemake merged (config files, then ``--config KEY=VALUE``), validated.
-
-    Args:
-        doc: The merged configuration document.
-        source: What it was merged from (named in errors, e.g. the config files).
-        model_masses_gev: The signal model's own mass grid [GeV], if it has one (it replaces the
-            configuration's ``signal.masses_gev`` grid).
-        model_path: The signal model file (named in errors).
-
-    Raises:
-        InvalidConfig: schema or consistency violation, naming ``source`` and the key; or a mass of
-            ``limits.masses_gev`` missing from the model's grid, naming the model file.
-    """
-    cfg = config_from_dict(doc, path=source)
-    if model_masses_gev:
-        for i, m in enumerate(doc["limits"]["masses_gev"] or []):
-            if not np.any(np.isclose(model_masses_gev, m, rtol=1e-4)):
-                raise InvalidConfig(
-                    f"mass {m} GeV of limits.masses_gev[{i}] is not on the mass grid of the signal model {model_path}",
-                    path=source,
-                    field=f"$.limits.masses_gev[{i}]",
-                )
-    return cfg
-
-
-def limit_masses_gev(cfg: AnalysisConfig, model_masses_gev: tuple[float, ...] | None = None) -> tuple[float, ...]:
-    """The masses the limits are computed at [GeV]: ``limits.masses_gev`` if given, else the model's grid
-    (if it has one), else the configuration's signal grid; sorted, without duplicates."""
-    grid = model_masses_gev or cfg.masses_gev
-    chosen = cfg["limits"]["masses_gev"]
-    if chosen:
-        return tuple(sorted({float(g) for g in grid if np.any(np.isclose(chosen, g, rtol=1e-4))}))
-    return tuple(sorted(set(grid)))
-
-
 def write_resolved_config(path: str | os.PathLike, cfg: AnalysisConfig) -> None:
     """Write the resolved configuration as YAML (sorted keys, block style), atomically."""
     text = yaml.safe_dump(cfg.raw, sort_keys=True, default_flow_style=False, allow_unicode=True)

@@ -15,12 +15,13 @@ from collections.abc import Callable
 import numpy as np
 from tqdm import tqdm
 
+from dmpreserve.artifacts.mass_grid import MassGrid
 from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.artifacts.response import LineResponse, ResponseMatrix
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.config import AnalysisConfig
 from dmpreserve.detector import NestDetector
-from dmpreserve.errors import InvalidSpectrum
+from dmpreserve.errors import InvalidConfig, InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.nr_models import kinematic_breakpoints_kev
 from dmpreserve.physics.signal_models import SignalModel
@@ -126,8 +127,35 @@ def scaled_template(template: np.ndarray, *, strength: float, target_events: flo
     return template * (ref / strength), ref
 
 
+def resolve_mass_grid(cfg: AnalysisConfig, model: SignalModel, *, model_file: str) -> MassGrid:
+    """The mass grid, resolved once: the model's own grid if it has one, else the configuration's; the limit
+    masses are ``limits.masses_gev`` (each must lie on that grid) or the whole grid.
+
+    Raises:
+        InvalidConfig: a mass of ``limits.masses_gev`` off the grid, naming the configuration, the key and the
+            model file.
+    """
+    grid = tuple(model.masses_gev or cfg.masses_gev)
+    chosen = cfg["limits"]["masses_gev"] or []
+    for i, m in enumerate(chosen):
+        if not np.any(np.isclose(grid, m, rtol=1e-4)):
+            raise InvalidConfig(
+                f"mass {m} GeV is not on the mass grid of the signal model {model_file} "
+                f"({len(grid)} masses, {min(grid):.4g}-{max(grid):.4g} GeV)",
+                path=cfg.path,
+                field=f"$.limits.masses_gev[{i}]",
+            )
+    limit = sorted({float(g) for g in grid if not chosen or np.any(np.isclose(chosen, g, rtol=1e-4))})
+    return MassGrid(masses_gev=grid, limit_masses_gev=tuple(limit), model_name=model.model, model_file=model_file)
+
+
 def build_signal(
-    *, config: AnalysisConfig, response: ResponseMatrix, exposure_t_yr: float, model: SignalModel | None = None
+    *,
+    config: AnalysisConfig,
+    response: ResponseMatrix,
+    exposure_t_yr: float,
+    model: SignalModel | None = None,
+    masses_gev: tuple[float, ...] | None = None,
 ) -> SignalTemplates:
     """Signal templates for the mass grid (the ``signal.json`` contents).
 
@@ -137,6 +165,7 @@ def build_signal(
         exposure_t_yr: Exposure [t yr].
         model: A :class:`dmpreserve.physics.signal_models.SignalModel` (NR models only); None: SI.
             Its halo and mass grid, where given, replace the configuration's.
+        masses_gev: The resolved mass grid [GeV] (``mass_grid.json``); None: the model's or the configuration's.
     """
     model = SignalModel(model="si") if model is None else model
     if model.is_er:
@@ -146,7 +175,7 @@ def build_signal(
     halo = model.halo or config.halo
     target = config["signal"]["target_events_at_reference"]
     masses, refs, expected, templates = [], [], [], []
-    for m in model.masses_gev or config.masses_gev:
+    for m in masses_gev or model.masses_gev or config.masses_gev:
         rate = model.rate(mass_gev=m, strength=TABULATION_CROSS_SECTION_CM2, halo=halo)
         per_e = counts_per_energy_bin(
             response.energy_edges_kev,

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from dmpreserve import __version__
-from dmpreserve.publish import provenance
 from dmpreserve.cli import main
-from dmpreserve.ops.image import (SDIST_ONLY, ImageError, check_wheelhouse, read_pins, stage_context,
-                              wheel_project)
+from dmpreserve.ops.image import SDIST_ONLY, ImageError, check_wheelhouse, read_pins, stage_context, wheel_project
+from dmpreserve.publish import provenance
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "env" / "Dockerfile"
@@ -74,16 +73,21 @@ def test_pins_without_hash_or_file_are_refused(tmp_path):
 def test_wheelhouse_matches_pins(house):
     wheels, req = house
     assert [w.name for w in check_wheelhouse(wheels, read_pins(req))] == [
-        "baz-2.0-py3-none-any.whl", "foo_bar-1.0-py3-none-any.whl"]
+        "baz-2.0-py3-none-any.whl",
+        "foo_bar-1.0-py3-none-any.whl",
+    ]
     assert wheel_project(wheels / "foo_bar-1.0-py3-none-any.whl") == ("foo-bar", "1.0")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda w: (w / "baz-2.0-py3-none-any.whl").write_bytes(b"tampered"), "sha256"),
-    (lambda w: (w / "baz-2.0-py3-none-any.whl").unlink(), "no wheel for pins: baz"),
-    (lambda w: _wheel(w, "extra", "0.1", b"x"), "not one of the pins"),
-    (lambda w: (w / "baz-2.0-py3-none-any.whl").rename(w / "baz-3.0-py3-none-any.whl"), "not one of the pins"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda w: (w / "baz-2.0-py3-none-any.whl").write_bytes(b"tampered"), "sha256"),
+        (lambda w: (w / "baz-2.0-py3-none-any.whl").unlink(), "no wheel for pins: baz"),
+        (lambda w: _wheel(w, "extra", "0.1", b"x"), "not one of the pins"),
+        (lambda w: (w / "baz-2.0-py3-none-any.whl").rename(w / "baz-3.0-py3-none-any.whl"), "not one of the pins"),
+    ],
+)
 def test_wheelhouse_mismatch_is_refused(house, change, message):
     wheels, req = house
     change(wheels)
@@ -104,18 +108,27 @@ def test_build_context_holds_only_wheels_and_dockerfile(house, tmp_path):
     wheels, _ = house
     package = _wheel(tmp_path, "dmpreserve", __version__, b"pkg")
     context = tmp_path / "context"
-    digests = stage_context(dockerfile=DOCKERFILE, wheels=sorted(wheels.glob("*.whl")), package=package,
-                            context=context)
+    digests = stage_context(
+        dockerfile=DOCKERFILE, wheels=sorted(wheels.glob("*.whl")), package=package, context=context
+    )
     files = sorted(str(p.relative_to(context)) for p in context.rglob("*") if p.is_file())
-    assert files == sorted(["Dockerfile", f"package/dmpreserve-{__version__}-py3-none-any.whl", "package/SHA256SUMS",
-                            "wheelhouse/SHA256SUMS", "wheelhouse/baz-2.0-py3-none-any.whl",
-                            "wheelhouse/foo_bar-1.0-py3-none-any.whl"])
+    assert files == sorted(
+        [
+            "Dockerfile",
+            f"package/dmpreserve-{__version__}-py3-none-any.whl",
+            "package/SHA256SUMS",
+            "wheelhouse/SHA256SUMS",
+            "wheelhouse/baz-2.0-py3-none-any.whl",
+            "wheelhouse/foo_bar-1.0-py3-none-any.whl",
+        ]
+    )
     manifest = (context / "wheelhouse" / "SHA256SUMS").read_text(encoding="utf-8")
     assert manifest.splitlines()[0] == f"{hashlib.sha256(b'baz').hexdigest()}  baz-2.0-py3-none-any.whl"
     assert digests[0] == hashlib.sha256(manifest.encode()).hexdigest()
     if shutil.which("sha256sum"):  # the check the Dockerfile runs
-        subprocess.run(["sha256sum", "--check", "--strict", "--quiet", "SHA256SUMS"], cwd=context / "wheelhouse",
-                       check=True)
+        subprocess.run(
+            ["sha256sum", "--check", "--strict", "--quiet", "SHA256SUMS"], cwd=context / "wheelhouse", check=True
+        )
 
 
 def test_dockerfile_rules():
@@ -166,16 +179,27 @@ def test_image_help_names_units_and_defaults(capsys):
 
 def test_provenance_in_apptainer(tmp_path):
     labels = tmp_path / "labels.json"
-    labels.write_text(json.dumps({"org.opencontainers.image.version": __version__,
-                                  "org.opencontainers.image.revision": "abc", "other": "x"}), encoding="utf-8")
+    labels.write_text(
+        json.dumps(
+            {"org.opencontainers.image.version": __version__, "org.opencontainers.image.revision": "abc", "other": "x"}
+        ),
+        encoding="utf-8",
+    )
     sif = tmp_path / "x.simg"
     sif.write_bytes(b"sif")
-    info = provenance.container_info({"APPTAINER_CONTAINER": str(sif), "APPTAINER_NAME": "x.simg"},
-                                     labels_file=labels, image_info=tmp_path / "none",
-                                     dockerenv=tmp_path / "none")
-    assert info == {"engine": "apptainer", "image": str(sif), "image_sha256": hashlib.sha256(b"sif").hexdigest(),
-                    "name": "x.simg", "labels": {"org.opencontainers.image.version": __version__,
-                                                 "org.opencontainers.image.revision": "abc"}}
+    info = provenance.container_info(
+        {"APPTAINER_CONTAINER": str(sif), "APPTAINER_NAME": "x.simg"},
+        labels_file=labels,
+        image_info=tmp_path / "none",
+        dockerenv=tmp_path / "none",
+    )
+    assert info == {
+        "engine": "apptainer",
+        "image": str(sif),
+        "image_sha256": hashlib.sha256(b"sif").hexdigest(),
+        "name": "x.simg",
+        "labels": {"org.opencontainers.image.version": __version__, "org.opencontainers.image.revision": "abc"},
+    }
 
 
 def test_provenance_project_image_and_bare_host(tmp_path):

@@ -45,18 +45,41 @@ def test_profile_leaves_site_settings_to_the_command_line(profile) -> None:
     assert "slurm_account" not in profile["default-resources"]
 
 
-@pytest.mark.skipif(shutil.which("snakemake", path=str(Path(sys.executable).parent)) is None,
-                    reason="snakemake not installed beside this interpreter")
+@pytest.mark.skipif(
+    shutil.which("snakemake", path=str(Path(sys.executable).parent)) is None,
+    reason="snakemake not installed beside this interpreter",
+)
 def test_dry_run_with_the_profile(tmp_path) -> None:
     """The profile parses and schedules the test configuration (dry run: no cluster needed)."""
     work = tmp_path / "wf"
-    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(".venv", "results", ".snakemake", ".git", "benchmarks",
-                                                              "__pycache__", "*.egg-info", ".pytest_cache"))
+    shutil.copytree(
+        REPO,
+        work,
+        ignore=shutil.ignore_patterns(
+            ".venv", "results", ".snakemake", ".git", "benchmarks", "__pycache__", "*.egg-info", ".pytest_cache"
+        ),
+    )
     snakemake = str(Path(sys.executable).parent / "snakemake")
-    proc = subprocess.run([snakemake, "-n", "--executor", "slurm", "--workflow-profile", "workflow/profiles/slurm",
-                           "--configfile", "tests/data/test_config.yaml", "--slurm-status-command", "squeue",
-                           "--slurm-no-account", "results/limits/limits.csv"],
-                          cwd=work, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            snakemake,
+            "-n",
+            "--executor",
+            "slurm",
+            "--workflow-profile",
+            "workflow/profiles/slurm",
+            "--configfile",
+            "tests/data/test_config.yaml",
+            "--slurm-status-command",
+            "squeue",
+            "--slurm-no-account",
+            "results/limits/limits.csv",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert re.search(r"\blimits\b", proc.stdout + proc.stderr)
 

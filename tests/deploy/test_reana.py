@@ -17,16 +17,23 @@ import yaml
 from dmpreserve import __version__
 
 REPO = Path(__file__).resolve().parents[2]
-SPECS = {"kubernetes": REPO / "reana.yaml", "htcondor": REPO / "workflow" / "reana" / "reana-htcondor.yaml",
-         "slurm": REPO / "workflow" / "reana" / "reana-slurm.yaml"}
+SPECS = {
+    "kubernetes": REPO / "reana.yaml",
+    "htcondor": REPO / "workflow" / "reana" / "reana-htcondor.yaml",
+    "slurm": REPO / "workflow" / "reana" / "reana-slurm.yaml",
+}
 BACKENDS = {"htcondor": "htcondorcern", "slurm": "slurmcern"}
 
 #: REANA's Gherkin steps used here (reana_commons.gherkin_parser.functions); the CI stage checks the
 #: feature files against the real parser too.
-STEPS = (r'the workflow is finished', r'the workflow status should be "\w+"',
-         r'all the outputs should be included in the workspace',
-         r'the workspace should (?:contain|include) "[^"]+"',
-         r'the file "[^"]+" should include "[^"]+"', r'the sha256 checksum of the file "[^"]+" should be "[0-9a-f]{64}"')
+STEPS = (
+    r"the workflow is finished",
+    r'the workflow status should be "\w+"',
+    r"all the outputs should be included in the workspace",
+    r'the workspace should (?:contain|include) "[^"]+"',
+    r'the file "[^"]+" should include "[^"]+"',
+    r'the sha256 checksum of the file "[^"]+" should be "[0-9a-f]{64}"',
+)
 
 
 def _spec(name: str) -> dict:
@@ -35,7 +42,7 @@ def _spec(name: str) -> dict:
 
 def _rule_all_targets() -> set[str]:
     text = (REPO / "Snakefile").read_text(encoding="utf-8")
-    block = text[text.index("rule all:"):]
+    block = text[text.index("rule all:") :]
     return {t.replace("{R}", "results") for t in re.findall(r'f?"(\{R\}/[^"]+)"', block)}
 
 
@@ -56,8 +63,9 @@ def test_spec_inputs_outputs_tests(name):
         assert path in targets, f"{path} is not a target of rule all"
     for directory in spec["outputs"].get("directories", []):
         assert any(t.startswith(directory + "/") for t in targets), directory
-    assert {"results/likelihood/BkgOnly.json", "results/limits/limits.csv",
-            "results/hepdata/submission.tar.gz"} <= set(spec["outputs"]["files"])
+    assert {"results/likelihood/BkgOnly.json", "results/limits/limits.csv", "results/hepdata/submission.tar.gz"} <= set(
+        spec["outputs"]["files"]
+    )
 
 
 def test_variants_differ_only_in_the_snakefile():
@@ -100,13 +108,14 @@ def test_rules_are_reana_ready():
     assert snakefile.index("container: IMAGE") < snakefile.index("include: "), "container: must precede the rules"
     # One helper creates the output and log directories REANA does not create.
     common = (REPO / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")
-    assert 'def with_dirs(command):\n' in common and '"mkdir -p $(dirname {output} {log}) && "' in common
+    assert "def with_dirs(command):\n" in common and '"mkdir -p $(dirname {output} {log}) && "' in common
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text(encoding="utf-8")
         for block in re.split(r"^(?=rule \w+:)", text, flags=re.M)[1:]:
             name = block.split(":")[0]
-            assert re.search(r"^\s+shell:\n\s+with_dirs\(", block, flags=re.M), \
+            assert re.search(r"^\s+shell:\n\s+with_dirs\(", block, flags=re.M), (
                 f"{smk.name}: {name} is not a shell rule creating its output/log directories (with_dirs)"
+            )
             assert re.search(r"^\s+log:", block, flags=re.M), f"{smk.name}: {name} has no log"
             assert not re.search(r"^\s+container:", block, flags=re.M), f"{smk.name}: {name}: use the global container"
             assert 'kubernetes_memory_limit="' in block, f"{smk.name}: {name} has no kubernetes_memory_limit"
@@ -124,9 +133,23 @@ def test_backend_variant_dry_run_sets_compute_backend(tmp_path):
         shutil.copyfile(REPO / path, tmp_path / path)
     for path in spec["inputs"]["directories"]:
         shutil.copytree(REPO / path, tmp_path / path, ignore=shutil.ignore_patterns("__pycache__"))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", spec["workflow"]["file"],
-                           "--configfile", "tests/data/test_config.yaml"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            spec["workflow"]["file"],
+            "--configfile",
+            "tests/data/test_config.yaml",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     jobs = re.findall(r"^\s+resources: (.*)$", out, flags=re.M)

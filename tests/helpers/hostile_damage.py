@@ -26,9 +26,11 @@ def copy_reduced(src: Path, dest: Path) -> Path:
     return dest / src.name
 
 
-def parquet(mutate: Callable[[dict[str, np.ndarray]], Any], smut: Callable[[dict], Any] | None = None
-            ) -> Callable[[Path, Path], Path]:
+def parquet(
+    mutate: Callable[[dict[str, np.ndarray]], Any], smut: Callable[[dict], Any] | None = None
+) -> Callable[[Path, Path], Path]:
     """Rewrite the Parquet table with ``mutate(columns)`` applied (and the sidecar with ``smut``)."""
+
     def damage(src: Path, dest: Path) -> Path:
         out = copy_reduced(src, dest)
         table = pq.read_table(out)
@@ -41,11 +43,13 @@ def parquet(mutate: Callable[[dict[str, np.ndarray]], Any], smut: Callable[[dict
             smut(doc)
             side.write_text(json.dumps(doc))
         return out
+
     return damage
 
 
 def raw_bytes(fn: Callable[[bytes], bytes]) -> Callable[[Path, Path], Path]:
     """Replace a file's bytes (a reduced-data file keeps its sidecar)."""
+
     def damage(src: Path, dest: Path) -> Path:
         if src.suffix == ".parquet":
             out = copy_reduced(src, dest)
@@ -54,11 +58,13 @@ def raw_bytes(fn: Callable[[bytes], bytes]) -> Callable[[Path, Path], Path]:
             out = dest / src.name
         out.write_bytes(fn(src.read_bytes()))
         return out
+
     return damage
 
 
 def sidecar(mutate: Callable[[dict], Any] | None = None, *, text: str | None = None) -> Callable[[Path, Path], Path]:
     """Rewrite the reduced-data sidecar (the returned path is the sidecar's)."""
+
     def damage(src: Path, dest: Path) -> Path:
         side = copy_reduced(src, dest).with_suffix(".json")
         if text is not None:
@@ -68,11 +74,13 @@ def sidecar(mutate: Callable[[dict], Any] | None = None, *, text: str | None = N
             mutate(doc)
             side.write_text(json.dumps(doc))
         return side
+
     return damage
 
 
 def json_doc(mutate: Callable[[dict], Any]) -> Callable[[Path, Path], Path]:
     """Rewrite a JSON document with ``mutate(doc)`` applied in place."""
+
     def damage(src: Path, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         out = dest / src.name
@@ -80,11 +88,13 @@ def json_doc(mutate: Callable[[dict], Any]) -> Callable[[Path, Path], Path]:
         mutate(doc)
         out.write_text(json.dumps(doc, allow_nan=True))
         return out
+
     return damage
 
 
 def config(mutate: Callable[[dict], Any] | None = None, *, text: str | None = None) -> Callable[[Path, Path], Path]:
     """Write a damaged configuration (YAML)."""
+
     def damage(src: Path, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         out = dest / "bad_config.yaml"
@@ -95,16 +105,19 @@ def config(mutate: Callable[[dict], Any] | None = None, *, text: str | None = No
             mutate(doc)
             out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
         return out
+
     return damage
 
 
 def csv_text(fn: Callable[[str], str]) -> Callable[[Path, Path], Path]:
     """Rewrite a CSV table's text."""
+
     def damage(src: Path, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         out = dest / src.name
         out.write_text(fn(src.read_text(encoding="utf-8")), encoding="utf-8")
         return out
+
     return damage
 
 
@@ -122,6 +135,7 @@ def sets(*keys: Any, value: Any) -> Callable[[Any], None]:
 def col(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[dict], None]:
     def mutate(cols: dict) -> None:
         cols[name] = fn(cols[name].copy())
+
     return mutate
 
 
@@ -129,6 +143,7 @@ def at(i: int, value: Any) -> Callable[[np.ndarray], np.ndarray]:
     def fn(arr: np.ndarray) -> np.ndarray:
         arr[i] = value
         return arr
+
     return fn
 
 
@@ -138,6 +153,7 @@ def nested(depth: int) -> str:
 
 def replace_cell(column: str, value: str) -> Callable[[str], str]:
     """Set ``column`` of the first data row of a CSV text to ``value``."""
+
     def fn(text: str) -> str:
         lines = text.splitlines()
         header = lines[0].split(",")
@@ -145,15 +161,18 @@ def replace_cell(column: str, value: str) -> Callable[[str], str]:
         row[header.index(column)] = value
         lines[1] = ",".join(row)
         return "\n".join(lines) + "\n"
+
     return fn
 
 
 def kit_dir(mutate: Callable[[Path], Path]) -> Callable[[Path, Path], Path]:
     """Copy the reinterpretation kit directory and damage it; ``mutate(kit)`` returns the file to be named."""
+
     def damage(src: Path, dest: Path) -> Path:
         kit = dest / "kit"
         shutil.copytree(src, kit)
         return mutate(kit)
+
     return damage
 
 
@@ -163,6 +182,7 @@ def manifest_entry(name: str, content: bytes) -> Callable[[Path], Path]:
         doc["files"][name] = {"description": "smuggled", "sha256": hashlib.sha256(content).hexdigest()}
         (kit / "kit.json").write_text(json.dumps(doc))
         return kit / "kit.json"
+
     return mutate
 
 
@@ -178,6 +198,7 @@ def sparse_member(name: str, size: int) -> Callable[[Path], Path]:
     def mutate(kit: Path) -> Path:
         os.truncate(kit / name, size)  # sparse: no disk space used, must be refused before reading
         return kit / name
+
     return mutate
 
 
@@ -186,17 +207,20 @@ def tamper(name: str) -> Callable[[Path], Path]:
         with open(kit / name, "a", encoding="utf-8") as fh:
             fh.write("\n")
         return kit / name
+
     return mutate
 
 
 def sparse_file(size: int) -> Callable[[Path, Path], Path]:
     """A sparse file of ``size`` bytes in place of the input (refused by size, never read)."""
+
     def damage(src: Path, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         out = dest / src.name
         out.write_bytes(b"")
         os.truncate(out, size)
         return out
+
     return damage
 
 

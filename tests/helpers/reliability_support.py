@@ -71,8 +71,15 @@ def run_snakemake(work: Path, *args: str, timeout: int = 1200, offline: bool = F
     """Run Snakemake in ``work`` (with ``offline``: under ``unshare -rn`` where possible); raise with the
     tail of its log if it fails."""
     prefix = offline_prefix() if offline else []
-    proc = subprocess.run([*prefix, *snakemake_argv(*args)], cwd=work, env=env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        [*prefix, *snakemake_argv(*args)],
+        cwd=work,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed in {work}:\n{proc.stderr[-4000:]}")
     return proc
@@ -125,11 +132,21 @@ def provenance_differences(a: Path, b: Path) -> list[str]:
     pa = _flatten(json.loads((a / "results/provenance.json").read_text()))
     pb = _flatten(json.loads((b / "results/provenance.json").read_text()))
     allowed = tuple(f"$.{k}" for k in PROVENANCE_WHEN_WHERE)
-    return [k for k in sorted(set(pa) | set(pb))
-            if pa.get(k) != pb.get(k) and not any(k == p or k.startswith(p + ".") for p in allowed)]
+    return [
+        k
+        for k in sorted(set(pa) | set(pb))
+        if pa.get(k) != pb.get(k) and not any(k == p or k.startswith(p + ".") for p in allowed)
+    ]
 
 
 def key_outputs() -> tuple[str, ...]:
     """The files the issue names: likelihood, patchset, limits, reinterpretation kit, HEPData record."""
-    return ("likelihood/BkgOnly.json", "likelihood/patchset.json", "limits/limits.csv", "limits/limits.json",
-            "hepdata/submission.tar.gz", "reinterpretation/kit.tar.gz", "reinterpretation/kit.json")
+    return (
+        "likelihood/BkgOnly.json",
+        "likelihood/patchset.json",
+        "limits/limits.csv",
+        "limits/limits.json",
+        "hepdata/submission.tar.gz",
+        "reinterpretation/kit.tar.gz",
+        "reinterpretation/kit.json",
+    )

@@ -3,7 +3,7 @@
 One Snakemake run of the limits and kit targets on ``tests/data/test_config.yaml`` in a scratch copy
 (about half a minute), then: kit validity and checksums, closure of the default SI model, scaling of a
 user spectrum, other built-in models, and ``snakemake -n --config signal_model=...`` planning only the
-rules downstream of the signal model.
+rules from resolve_config on (the model sizes the limits scatter).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from reliability_support import copy_workflow, env, snakemake_argv
 
 from dmpreserve.cli import main
 from dmpreserve.errors import InvalidData
 from dmpreserve.reinterpret.kit import load_kit
 from dmpreserve.reinterpret.verify import compare, read_curve
-from reliability_support import copy_workflow, env, snakemake_argv
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("results/limits/limits.csv", "results/reinterpretation/kit.json")
@@ -31,8 +31,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_argv(*args), cwd=workdir, env=env(), capture_output=True, text=True,
-                          timeout=900, check=False)
+    return subprocess.run(
+        snakemake_argv(*args), cwd=workdir, env=env(), capture_output=True, text=True, timeout=900, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,13 @@ def run_dir(tmp_path_factory) -> Path:
 def test_kit_is_complete_and_checked(run_dir: Path, tmp_path: Path) -> None:
     kit_dir = run_dir / "results" / "reinterpretation"
     kit = load_kit(kit_dir)
-    assert set(kit.manifest["files"]) >= {"BkgOnly.json", "response_nr.json", "response_er.json", "efficiency.csv",
-                                          "limits.csv"}
+    assert set(kit.manifest["files"]) >= {
+        "BkgOnly.json",
+        "response_nr.json",
+        "response_er.json",
+        "efficiency.csv",
+        "limits.csv",
+    }
     with tarfile.open(kit_dir / "kit.tar.gz") as tar:
         members = tar.getmembers()
     assert [m.name for m in members] == sorted(m.name for m in members)
@@ -95,8 +101,10 @@ def _spectrum(run_dir: Path, path: Path, *, mass: str, factor: float) -> None:
     with open(run_dir / "results/signal/spectra.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["mass_gev"] == mass]
     assert rows
-    path.write_text("mass_gev,energy_kev,dr_de\n" + "".join(
-        f"{r['mass_gev']},{r['energy_kev']},{float(r['dr_de']) * factor!r}\n" for r in rows))
+    path.write_text(
+        "mass_gev,energy_kev,dr_de\n"
+        + "".join(f"{r['mass_gev']},{r['energy_kev']},{float(r['dr_de']) * factor!r}\n" for r in rows)
+    )
 
 
 def test_spectrum_scaled_by_k_divides_the_limit_by_k(run_dir: Path, tmp_path: Path) -> None:
@@ -114,13 +122,28 @@ def test_spectrum_scaled_by_k_divides_the_limit_by_k(run_dir: Path, tmp_path: Pa
     assert limits[1.0] == pytest.approx(float(pipeline.limit[pipeline.mass_gev == 46.4159][0]), rel=0.03)
 
 
-@pytest.mark.parametrize("model, masses", [("sd_neutron", "50"), ("light_mediator", "50"), ("inelastic", "200"),
-                                           ("er_line", "5e-6,1.5e-5")])
+@pytest.mark.parametrize(
+    "model, masses", [("sd_neutron", "50"), ("light_mediator", "50"), ("inelastic", "200"), ("er_line", "5e-6,1.5e-5")]
+)
 def test_builtin_models_run(run_dir: Path, tmp_path: Path, model: str, masses: str) -> None:
     out = tmp_path / model
-    assert main(["reinterpret", "--kit", str(run_dir / "results/reinterpretation"), "--model",
-                 str(REPO / f"workflow/config/models/{model}.yaml"), "--masses", masses, "-o", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "reinterpret",
+                "--kit",
+                str(run_dir / "results/reinterpretation"),
+                "--model",
+                str(REPO / f"workflow/config/models/{model}.yaml"),
+                "--masses",
+                masses,
+                "-o",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     doc = json.loads((out / "limits.json").read_text())
     assert len(doc["limits"]) == len(masses.split(","))
     assert all(r["limit_cm2"] > 0 for r in doc["limits"])
@@ -134,20 +157,42 @@ def test_recast_rerun_plans_only_downstream_rules(run_dir: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = proc.stdout.split("Job stats:")[1].split("\n\n")[0]
     planned = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", stats, re.M)} - {"total"}
-    assert {"signal", "likelihood", "limits", "reinterpretation_kit"} <= planned, stats
-    assert not planned & {"mdc", "select", "backgrounds"}, stats  # upstream of the signal model: kept
+    assert {"mass_grid", "signal", "likelihood", "limits", "reinterpretation_kit"} <= planned, stats
+    # the model is an input of mass_grid and signal only (not of the resolved configuration): the steps
+    # upstream of the signal model are kept
+    assert not planned & {"resolve_config", "mdc", "select", "backgrounds"}, stats
     # the model's own mass grid (25 masses) sizes the limits scatter, not the test config's 4 masses
     assert re.search(r"^limits_point\s+25\s*$", stats, re.M), stats
 
 
 def test_kit_rebuild_is_byte_identical(run_dir: Path, tmp_path: Path) -> None:
     r = run_dir / "results"
-    argv = ["kit", "--config", str(run_dir / "tests/data/test_config.yaml"), "--signal-model",
-            str(run_dir / "workflow/config/signal_model.yaml"), "--workspace", str(r / "likelihood/BkgOnly.json"),
-            "--response", str(r / "signal/response_nr.json"), "--templates", str(r / "backgrounds/templates.json"),
-            "--acceptance", str(r / "selection/acceptance.csv"), "--limits", str(r / "limits/limits.csv"),
-            "--outdir", str(tmp_path / "kit"), "--no-progress"]
+    argv = [
+        "kit",
+        "--config",
+        str(r / "config.resolved.yaml"),
+        "--signal-model",
+        str(run_dir / "workflow/config/signal_model.yaml"),
+        "--workspace",
+        str(r / "likelihood/BkgOnly.json"),
+        "--response",
+        str(r / "signal/response_nr.json"),
+        "--response-er",
+        str(r / "signal/response_er.json"),
+        "--templates",
+        str(r / "backgrounds/templates.json"),
+        "--acceptance",
+        str(r / "selection/acceptance.csv"),
+        "--limits",
+        str(r / "limits/limits.csv"),
+        "--outdir",
+        str(tmp_path / "kit"),
+    ]
     assert main(argv) == 0
     for name in ("kit.tar.gz", "kit.json", "response_er.json"):
         assert (tmp_path / "kit" / name).read_bytes() == (r / "reinterpretation" / name).read_bytes(), name
-    assert main([*argv[:-3], "--outdir", str(tmp_path / "bad"), "--er-lines", "5:1:1"]) == 2
+    # the kit only assembles: the ER line response is the signal step's, the kit simulates nothing
+    assert (r / "reinterpretation/response_er.json").read_bytes() == (r / "signal/response_er.json").read_bytes()
+    with pytest.raises(SystemExit) as err:  # --er-lines moved to the signal step
+        main([*argv[:-2], "--outdir", str(tmp_path / "bad"), "--er-lines", "5:1:1"])
+    assert err.value.code == 2

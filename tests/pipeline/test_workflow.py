@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_argv(*args), cwd=workdir, env=env(), capture_output=True, text=True,
-                          timeout=900, check=check)
+    return subprocess.run(
+        snakemake_argv(*args), cwd=workdir, env=env(), capture_output=True, text=True, timeout=900, check=check
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +31,25 @@ def workflow_run(tmp_path_factory) -> Path:
 
 def test_all_outputs(workflow_run: Path) -> None:
     r = workflow_run / "results"
-    for rel in ("likelihood/BkgOnly.json", "likelihood/patchset.json", "limits/limits.csv", "limits/limits.json",
-                "hepdata/submission.tar.gz", "plots/limits.png", "plots/limits.pdf", "plots/analysis_space.png",
-                "plots/cutflow.png", "plots/pulls.png", "plots/acceptance.png", "provenance.json",
-                "selection/cutflow.csv", "selection/acceptance.csv", "backgrounds/templates.json",
-                "signal/signal.json", "mdc/truth.parquet"):
+    for rel in (
+        "likelihood/BkgOnly.json",
+        "likelihood/patchset.json",
+        "limits/limits.csv",
+        "limits/limits.json",
+        "hepdata/submission.tar.gz",
+        "plots/limits.png",
+        "plots/limits.pdf",
+        "plots/analysis_space.png",
+        "plots/cutflow.png",
+        "plots/pulls.png",
+        "plots/acceptance.png",
+        "provenance.json",
+        "selection/cutflow.csv",
+        "selection/acceptance.csv",
+        "backgrounds/templates.json",
+        "signal/signal.json",
+        "mdc/truth.parquet",
+    ):
         assert (r / rel).is_file() and (r / rel).stat().st_size > 0, rel
     assert not list(r.rglob("*.part")), "temporary files left behind"
 
@@ -55,8 +70,9 @@ def test_limits_match_config_and_are_ordered(workflow_run: Path) -> None:
     rows = [dict(zip(header, map(float, line.split(",")))) for line in lines[1:]]
     assert [round(r["mass_gev"], 3) for r in rows] == [10.0, 46.416, 215.443, 1000.0]
     for r in rows:
-        bands = [r[f"expected_{q}_cm2"] if q else r["expected_cm2"]
-                 for q in ("m2sigma", "m1sigma", "", "p1sigma", "p2sigma")]
+        bands = [
+            r[f"expected_{q}_cm2"] if q else r["expected_cm2"] for q in ("m2sigma", "m1sigma", "", "p1sigma", "p2sigma")
+        ]
         assert bands == sorted(bands)  # -2s <= -1s <= median <= +1s <= +2s
         assert r["limit_cm2"] == r["limit_pcl_cm2"] >= r["limit_unconstrained_cm2"]
         assert 1e-49 < r["limit_cm2"] < 1e-43

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from reliability_support import clean_run, copy_workflow, env, run_snakemake, snakemake_argv, tree_differences
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
@@ -41,13 +40,15 @@ def _limits_point_running(work: Path) -> bool:
     return logs.is_dir() and any(not (points / f"{log.stem}.json").exists() for log in logs.glob("*.log"))
 
 
-def _kill_when(work: Path, condition: Callable[[Path], bool], *, args: tuple[str, ...] = (),
-               timeout: float = 600.0) -> None:
+def _kill_when(
+    work: Path, condition: Callable[[Path], bool], *, args: tuple[str, ...] = (), timeout: float = 600.0
+) -> None:
     """Start the workflow, SIGKILL its whole process group as soon as ``condition(work)`` holds."""
     log = open(work / f"killed_run_{len(list(work.glob('killed_run_*')))}.log", "w")  # noqa: SIM115
     with log:
-        proc = subprocess.Popen(snakemake_argv(*args), cwd=work, env=env(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            snakemake_argv(*args), cwd=work, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         try:
             while not condition(work):

@@ -28,12 +28,30 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import yaml
+from hostile_damage import (
+    at,
+    col,
+    config,
+    copy_reduced,
+    csv_text,
+    json_doc,
+    kit_dir,
+    manifest_entry,
+    nested,
+    outside_link,
+    parquet,
+    raw_bytes,
+    replace_cell,
+    sets,
+    sidecar,
+    sparse_file,
+    sparse_member,
+    tamper,
+    unlink_file,
+)
+from reliability_support import env, snakemake_argv
 
 from dmpreserve.cli import main
-from hostile_damage import (at, col, config, copy_reduced, csv_text, json_doc, kit_dir, manifest_entry, nested,
-                            outside_link, parquet, raw_bytes, replace_cell, sets, sidecar, sparse_file, sparse_member,
-                            tamper, unlink_file)
-from reliability_support import env, snakemake_argv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,34 +60,82 @@ INPUTS: dict[str, dict[str, str]] = {
     "validate-config": {"--config": "config"},
     "mdc": {"--config": "config"},
     "select": {"--config": "config", "--science": "science", "--sim-nr": "sim_nr"},
-    "backgrounds": {"--config": "config", "--science": "science", "--calib-er": "calib_er", "--sim-nr": "sim_nr",
-                    "--isolated-s1": "isolated_s1", "--isolated-s2": "isolated_s2"},
-    "signal": {"--config": "config", "--sim-nr": "sim_nr", "--templates": "templates"},
+    "backgrounds": {
+        "--config": "config",
+        "--science": "science",
+        "--calib-er": "calib_er",
+        "--sim-nr": "sim_nr",
+        "--isolated-s1": "isolated_s1",
+        "--isolated-s2": "isolated_s2",
+        "--selected": "selected",
+        "--exposure": "exposure",
+    },
+    "mass-grid": {"--config": "config", "--signal-model": "signal_model"},
+    "signal": {"--config": "config", "--sim-nr": "sim_nr", "--exposure": "exposure", "--mass-grid": "mass_grid"},
     "likelihood": {"--config": "config", "--templates": "templates", "--signal": "signal"},
     "fit": {"--workspace": "workspace"},
     "limits": {"--config": "config", "--workspace": "workspace", "--patchset": "patchset"},
-    "plots": {"--limits": "limits", "--templates": "templates", "--signal": "signal", "--selected": "selected",
-              "--cutflow": "cutflow", "--acceptance": "acceptance", "--fit": "fit"},
-    "hepdata": {"--limits": "limits", "--templates": "templates", "--selected": "selected", "--cutflow": "cutflow",
-                "--acceptance": "acceptance", "--workspace": "workspace", "--patchset": "patchset"},
+    "plots": {
+        "--limits": "limits",
+        "--templates": "templates",
+        "--signal": "signal",
+        "--selected": "selected",
+        "--cutflow": "cutflow",
+        "--acceptance": "acceptance",
+        "--fit": "fit",
+    },
+    "hepdata": {
+        "--limits": "limits",
+        "--templates": "templates",
+        "--selected": "selected",
+        "--cutflow": "cutflow",
+        "--acceptance": "acceptance",
+        "--workspace": "workspace",
+        "--patchset": "patchset",
+    },
     "provenance": {"--config": "config", "--inputs": "science"},
-    "kit": {"--config": "config", "--signal-model": "signal_model", "--workspace": "workspace",
-            "--response": "response", "--templates": "templates", "--acceptance": "acceptance", "--limits": "limits"},
+    "kit": {
+        "--config": "config",
+        "--signal-model": "signal_model",
+        "--workspace": "workspace",
+        "--response": "response",
+        "--response-er": "response_er",
+        "--templates": "templates",
+        "--acceptance": "acceptance",
+        "--limits": "limits",
+    },
     "limits-point": {"--config": "config", "--workspace": "workspace", "--patchset": "patchset"},
     "reinterpret": {"--kit": "kit", "--spectrum": "spectrum"},
     "reinterpret-model": {"--kit": "kit", "--model": "signal_model"},
     "verify": {"--reference": "limits", "--result": "limits"},
 }
 #: Fixed extra arguments (small and fast settings).
-EXTRA: dict[str, list[str]] = {"kit": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
-                               "reinterpret": ["--no-progress"], "limits-point": ["--index", "0", "--no-progress"], "reinterpret-model": ["--no-progress"]}
+EXTRA: dict[str, list[str]] = {
+    "signal": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
+    "reinterpret": ["--no-progress"],
+    "limits-point": ["--index", "0", "--no-progress"],
+    "reinterpret-model": ["--no-progress"],
+}
 OUTPUTS: dict[str, dict[str, str]] = {
     "validate-config": {},
-    "mdc": {f"--{n}": f"{n}.parquet" for n in ("science", "truth", "calib-er", "calib-nr", "sim-nr", "isolated-s1",
-                                                 "isolated-s2")},
-    "select": {"--selected": "selected.parquet", "--cutflow": "cutflow.csv", "--acceptance": "acceptance.csv"},
+    "mdc": {
+        f"--{n}": f"{n}.parquet"
+        for n in ("science", "truth", "calib-er", "calib-nr", "sim-nr", "isolated-s1", "isolated-s2")
+    },
+    "select": {
+        "--selected": "selected.parquet",
+        "--cutflow": "cutflow.csv",
+        "--acceptance": "acceptance.csv",
+        "--exposure": "exposure.json",
+    },
     "backgrounds": {"--templates": "templates.json", "--summary": "summary.csv"},
-    "signal": {"--response": "response.json", "--signal": "signal.json", "--spectra": "spectra.csv"},
+    "mass-grid": {"-o": "mass_grid.json"},
+    "signal": {
+        "--response": "response.json",
+        "--response-er": "response_er.json",
+        "--signal": "signal.json",
+        "--spectra": "spectra.csv",
+    },
     "likelihood": {"--workspace": "BkgOnly.json", "--patchset": "patchset.json"},
     "fit": {"-o": "fit.json"},
     "limits": {"--csv": "limits.csv", "--json": "limits.json", "--no-progress": ""},
@@ -93,26 +159,67 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
     doc["statistics"]["toys_background"] = 50
     cfg = extra / "config.yaml"
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    paths = {"config": cfg, **{k: mdc_dir / f"{k}.parquet" for k in
-                                              ("science", "sim_nr", "calib_er", "isolated_s1", "isolated_s2")},
-             "templates": pipeline_dir / "backgrounds/templates.json", "signal": pipeline_dir / "signal/signal.json",
-             "selected": pipeline_dir / "selection/selected.parquet", "cutflow": pipeline_dir / "selection/cutflow.csv",
-             "acceptance": pipeline_dir / "selection/acceptance.csv",
-             "workspace": pipeline_dir / "likelihood/BkgOnly.json", "patchset": pipeline_dir / "likelihood/patchset.json",
-             "fit": extra / "fit.json", "limits": extra / "limits.csv"}
-    assert main(["fit", "--workspace", str(paths["workspace"]), "--gof-toys", "0", "--no-progress",
-                 "-o", str(paths["fit"])]) == 0
+    paths = {
+        "config": cfg,
+        **{k: mdc_dir / f"{k}.parquet" for k in ("science", "sim_nr", "calib_er", "isolated_s1", "isolated_s2")},
+        "templates": pipeline_dir / "backgrounds/templates.json",
+        "signal": pipeline_dir / "signal/signal.json",
+        "selected": pipeline_dir / "selection/selected.parquet",
+        "cutflow": pipeline_dir / "selection/cutflow.csv",
+        "acceptance": pipeline_dir / "selection/acceptance.csv",
+        "exposure": pipeline_dir / "selection/exposure.json",
+        "workspace": pipeline_dir / "likelihood/BkgOnly.json",
+        "patchset": pipeline_dir / "likelihood/patchset.json",
+        "fit": extra / "fit.json",
+        "limits": extra / "limits.csv",
+    }
+    assert (
+        main(
+            ["fit", "--workspace", str(paths["workspace"]), "--gof-toys", "0", "--no-progress", "-o", str(paths["fit"])]
+        )
+        == 0
+    )
     paths["signal_model"] = REPO / "workflow/config/signal_model.yaml"
     paths["response"] = pipeline_dir / "signal/response_nr.json"
+    paths["response_er"] = pipeline_dir / "signal/response_er.json"
+    paths["mass_grid"] = pipeline_dir / "signal/mass_grid.json"
     paths["spectrum"] = extra / "spectrum.csv"
-    paths["spectrum"].write_text("mass_gev,energy_kev,dr_de\n" + "".join(
-        f"50,{e},{0.1 * math.exp(-e / 10)!r}\n" for e in range(1, 60)), encoding="utf-8")
+    paths["spectrum"].write_text(
+        "mass_gev,energy_kev,dr_de\n" + "".join(f"50,{e},{0.1 * math.exp(-e / 10)!r}\n" for e in range(1, 60)),
+        encoding="utf-8",
+    )
     paths["kit"] = extra / "kit"
-    assert main(["limits", "--config", str(cfg), "--workspace", str(paths["workspace"]),
-                 "--patchset", str(paths["patchset"]), "--csv", str(paths["limits"]),
-                 "--json", str(extra / "limits.json"), "--no-progress"]) == 0
-    assert main(["kit", *[x for o, k in INPUTS["kit"].items() for x in (o, str(paths[k]))], *EXTRA["kit"],
-                 "--outdir", str(paths["kit"])]) == 0
+    assert (
+        main(
+            [
+                "limits",
+                "--config",
+                str(cfg),
+                "--workspace",
+                str(paths["workspace"]),
+                "--patchset",
+                str(paths["patchset"]),
+                "--csv",
+                str(paths["limits"]),
+                "--json",
+                str(extra / "limits.json"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "kit",
+                *[x for o, k in INPUTS["kit"].items() for x in (o, str(paths[k]))],
+                *EXTRA.get("kit", []),
+                "--outdir",
+                str(paths["kit"]),
+            ]
+        )
+        == 0
+    )
     return paths
 
 
@@ -127,7 +234,8 @@ def _bad_digest(doc: dict) -> None:
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
     f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-    for i in range(9))
+    for i in range(9)
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,142 +257,440 @@ class Case:
 
 CASES = [
     # --- configuration (every step reads it; validate-config, mdc and select as the entry points)
-    Case("config_unknown_key", "validate-config", "config", config(sets("analysis", "unbinned", value=True)),
-         "$.analysis", "unbinned"),
+    Case(
+        "config_unknown_key",
+        "validate-config",
+        "config",
+        config(sets("analysis", "unbinned", value=True)),
+        "$.analysis",
+        "unbinned",
+    ),
     Case("config_wrong_type", "select", "config", config(sets("seed", value="forty-two")), "$.seed", "integer"),
-    Case("config_empty_mass_grid", "validate-config", "config", config(sets("signal", "masses_gev", "count", value=0)),
-         "$.signal.masses_gev.count"),
-    Case("config_inverted_range", "mdc", "config", config(sets("mdc", "components", "er", "energy_min_kev",
-                                                                value=70.0)), "$.mdc.components.er", "inverted"),
-    Case("config_binning_leaves_roi", "select", "config",
-         config(sets("analysis", "binning", "cs1_phd", "max", value=120.0)), "$.analysis.binning.cs1_phd", "ROI"),
+    Case(
+        "config_empty_mass_grid",
+        "validate-config",
+        "config",
+        config(sets("signal", "masses_gev", "count", value=0)),
+        "$.signal.masses_gev.count",
+    ),
+    Case(
+        "config_inverted_range",
+        "mdc",
+        "config",
+        config(sets("mdc", "components", "er", "energy_min_kev", value=70.0)),
+        "$.mdc.components.er",
+        "inverted",
+    ),
+    Case(
+        "config_binning_leaves_roi",
+        "select",
+        "config",
+        config(sets("analysis", "binning", "cs1_phd", "max", value=120.0)),
+        "$.analysis.binning.cs1_phd",
+        "ROI",
+    ),
     Case("config_cut_smuggles_code", "select", "config", config(_cut_code), "$.selection.cuts[0].variable"),
-    Case("config_cut_bound_is_code", "validate-config", "config",
-         config(sets("selection", "cuts", 0, "min", value="__import__('os').getpid()")), "$.selection.cuts[0].min"),
-    Case("config_python_yaml_tag", "validate-config", "config",
-         config(text="seed: !!python/object/apply:os.system ['touch EVALUATED']\n"), None, "YAML"),
-    Case("config_nan", "mdc", "config", config(sets("mdc", "live_time_days", value=float("nan"))),
-         "$.mdc.live_time_days", "non-finite"),
-    Case("config_huge_integer", "select", "config", config(sets("selection", "cuts", 1, "min", value=10 ** 400)),
-         "$.selection.cuts[1].min", "too large"),
+    Case(
+        "config_cut_bound_is_code",
+        "validate-config",
+        "config",
+        config(sets("selection", "cuts", 0, "min", value="__import__('os').getpid()")),
+        "$.selection.cuts[0].min",
+    ),
+    Case(
+        "config_python_yaml_tag",
+        "validate-config",
+        "config",
+        config(text="seed: !!python/object/apply:os.system ['touch EVALUATED']\n"),
+        None,
+        "YAML",
+    ),
+    Case(
+        "config_nan",
+        "mdc",
+        "config",
+        config(sets("mdc", "live_time_days", value=float("nan"))),
+        "$.mdc.live_time_days",
+        "non-finite",
+    ),
+    Case(
+        "config_huge_integer",
+        "select",
+        "config",
+        config(sets("selection", "cuts", 1, "min", value=10**400)),
+        "$.selection.cuts[1].min",
+        "too large",
+    ),
     Case("config_alias_bomb", "validate-config", "config", config(text=BILLION_LAUGHS), None, "alias"),
     Case("config_deeply_nested", "validate-config", "config", config(text=nested(100_000)), None, "nested"),
     Case("config_duplicate_key", "validate-config", "config", config(text="seed: 1\nseed: 2\n"), None, "duplicate"),
     Case("config_empty", "validate-config", "config", config(text=""), "$", "object"),
     Case("config_not_utf8", "validate-config", "config", raw_bytes(lambda b: b"seed: \xff\xfe\n"), None, "YAML"),
-    Case("config_mass_off_grid", "limits", "config", config(sets("limits", "masses_gev", value=[33.0])),
-         "$.limits.masses_gev[0]", "grid"),
+    Case(
+        "config_mass_off_grid",
+        "limits",
+        "config",
+        config(sets("limits", "masses_gev", value=[33.0])),
+        "$.limits.masses_gev[0]",
+        "grid",
+    ),
     Case("config_missing", "validate-config", "config", lambda src, dest: dest / "nowhere.yaml", None, "not found"),
     # --- reduced data (select, backgrounds, signal read it)
     Case("parquet_truncated", "select", "science", raw_bytes(lambda b: b[: len(b) // 2]), None, "Parquet"),
-    Case("parquet_garbage", "backgrounds", "calib_er", raw_bytes(lambda b: b"PAR1" + b"\x00garbage" * 100),
-         None, "Parquet"),
+    Case(
+        "parquet_garbage",
+        "backgrounds",
+        "calib_er",
+        raw_bytes(lambda b: b"PAR1" + b"\x00garbage" * 100),
+        None,
+        "Parquet",
+    ),
     Case("parquet_empty_file", "select", "sim_nr", raw_bytes(lambda b: b""), None, "Parquet"),
     Case("parquet_missing_column", "select", "science", parquet(lambda c: c.pop("cs1_phd")), "cs1_phd", "missing"),
-    Case("parquet_wrong_dtype", "backgrounds", "isolated_s2", parquet(col("event_id", lambda a: a.astype(float))),
-         "$.columns.event_id.dtype", names="sidecar"),
+    Case(
+        "parquet_wrong_dtype",
+        "backgrounds",
+        "isolated_s2",
+        parquet(col("event_id", lambda a: a.astype(float))),
+        "$.columns.event_id.dtype",
+        names="sidecar",
+    ),
     Case("parquet_nan", "select", "science", parquet(col("cs2_phd", at(0, np.nan))), "cs2_phd", "NaN"),
-    Case("parquet_inf", "signal", "sim_nr", parquet(col("true_energy_kev", at(2, np.inf))), "true_energy_kev",
-         "infinite"),
+    Case(
+        "parquet_inf", "signal", "sim_nr", parquet(col("true_energy_kev", at(2, np.inf))), "true_energy_kev", "infinite"
+    ),
     Case("parquet_negative_area", "select", "science", parquet(col("s1_phd", at(3, -1.0))), "s1_phd", "negative"),
-    Case("parquet_duplicate_event_id", "backgrounds", "isolated_s1", parquet(col("event_id", at(1, 0))),
-         "event_id", "duplicate"),
-    Case("parquet_duplicate_column_name", "select", "science",
-         parquet(lambda c: pa.Table.from_arrays([pa.array(v) for v in [*c.values(), c["x_cm"]]],
-                                                names=[*c, "x_cm"])), "x_cm", "twice"),
-    Case("parquet_nested_column", "select", "science",
-         parquet(lambda c: c.update(x_cm=[[v] for v in c["x_cm"]])), "$.columns.x_cm.dtype", names="sidecar"),
-    Case("parquet_zero_rows_sidecar_disagrees", "select", "science",
-         parquet(lambda c: [c.__setitem__(k, v[:0]) for k, v in c.items()]), "$.n_events", names="sidecar"),
-    Case("sidecar_unit_disagrees", "select", "science", sidecar(lambda d: d["columns"]["cs1_phd"].update(unit="keV")),
-         "$.columns.cs1_phd.unit"),
+    Case(
+        "parquet_duplicate_event_id",
+        "backgrounds",
+        "isolated_s1",
+        parquet(col("event_id", at(1, 0))),
+        "event_id",
+        "duplicate",
+    ),
+    Case(
+        "parquet_duplicate_column_name",
+        "select",
+        "science",
+        parquet(lambda c: pa.Table.from_arrays([pa.array(v) for v in [*c.values(), c["x_cm"]]], names=[*c, "x_cm"])),
+        "x_cm",
+        "twice",
+    ),
+    Case(
+        "parquet_nested_column",
+        "select",
+        "science",
+        parquet(lambda c: c.update(x_cm=[[v] for v in c["x_cm"]])),
+        "$.columns.x_cm.dtype",
+        names="sidecar",
+    ),
+    Case(
+        "parquet_zero_rows_sidecar_disagrees",
+        "select",
+        "science",
+        parquet(lambda c: [c.__setitem__(k, v[:0]) for k, v in c.items()]),
+        "$.n_events",
+        names="sidecar",
+    ),
+    Case(
+        "sidecar_unit_disagrees",
+        "select",
+        "science",
+        sidecar(lambda d: d["columns"]["cs1_phd"].update(unit="keV")),
+        "$.columns.cs1_phd.unit",
+    ),
     Case("sidecar_wrong_kind", "select", "science", sidecar(sets("kind", value="calibration_er")), "$.kind"),
-    Case("truth_column_in_science", "select", "science",
-         parquet(lambda c: c.update(true_energy_kev=np.ones(len(c["x_cm"]))),
-                 lambda d: d["columns"].update(true_energy_kev={"unit": "keV", "description": "true energy"})),
-         "$.columns", "true_energy_kev", names="sidecar"),
-    Case("sidecar_columns_not_object", "select", "science", sidecar(sets("columns", value=["event_id"])),
-         "$.columns", "object"),
+    Case(
+        "truth_column_in_science",
+        "select",
+        "science",
+        parquet(
+            lambda c: c.update(true_energy_kev=np.ones(len(c["x_cm"]))),
+            lambda d: d["columns"].update(true_energy_kev={"unit": "keV", "description": "true energy"}),
+        ),
+        "$.columns",
+        "true_energy_kev",
+        names="sidecar",
+    ),
+    Case(
+        "sidecar_columns_not_object",
+        "select",
+        "science",
+        sidecar(sets("columns", value=["event_id"])),
+        "$.columns",
+        "object",
+    ),
     Case("sidecar_columns_number", "backgrounds", "science", sidecar(sets("columns", value=7)), "$.columns", "object"),
     Case("sidecar_not_object", "select", "sim_nr", sidecar(text="[1, 2, 3]"), None, "object"),
     Case("sidecar_nan_literal", "select", "science", sidecar(text='{"kind": NaN}'), None, "NaN"),
     Case("sidecar_deeply_nested", "select", "science", sidecar(text=nested(100_000)), None, "nested"),
-    Case("sidecar_missing", "select", "science",
-         lambda src, dest: unlink_file(copy_reduced(src, dest).with_suffix(".json")), None, "not found"),
+    Case(
+        "sidecar_missing",
+        "select",
+        "science",
+        lambda src, dest: unlink_file(copy_reduced(src, dest).with_suffix(".json")),
+        None,
+        "not found",
+    ),
     # --- background templates, signal, likelihood, fit, limits
     Case("templates_truncated", "likelihood", "templates", raw_bytes(lambda b: b[:-100]), None, "not valid JSON"),
-    Case("templates_negative_exposure", "signal", "templates", json_doc(sets("exposure_t_yr", value=-1.0)),
-         "$.exposure_t_yr"),
-    Case("templates_ragged", "likelihood", "templates",
-         json_doc(lambda d: next(iter(d["components"].values()))["template"][0].pop()), "template", "shape"),
-    Case("templates_observed_shape", "likelihood", "templates", json_doc(lambda d: d["observed"].pop()), "observed",
-         "shape"),
-    Case("signal_negative_rate", "likelihood", "signal", json_doc(lambda d: d["templates"][0].__setitem__(0, -1.0)),
-         "$.templates[0][0]"),
-    Case("signal_wrong_bin_count", "likelihood", "signal", json_doc(lambda d: d["templates"][1].pop()),
-         "templates", "bins"),
-    Case("signal_arrays_disagree", "likelihood", "signal", json_doc(lambda d: d["masses_gev"].pop()),
-         "$.reference_cross_section_cm2", "mismatch"),
-    Case("workspace_schema_invalid", "fit", "workspace", json_doc(lambda d: d.pop("observations")), None,
-         "not a valid pyhf workspace"),
+    Case(
+        "templates_negative_exposure",
+        "likelihood",
+        "templates",
+        json_doc(sets("exposure_t_yr", value=-1.0)),
+        "$.exposure_t_yr",
+    ),
+    # --- exposure (select writes it; backgrounds and signal read it)
+    Case("exposure_negative", "signal", "exposure", json_doc(sets("exposure_t_yr", value=-1.0)), "$.exposure_t_yr"),
+    Case(
+        "exposure_missing_live_time",
+        "backgrounds",
+        "exposure",
+        json_doc(lambda d: d.pop("live_time_s")),
+        "$",
+        "live_time_s",
+    ),
+    Case("exposure_truncated", "signal", "exposure", raw_bytes(lambda b: b[:-10]), None, "not valid JSON"),
+    # --- mass grid (mass-grid writes it from the configuration and the signal model; signal reads it)
+    Case(
+        "mass_grid_limit_mass_off_grid",
+        "mass-grid",
+        "config",
+        config(sets("limits", "masses_gev", value=[33.0])),
+        "$.limits.masses_gev[0]",
+        "grid",
+    ),
+    Case("mass_grid_empty", "signal", "mass_grid", json_doc(sets("masses_gev", value=[])), "$.masses_gev"),
+    Case(
+        "mass_grid_negative_mass",
+        "signal",
+        "mass_grid",
+        json_doc(sets("masses_gev", value=[-10.0, 50.0])),
+        "$.masses_gev[0]",
+    ),
+    Case(
+        "templates_ragged",
+        "likelihood",
+        "templates",
+        json_doc(lambda d: next(iter(d["components"].values()))["template"][0].pop()),
+        "template",
+        "shape",
+    ),
+    Case(
+        "templates_observed_shape",
+        "likelihood",
+        "templates",
+        json_doc(lambda d: d["observed"].pop()),
+        "observed",
+        "shape",
+    ),
+    Case(
+        "signal_negative_rate",
+        "likelihood",
+        "signal",
+        json_doc(lambda d: d["templates"][0].__setitem__(0, -1.0)),
+        "$.templates[0][0]",
+    ),
+    Case(
+        "signal_wrong_bin_count",
+        "likelihood",
+        "signal",
+        json_doc(lambda d: d["templates"][1].pop()),
+        "templates",
+        "bins",
+    ),
+    Case(
+        "signal_arrays_disagree",
+        "likelihood",
+        "signal",
+        json_doc(lambda d: d["masses_gev"].pop()),
+        "$.reference_cross_section_cm2",
+        "mismatch",
+    ),
+    Case(
+        "workspace_schema_invalid",
+        "fit",
+        "workspace",
+        json_doc(lambda d: d.pop("observations")),
+        None,
+        "not a valid pyhf workspace",
+    ),
     Case("workspace_not_json", "fit", "workspace", raw_bytes(lambda b: b"\x89PNG\r\n"), None, "UTF-8"),
-    Case("workspace_observation_longer_than_samples", "fit", "workspace",
-         json_doc(lambda d: d["observations"][0]["data"].append(1.0)), "$.channels[0].samples[0].data", "bins"),
-    Case("workspace_unsupported_version", "limits", "workspace", json_doc(sets("version", value="2.0.0")),
-         "$.version", "version"),
-    Case("workspace_duplicate_key", "fit", "workspace", raw_bytes(lambda b: b'{"version": "1.0.0", "version": "1"}'),
-         "version", "twice"),
-    Case("workspace_nan_literal", "limits", "workspace",
-         raw_bytes(lambda b: b.replace(b'"data": [', b'"data": [NaN, ', 1)), None, "NaN"),
-    Case("workspace_deeply_nested", "fit", "workspace", raw_bytes(lambda b: nested(100_000).encode()), None,
-         "nested"),
+    Case(
+        "workspace_observation_longer_than_samples",
+        "fit",
+        "workspace",
+        json_doc(lambda d: d["observations"][0]["data"].append(1.0)),
+        "$.channels[0].samples[0].data",
+        "bins",
+    ),
+    Case(
+        "workspace_unsupported_version",
+        "limits",
+        "workspace",
+        json_doc(sets("version", value="2.0.0")),
+        "$.version",
+        "version",
+    ),
+    Case(
+        "workspace_duplicate_key",
+        "fit",
+        "workspace",
+        raw_bytes(lambda b: b'{"version": "1.0.0", "version": "1"}'),
+        "version",
+        "twice",
+    ),
+    Case(
+        "workspace_nan_literal",
+        "limits",
+        "workspace",
+        raw_bytes(lambda b: b.replace(b'"data": [', b'"data": [NaN, ', 1)),
+        None,
+        "NaN",
+    ),
+    Case("workspace_deeply_nested", "fit", "workspace", raw_bytes(lambda b: nested(100_000).encode()), None, "nested"),
     Case("patchset_digest_mismatch", "limits", "patchset", json_doc(_bad_digest), "$.metadata.digests"),
-    Case("patchset_duplicate_patch", "limits", "patchset",
-         json_doc(lambda d: d["patches"].append(d["patches"][0])), None, "Multiple patches"),
-    Case("limits_point_workspace_truncated", "limits-point", "workspace", raw_bytes(lambda b: b[: len(b) // 3]),
-         None, "not valid JSON"),
-    Case("limits_point_patchset_digest_mismatch", "limits-point", "patchset", json_doc(_bad_digest),
-         "$.metadata.digests"),
-    Case("patchset_schema_invalid", "limits", "patchset", json_doc(lambda d: d.pop("patches")), None,
-         "not a valid pyhf patchset"),
+    Case(
+        "patchset_duplicate_patch",
+        "limits",
+        "patchset",
+        json_doc(lambda d: d["patches"].append(d["patches"][0])),
+        None,
+        "Multiple patches",
+    ),
+    Case(
+        "limits_point_workspace_truncated",
+        "limits-point",
+        "workspace",
+        raw_bytes(lambda b: b[: len(b) // 3]),
+        None,
+        "not valid JSON",
+    ),
+    Case(
+        "limits_point_patchset_digest_mismatch", "limits-point", "patchset", json_doc(_bad_digest), "$.metadata.digests"
+    ),
+    Case(
+        "patchset_schema_invalid",
+        "limits",
+        "patchset",
+        json_doc(lambda d: d.pop("patches")),
+        None,
+        "not a valid pyhf patchset",
+    ),
     # --- plots and HEPData inputs (tables written by earlier steps)
     Case("fit_missing_parameters", "plots", "fit", json_doc(lambda d: d.pop("parameters")), "$", "parameters"),
     Case("signal_for_plots_not_object", "plots", "signal", raw_bytes(lambda b: b"[1, 2]"), "$", "object"),
     Case("limits_nan", "plots", "limits", csv_text(replace_cell("limit_cm2", "nan")), "limit_cm2", "finite"),
-    Case("limits_missing_column", "hepdata", "limits", csv_text(lambda t: t.replace("expected_cm2", "expected", 1)),
-         "expected_cm2", "missing"),
-    Case("limits_negative", "hepdata", "limits", csv_text(replace_cell("expected_cm2", "-1e-46")), "expected_cm2",
-         "positive"),
+    Case(
+        "limits_missing_column",
+        "hepdata",
+        "limits",
+        csv_text(lambda t: t.replace("expected_cm2", "expected", 1)),
+        "expected_cm2",
+        "missing",
+    ),
+    Case(
+        "limits_negative",
+        "hepdata",
+        "limits",
+        csv_text(replace_cell("expected_cm2", "-1e-46")),
+        "expected_cm2",
+        "positive",
+    ),
     Case("cutflow_nul_byte", "plots", "cutflow", csv_text(lambda t: t.replace(",", ",\x00", 1)), None, "NUL"),
-    Case("cutflow_huge_field", "hepdata", "cutflow", csv_text(lambda t: t.replace("all", "a" * 200_000, 1)),
-         None, "field"),
-    Case("acceptance_non_numeric", "hepdata", "acceptance", csv_text(replace_cell("acceptance", "__import__")),
-         "acceptance", "non-numeric"),
+    Case(
+        "cutflow_huge_field",
+        "hepdata",
+        "cutflow",
+        csv_text(lambda t: t.replace("all", "a" * 200_000, 1)),
+        None,
+        "field",
+    ),
+    Case(
+        "acceptance_non_numeric",
+        "hepdata",
+        "acceptance",
+        csv_text(replace_cell("acceptance", "__import__")),
+        "acceptance",
+        "non-numeric",
+    ),
     # --- reinterpretation: user spectra, signal models, the kit; verify
-    Case("spectrum_negative_rate", "reinterpret", "spectrum", csv_text(replace_cell("dr_de", "-0.5")),
-         "$.rows[0].dr_de", "minimum"),
+    Case(
+        "spectrum_negative_rate",
+        "reinterpret",
+        "spectrum",
+        csv_text(replace_cell("dr_de", "-0.5")),
+        "$.rows[0].dr_de",
+        "minimum",
+    ),
     Case("spectrum_nan_rate", "reinterpret", "spectrum", csv_text(replace_cell("dr_de", "nan")), "$.rows[0].dr_de"),
-    Case("spectrum_non_monotonic_energies", "reinterpret", "spectrum", csv_text(replace_cell("energy_kev", "30")),
-         "energy_kev", "increasing"),
-    Case("spectrum_wrong_units", "reinterpret", "spectrum",
-         csv_text(lambda t: t.replace("energy_kev,dr_de", "energy_ev,dr_de_per_kg_day", 1)), "energy_kev", "missing"),
-    Case("spectrum_2gb_sparse", "reinterpret", "spectrum", sparse_file(2 * 1024 ** 3), None, "larger than"),
+    Case(
+        "spectrum_non_monotonic_energies",
+        "reinterpret",
+        "spectrum",
+        csv_text(replace_cell("energy_kev", "30")),
+        "energy_kev",
+        "increasing",
+    ),
+    Case(
+        "spectrum_wrong_units",
+        "reinterpret",
+        "spectrum",
+        csv_text(lambda t: t.replace("energy_kev,dr_de", "energy_ev,dr_de_per_kg_day", 1)),
+        "energy_kev",
+        "missing",
+    ),
+    Case("spectrum_2gb_sparse", "reinterpret", "spectrum", sparse_file(2 * 1024**3), None, "larger than"),
     Case("model_alias_bomb", "reinterpret-model", "signal_model", config(text=BILLION_LAUGHS), None, "alias"),
-    Case("model_python_tag", "reinterpret-model", "signal_model",
-         config(text="model: !!python/object/apply:os.system ['touch EVALUATED']\n"), None, "YAML"),
+    Case(
+        "model_python_tag",
+        "reinterpret-model",
+        "signal_model",
+        config(text="model: !!python/object/apply:os.system ['touch EVALUATED']\n"),
+        None,
+        "YAML",
+    ),
     Case("kit_file_tampered", "reinterpret", "kit", kit_dir(tamper("README.md")), "files.README.md.sha256"),
-    Case("kit_manifest_dotdot_path", "reinterpret", "kit", kit_dir(manifest_entry("../outside.txt", b"x")),
-         "$.files", "../outside.txt"),
-    Case("kit_manifest_absolute_path", "reinterpret", "kit", kit_dir(manifest_entry("/etc/hostname", b"x")),
-         "$.files", "/etc/hostname"),
+    Case(
+        "kit_manifest_dotdot_path",
+        "reinterpret",
+        "kit",
+        kit_dir(manifest_entry("../outside.txt", b"x")),
+        "$.files",
+        "../outside.txt",
+    ),
+    Case(
+        "kit_manifest_absolute_path",
+        "reinterpret",
+        "kit",
+        kit_dir(manifest_entry("/etc/hostname", b"x")),
+        "$.files",
+        "/etc/hostname",
+    ),
     Case("kit_symlink_member", "reinterpret", "kit", kit_dir(outside_link), "files.README.md", "links"),
-    Case("kit_oversized_member", "reinterpret", "kit", kit_dir(sparse_member("efficiency.csv", 2 * 1024 ** 3)),
-         "files.efficiency.csv", "larger than"),
+    Case(
+        "kit_oversized_member",
+        "reinterpret",
+        "kit",
+        kit_dir(sparse_member("efficiency.csv", 2 * 1024**3)),
+        "files.efficiency.csv",
+        "larger than",
+    ),
     Case("kit_limits_nan", "kit", "limits", csv_text(replace_cell("expected_cm2", "nan")), "expected_cm2", "finite"),
+    Case(
+        "kit_response_er_truncated", "kit", "response_er", raw_bytes(lambda b: b[: len(b) // 2]), None, "not valid JSON"
+    ),
     Case("verify_reference_nan", "verify", "limits", csv_text(replace_cell("limit_cm2", "nan")), "limit_cm2"),
     # --- provenance
-    Case("provenance_missing_input", "provenance", "science", lambda src, dest: dest / "gone.parquet", None,
-         "does not exist"),
+    Case(
+        "provenance_missing_input",
+        "provenance",
+        "science",
+        lambda src, dest: dest / "gone.parquet",
+        None,
+        "does not exist",
+    ),
 ]
 
 
@@ -293,8 +699,11 @@ def _argv(case: Case, good: dict[str, Path], tmp_path: Path) -> tuple[list[str],
     dest, out = tmp_path / "in", tmp_path / "out"
     out.mkdir()
     named = case.damage(good[case.target], dest)
-    bad = {case.target: named.with_suffix(".parquet") if named.suffix == ".json" and
-           good[case.target].suffix == ".parquet" else named}
+    bad = {
+        case.target: named.with_suffix(".parquet")
+        if named.suffix == ".json" and good[case.target].suffix == ".parquet"
+        else named
+    }
     if case.target == "kit":  # a directory: the damaged file inside it is what the error must name
         bad["kit"] = dest / "kit"
     if case.names == "sidecar":
@@ -311,8 +720,9 @@ def _argv(case: Case, good: dict[str, Path], tmp_path: Path) -> tuple[list[str],
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_input_fails_cleanly(case: Case, good: dict[str, Path], tmp_path: Path,
-                                     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_input_fails_cleanly(
+    case: Case, good: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     argv, named, out = _argv(case, good, tmp_path)
     capsys.readouterr()
@@ -324,7 +734,7 @@ def test_hostile_input_fails_cleanly(case: Case, good: dict[str, Path], tmp_path
     assert len(lines) == 1, err
     prefix = f"dmpreserve {argv[0]}: error: {named}: "
     assert lines[0].startswith(prefix), lines[0]
-    rest = lines[0][len(prefix):]
+    rest = lines[0][len(prefix) :]
     if case.field is not None:
         assert rest.startswith(case.field) or case.field in rest.split(": ")[0], rest
     assert case.text in rest, rest
@@ -343,6 +753,7 @@ def test_table_covers_every_entry_point() -> None:
 
 # ---------------------------------------------------------------------------------- Snakemake
 
+
 @pytest.fixture(scope="module")
 def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
     """A copy of the workflow whose results/ already holds the small pipeline's outputs."""
@@ -354,9 +765,22 @@ def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
     shutil.copytree(mdc_dir, work / "results/mdc")
     for sub in ("selection", "backgrounds", "signal", "likelihood"):
         shutil.copytree(pipeline_dir / sub, work / "results" / sub)
+    # the workflow's first job (every step reads its results/config.resolved.yaml); its log is not wanted
+    proc = subprocess.run(
+        snakemake_argv("results/config.resolved.yaml", "--allowed-rules", "resolve_config", cores=1),
+        cwd=work,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.rmtree(work / "results/logs")
     stamp = time.time() - 1000  # in the past, in DAG order: every result newer than its inputs, older than now
     for f in [work / "tests/data/test_config.yaml", *(work / "workflow").rglob("*")]:
         os.utime(f, (stamp - 10, stamp - 10))
+    os.utime(work / "results/config.resolved.yaml", (stamp - 5, stamp - 5))
     for i, sub in enumerate(("mdc", "selection", "backgrounds", "signal", "likelihood")):
         for f in (work / "results" / sub).iterdir():
             os.utime(f, (stamp + i, stamp + i))
@@ -366,15 +790,17 @@ def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
 # (case id, rule, target file, file under results/ to damage)
 SNAKEMAKE_CASES = [
     ("parquet_truncated", "select", "results/selection/cutflow.csv", "results/mdc/science.parquet"),
-    ("sidecar_unit_disagrees", "backgrounds", "results/backgrounds/templates.json", "results/mdc/science.parquet"),
+    # calib_er: read by backgrounds only (damaging science would make Snakemake rerun select first)
+    ("sidecar_unit_disagrees", "backgrounds", "results/backgrounds/templates.json", "results/mdc/calib_er.parquet"),
     ("patchset_digest_mismatch", "limits_point", "results/limits/points/0.json", "results/likelihood/patchset.json"),
 ]
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize(("case_id", "rule", "target", "victim"), SNAKEMAKE_CASES, ids=[c[0] for c in SNAKEMAKE_CASES])
-def test_snakemake_marks_job_failed(workflow_copy: Path, tmp_path: Path, case_id: str, rule: str, target: str,
-                                    victim: str) -> None:
+def test_snakemake_marks_job_failed(
+    workflow_copy: Path, tmp_path: Path, case_id: str, rule: str, target: str, victim: str
+) -> None:
     (case,) = [c for c in CASES if c.id == case_id]
     work = tmp_path / "wf"
     shutil.copytree(workflow_copy, work)  # copy2: modification times kept, nothing is out of date
@@ -383,8 +809,15 @@ def test_snakemake_marks_job_failed(workflow_copy: Path, tmp_path: Path, case_id
     for p in (damaged, damaged.with_suffix(".json")):
         if p.exists():
             shutil.copyfile(p, victim_path.with_name(p.name))
-    proc = subprocess.run(snakemake_argv(target, "--force", "--allowed-rules", rule, cores=1), cwd=work, env=env(),
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        snakemake_argv(target, "--force", "--allowed-rules", rule, cores=1),
+        cwd=work,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode != 0, proc.stderr[-3000:]
     assert f"Error in rule {rule}" in proc.stderr, proc.stderr[-3000:]
     log = next((work / "results/logs").rglob("*.log")).read_text()

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from reliability_support import env
 
 UNSHARE = shutil.which("unshare")
@@ -40,8 +39,9 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no network namespac
 
 
 def _offline(argv: list[str], *, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([UNSHARE, "-rn", *argv], cwd=cwd, env=env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [UNSHARE, "-rn", *argv], cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _dmpreserve(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -49,14 +49,16 @@ def _dmpreserve(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_namespace_has_no_network(tmp_path: Path) -> None:
-    probe = ("import socket\n"
-             "for host in [('1.1.1.1', 53), ('8.8.8.8', 443), ('pypi.org', 443)]:\n"
-             "    try:\n"
-             "        socket.create_connection(host, timeout=2).close()\n"
-             "    except OSError:\n"
-             "        continue\n"
-             "    raise SystemExit(f'reached {host}')\n"
-             "print('offline')\n")
+    probe = (
+        "import socket\n"
+        "for host in [('1.1.1.1', 53), ('8.8.8.8', 443), ('pypi.org', 443)]:\n"
+        "    try:\n"
+        "        socket.create_connection(host, timeout=2).close()\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    raise SystemExit(f'reached {host}')\n"
+        "print('offline')\n"
+    )
     proc = _offline([sys.executable, "-c", probe], cwd=tmp_path)
     assert proc.returncode == 0 and "offline" in proc.stdout, proc.stdout + proc.stderr
 
@@ -73,32 +75,162 @@ def offline_config(tmp_path_factory, small_config_path: Path) -> Path:
 
 @pytest.mark.integration
 def test_cli_steps_run_without_network(tmp_path: Path, offline_config: Path) -> None:
-    """mdc -> select -> backgrounds -> signal -> likelihood -> fit -> limits -> plots -> hepdata -> provenance."""
+    """mdc -> select -> mass-grid -> backgrounds -> signal -> likelihood -> fit -> limits -> plots -> hepdata
+    -> provenance."""
     c, m, r = str(offline_config), "mdc", "res"
     steps = [
-        ["mdc", "--config", c, *[x for n in ("science", "truth", "calib-er", "calib-nr", "sim-nr", "isolated-s1",
-                                             "isolated-s2") for x in (f"--{n}", f"{m}/{n.replace('-', '_')}.parquet")]],
-        ["select", "--config", c, "--science", f"{m}/science.parquet", "--sim-nr", f"{m}/sim_nr.parquet",
-         "--selected", f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv", "--acceptance", f"{r}/acceptance.csv"],
-        ["backgrounds", "--config", c, "--science", f"{m}/science.parquet", "--calib-er", f"{m}/calib_er.parquet",
-         "--sim-nr", f"{m}/sim_nr.parquet", "--isolated-s1", f"{m}/isolated_s1.parquet",
-         "--isolated-s2", f"{m}/isolated_s2.parquet", "--templates", f"{r}/templates.json",
-         "--summary", f"{r}/summary.csv"],
-        ["signal", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--templates", f"{r}/templates.json",
-         "--response", f"{r}/response_nr.json", "--signal", f"{r}/signal.json", "--spectra", f"{r}/spectra.csv"],
-        ["likelihood", "--config", c, "--templates", f"{r}/templates.json", "--signal", f"{r}/signal.json",
-         "--workspace", f"{r}/BkgOnly.json", "--patchset", f"{r}/patchset.json"],
+        [
+            "mdc",
+            "--config",
+            c,
+            *[
+                x
+                for n in ("science", "truth", "calib-er", "calib-nr", "sim-nr", "isolated-s1", "isolated-s2")
+                for x in (f"--{n}", f"{m}/{n.replace('-', '_')}.parquet")
+            ],
+        ],
+        [
+            "select",
+            "--config",
+            c,
+            "--science",
+            f"{m}/science.parquet",
+            "--sim-nr",
+            f"{m}/sim_nr.parquet",
+            "--selected",
+            f"{r}/selected.parquet",
+            "--cutflow",
+            f"{r}/cutflow.csv",
+            "--acceptance",
+            f"{r}/acceptance.csv",
+            "--exposure",
+            f"{r}/exposure.json",
+        ],
+        ["mass-grid", "--config", c, "-o", f"{r}/mass_grid.json"],
+        [
+            "backgrounds",
+            "--config",
+            c,
+            "--science",
+            f"{m}/science.parquet",
+            "--calib-er",
+            f"{m}/calib_er.parquet",
+            "--sim-nr",
+            f"{m}/sim_nr.parquet",
+            "--isolated-s1",
+            f"{m}/isolated_s1.parquet",
+            "--isolated-s2",
+            f"{m}/isolated_s2.parquet",
+            "--selected",
+            f"{r}/selected.parquet",
+            "--exposure",
+            f"{r}/exposure.json",
+            "--templates",
+            f"{r}/templates.json",
+            "--summary",
+            f"{r}/summary.csv",
+        ],
+        [
+            "signal",
+            "--config",
+            c,
+            "--sim-nr",
+            f"{m}/sim_nr.parquet",
+            "--exposure",
+            f"{r}/exposure.json",
+            "--mass-grid",
+            f"{r}/mass_grid.json",
+            "--response",
+            f"{r}/response_nr.json",
+            "--response-er",
+            f"{r}/response_er.json",
+            "--signal",
+            f"{r}/signal.json",
+            "--spectra",
+            f"{r}/spectra.csv",
+            "--er-lines",
+            "1:3:1",
+            "--er-events-per-line",
+            "50",
+            "--no-progress",
+        ],
+        [
+            "likelihood",
+            "--config",
+            c,
+            "--templates",
+            f"{r}/templates.json",
+            "--signal",
+            f"{r}/signal.json",
+            "--workspace",
+            f"{r}/BkgOnly.json",
+            "--patchset",
+            f"{r}/patchset.json",
+        ],
         ["fit", "--workspace", f"{r}/BkgOnly.json", "--gof-toys", "0", "--no-progress", "-o", f"{r}/fit.json"],
-        ["limits", "--config", c, "--workspace", f"{r}/BkgOnly.json", "--patchset", f"{r}/patchset.json",
-         "--csv", f"{r}/limits.csv", "--json", f"{r}/limits.json", "--no-progress"],
-        ["plots", "--limits", f"{r}/limits.csv", "--templates", f"{r}/templates.json", "--signal", f"{r}/signal.json",
-         "--selected", f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv", "--acceptance", f"{r}/acceptance.csv",
-         "--fit", f"{r}/fit.json", "--outdir", f"{r}/plots"],
-        ["hepdata", "--limits", f"{r}/limits.csv", "--templates", f"{r}/templates.json", "--selected",
-         f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv", "--acceptance", f"{r}/acceptance.csv",
-         "--workspace", f"{r}/BkgOnly.json", "--patchset", f"{r}/patchset.json", "-o", f"{r}/submission.tar.gz"],
-        ["provenance", "--config", c, "--inputs", f"{m}/science.parquet", "--outputs", f"{r}/limits.csv",
-         "-o", f"{r}/provenance.json"],
+        [
+            "limits",
+            "--config",
+            c,
+            "--workspace",
+            f"{r}/BkgOnly.json",
+            "--patchset",
+            f"{r}/patchset.json",
+            "--csv",
+            f"{r}/limits.csv",
+            "--json",
+            f"{r}/limits.json",
+            "--no-progress",
+        ],
+        [
+            "plots",
+            "--limits",
+            f"{r}/limits.csv",
+            "--templates",
+            f"{r}/templates.json",
+            "--signal",
+            f"{r}/signal.json",
+            "--selected",
+            f"{r}/selected.parquet",
+            "--cutflow",
+            f"{r}/cutflow.csv",
+            "--acceptance",
+            f"{r}/acceptance.csv",
+            "--fit",
+            f"{r}/fit.json",
+            "--outdir",
+            f"{r}/plots",
+        ],
+        [
+            "hepdata",
+            "--limits",
+            f"{r}/limits.csv",
+            "--templates",
+            f"{r}/templates.json",
+            "--selected",
+            f"{r}/selected.parquet",
+            "--cutflow",
+            f"{r}/cutflow.csv",
+            "--acceptance",
+            f"{r}/acceptance.csv",
+            "--workspace",
+            f"{r}/BkgOnly.json",
+            "--patchset",
+            f"{r}/patchset.json",
+            "-o",
+            f"{r}/submission.tar.gz",
+        ],
+        [
+            "provenance",
+            "--config",
+            c,
+            "--inputs",
+            f"{m}/science.parquet",
+            "--outputs",
+            f"{r}/limits.csv",
+            "-o",
+            f"{r}/provenance.json",
+        ],
     ]
     for argv in steps:
         proc = _dmpreserve(*argv, cwd=tmp_path)

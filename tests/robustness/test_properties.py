@@ -27,11 +27,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dmpreserve.config import Binning
 from dmpreserve.artifacts.reduced import ReducedData
-from dmpreserve.stats.workspace import apply_patch, build_patchset, build_workspace, validate_workspace
+from dmpreserve.artifacts.signal_templates import SignalTemplates
+from dmpreserve.artifacts.templates import BackgroundTemplates
+from dmpreserve.config import Binning
 from dmpreserve.selection.cuts import VARIABLES, Cut, apply_cuts
 from dmpreserve.signals import ResponseMatrix, counts_per_energy_bin
+from dmpreserve.stats.workspace import apply_patch, build_patchset, build_workspace, validate_workspace
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -45,8 +47,10 @@ def reduced_data(draw) -> ReducedData:
     n = draw(st.integers(min_value=0, max_value=60))
     grid = st.sampled_from([0.0, 1.0, 2.5, 10.0, 100.0, 1000.0])  # repeated values: ties at cut edges
     value = st.one_of(grid, st.floats(min_value=0.0, max_value=2e3, allow_nan=False))
-    cols = {name: np.asarray(draw(st.lists(value, min_size=n, max_size=n)), dtype=float)
-            for name in ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd", "drift_time_us")}
+    cols = {
+        name: np.asarray(draw(st.lists(value, min_size=n, max_size=n)), dtype=float)
+        for name in ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd", "drift_time_us")
+    }
     signed = st.one_of(grid, st.floats(min_value=-80.0, max_value=80.0, allow_nan=False))
     for name in ("x_cm", "y_cm"):
         cols[name] = np.asarray(draw(st.lists(signed, min_size=n, max_size=n)), dtype=float)
@@ -67,8 +71,9 @@ def cuts(draw, *, min_size: int = 0) -> list[Cut]:
 
 # ----------------------------------------------------------------------------------- selection
 
+
 @SETTINGS
-@given(data=reduced_data(), cut_list=cuts(), seed=st.integers(0, 2 ** 32 - 1))
+@given(data=reduced_data(), cut_list=cuts(), seed=st.integers(0, 2**32 - 1))
 def test_selection_is_the_and_of_cuts_in_any_order(data: ReducedData, cut_list: list[Cut], seed: int) -> None:
     mask, flow = apply_cuts(data, cut_list)
     expected = np.ones(len(data), bool)
@@ -90,8 +95,9 @@ def test_selection_is_the_and_of_cuts_in_any_order(data: ReducedData, cut_list: 
 
 @SETTINGS
 @given(data=reduced_data(), cut_list=cuts(min_size=1))
-def test_streaming_engine_agrees_with_in_memory_engine(tmp_path_factory, data: ReducedData,
-                                                       cut_list: list[Cut]) -> None:
+def test_streaming_engine_agrees_with_in_memory_engine(
+    tmp_path_factory, data: ReducedData, cut_list: list[Cut]
+) -> None:
     from dmpreserve.selection.stream import select_stream
 
     path = tmp_path_factory.mktemp("stream") / "data.parquet"
@@ -101,8 +107,7 @@ def test_streaming_engine_agrees_with_in_memory_engine(tmp_path_factory, data: R
     assert result.n_events == len(data)
     assert result.n_selected == int(mask.sum())
     assert tuple(result.cutflow.events) == tuple(flow.events)
-    np.testing.assert_array_equal(np.sort(result.table.column("event_id").to_numpy()),
-                                  data.columns["event_id"][mask])
+    np.testing.assert_array_equal(np.sort(result.table.column("event_id").to_numpy()), data.columns["event_id"][mask])
 
 
 @SETTINGS
@@ -115,6 +120,7 @@ def test_cut_on_unknown_variable_is_refused(variable: str) -> None:
 
 
 # ------------------------------------------------------------------------------------- folding
+
 
 @st.composite
 def responses(draw) -> ResponseMatrix:
@@ -152,46 +158,67 @@ def _falling(e: np.ndarray) -> np.ndarray:
 
 
 @SETTINGS
-@given(lo=st.floats(0.0, 50.0), width=st.floats(0.01, 50.0), split=st.floats(0.05, 0.95),
-       exposure=st.floats(1e-3, 1e3), rate=st.sampled_from([_flat, _falling]))
-def test_energy_bin_integral_is_additive_and_scales_with_exposure(lo: float, width: float, split: float,
-                                                                  exposure: float, rate) -> None:
+@given(
+    lo=st.floats(0.0, 50.0),
+    width=st.floats(0.01, 50.0),
+    split=st.floats(0.05, 0.95),
+    exposure=st.floats(1e-3, 1e3),
+    rate=st.sampled_from([_flat, _falling]),
+)
+def test_energy_bin_integral_is_additive_and_scales_with_exposure(
+    lo: float, width: float, split: float, exposure: float, rate
+) -> None:
     edges = np.array([lo, lo + width])
     whole = counts_per_energy_bin(edges, exposure_t_yr=exposure, rate=rate)
     parts = counts_per_energy_bin(np.array([lo, lo + split * width, lo + width]), exposure_t_yr=exposure, rate=rate)
     np.testing.assert_allclose(parts.sum(), whole[0], rtol=1e-9)
-    np.testing.assert_allclose(counts_per_energy_bin(edges, exposure_t_yr=2 * exposure, rate=rate), 2 * whole,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        counts_per_energy_bin(edges, exposure_t_yr=2 * exposure, rate=rate), 2 * whole, rtol=1e-12
+    )
     if rate is _flat:
         np.testing.assert_allclose(whole[0], 3.0 * width * exposure, rtol=1e-12)
 
 
 # ------------------------------------------------------------------------------------ workspace
 
+
 @st.composite
 def templates_docs(draw) -> dict:
     n1, n2 = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    names = draw(st.lists(st.sampled_from(["er", "neutron", "cevns_8b", "accidental", "wall"]), min_size=1,
-                          max_size=5, unique=True))
+    names = draw(
+        st.lists(
+            st.sampled_from(["er", "neutron", "cevns_8b", "accidental", "wall"]), min_size=1, max_size=5, unique=True
+        )
+    )
     level = st.floats(0.0, 1e3, allow_nan=False)
     comps = {}
     for name in names:
         tmpl = draw(hnp.arrays(float, (n1, n2), elements=level))
         tmpl[0, 0] += 1e-3  # no all-zero sample
         exp = float(tmpl.sum())
-        comps[name] = {"template": tmpl.tolist(), "expected_events": exp,
-                       "uncertainty_events": exp * draw(st.floats(0.0, 2.0)), "method": "generated",
-                       "description": "generated"}
+        comps[name] = {
+            "template": tmpl.tolist(),
+            "expected_events": exp,
+            "uncertainty_events": exp * draw(st.floats(0.0, 2.0)),
+            "method": "generated",
+            "description": "generated",
+        }
     observed = draw(hnp.arrays(np.int64, (n1, n2), elements=st.integers(0, 1000)))
-    return {"binning": {"cs1_edges_phd": np.linspace(0, 10, n1 + 1).tolist(),
-                        "log10_cs2_edges": np.linspace(2, 4, n2 + 1).tolist()},
-            "observed": observed.tolist(), "components": comps, "exposure_t_yr": 1.0}
+    return {
+        "binning": {
+            "cs1_edges_phd": np.linspace(0, 10, n1 + 1).tolist(),
+            "log10_cs2_edges": np.linspace(2, 4, n2 + 1).tolist(),
+        },
+        "observed": observed.tolist(),
+        "components": comps,
+        "exposure_t_yr": 1.0,
+    }
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=templates_docs(), data=st.data())
 def test_workspace_and_patchset_from_any_templates(doc: dict, data) -> None:
-    ws = build_workspace(doc, poi_bounds=(0.0, 50.0))
+    ws = build_workspace(BackgroundTemplates.from_json(doc, path="<generated>"), poi_bounds=(0.0, 50.0))
     validate_workspace(ws)
     n_bins = int(np.size(doc["observed"]))
     assert ws["observations"][0]["data"] == np.ravel(doc["observed"]).astype(float).tolist()
@@ -206,9 +233,17 @@ def test_workspace_and_patchset_from_any_templates(doc: dict, data) -> None:
     masses = [float(f"{m:.6g}") for m in masses]
     if len(set(masses)) != len(masses):
         return
-    signal = {"masses_gev": masses, "reference_cross_section_cm2": [1e-45] * n_masses,
-              "templates": [data.draw(hnp.arrays(float, n_bins, elements=st.floats(0.0, 100.0))).tolist()
-                            for _ in masses]}
+    templates = np.array([data.draw(hnp.arrays(float, n_bins, elements=st.floats(0.0, 100.0))) for _ in masses])
+    signal = SignalTemplates(
+        masses_gev=tuple(masses),
+        reference_cross_section_cm2=(1e-45,) * n_masses,
+        expected_events=tuple(templates.sum(axis=1).tolist()),
+        templates=templates,
+        exposure_t_yr=1.0,
+        model="generated",
+        halo=None,
+        units={},
+    )
     ps = build_patchset(ws, signal, inspire_id="ins0000000")
     patchset = pyhf.PatchSet(ps)
     patchset.verify(pyhf.Workspace(ws))
@@ -218,10 +253,25 @@ def test_workspace_and_patchset_from_any_templates(doc: dict, data) -> None:
         assert [s["name"] for s in sb["channels"][0]["samples"]][-1] == "signal"
 
 
-@pytest.mark.parametrize(("lower", "upper"), [(-1707.2, 1.77), (1000.0, math.inf), (-math.inf, 309.0), (2.0, 400.0),
-                                              (3.507996737497185e-19, math.inf), (-math.inf, -1e-300)],
-                         ids=["lower_underflows", "lower_overflows", "upper_overflows", "both_extreme",
-                              "lower_rounds_to_one", "upper_rounds_to_one"])
+@pytest.mark.parametrize(
+    ("lower", "upper"),
+    [
+        (-1707.2, 1.77),
+        (1000.0, math.inf),
+        (-math.inf, 309.0),
+        (2.0, 400.0),
+        (3.507996737497185e-19, math.inf),
+        (-math.inf, -1e-300),
+    ],
+    ids=[
+        "lower_underflows",
+        "lower_overflows",
+        "upper_overflows",
+        "both_extreme",
+        "lower_rounds_to_one",
+        "upper_rounds_to_one",
+    ],
+)
 def test_streaming_log10_bounds_beyond_float_range(tmp_path, lower: float, upper: float) -> None:
     """Regression (found by the property above): 10**bound overflowed (crash) or underflowed to 0,
     so that cS2 = 0 (log10 = -inf) passed a finite lower bound in the streaming engine; and
@@ -245,10 +295,17 @@ def _assert_engines_agree(tmp_path, cols: dict[str, np.ndarray], cut: Cut) -> No
     np.testing.assert_array_equal(np.sort(result.table.column("event_id").to_numpy()), cols["event_id"][mask])
 
 
-@pytest.mark.parametrize(("lower", "upper"), [(-math.inf, 5.343473091756556e-306), (1e-200, math.inf),
-                                              (-math.inf, 1e200), (1e160, 1e200), (-1.0, 0.0)],
-                         ids=["upper_squared_underflows", "lower_squared_underflows", "upper_squared_overflows",
-                              "both_beyond_squares", "upper_zero"])
+@pytest.mark.parametrize(
+    ("lower", "upper"),
+    [(-math.inf, 5.343473091756556e-306), (1e-200, math.inf), (-math.inf, 1e200), (1e160, 1e200), (-1.0, 0.0)],
+    ids=[
+        "upper_squared_underflows",
+        "lower_squared_underflows",
+        "upper_squared_overflows",
+        "both_beyond_squares",
+        "upper_zero",
+    ],
+)
 def test_streaming_radius_bounds_beyond_float_range(tmp_path, lower: float, upper: float) -> None:
     """Regression (found by the property above): squaring an r_cm bound underflowed to 0 (r = 0 failed
     ``r < 5e-306``) or overflowed; both engines now compute r = sqrt(x*x + y*y) with the same operations."""

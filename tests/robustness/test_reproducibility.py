@@ -14,9 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from reliability_support import (clean_run, copy_workflow, key_outputs, provenance_differences, result_files,
-                                 run_snakemake, tree_differences)
+from reliability_support import (
+    clean_run,
+    copy_workflow,
+    key_outputs,
+    provenance_differences,
+    result_files,
+    run_snakemake,
+    tree_differences,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
@@ -50,8 +56,12 @@ def test_key_outputs_are_byte_identical(two_runs: tuple[Path, Path]) -> None:
         assert fa.is_file() and fb.is_file(), rel
         assert fa.read_bytes() == fb.read_bytes(), f"{rel} differs between {a} and {b}"
         checked.append(rel)
-    assert {"likelihood/BkgOnly.json", "likelihood/patchset.json", "limits/limits.csv",
-            "hepdata/submission.tar.gz"} <= set(checked)
+    assert {
+        "likelihood/BkgOnly.json",
+        "likelihood/patchset.json",
+        "limits/limits.csv",
+        "hepdata/submission.tar.gz",
+    } <= set(checked)
 
 
 def test_every_result_file_is_byte_identical(two_runs: tuple[Path, Path]) -> None:

@@ -24,10 +24,21 @@ FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "she
 #: Builtins that run code.
 FORBIDDEN_BUILTINS = {"eval", "exec", "compile", "__import__", "breakpoint"}
 #: Attribute calls that run code or unpickle: (module alias, attribute).
-FORBIDDEN_ATTRIBUTES = {("yaml", "unsafe_load"), ("yaml", "full_load"), ("yaml", "load_all"), ("yaml", "unsafe_load_all"),
-                        ("yaml", "full_load_all"), ("os", "system"), ("os", "popen"), ("os", "execv"),
-                        ("os", "execvp"), ("pd", "read_pickle"), ("pandas", "read_pickle"), ("np", "fromfile"),
-                        ("torch", "load")}
+FORBIDDEN_ATTRIBUTES = {
+    ("yaml", "unsafe_load"),
+    ("yaml", "full_load"),
+    ("yaml", "load_all"),
+    ("yaml", "unsafe_load_all"),
+    ("yaml", "full_load_all"),
+    ("os", "system"),
+    ("os", "popen"),
+    ("os", "execv"),
+    ("os", "execvp"),
+    ("pd", "read_pickle"),
+    ("pandas", "read_pickle"),
+    ("np", "fromfile"),
+    ("torch", "load"),
+}
 #: The only Loader classes ``yaml.load`` may be given.
 SAFE_LOADERS = {"SafeLoader", "CSafeLoader", "_StrictSafeLoader"}
 UNSAFE_LOADER_NAMES = {"Loader", "UnsafeLoader", "FullLoader", "CLoader", "CUnsafeLoader", "CFullLoader"}
@@ -49,8 +60,11 @@ def _scan(text: str, rel: str) -> list[str]:
             if (node.module or "").split(".")[0] in FORBIDDEN_MODULES:
                 out.append(f"{where}: from {node.module} import ...")
             if node.module == "yaml":
-                out += [f"{where}: from yaml import {a.name}" for a in node.names
-                        if a.name in {"load", "unsafe_load", "full_load", *UNSAFE_LOADER_NAMES}]
+                out += [
+                    f"{where}: from yaml import {a.name}"
+                    for a in node.names
+                    if a.name in {"load", "unsafe_load", "full_load", *UNSAFE_LOADER_NAMES}
+                ]
         elif isinstance(node, ast.Name) and node.id in FORBIDDEN_BUILTINS and isinstance(node.ctx, ast.Load):
             out.append(f"{where}: {node.id}")
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
@@ -74,8 +88,12 @@ def _call_findings(node: ast.Call, where: str) -> list[str]:
         out.append(f"{where}: {name}(shell=<expression>)")
     if isinstance(keywords.get("allow_pickle"), ast.Constant) and keywords["allow_pickle"].value:
         out.append(f"{where}: {name}(allow_pickle=True)")
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "yaml" \
-            and func.attr == "load":
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "yaml"
+        and func.attr == "load"
+    ):
         loader = keywords.get("Loader") or (node.args[1] if len(node.args) > 1 else None)
         loader_name = getattr(loader, "attr", None) or getattr(loader, "id", None)
         if loader_name not in SAFE_LOADERS:
@@ -85,7 +103,7 @@ def _call_findings(node: ast.Call, where: str) -> list[str]:
 
 def test_sources_found() -> None:
     assert len(SOURCES) > 20
-    assert any(p.name == "io.py" for p in SOURCES)
+    assert any(p.name == "files.py" for p in SOURCES)
 
 
 def test_no_code_execution_or_unpickling_in_sources() -> None:
@@ -93,12 +111,27 @@ def test_no_code_execution_or_unpickling_in_sources() -> None:
     assert findings == [], "forbidden constructs in src/:\n" + "\n".join(findings)
 
 
-@pytest.mark.parametrize("snippet", [
-    "eval(text)", "exec(code)", "import pickle", "from pickle import loads", "import dill as d",
-    "yaml.load(text)", "yaml.load(text, Loader=yaml.Loader)", "yaml.unsafe_load(text)", "yaml.full_load(text)",
-    "subprocess.run(cmd, shell=True)", "subprocess.Popen(cmd, shell=flag)", "os.system(cmd)",
-    "np.load(path, allow_pickle=True)", "__import__(name)", "from yaml import FullLoader",
-], ids=lambda s: re.sub(r"\W+", "_", s).strip("_"))
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "eval(text)",
+        "exec(code)",
+        "import pickle",
+        "from pickle import loads",
+        "import dill as d",
+        "yaml.load(text)",
+        "yaml.load(text, Loader=yaml.Loader)",
+        "yaml.unsafe_load(text)",
+        "yaml.full_load(text)",
+        "subprocess.run(cmd, shell=True)",
+        "subprocess.Popen(cmd, shell=flag)",
+        "os.system(cmd)",
+        "np.load(path, allow_pickle=True)",
+        "__import__(name)",
+        "from yaml import FullLoader",
+    ],
+    ids=lambda s: re.sub(r"\W+", "_", s).strip("_"),
+)
 def test_scanner_catches_forbidden_constructs(snippet: str) -> None:
     """The scanner itself works: every forbidden construct is reported."""
     assert _scan(f"import os, subprocess, yaml\nimport numpy as np\n{snippet}\n", "probe.py"), snippet
@@ -108,11 +141,14 @@ def test_scanner_accepts_safe_yaml() -> None:
     assert _scan("import yaml\nyaml.load(t, Loader=yaml.SafeLoader)\nyaml.safe_load(t)\n", "probe.py") == []
 
 
-@pytest.mark.parametrize("text", [
-    "!!python/object/apply:os.system ['echo pwned']",
-    "a: !!python/name:os.system",
-    "a: !!python/object/new:subprocess.Popen [['true']]",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "!!python/object/apply:os.system ['echo pwned']",
+        "a: !!python/name:os.system",
+        "a: !!python/object/new:subprocess.Popen [['true']]",
+    ],
+)
 def test_yaml_loader_refuses_python_tags(text: str) -> None:
     with pytest.raises(DmpreserveError, match="not valid YAML"):
         load_yaml(text, path="x.yaml")
@@ -120,10 +156,12 @@ def test_yaml_loader_refuses_python_tags(text: str) -> None:
 
 def test_yaml_loader_is_a_safe_loader() -> None:
     from dmpreserve import files as io
+
     assert issubclass(io._StrictSafeLoader, yaml.SafeLoader)
 
 
 # ----------------------------------------------------------------------------------- container
+
 
 def _dockerfile() -> str:
     path = REPO / "env" / "Dockerfile"
@@ -140,8 +178,9 @@ def test_container_runs_as_non_root() -> None:
     assert users, "the final stage of env/Dockerfile sets no USER (it would run as root)"
     user = users[-1].split(":")[0]
     assert user not in {"root", "0"}, f"final USER is {users[-1]}"
-    assert re.search(rf"useradd[^\n]*\b{re.escape(user)}\b", final) or user.isdigit(), \
+    assert re.search(rf"useradd[^\n]*\b{re.escape(user)}\b", final) or user.isdigit(), (
         f"user {user} is not created in the final stage"
+    )
 
 
 def test_container_installs_only_prebuilt_hashed_wheels() -> None:
@@ -152,6 +191,7 @@ def test_container_installs_only_prebuilt_hashed_wheels() -> None:
 
 
 # -------------------------------------------------------------------------------- requirements
+
 
 def _requirements() -> list[tuple[str, str]]:
     """(requirement line, the whole entry including its --hash continuation lines)."""

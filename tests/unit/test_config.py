@@ -86,12 +86,14 @@ def test_cut_range_and_cuts_by_kind(test_config_doc: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Bad configurations: (id, mutation of the document, JSON path expected in the message, extra text)
 
+
 def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
     def mutate(doc: dict[str, Any]) -> None:
         node = doc
         for k in keys[:-1]:
             node = node[k]
         node[keys[-1]] = value
+
     return mutate
 
 
@@ -99,33 +101,71 @@ BAD_DOCS = [
     ("unknown_key", _set("analysis", "extra_key", value=1), "$.analysis", "extra_key"),
     ("unknown_top_level_key", _set("sigma_cm2", value=1e-45), "$", "sigma_cm2"),
     ("wrong_type", _set("seed", value="twenty"), "$.seed", "integer"),
-    ("bool_for_integer", _set("mdc", "calibration", "er_events", value=True), "$.mdc.calibration.er_events",
-     "integer"),
+    ("bool_for_integer", _set("mdc", "calibration", "er_events", value=True), "$.mdc.calibration.er_events", "integer"),
     ("empty_mass_grid", _set("signal", "masses_gev", "count", value=0), "$.signal.masses_gev.count", "minimum"),
     ("inverted_roi", _set("selection", "cuts", 4, "min", value=90.0), "$.selection.cuts[4]", "inverted"),
-    ("binning_leaves_roi", _set("analysis", "binning", "cs1_phd", "max", value=90.0),
-     "$.analysis.binning.cs1_phd", "leaves the ROI"),
-    ("binning_leaves_roi_below", _set("analysis", "binning", "log10_cs2", "min", value=2.0),
-     "$.analysis.binning.log10_cs2", "leaves the ROI"),
-    ("duplicate_cut_name", _set("selection", "cuts", 5, "name", value="roi_cs1"), "$.selection.cuts[5].name",
-     "duplicate"),
-    ("cut_unknown_variable", _set("selection", "cuts", 0, "variable", value="true_energy_kev"),
-     "$.selection.cuts[0].variable", "true_energy_kev"),
+    (
+        "binning_leaves_roi",
+        _set("analysis", "binning", "cs1_phd", "max", value=90.0),
+        "$.analysis.binning.cs1_phd",
+        "leaves the ROI",
+    ),
+    (
+        "binning_leaves_roi_below",
+        _set("analysis", "binning", "log10_cs2", "min", value=2.0),
+        "$.analysis.binning.log10_cs2",
+        "leaves the ROI",
+    ),
+    (
+        "duplicate_cut_name",
+        _set("selection", "cuts", 5, "name", value="roi_cs1"),
+        "$.selection.cuts[5].name",
+        "duplicate",
+    ),
+    (
+        "cut_unknown_variable",
+        _set("selection", "cuts", 0, "variable", value="true_energy_kev"),
+        "$.selection.cuts[0].variable",
+        "true_energy_kev",
+    ),
     ("cut_without_bounds", lambda d: d["selection"]["cuts"][1].pop("min"), "$.selection.cuts[1]", ""),
-    ("fiducial_cut_on_other_variable", _set("selection", "cuts", 3, "variable", value="x_cm"),
-     "$.selection.cuts", "fiducial"),
-    ("er_sideband_overlaps_roi", _set("backgrounds", "er", "sideband_cs1_phd", "min", value=50.0),
-     "$.backgrounds.er.sideband_cs1_phd.min", "above the cS1 ROI"),
-    ("wall_sideband_inside_fiducial", _set("backgrounds", "wall", "sideband_r_min_cm", value=60.0),
-     "$.backgrounds.wall.sideband_r_min_cm", "fiducial"),
-    ("poi_bounds_inverted", _set("likelihood", "poi_bounds", value=[50.0, 0.0]), "$.likelihood.poi_bounds",
-     "inverted"),
-    ("poi_bounds_negative", _set("likelihood", "poi_bounds", value=[-1.0, 50.0]), "$.likelihood.poi_bounds[0]",
-     "minimum"),
-    ("limits_mass_not_on_grid", _set("limits", "masses_gev", value=[10.0, 33.0]), "$.limits.masses_gev[1]",
-     "not on the signal mass grid"),
-    ("signal_energy_outside_simulation", _set("signal", "energy_bins_kev", "max", value=150.0),
-     "$.signal.energy_bins_kev", "simulated"),
+    (
+        "fiducial_cut_on_other_variable",
+        _set("selection", "cuts", 3, "variable", value="x_cm"),
+        "$.selection.cuts",
+        "fiducial",
+    ),
+    (
+        "er_sideband_overlaps_roi",
+        _set("backgrounds", "er", "sideband_cs1_phd", "min", value=50.0),
+        "$.backgrounds.er.sideband_cs1_phd.min",
+        "above the cS1 ROI",
+    ),
+    (
+        "wall_sideband_inside_fiducial",
+        _set("backgrounds", "wall", "sideband_r_min_cm", value=60.0),
+        "$.backgrounds.wall.sideband_r_min_cm",
+        "fiducial",
+    ),
+    ("poi_bounds_inverted", _set("likelihood", "poi_bounds", value=[50.0, 0.0]), "$.likelihood.poi_bounds", "inverted"),
+    (
+        "poi_bounds_negative",
+        _set("likelihood", "poi_bounds", value=[-1.0, 50.0]),
+        "$.likelihood.poi_bounds[0]",
+        "minimum",
+    ),
+    (
+        "limits_mass_not_on_grid",
+        _set("limits", "masses_gev", value=[10.0, 33.0]),
+        "$.limits.masses_gev[1]",
+        "not on the signal mass grid",
+    ),
+    (
+        "signal_energy_outside_simulation",
+        _set("signal", "energy_bins_kev", "max", value=150.0),
+        "$.signal.energy_bins_kev",
+        "simulated",
+    ),
     ("escape_below_v0", _set("signal", "halo", "v_esc_km_s", value=200.0), "$.signal.halo.v_esc_km_s", "v0"),
     ("bad_container_image", _set("container_image", value="ghcr.io/x; rm -rf /"), "$.container_image", ""),
     ("unknown_detector", _set("mdc", "detector", value="XENONnT"), "$.mdc.detector", "XENONnT"),
@@ -139,8 +179,9 @@ def _write(tmp_path: Path, doc: Any, name: str = "bad.yaml") -> Path:
 
 
 @pytest.mark.parametrize(("mutate", "field", "text"), [c[1:] for c in BAD_DOCS], ids=[c[0] for c in BAD_DOCS])
-def test_bad_config_names_file_and_field(tmp_path: Path, test_config_doc: dict[str, Any], mutate, field: str,
-                                         text: str) -> None:
+def test_bad_config_names_file_and_field(
+    tmp_path: Path, test_config_doc: dict[str, Any], mutate, field: str, text: str
+) -> None:
     doc = copy.deepcopy(test_config_doc)
     mutate(doc)
     path = _write(tmp_path, doc)
@@ -169,8 +210,9 @@ def test_yaml11_exponent_without_dot_sign_is_a_string_and_rejected(tmp_path: Pat
     assert "'5.16e6' is not of type 'number'" in str(info.value)
 
 
-def test_code_in_cut_variable_is_rejected_never_evaluated(tmp_path: Path, test_config_doc: dict[str, Any],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_code_in_cut_variable_is_rejected_never_evaluated(
+    tmp_path: Path, test_config_doc: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[Any] = []
     monkeypatch.setattr(os, "system", lambda *a: calls.append(a) or 0)
     marker = tmp_path / "evaluated"
@@ -245,9 +287,11 @@ def test_errors_are_dmpreserve_errors() -> None:
     assert str(InvalidConfig("bad")) == "bad"
 
 
-@pytest.mark.parametrize("keys", [("mdc", "live_time_days"), ("selection", "cuts", 1, "min"),
-                                  ("backgrounds", "neutron", "uncertainty_rel")],
-                         ids=["live_time", "cut_min", "uncertainty"])
+@pytest.mark.parametrize(
+    "keys",
+    [("mdc", "live_time_days"), ("selection", "cuts", 1, "min"), ("backgrounds", "neutron", "uncertainty_rel")],
+    ids=["live_time", "cut_min", "uncertainty"],
+)
 def test_nan_in_config_is_rejected(tmp_path: Path, test_config_doc: dict[str, Any], keys: tuple) -> None:
     doc = copy.deepcopy(test_config_doc)
     _set(*keys, value=math.nan)(doc)

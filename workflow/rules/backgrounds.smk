@@ -1,7 +1,9 @@
 rule backgrounds:
-    """Background templates in (cS1, log10 cS2) and expected counts per component."""
+    """Background templates in (cS1, log10 cS2) and expected counts per component (select's events and exposure)."""
     input:
         config=rules.resolve_config.output.config,
+        selected=rules.select.output.selected,
+        selected_meta=rules.select.output.selected_meta,
         exposure=rules.select.output.exposure,
         science=rules.mdc.output.science,
         calib_er=rules.mdc.output.calib_er,
@@ -26,7 +28,7 @@ rule backgrounds:
     shell:
         with_dirs(
             "dmpreserve backgrounds --config {input.config} --science {input.science} --calib-er {input.calib_er} "
-            "--exposure {input.exposure} --sim-nr {input.sim_nr} --isolated-s1 {input.isolated_s1} "
-            "--isolated-s2 {input.isolated_s2} "
-            "--templates {output.templates} --summary {output.summary} > {log} 2>&1"
+            "--sim-nr {input.sim_nr} --isolated-s1 {input.isolated_s1} --isolated-s2 {input.isolated_s2} "
+            "--selected {input.selected} --exposure {input.exposure} --templates {output.templates} "
+            "--summary {output.summary} > {log} 2>&1"
         )

@@ -4,8 +4,8 @@
 # else the configuration's signal grid; index i is the i-th selected mass in ascending order
 # (dmpreserve.stats.limits.select_patches).  A malformed model file falls back to the configuration's
 # grid here; the signal step then refuses it with a clear message.
-# (N_LIMIT_MASSES is computed in common.smk; the first job, resolve_config, checks it against the
-# masses the resolved configuration and the signal model select.)
+# (N_LIMIT_MASSES is computed in common.smk, counting only; the masses themselves are resolved once by the
+# mass_grid rule, which also checks N against them before any expensive step.)
 
 
 rule limits_point:
@@ -19,7 +19,7 @@ rule limits_point:
     log:
         f"{R}/logs/limits_point/{{index}}.log",
     wildcard_constraints:
-        index=r"\d+",
+        index="[0-9]+",
     resources:
         mem_mb=1500,
         kubernetes_memory_limit="2Gi",

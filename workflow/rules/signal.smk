@@ -9,6 +9,7 @@ rule signal:
         sim_nr=rules.mdc.output.sim_nr,
         sim_nr_meta=rules.mdc.output.sim_nr_meta,
         exposure=rules.select.output.exposure,
+        mass_grid=rules.mass_grid.output.grid,
     output:
         response=f"{R}/signal/response_nr.json",
         response_er=f"{R}/signal/response_er.json",
@@ -22,6 +23,6 @@ rule signal:
     shell:
         with_dirs(
             "dmpreserve signal --config {input.config} --model {input.model} --sim-nr {input.sim_nr} "
-            "--exposure {input.exposure} --response {output.response} --response-er {output.response_er} "
+            "--exposure {input.exposure} --mass-grid {input.mass_grid} --response {output.response} --response-er {output.response_er} "
             "--signal {output.signal} --spectra {output.spectra} --no-progress > {log} 2>&1"
         )

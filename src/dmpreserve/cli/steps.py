@@ -23,12 +23,23 @@ def register(sub, add) -> None:
         "resolve-config",
         "write the configuration Snakemake merged, validated",
         "Validate the configuration Snakemake merged from the default and every --configfile, then "
-        "--config KEY=VALUE (given here as JSON), check limits.masses_gev against the signal model's mass "
-        "grid and the number of limit jobs Snakemake scheduled, and write it as YAML: the file every step reads.",
+        "--config KEY=VALUE (given here as JSON), and write it as sorted YAML: the file every step reads.",
     )
     p.add_argument("--config-json", required=True, metavar="JSON", help="the merged configuration (a JSON object)")
     p.add_argument("--source", default="<merged configuration>", help="where it was merged from (for errors)")
-    p.add_argument("--signal-model", default=None, metavar="YAML", help="signal model file (its mass grid)")
+    p.add_argument("-o", "--output", required=True, metavar="YAML")
+    p.set_defaults(handler=run_resolve_config)
+
+    p = add(
+        sub,
+        "mass-grid",
+        "resolve the mass grid once and check the limit masses",
+        "The signal model's mass grid (or the configuration's), and the limit masses (limits.masses_gev, each "
+        "checked to lie on that grid); with --expected-masses also the number of limit jobs the workflow "
+        "scheduled. Runs before the expensive steps, so a mismatch fails in seconds.",
+    )
+    p.add_argument("--config", required=True, metavar="YAML", help="the resolved configuration")
+    p.add_argument("--signal-model", default=None, metavar="YAML", help="signal model file (default: SI)")
     p.add_argument(
         "--expected-masses",
         type=int,
@@ -36,8 +47,8 @@ def register(sub, add) -> None:
         metavar="N",
         help="number of limit masses the workflow scheduled (fails fast on a mismatch)",
     )
-    p.add_argument("-o", "--output", required=True, metavar="YAML")
-    p.set_defaults(handler=run_resolve_config)
+    p.add_argument("-o", "--output", required=True, metavar="JSON")
+    p.set_defaults(handler=run_mass_grid)
 
     p = add(
         sub,
@@ -107,6 +118,7 @@ def register(sub, add) -> None:
     p.add_argument("--config", required=True)
     p.add_argument("--sim-nr", required=True, metavar="PARQUET")
     p.add_argument("--exposure", required=True, metavar="JSON", help="the select step's exposure.json")
+    p.add_argument("--mass-grid", required=True, metavar="JSON", help="the mass-grid step's mass_grid.json")
     p.add_argument("--response", required=True, metavar="JSON", help="NR response matrix (response_nr.json)")
     p.add_argument("--response-er", required=True, metavar="JSON", help="ER line response (response_er.json)")
     p.add_argument("--signal", required=True, metavar="JSON")
@@ -158,32 +170,44 @@ def run_resolve_config(args: argparse.Namespace) -> None:
     """``dmpreserve resolve-config``."""
     import json
 
-    from dmpreserve.config import limit_masses_gev, resolve_config, write_resolved_config
+    from dmpreserve.config import config_from_dict, write_resolved_config
     from dmpreserve.errors import InvalidConfig
-    from dmpreserve.physics.signal_models import load_model
 
     try:
         doc = json.loads(args.config_json)
     except json.JSONDecodeError as exc:
         raise InvalidConfig(f"not a JSON object ({exc})", path=args.source, field="--config-json") from None
-    model_grid = load_model(args.signal_model).masses_gev if args.signal_model else None
-    cfg = resolve_config(doc, source=args.source, model_masses_gev=model_grid, model_path=args.signal_model)
-    masses = limit_masses_gev(cfg, model_grid)
-    if args.expected_masses is not None and args.expected_masses != len(masses):
+    cfg = config_from_dict(doc, path=args.source)
+    write_resolved_config(args.output, cfg)
+    LOG.info("resolved configuration %s (sha256 %s)", args.output, cfg.sha256)
+
+
+def run_mass_grid(args: argparse.Namespace) -> None:
+    """``dmpreserve mass-grid``."""
+    from dmpreserve.artifacts.mass_grid import write_mass_grid
+    from dmpreserve.config import load_config
+    from dmpreserve.errors import InvalidConfig
+    from dmpreserve.physics.signal_models import SignalModel, load_model
+    from dmpreserve.signals import resolve_mass_grid
+
+    cfg = load_config(args.config)
+    model = load_model(args.signal_model) if args.signal_model else SignalModel(model="si")
+    grid = resolve_mass_grid(cfg, model, model_file=args.signal_model or "<SI default>")
+    if args.expected_masses is not None and args.expected_masses != len(grid.limit_masses_gev):
         raise InvalidConfig(
-            f"the workflow scheduled {args.expected_masses} limit jobs, but the configuration and "
-            f"signal model select {len(masses)} masses",
-            path=args.source,
+            f"the workflow scheduled {args.expected_masses} limit jobs, but the configuration and the signal model "
+            f"{args.signal_model} select {len(grid.limit_masses_gev)} masses",
+            path=args.config,
             field="$.limits.masses_gev",
         )
-    write_resolved_config(args.output, cfg)
+    write_mass_grid(args.output, grid)
     LOG.info(
-        "resolved configuration %s (sha256 %s): %d limit masses %.4g-%.4g GeV",
-        args.output,
-        cfg.sha256,
-        len(masses),
-        masses[0],
-        masses[-1],
+        "%s: %d masses %.4g-%.4g GeV, limits at %d",
+        grid.model_name,
+        len(grid.masses_gev),
+        min(grid.masses_gev),
+        max(grid.masses_gev),
+        len(grid.limit_masses_gev),
     )
 
 
@@ -264,6 +288,7 @@ def run_backgrounds(args: argparse.Namespace) -> None:
 def run_signal(args: argparse.Namespace) -> None:
     """``dmpreserve signal``."""
     from dmpreserve.artifacts.exposure import read_exposure
+    from dmpreserve.artifacts.mass_grid import read_mass_grid
     from dmpreserve.artifacts.reduced import read_reduced
     from dmpreserve.artifacts.response import write_response
     from dmpreserve.artifacts.signal_templates import write_signal
@@ -276,14 +301,27 @@ def run_signal(args: argparse.Namespace) -> None:
     cfg = load_config(args.config)
     if args.er_events_per_line < 10:
         raise InvalidData("must be >= 10", field="--er-events-per-line")
-    lines = parse_energy_range(args.er_lines)
+    try:
+        lines = parse_energy_range(args.er_lines)
+    except InvalidSpectrum as exc:
+        raise InvalidData(exc.message, field="--er-lines") from None
     if len(lines) < 2 or lines[0] <= 0:
         raise InvalidData("need at least two line energies > 0 keV", field="--er-lines")
     model = load_model(args.model) if args.model else None
+    grid = read_mass_grid(args.mass_grid)
+    model_name = model.model if model else "si"
+    if grid.model_name != model_name:
+        raise InvalidData(
+            f"the mass grid was resolved for the signal model {grid.model_name!r}, not {model_name!r}",
+            path=args.mass_grid,
+            field="model_name",
+        )
     sim = read_reduced(args.sim_nr, kinds=("simulation_nr",))
     exposure = read_exposure(args.exposure)
     response = build_response(sim, cfg)
-    signal = build_signal(config=cfg, response=response, exposure_t_yr=exposure.exposure_t_yr, model=model)
+    signal = build_signal(
+        config=cfg, response=response, exposure_t_yr=exposure.exposure_t_yr, model=model, masses_gev=grid.masses_gev
+    )
     for m, ref, n in zip(signal.masses_gev, signal.reference_cross_section_cm2, signal.expected_events):
         LOG.info("m = %8.4g GeV: %.4g signal events at sigma = %.0e cm2", m, n, ref)
     er = simulate_er_response(

@@ -9,6 +9,8 @@ from harness import clean, expect_clean_failure, instrumented, main, scratch_dir
 
 with instrumented(__name__ == "__main__"):
     from dmpreserve.publish import hepdata
+
+
 def test_one_input(data: bytes) -> None:
     """The bytes as a (possibly gzip-compressed) tar archive."""
     tmp = scratch_dir()
@@ -18,8 +20,7 @@ def test_one_input(data: bytes) -> None:
         dest = tmp / "inner" / "dest"
         dest.mkdir(parents=True)
         expect_clean_failure(lambda: hepdata._safe_extract(archive, dest))
-        outside = [p for p in tmp.rglob("*") if p != archive and dest not in (p, *p.parents)
-                   and p != dest.parent]
+        outside = [p for p in tmp.rglob("*") if p != archive and dest not in (p, *p.parents) and p != dest.parent]
         assert outside == [], f"extraction wrote outside its destination: {outside}"
         links = [p for p in dest.rglob("*") if p.is_symlink()]
         assert links == [], f"extraction created links: {links}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from harness import clean, expect_clean_failure, instrumented, main, scratch_dir
 
 with instrumented(__name__ == "__main__"):
-    from dmpreserve.cli.steps import read_limits
+    from dmpreserve.artifacts.limits import read_limits
     from dmpreserve.files import read_csv
 
     try:

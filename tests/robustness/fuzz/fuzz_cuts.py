@@ -2,7 +2,8 @@
 
 The input's text becomes a cut's ``variable`` and numbers its bounds; the cut replaces the first cut
 of the test configuration, which is then validated (``config_from_dict``) and, when valid, applied
-to a small table with the in-memory engine and the streaming (Arrow) engine, which must agree.  Nothing may ever be evaluated: the variable must be one
+to a small table with the in-memory engine and the streaming (Arrow) engine, which must agree.
+Nothing may ever be evaluated: the variable must be one
 of the allowed names or the configuration is refused.
 """
 
@@ -20,8 +21,8 @@ with instrumented(__name__ == "__main__"):
     import pyarrow.parquet as pq
     import yaml
 
-    from dmpreserve.config import config_from_dict
     from dmpreserve.artifacts.reduced import ReducedData
+    from dmpreserve.config import config_from_dict
     from dmpreserve.selection.cuts import Cut, apply_cuts
     from dmpreserve.selection.stream import select_stream
 
@@ -35,12 +36,17 @@ def _base_config() -> dict:
 BASE = _base_config()
 N = 16
 _RNG = np.random.default_rng(1)
-TABLE = ReducedData(columns={"event_id": np.arange(N, dtype=np.int64),
-                             **{c: _RNG.uniform(0, 2e3, N) for c in ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd",
-                                                                     "drift_time_us")},
-                             "x_cm": _RNG.uniform(-80, 80, N), "y_cm": _RNG.uniform(-80, 80, N),
-                             "s1_coincidence": _RNG.integers(0, 20, N).astype(np.int64)},
-                    meta={"n_events": N, "kind": "science"}, path="<fuzz>")
+TABLE = ReducedData(
+    columns={
+        "event_id": np.arange(N, dtype=np.int64),
+        **{c: _RNG.uniform(0, 2e3, N) for c in ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd", "drift_time_us")},
+        "x_cm": _RNG.uniform(-80, 80, N),
+        "y_cm": _RNG.uniform(-80, 80, N),
+        "s1_coincidence": _RNG.integers(0, 20, N).astype(np.int64),
+    },
+    meta={"n_events": N, "kind": "science"},
+    path="<fuzz>",
+)
 
 
 def _number(raw: bytes) -> float | int | str:

@@ -25,11 +25,19 @@ def seed_parquet() -> bytes:
     """A small valid science table (the fuzzer's mutations start from real Parquet structure)."""
     n = 8
     rng = np.random.default_rng(0)
-    table = pa.table({"event_id": np.arange(n, dtype=np.int64), "s1_phd": rng.uniform(1, 50, n),
-                      "s2_phd": rng.uniform(500, 5e4, n), "cs1_phd": rng.uniform(1, 50, n),
-                      "cs2_phd": rng.uniform(500, 5e4, n), "drift_time_us": rng.uniform(0, 900, n),
-                      "x_cm": rng.uniform(-50, 50, n), "y_cm": rng.uniform(-50, 50, n),
-                      "s1_coincidence": rng.integers(2, 9, n).astype(np.int64)})
+    table = pa.table(
+        {
+            "event_id": np.arange(n, dtype=np.int64),
+            "s1_phd": rng.uniform(1, 50, n),
+            "s2_phd": rng.uniform(500, 5e4, n),
+            "cs1_phd": rng.uniform(1, 50, n),
+            "cs2_phd": rng.uniform(500, 5e4, n),
+            "drift_time_us": rng.uniform(0, 900, n),
+            "x_cm": rng.uniform(-50, 50, n),
+            "y_cm": rng.uniform(-50, 50, n),
+            "s1_coincidence": rng.integers(2, 9, n).astype(np.int64),
+        }
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
@@ -40,7 +48,7 @@ def test_one_input(data: bytes) -> None:
     if MARKER in data:
         parquet, sidecar = data.split(MARKER, 1)
     else:
-        parquet, sidecar = data[: len(data) // 2], data[len(data) // 2:]
+        parquet, sidecar = data[: len(data) // 2], data[len(data) // 2 :]
     tmp = scratch_dir()
     try:
         (tmp / "sample.parquet").write_bytes(parquet)

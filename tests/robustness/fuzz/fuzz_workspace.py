@@ -9,10 +9,23 @@ with instrumented(__name__ == "__main__"):
     from dmpreserve.stats.workspace import validate_patchset, validate_workspace
 
 #: A minimal valid workspace that fuzzed patchsets are checked against.
-WORKSPACE = {"channels": [{"name": "c", "samples": [{"name": "b", "data": [1.0, 2.0], "modifiers": [
-    {"name": "n", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}]}]}],
+WORKSPACE = {
+    "channels": [
+        {
+            "name": "c",
+            "samples": [
+                {
+                    "name": "b",
+                    "data": [1.0, 2.0],
+                    "modifiers": [{"name": "n", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}],
+                }
+            ],
+        }
+    ],
     "observations": [{"name": "c", "data": [1.0, 2.0]}],
-    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}], "version": "1.0.0"}
+    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+    "version": "1.0.0",
+}
 
 
 def test_one_input(data: bytes) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 
 import pytest
-
 from harness import corpus
 
 TARGETS = ("config", "reduced_data", "cuts", "csv", "workspace", "archive", "kit_manifest")

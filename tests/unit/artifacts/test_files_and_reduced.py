@@ -1,4 +1,5 @@
-"""Tests of dmpreserve.files (atomic, deterministic writers; strict readers) and dmpreserve.artifacts.reduced (reduced data)."""
+"""Tests of dmpreserve.files (atomic, deterministic writers; strict readers) and dmpreserve.artifacts.reduced
+(reduced data)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,29 @@ from dmpreserve.artifacts.reduced import ReducedData, column_catalogue, read_red
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import atomic_write, read_csv, read_json, sha256_file, write_csv, write_json
 
-DETECTOR = {"name": "TestTPC", "g1_phd_per_photon": 0.11, "g2_phd_per_electron": 47.0, "electron_lifetime_us": 6500.0,
-            "drift_velocity_mm_per_us": 1.5, "drift_field_v_per_cm": 192.0, "lxe_density_g_cm3": 2.88,
-            "wall_radius_cm": 72.8, "position_resolution_cm": {"a_cm": 1.2, "b_cm": 0.1}}
+DETECTOR = {
+    "name": "TestTPC",
+    "g1_phd_per_photon": 0.11,
+    "g2_phd_per_electron": 47.0,
+    "electron_lifetime_us": 6500.0,
+    "drift_velocity_mm_per_us": 1.5,
+    "drift_field_v_per_cm": 192.0,
+    "lxe_density_g_cm3": 2.88,
+    "wall_radius_cm": 72.8,
+    "position_resolution_cm": {"a_cm": 1.2, "b_cm": 0.1},
+}
 ACTIVE = {"r_max_cm": 72.8, "drift_time_min_us": 0.0, "drift_time_max_us": 960.0}
-SCIENCE_COLUMNS = ("event_id", "s1_phd", "s2_phd", "cs1_phd", "cs2_phd", "drift_time_us", "x_cm", "y_cm",
-                   "s1_coincidence")
+SCIENCE_COLUMNS = (
+    "event_id",
+    "s1_phd",
+    "s2_phd",
+    "cs1_phd",
+    "cs2_phd",
+    "drift_time_us",
+    "x_cm",
+    "y_cm",
+    "s1_coincidence",
+)
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -29,6 +47,7 @@ def _leftovers(directory: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------- io
+
 
 def test_atomic_write_success(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "out.txt"
@@ -49,9 +68,12 @@ def test_atomic_write_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
     for p in stale:
         p.write_text("partial")
     (tmp_path / ".truth.parquet.zzzzzzzz.part").mkdir()  # a staging directory (dmpreserve cluster)
-    others = [tmp_path / ".truth.parquet.x.abcdefgh.part",  # another target's temporary
-              tmp_path / ".truth.parquet.short.part", tmp_path / "truth.parquet.abcdefgh.part",
-              tmp_path / ".science.parquet.abcdefgh.part"]
+    others = [
+        tmp_path / ".truth.parquet.x.abcdefgh.part",  # another target's temporary
+        tmp_path / ".truth.parquet.short.part",
+        tmp_path / "truth.parquet.abcdefgh.part",
+        tmp_path / ".science.parquet.abcdefgh.part",
+    ]
     for p in others:
         p.write_text("keep")
     with atomic_write(target) as tmp:
@@ -94,8 +116,11 @@ def test_write_json_sorted_and_deterministic(tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, np.float64("nan"), np.array([1.0, np.inf])],
-                         ids=["nan", "inf", "-inf", "np_nan", "array_inf"])
+@pytest.mark.parametrize(
+    "bad",
+    [math.nan, math.inf, -math.inf, np.float64("nan"), np.array([1.0, np.inf])],
+    ids=["nan", "inf", "-inf", "np_nan", "array_inf"],
+)
 def test_write_json_rejects_non_finite(tmp_path: Path, bad: Any) -> None:
     target = tmp_path / "x.json"
     with pytest.raises(ValueError, match="non-finite|not JSON compliant"):
@@ -169,19 +194,34 @@ def test_read_csv_ragged_line(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------ reduced data
 
+
 def _science_columns(n: int = 50, seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     s1 = rng.uniform(1.0, 100.0, n)
     s2 = rng.uniform(500.0, 5e4, n)
-    return {"event_id": np.arange(n, dtype=np.int64), "s1_phd": s1, "s2_phd": s2, "cs1_phd": 1.1 * s1,
-            "cs2_phd": 1.2 * s2, "drift_time_us": rng.uniform(0.0, 950.0, n), "x_cm": rng.uniform(-50, 50, n),
-            "y_cm": rng.uniform(-50, 50, n), "s1_coincidence": rng.integers(2, 20, n).astype(np.int64)}
+    return {
+        "event_id": np.arange(n, dtype=np.int64),
+        "s1_phd": s1,
+        "s2_phd": s2,
+        "cs1_phd": 1.1 * s1,
+        "cs2_phd": 1.2 * s2,
+        "drift_time_us": rng.uniform(0.0, 950.0, n),
+        "x_cm": rng.uniform(-50, 50, n),
+        "y_cm": rng.uniform(-50, 50, n),
+        "s1_coincidence": rng.integers(2, 20, n).astype(np.int64),
+    }
 
 
 def _science_meta() -> dict[str, Any]:
-    return {"format": "dmpreserve-reduced-data", "format_version": 1, "kind": "science", "detector": dict(DETECTOR),
-            "active_volume": dict(ACTIVE), "live_time_s": 5.184e6,
-            "exposure": {"fiducial_mass_t": 5.5, "live_time_days": 60.0, "exposure_t_yr": 0.9}}
+    return {
+        "format": "dmpreserve-reduced-data",
+        "format_version": 1,
+        "kind": "science",
+        "detector": dict(DETECTOR),
+        "active_volume": dict(ACTIVE),
+        "live_time_s": 5.184e6,
+        "exposure": {"fiducial_mass_t": 5.5, "live_time_days": 60.0, "exposure_t_yr": 0.9},
+    }
 
 
 @pytest.fixture()
@@ -244,6 +284,7 @@ def _drop_column(name: str):
 def _set_column(name: str, fn):
     def mutate(cols):
         cols[name] = fn(cols[name])
+
     return mutate
 
 
@@ -256,36 +297,85 @@ def _with_index(arr: np.ndarray, i: int, value: Any) -> np.ndarray:
 # (id, parquet mutation, sidecar mutation, file that must be named ("parquet"/"sidecar"), field, text)
 BAD_REDUCED = [
     ("missing_column_in_parquet", _drop_column("cs1_phd"), None, "parquet", "cs1_phd", "missing from the Parquet"),
-    ("column_not_in_sidecar", None, lambda d: d["columns"].pop("cs2_phd"), "sidecar", "$.columns.cs2_phd",
-     "not described in the sidecar"),
-    ("float_event_id", _set_column("event_id", lambda a: a.astype(np.float64)), None, "sidecar",
-     "$.columns.event_id.dtype", "int64"),
-    ("int32_coincidence", _set_column("s1_coincidence", lambda a: a.astype(np.int32)), None, "sidecar",
-     "$.columns.s1_coincidence.dtype", "int64"),
-    ("unit_mismatch", None, lambda d: d["columns"]["cs1_phd"].update(unit="keV"), "sidecar",
-     "$.columns.cs1_phd.unit", "phd"),
+    (
+        "column_not_in_sidecar",
+        None,
+        lambda d: d["columns"].pop("cs2_phd"),
+        "sidecar",
+        "$.columns.cs2_phd",
+        "not described in the sidecar",
+    ),
+    (
+        "float_event_id",
+        _set_column("event_id", lambda a: a.astype(np.float64)),
+        None,
+        "sidecar",
+        "$.columns.event_id.dtype",
+        "int64",
+    ),
+    (
+        "int32_coincidence",
+        _set_column("s1_coincidence", lambda a: a.astype(np.int32)),
+        None,
+        "sidecar",
+        "$.columns.s1_coincidence.dtype",
+        "int64",
+    ),
+    (
+        "unit_mismatch",
+        None,
+        lambda d: d["columns"]["cs1_phd"].update(unit="keV"),
+        "sidecar",
+        "$.columns.cs1_phd.unit",
+        "phd",
+    ),
     ("nan_value", _set_column("cs1_phd", lambda a: _with_index(a, 3, np.nan)), None, "parquet", "cs1_phd", "NaN"),
     ("inf_value", _set_column("x_cm", lambda a: _with_index(a, 0, np.inf)), None, "parquet", "x_cm", "infinite"),
-    ("negative_area", _set_column("s2_phd", lambda a: _with_index(a, 7, -5.0)), None, "parquet", "s2_phd",
-     "negative"),
-    ("negative_drift_time", _set_column("drift_time_us", lambda a: _with_index(a, 1, -0.5)), None, "parquet",
-     "drift_time_us", "negative"),
-    ("duplicate_event_id", _set_column("event_id", lambda a: _with_index(a, 9, a[8])), None, "parquet", "event_id",
-     "duplicate"),
+    ("negative_area", _set_column("s2_phd", lambda a: _with_index(a, 7, -5.0)), None, "parquet", "s2_phd", "negative"),
+    (
+        "negative_drift_time",
+        _set_column("drift_time_us", lambda a: _with_index(a, 1, -0.5)),
+        None,
+        "parquet",
+        "drift_time_us",
+        "negative",
+    ),
+    (
+        "duplicate_event_id",
+        _set_column("event_id", lambda a: _with_index(a, 9, a[8])),
+        None,
+        "parquet",
+        "event_id",
+        "duplicate",
+    ),
     ("n_events_mismatch", None, lambda d: d.update(n_events=49), "sidecar", "$.n_events", "49"),
-    ("unknown_column", lambda c: c.update(energy_kev=np.ones(50)), lambda d: d["columns"].update(
-        energy_kev={"unit": "keV"}), "sidecar", "$.columns", "energy_kev"),
-    ("missing_detector_field", None, lambda d: d["detector"].pop("g1_phd_per_photon"), "sidecar", "$.detector",
-     "g1_phd_per_photon"),
+    (
+        "unknown_column",
+        lambda c: c.update(energy_kev=np.ones(50)),
+        lambda d: d["columns"].update(energy_kev={"unit": "keV"}),
+        "sidecar",
+        "$.columns",
+        "energy_kev",
+    ),
+    (
+        "missing_detector_field",
+        None,
+        lambda d: d["detector"].pop("g1_phd_per_photon"),
+        "sidecar",
+        "$.detector",
+        "g1_phd_per_photon",
+    ),
     ("wrong_format", None, lambda d: d.update(format="csv"), "sidecar", "$.format", ""),
     ("science_without_exposure", None, lambda d: d.pop("exposure"), "sidecar", "$", "exposure"),
 ]
 
 
-@pytest.mark.parametrize(("pmut", "smut", "which", "field", "text"), [c[1:] for c in BAD_REDUCED],
-                         ids=[c[0] for c in BAD_REDUCED])
-def test_bad_reduced_data_names_file_and_field(science_file: Path, pmut, smut, which: str, field: str,
-                                               text: str) -> None:
+@pytest.mark.parametrize(
+    ("pmut", "smut", "which", "field", "text"), [c[1:] for c in BAD_REDUCED], ids=[c[0] for c in BAD_REDUCED]
+)
+def test_bad_reduced_data_names_file_and_field(
+    science_file: Path, pmut, smut, which: str, field: str, text: str
+) -> None:
     if pmut is not None:
         _rewrite_parquet(science_file, pmut)
     if smut is not None:
@@ -375,8 +465,11 @@ def test_truth_never_allowed_in_science_data(tmp_path: Path) -> None:
 
     def relabel(doc):
         doc.pop("energy_range_kev")
-        doc.update(kind="science", live_time_s=5.184e6,
-                   exposure={"fiducial_mass_t": 5.5, "live_time_days": 60.0, "exposure_t_yr": 0.9})
+        doc.update(
+            kind="science",
+            live_time_s=5.184e6,
+            exposure={"fiducial_mass_t": 5.5, "live_time_days": 60.0, "exposure_t_yr": 0.9},
+        )
 
     _rewrite_sidecar(path, relabel)
     with pytest.raises(InvalidData) as info:

@@ -40,6 +40,7 @@ def _one_line_error(capsys: pytest.CaptureFixture, command: str) -> str:
 
 # ------------------------------------------------------------------------------ help, version
 
+
 def test_top_level_help(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--help"])
@@ -52,8 +53,20 @@ def test_top_level_help(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_all_expected_subcommands_exist() -> None:
-    assert set(_subcommands()) >= {"validate-config", "mdc", "select", "backgrounds", "signal", "spectrum",
-                                   "likelihood", "fit", "limits", "plots", "hepdata", "provenance"}
+    assert set(_subcommands()) >= {
+        "validate-config",
+        "mdc",
+        "select",
+        "backgrounds",
+        "signal",
+        "spectrum",
+        "likelihood",
+        "fit",
+        "limits",
+        "plots",
+        "hepdata",
+        "provenance",
+    }
 
 
 @pytest.mark.parametrize("command", _subcommands())
@@ -84,8 +97,15 @@ def test_version(capsys: pytest.CaptureFixture) -> None:
 def test_python_dash_m_version(tmp_path: Path) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [env.get("PYTHONPATH")])])
-    out = subprocess.run([sys.executable, "-m", "dmpreserve", "--version"], capture_output=True, text=True,
-                         cwd=tmp_path, env=env, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "dmpreserve", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"dmpreserve {dmpreserve.__version__}"
 
@@ -98,6 +118,7 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
 
 
 # ----------------------------------------------------------------------------------- spectrum
+
 
 def test_spectrum_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "x.csv"
@@ -131,8 +152,11 @@ BAD_SPECTRUM = [
     ("inf_cross_section", ["--mass", "50", "--cross-section", "inf", "--energies", "1:50:1"], "--cross-section"),
     ("inverted_energies", ["--mass", "50", "--cross-section", "1e-45", "--energies", "50:1:1"], "energies"),
     ("code_as_energies", ["--mass", "50", "--cross-section", "1e-45", "--energies", '__import__("os")'], "energies"),
-    ("code_in_energy_field", ["--mass", "50", "--cross-section", "1e-45", "--energies",
-                              "1:__import__('os').getpid():1"], "energies"),
+    (
+        "code_in_energy_field",
+        ["--mass", "50", "--cross-section", "1e-45", "--energies", "1:__import__('os').getpid():1"],
+        "energies",
+    ),
     ("zero_step", ["--mass", "50", "--cross-section", "1e-45", "--energies", "1:50:0"], "energies"),
     ("too_many_points", ["--mass", "50", "--cross-section", "1e-45", "--energies", "0:1e9:1e-3"], "energies"),
     ("negative_rho0", ["--mass", "50", "--cross-section", "1e-45", "--energies", "1:50:1", "--rho0=-0.3"], "--rho0"),
@@ -140,8 +164,9 @@ BAD_SPECTRUM = [
 
 
 @pytest.mark.parametrize(("args", "field"), [c[1:] for c in BAD_SPECTRUM], ids=[c[0] for c in BAD_SPECTRUM])
-def test_spectrum_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
-                            args: list[str], field: str) -> None:
+def test_spectrum_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, args: list[str], field: str
+) -> None:
     evaluated: list[str] = []
     monkeypatch.setattr(os, "getpid", lambda: evaluated.append("getpid") or 1)
     out = tmp_path / "x.csv"
@@ -155,6 +180,7 @@ def test_spectrum_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture, monke
 
 # ------------------------------------------------------------------------------ configuration
 
+
 def test_validate_config_ok(small_config_path: Path, small_config, capsys: pytest.CaptureFixture) -> None:
     assert main(["validate-config", "--config", str(small_config_path)]) == 0
     out = capsys.readouterr().out
@@ -163,10 +189,23 @@ def test_validate_config_ok(small_config_path: Path, small_config, capsys: pytes
 
 def _select_args(config: Path, tmp_path: Path, mdc_dir: Path | None = None) -> list[str]:
     m = mdc_dir or tmp_path
-    return ["select", "--config", str(config), "--science", str(m / "science.parquet"),
-            "--sim-nr", str(m / "sim_nr.parquet"), "--selected", str(tmp_path / "out" / "selected.parquet"),
-            "--cutflow", str(tmp_path / "out" / "cutflow.csv"), "--acceptance", str(tmp_path / "out" / "acc.csv"),
-            "--exposure", str(tmp_path / "out" / "exposure.json")]
+    return [
+        "select",
+        "--config",
+        str(config),
+        "--science",
+        str(m / "science.parquet"),
+        "--sim-nr",
+        str(m / "sim_nr.parquet"),
+        "--selected",
+        str(tmp_path / "out" / "selected.parquet"),
+        "--cutflow",
+        str(tmp_path / "out" / "cutflow.csv"),
+        "--acceptance",
+        str(tmp_path / "out" / "acc.csv"),
+        "--exposure",
+        str(tmp_path / "out" / "exposure.json"),
+    ]
 
 
 def test_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -203,8 +242,10 @@ def test_cut_with_code_is_rejected_by_the_cli(tmp_path: Path, test_config_doc, c
 
 # -------------------------------------------------------------------------- steps on real data
 
-def test_wrong_kind_of_input_file(tmp_path: Path, mdc_dir: Path, small_config_path: Path,
-                                  capsys: pytest.CaptureFixture) -> None:
+
+def test_wrong_kind_of_input_file(
+    tmp_path: Path, mdc_dir: Path, small_config_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     args = _select_args(small_config_path, tmp_path, mdc_dir)
     args[args.index("--science") + 1] = str(mdc_dir / "calib_er.parquet")
     assert main(args) == 2
@@ -220,29 +261,204 @@ def test_fit_command(tmp_path: Path, pipeline_dir: Path) -> None:
     assert len(doc["parameters"]) == 5
 
 
-def test_limits_refuses_tampered_workspace(tmp_path: Path, pipeline_dir: Path, small_config_path: Path,
-                                           capsys: pytest.CaptureFixture) -> None:
+def test_limits_refuses_tampered_workspace(
+    tmp_path: Path, pipeline_dir: Path, small_config_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     ws = json.loads((pipeline_dir / "likelihood" / "BkgOnly.json").read_text())
     ws["observations"][0]["data"][3] += 2
     bad = tmp_path / "BkgOnly.json"
     bad.write_text(json.dumps(ws))
     patchset = pipeline_dir / "likelihood" / "patchset.json"
     out_csv, out_json = tmp_path / "limits.csv", tmp_path / "limits.json"
-    assert main(["limits", "--config", str(small_config_path), "--workspace", str(bad), "--patchset", str(patchset),
-                 "--csv", str(out_csv), "--json", str(out_json), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "limits",
+                "--config",
+                str(small_config_path),
+                "--workspace",
+                str(bad),
+                "--patchset",
+                str(patchset),
+                "--csv",
+                str(out_csv),
+                "--json",
+                str(out_json),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     line = _one_line_error(capsys, "limits")
     assert str(patchset) in line and "$.metadata.digests" in line
     assert not out_csv.exists() and not out_json.exists()
 
 
-def test_likelihood_with_corrupt_templates(tmp_path: Path, pipeline_dir: Path, small_config_path: Path,
-                                           capsys: pytest.CaptureFixture) -> None:
+def test_likelihood_with_corrupt_templates(
+    tmp_path: Path, pipeline_dir: Path, small_config_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     templates = tmp_path / "templates.json"
     templates.write_text((pipeline_dir / "backgrounds" / "templates.json").read_text()[:-200])
     ws, ps = tmp_path / "ws.json", tmp_path / "ps.json"
-    assert main(["likelihood", "--config", str(small_config_path), "--templates", str(templates),
-                 "--signal", str(pipeline_dir / "signal" / "signal.json"), "--workspace", str(ws),
-                 "--patchset", str(ps)]) == 2
+    assert (
+        main(
+            [
+                "likelihood",
+                "--config",
+                str(small_config_path),
+                "--templates",
+                str(templates),
+                "--signal",
+                str(pipeline_dir / "signal" / "signal.json"),
+                "--workspace",
+                str(ws),
+                "--patchset",
+                str(ps),
+            ]
+        )
+        == 2
+    )
     line = _one_line_error(capsys, "likelihood")
     assert str(templates) in line and "not valid JSON" in line
     assert not ws.exists() and not ps.exists()
+
+
+BAD_SIGNAL = [
+    # moved here from the kit (which no longer simulates the ER line response)
+    ("inverted_er_lines", ["--er-lines", "5:1:1"], "--er-lines", "STOP"),
+    ("er_lines_from_zero", ["--er-lines", "0:3:1"], "--er-lines", "> 0 keV"),
+    ("one_er_line", ["--er-lines", "1:1.5:1"], "--er-lines", "at least two"),
+    ("too_few_er_events", ["--er-events-per-line", "5"], "--er-events-per-line", ">= 10"),
+]
+
+
+@pytest.mark.parametrize(("args", "field", "text"), [c[1:] for c in BAD_SIGNAL], ids=[c[0] for c in BAD_SIGNAL])
+def test_signal_bad_er_options(
+    tmp_path: Path,
+    pipeline_dir: Path,
+    mdc_dir: Path,
+    small_config_path: Path,
+    capsys: pytest.CaptureFixture,
+    args: list[str],
+    field: str,
+    text: str,
+) -> None:
+    out = tmp_path / "out"
+    argv = [
+        "signal",
+        "--config",
+        str(small_config_path),
+        "--sim-nr",
+        str(mdc_dir / "sim_nr.parquet"),
+        "--exposure",
+        str(pipeline_dir / "selection" / "exposure.json"),
+        "--mass-grid",
+        str(pipeline_dir / "signal" / "mass_grid.json"),
+        "--response",
+        str(out / "r.json"),
+        "--response-er",
+        str(out / "r_er.json"),
+        "--signal",
+        str(out / "s.json"),
+        "--spectra",
+        str(out / "s.csv"),
+        "--er-lines",
+        "1:3:1",
+        "--er-events-per-line",
+        "50",
+        "--no-progress",
+        *args,
+    ]
+    assert main(argv) == 2
+    line = _one_line_error(capsys, "signal")
+    assert f"{field}:" in line and text in line, line
+    assert not out.exists()
+
+
+def test_signal_refuses_bad_exposure(
+    tmp_path: Path, pipeline_dir: Path, mdc_dir: Path, small_config_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    exposure = tmp_path / "exposure.json"
+    doc = json.loads((pipeline_dir / "selection" / "exposure.json").read_text())
+    exposure.write_text(json.dumps({**doc, "exposure_t_yr": 0.0}))
+    out = tmp_path / "out"
+    argv = [
+        "signal",
+        "--config",
+        str(small_config_path),
+        "--sim-nr",
+        str(mdc_dir / "sim_nr.parquet"),
+        "--exposure",
+        str(exposure),
+        "--mass-grid",
+        str(pipeline_dir / "signal" / "mass_grid.json"),
+        "--response",
+        str(out / "r.json"),
+        "--response-er",
+        str(out / "r_er.json"),
+        "--signal",
+        str(out / "s.json"),
+        "--spectra",
+        str(out / "s.csv"),
+        "--er-lines",
+        "1:3:1",
+        "--er-events-per-line",
+        "50",
+        "--no-progress",
+    ]
+    assert main(argv) == 2
+    line = _one_line_error(capsys, "signal")
+    assert str(exposure) in line and "$.exposure_t_yr" in line
+    assert not out.exists()
+
+
+def test_kit_no_longer_takes_er_options(capsys: pytest.CaptureFixture) -> None:
+    """The ER line response is simulated by ``signal`` (``--response-er``); ``kit`` only assembles."""
+    with pytest.raises(SystemExit) as info:
+        main(["kit", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--response-er" in out and "--er-lines" not in out and "--er-events-per-line" not in out
+
+
+def test_mass_grid_step(
+    tmp_path: Path, small_config_path: Path, small_config, test_config_doc, capsys: pytest.CaptureFixture
+) -> None:
+    """``dmpreserve mass-grid``: the configuration's grid for SI, the model's own grid otherwise; limit masses
+    off the grid and a wrong number of scheduled limit jobs fail fast (exit 2, one line, no output)."""
+    models = SRC.parent / "workflow" / "config" / "models"
+    out = tmp_path / "grid.json"
+    assert main(["mass-grid", "--config", str(small_config_path), "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["masses_gev"] == list(small_config.masses_gev) == doc["limit_masses_gev"]
+    assert doc["model_name"] == "si"
+    sd = tmp_path / "sd.json"
+    assert (
+        main(
+            [
+                "mass-grid",
+                "--config",
+                str(small_config_path),
+                "--signal-model",
+                str(models / "sd_neutron.yaml"),
+                "--expected-masses",
+                "25",
+                "-o",
+                str(sd),
+            ]
+        )
+        == 0
+    )
+    assert len(json.loads(sd.read_text())["masses_gev"]) == 25
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    assert main(["mass-grid", "--config", str(small_config_path), "--expected-masses", "3", "-o", str(bad)]) == 2
+    assert "$.limits.masses_gev" in _one_line_error(capsys, "mass-grid")
+    doc = copy.deepcopy(test_config_doc)
+    doc["limits"]["masses_gev"] = [33.0]
+    off = tmp_path / "off_grid.yaml"
+    off.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert main(["mass-grid", "--config", str(off), "-o", str(bad)]) == 2
+    line = _one_line_error(capsys, "mass-grid")
+    assert str(off) in line and "$.limits.masses_gev[0]" in line and "grid" in line
+    assert not bad.exists()

@@ -9,13 +9,19 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from dmpreserve.mdc.bulk import COLUMNS, SIDECAR, BulkOptions, build_tables, dataset_files, draw_events, generate_bulk
-from dmpreserve.cli import main
 from dmpreserve.artifacts.reduced import check_values, read_reduced
+from dmpreserve.cli import main
 from dmpreserve.errors import InvalidConfig
 from dmpreserve.files import read_json, sha256_file
+from dmpreserve.mdc.bulk import COLUMNS, SIDECAR, BulkOptions, build_tables, dataset_files, draw_events, generate_bulk
 
-SMALL = dict(target_bytes=2_500_000, rows_per_file=40_000, row_group_rows=8_000, table_events=4_000, energy_bins=20)
+SMALL = {
+    "target_bytes": 2_500_000,
+    "rows_per_file": 40_000,
+    "row_group_rows": 8_000,
+    "table_events": 4_000,
+    "energy_bins": 20,
+}
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +88,9 @@ def test_draw_events_vectorized_and_seeded() -> None:
     assert a["event_id"][0] == 10 and 900 < len(a["event_id"]) <= 1000
 
 
-@pytest.mark.parametrize("field, value", [("target_bytes", 0), ("nr_fraction", 1.5), ("row_group_rows", 0),
-                                          ("energy_max_kev", 0.1)])
+@pytest.mark.parametrize(
+    "field, value", [("target_bytes", 0), ("nr_fraction", 1.5), ("row_group_rows", 0), ("energy_max_kev", 0.1)]
+)
 def test_bad_options_name_the_field(field: str, value: float) -> None:
     with pytest.raises(InvalidConfig) as err:
         BulkOptions(**{**SMALL, field: value})
@@ -92,9 +99,26 @@ def test_bad_options_name_the_field(field: str, value: float) -> None:
 
 def test_cli(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
-    rc = main(["bulk-mdc", "--outdir", str(out), "--size-gb", "0.001", "--rows-per-file", "20000",
-               "--row-group-rows", "5000", "--no-progress", "--compression", "snappy", "--table-events", "3000",
-               "--cluster-by", "none"])
+    rc = main(
+        [
+            "bulk-mdc",
+            "--outdir",
+            str(out),
+            "--size-gb",
+            "0.001",
+            "--rows-per-file",
+            "20000",
+            "--row-group-rows",
+            "5000",
+            "--no-progress",
+            "--compression",
+            "snappy",
+            "--table-events",
+            "3000",
+            "--cluster-by",
+            "none",
+        ]
+    )
     assert rc == 0
     assert "events in" in capsys.readouterr().out
     doc = read_json(out / SIDECAR)
@@ -109,8 +133,10 @@ def test_cli(tmp_path: Path, capsys) -> None:
 def _row_group_ranges(path: str, column: str) -> list[tuple[float, float]]:
     meta = pq.ParquetFile(path).metadata
     col = meta.schema.to_arrow_schema().get_field_index(column)
-    return [(meta.row_group(i).column(col).statistics.min, meta.row_group(i).column(col).statistics.max)
-            for i in range(meta.num_row_groups)]
+    return [
+        (meta.row_group(i).column(col).statistics.min, meta.row_group(i).column(col).statistics.max)
+        for i in range(meta.num_row_groups)
+    ]
 
 
 def test_default_layout_clusters_row_groups_by_cs1(bulk_dir: Path) -> None:

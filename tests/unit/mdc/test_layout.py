@@ -9,15 +9,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dmpreserve.mdc.bulk import BulkOptions, dataset_files, generate_bulk
 from dmpreserve.cli import main
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import read_json, sha256_file
+from dmpreserve.mdc.bulk import BulkOptions, dataset_files, generate_bulk
 from dmpreserve.mdc.layout import SIDECAR, cluster_dataset, cluster_order
 from dmpreserve.selection.cuts import Cut
 from dmpreserve.selection.stream import select_stream
 
-SMALL = dict(target_bytes=1_500_000, rows_per_file=30_000, row_group_rows=6_000, table_events=4_000, energy_bins=20)
+SMALL = {
+    "target_bytes": 1_500_000,
+    "rows_per_file": 30_000,
+    "row_group_rows": 6_000,
+    "table_events": 4_000,
+    "energy_bins": 20,
+}
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +109,13 @@ def test_bad_input_names_file_and_field_and_leaves_nothing(tmp_path: Path, capsy
 
 
 def test_refuses_bad_directories_and_options(event_order: Path, tmp_path: Path) -> None:
-    for kwargs, field in [(dict(source=tmp_path / "missing", outdir=tmp_path / "o"), None),
-                          (dict(source=event_order, outdir=event_order), None),
-                          (dict(source=event_order, outdir=tmp_path / "o", by="event_id"), "by"),
-                          (dict(source=event_order, outdir=tmp_path / "o", row_group_rows=0), "row_group_rows"),
-                          (dict(source=event_order, outdir=tmp_path / "o", threads=-1), "threads")]:
+    for kwargs, field in [
+        ({"source": tmp_path / "missing", "outdir": tmp_path / "o"}, None),
+        ({"source": event_order, "outdir": event_order}, None),
+        ({"source": event_order, "outdir": tmp_path / "o", "by": "event_id"}, "by"),
+        ({"source": event_order, "outdir": tmp_path / "o", "row_group_rows": 0}, "row_group_rows"),
+        ({"source": event_order, "outdir": tmp_path / "o", "threads": -1}, "threads"),
+    ]:
         with pytest.raises(InvalidData) as err:
             cluster_dataset(progress=False, **kwargs)
         assert err.value.field == field

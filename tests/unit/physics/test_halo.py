@@ -30,7 +30,7 @@ def _eta_galactic_frame(vmin: float, halo: StandardHalo) -> float:
     the detector-frame speed is |u - v_E| = sqrt(u^2 + v_E^2 - 2 u v_E c).
     """
     v0, ve, vesc = halo.v0_km_s, halo.v_earth_km_s, halo.v_esc_km_s
-    norm = quad(lambda u: 4 * math.pi * u * u * math.exp(-(u / v0) ** 2), 0, vesc, epsrel=1e-13)[0]
+    norm = quad(lambda u: 4 * math.pi * u * u * math.exp(-((u / v0) ** 2)), 0, vesc, epsrel=1e-13)[0]
 
     def inner(u: float) -> float:
         # integral over c of 1/|u - v_E| for |u - v_E| > v_min, done analytically:
@@ -38,7 +38,7 @@ def _eta_galactic_frame(vmin: float, halo: StandardHalo) -> float:
         lower_speed = max(vmin, abs(u - ve))
         if lower_speed >= u + ve:
             return 0.0
-        return 2 * math.pi * u * u * math.exp(-(u / v0) ** 2) * (u + ve - lower_speed) / (u * ve)
+        return 2 * math.pi * u * u * math.exp(-((u / v0) ** 2)) * (u + ve - lower_speed) / (u * ve)
 
     pts = sorted({p for p in (ve, abs(vmin - ve), vmin + ve) if 0 < p < vesc})
     return quad(inner, 0, vesc, points=pts, epsabs=0, epsrel=1e-12, limit=400)[0] / norm
@@ -48,10 +48,14 @@ def _wimprates_speed_dist(v: np.ndarray, halo: StandardHalo) -> np.ndarray:
     """wimprates 0.5.0 ``observed_speed_dist`` transcribed: k *multiplies* (the normalisation bug)."""
     v0, ve, vesc = halo.v0_km_s, halo.v_earth_km_s, halo.v_esc_km_s
     w = vesc / v0
-    k = erf(w) - 2 / np.pi**0.5 * w * np.exp(-w**2)
+    k = erf(w) - 2 / np.pi**0.5 * w * np.exp(-(w**2))
     xmax = np.minimum(1, (vesc**2 - ve**2 - v**2) / (2 * ve * v))
-    y = (k * v / (np.pi**0.5 * v0 * ve)
-         * (np.exp(-((v - ve) / v0) ** 2) - np.exp(-1 / v0**2 * (v**2 + ve**2 + 2 * v * ve * xmax))))
+    y = (
+        k
+        * v
+        / (np.pi**0.5 * v0 * ve)
+        * (np.exp(-(((v - ve) / v0) ** 2)) - np.exp(-1 / v0**2 * (v**2 + ve**2 + 2 * v * ve * xmax)))
+    )
     return np.where(v > vesc + ve, 0.0, y)
 
 
@@ -67,11 +71,9 @@ def test_speed_distribution_is_normalised(halo):
 @pytest.mark.parametrize("halo", HALOS, ids=["baxter2021", "shm2018"])
 def test_eta_closed_form_equals_integral_of_f_over_v(halo):
     kink = halo.v_esc_km_s - halo.v_earth_km_s
-    vmins = [0.0, 50.0, 200.0, kink - 1.0, kink, kink + 1.0, 650.0, halo.v_max_km_s - 20.0,
-             halo.v_max_km_s - 1.0]
+    vmins = [0.0, 50.0, 200.0, kink - 1.0, kink, kink + 1.0, 650.0, halo.v_max_km_s - 20.0, halo.v_max_km_s - 1.0]
     for vmin in vmins:
-        numeric = _integrate_speed(lambda v: float(speed_distribution(v, halo)) / v if v > 0 else 0.0,
-                                   halo, lo=vmin)
+        numeric = _integrate_speed(lambda v: float(speed_distribution(v, halo)) / v if v > 0 else 0.0, halo, lo=vmin)
         closed = float(mean_inverse_speed(vmin, halo))
         assert closed == pytest.approx(numeric, rel=1e-6, abs=1e-15), vmin
 
@@ -80,7 +82,8 @@ def test_eta_closed_form_equals_integral_of_f_over_v(halo):
 def test_eta_matches_galactic_frame_integration(halo):
     for vmin in (0.0, 120.0, 400.0, 700.0, 780.0):
         assert float(mean_inverse_speed(vmin, halo)) == pytest.approx(
-            _eta_galactic_frame(vmin, halo), rel=1e-6, abs=1e-15), vmin
+            _eta_galactic_frame(vmin, halo), rel=1e-6, abs=1e-15
+        ), vmin
 
 
 def test_eta_shape():
@@ -147,13 +150,16 @@ def test_halo_presets_and_baxter_earth_speed():
         b.v0_km_s = 1.0  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"v0_km_s": -1.0}, "v0_km_s"),
-    ({"rho0_gev_cm3": float("nan")}, "rho0_gev_cm3"),
-    ({"v_esc_km_s": float("inf")}, "v_esc_km_s"),
-    ({"v_earth_km_s": 600.0}, "v_earth_km_s"),
-    ({"v0_km_s": "fast"}, "v0_km_s"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"v0_km_s": -1.0}, "v0_km_s"),
+        ({"rho0_gev_cm3": float("nan")}, "rho0_gev_cm3"),
+        ({"v_esc_km_s": float("inf")}, "v_esc_km_s"),
+        ({"v_earth_km_s": 600.0}, "v_earth_km_s"),
+        ({"v0_km_s": "fast"}, "v0_km_s"),
+    ],
+)
 def test_invalid_halo(kwargs, field):
     with pytest.raises(InvalidConfig) as err:
         StandardHalo(**kwargs)

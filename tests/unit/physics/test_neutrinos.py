@@ -33,8 +33,10 @@ from dmpreserve.physics.wimp import XENON_ISOTOPES, helm_form_factor_sq, xenon_m
 REFERENCE_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "reference"
 B8_TABLE = REFERENCE_DIR / "solar_neutrinos" / "8B.txt"
 needs_b8_table = pytest.mark.skipif(
-    not B8_TABLE.exists(), reason=f"8B reference table not found at {B8_TABLE} (public NeutrinoFog "
-    "data/neutrinos/normalised/8B.txt; see shared/reference/README.md)")
+    not B8_TABLE.exists(),
+    reason=f"8B reference table not found at {B8_TABLE} (public NeutrinoFog "
+    "data/neutrinos/normalised/8B.txt; see shared/reference/README.md)",
+)
 
 G_F = sc.physical_constants["Fermi coupling constant"][0]  # GeV^-2
 HBARC_GEV_CM = sc.hbar * sc.c / (sc.e * 1e9) * 100.0
@@ -50,8 +52,12 @@ def _load_table() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _targets_per_tonne() -> np.ndarray:
-    return np.array([w * 1000.0 / (iso.atomic_mass_u * sc.atomic_mass)
-                     for iso, w in zip(XENON_ISOTOPES, xenon_mass_fractions(), strict=True)])
+    return np.array(
+        [
+            w * 1000.0 / (iso.atomic_mass_u * sc.atomic_mass)
+            for iso, w in zip(XENON_ISOTOPES, xenon_mass_fractions(), strict=True)
+        ]
+    )
 
 
 def _fine_enu_grid_mev(lo: float, hi: float, n: int = 200_001) -> np.ndarray:
@@ -62,8 +68,9 @@ def _fine_enu_grid_mev(lo: float, hi: float, n: int = 200_001) -> np.ndarray:
     return np.unique(grid)
 
 
-def _rate_by_integration(e_kev: float, enu_mev: np.ndarray, pdf_per_mev: np.ndarray,
-                         flux: float = B8_FLUX_CM2_S) -> float:
+def _rate_by_integration(
+    e_kev: float, enu_mev: np.ndarray, pdf_per_mev: np.ndarray, flux: float = B8_FLUX_CM2_S
+) -> float:
     """Independent CEvNS rate: trapezoid over E_nu of flux * phi(E_nu) * dsigma/dE_r, isotope by isotope.
 
     ``enu_mev``/``pdf_per_mev`` tabulate the normalised spectrum on a dense grid.
@@ -81,8 +88,9 @@ def _rate_by_integration(e_kev: float, enu_mev: np.ndarray, pdf_per_mev: np.ndar
         enu = np.concatenate([[lo_mev], enu_mev[keep]])
         pdf = np.concatenate([[np.interp(lo_mev, enu_mev, pdf_per_mev)], pdf_per_mev[keep]])
         enu_gev = enu * 1e-3
-        dsig_cm2_kev = (G_F**2 * m_gev * qw**2 / (4 * math.pi) * (1 - m_gev * e_gev / (2 * enu_gev**2))
-                        * HBARC_GEV_CM**2 * 1e-6)
+        dsig_cm2_kev = (
+            G_F**2 * m_gev * qw**2 / (4 * math.pi) * (1 - m_gev * e_gev / (2 * enu_gev**2)) * HBARC_GEV_CM**2 * 1e-6
+        )
         total += n_t * flux * ff * trapezoid(pdf * dsig_cm2_kev, enu)
     return total * SECONDS_PER_YEAR
 
@@ -253,4 +261,5 @@ def test_dd_shape_equals_black_disc_angular_distribution():
         c = 1 - 2 * e_r / e_max
         expected = dsig_domega(c) / norm * 2 / e_max
         assert float(dd_calibration_spectrum_shape(e_r * dd_max_recoil_kev() / e_max)) == pytest.approx(
-            expected * e_max / dd_max_recoil_kev(), rel=1e-6), e_r
+            expected * e_max / dd_max_recoil_kev(), rel=1e-6
+        ), e_r

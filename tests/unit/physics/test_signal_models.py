@@ -12,8 +12,8 @@ from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.nr_models import Interaction, rate_nr
 from dmpreserve.physics.sd_structure import structure_function
-from dmpreserve.physics.wimp import XENON_ISOTOPES, rate_si
 from dmpreserve.physics.signal_models import load_model, model_from_dict, read_spectrum_csv
+from dmpreserve.physics.wimp import XENON_ISOTOPES, rate_si
 
 HALO = StandardHalo.baxter2021()
 E = np.linspace(0.5, 80.0, 160)
@@ -26,17 +26,19 @@ def test_contact_elastic_si_equals_rate_si() -> None:
 
 def test_heavy_mediator_is_contact_and_light_mediator_suppresses() -> None:
     contact = rate_nr(E, mass_gev=50.0, cross_section_cm2=1e-45, halo=HALO, interaction=Interaction())
-    heavy = rate_nr(E, mass_gev=50.0, cross_section_cm2=1e-45, halo=HALO,
-                    interaction=Interaction(mediator_mass_mev=1e6))
+    heavy = rate_nr(
+        E, mass_gev=50.0, cross_section_cm2=1e-45, halo=HALO, interaction=Interaction(mediator_mass_mev=1e6)
+    )
     np.testing.assert_allclose(heavy, contact, rtol=1e-6)
-    light = rate_nr(E, mass_gev=50.0, cross_section_cm2=1e-45, halo=HALO,
-                    interaction=Interaction(mediator_mass_mev=10.0))
+    light = rate_nr(
+        E, mass_gev=50.0, cross_section_cm2=1e-45, halo=HALO, interaction=Interaction(mediator_mass_mev=10.0)
+    )
     assert np.all(light[contact > 0] < contact[contact > 0])
     # P(q) = m^4 / (m^2 + q^2)^2 with q = sqrt(2 m_N E): check one point on the heaviest-fraction isotope scale
     q_mev = math.sqrt(2 * XENON_ISOTOPES[6].mass_gev * 10e-6) * 1e3
-    ratio = rate_nr(10.0, mass_gev=1e4, cross_section_cm2=1e-45, halo=HALO,
-                    interaction=Interaction(mediator_mass_mev=10.0)) / rate_si(10.0, mass_gev=1e4,
-                                                                               cross_section_cm2=1e-45, halo=HALO)
+    ratio = rate_nr(
+        10.0, mass_gev=1e4, cross_section_cm2=1e-45, halo=HALO, interaction=Interaction(mediator_mass_mev=10.0)
+    ) / rate_si(10.0, mass_gev=1e4, cross_section_cm2=1e-45, halo=HALO)
     assert float(ratio) == pytest.approx(100.0**2 / (100.0 + q_mev**2) ** 2, rel=0.05)
 
 
@@ -67,14 +69,21 @@ def test_sd_neutron_rate_dominates_proton_and_bad_coupling() -> None:
 
 
 def test_model_files(tmp_path) -> None:
-    m = model_from_dict({"model": "light_mediator", "mediator_mass_mev": 5.0, "masses_gev": {"min": 10, "max": 100,
-                                                                                             "count": 3}})
+    m = model_from_dict(
+        {"model": "light_mediator", "mediator_mass_mev": 5.0, "masses_gev": {"min": 10, "max": 100, "count": 3}}
+    )
     assert m.masses_gev == (10.0, 31.6228, 100.0) and m.interaction.mediator_mass_mev == 5.0
     assert model_from_dict({"model": "er_line"}).is_er
-    bad = [({"model": "axion"}, "$.model"), ({"model": "inelastic"}, "delta_kev"),
-           ({"model": "si", "halo": {"rho0_gev_cm3": 0.3, "v0_km_s": 220, "v_esc_km_s": 200, "v_earth_km_s": 232}},
-            "halo"), ({"model": "si", "extra": 1}, "$"),
-           ({"model": "si", "masses_gev": {"min": 10, "max": 1, "count": 3}}, "masses_gev.max")]
+    bad = [
+        ({"model": "axion"}, "$.model"),
+        ({"model": "inelastic"}, "delta_kev"),
+        (
+            {"model": "si", "halo": {"rho0_gev_cm3": 0.3, "v0_km_s": 220, "v_esc_km_s": 200, "v_earth_km_s": 232}},
+            "halo",
+        ),
+        ({"model": "si", "extra": 1}, "$"),
+        ({"model": "si", "masses_gev": {"min": 10, "max": 1, "count": 3}}, "masses_gev.max"),
+    ]
     for doc, field in bad:
         with pytest.raises(InvalidSpectrum) as err:
             model_from_dict(doc, path="m.yaml")
@@ -93,12 +102,14 @@ def test_user_spectrum_csv(tmp_path) -> None:
     s = read_spectrum_csv(f)
     assert s.masses_gev == (10.0, 20.0)
     assert s.rate(0, scale=2.0)(np.array([1.5, 3.0])).tolist() == [3.0, 0.0]
-    cases = {"mass_gev,energy_kev\n1,2\n": "dr_de",
-             "mass_gev,energy_kev,dr_de\n10,2,1\n10,1,1\n": "energy_kev",
-             "mass_gev,energy_kev,dr_de\n10,1,-1\n10,2,1\n": "$.rows[0].dr_de",
-             "mass_gev,energy_kev,dr_de\n10,1,nan\n10,2,1\n": "$.rows[0].dr_de",
-             "mass_gev,energy_kev,dr_de\n10,1,x\n10,2,1\n": "dr_de",
-             "mass_gev,energy_kev,dr_de\n10,1,0\n10,2,0\n": "dr_de"}
+    cases = {
+        "mass_gev,energy_kev\n1,2\n": "dr_de",
+        "mass_gev,energy_kev,dr_de\n10,2,1\n10,1,1\n": "energy_kev",
+        "mass_gev,energy_kev,dr_de\n10,1,-1\n10,2,1\n": "$.rows[0].dr_de",
+        "mass_gev,energy_kev,dr_de\n10,1,nan\n10,2,1\n": "$.rows[0].dr_de",
+        "mass_gev,energy_kev,dr_de\n10,1,x\n10,2,1\n": "dr_de",
+        "mass_gev,energy_kev,dr_de\n10,1,0\n10,2,0\n": "dr_de",
+    }
     for text, field in cases.items():
         f.write_text(text)
         with pytest.raises(Exception) as err:
@@ -112,9 +123,44 @@ def test_signal_step_with_model(pipeline_dir, mdc_dir, small_config_path, tmp_pa
     from dmpreserve.files import read_json
 
     models = Path(__file__).resolve().parents[3] / "workflow" / "config" / "models"
-    argv = ["signal", "--config", str(small_config_path), "--sim-nr", str(mdc_dir / "sim_nr.parquet"),
-            "--templates", str(pipeline_dir / "backgrounds" / "templates.json"), "--response", str(tmp_path / "r.json"),
-            "--signal", str(tmp_path / "s.json"), "--spectra", str(tmp_path / "s.csv")]
+    argv = [
+        "signal",
+        "--config",
+        str(small_config_path),
+        "--sim-nr",
+        str(mdc_dir / "sim_nr.parquet"),
+        "--exposure",
+        str(pipeline_dir / "selection" / "exposure.json"),
+        "--mass-grid",
+        str(tmp_path / "grid.json"),
+        "--response",
+        str(tmp_path / "r.json"),
+        "--response-er",
+        str(tmp_path / "r_er.json"),
+        "--signal",
+        str(tmp_path / "s.json"),
+        "--spectra",
+        str(tmp_path / "s.csv"),
+        "--er-lines",
+        "1:3:1",
+        "--er-events-per-line",
+        "50",
+        "--no-progress",
+    ]
+    assert (
+        main(
+            [
+                "mass-grid",
+                "--config",
+                str(small_config_path),
+                "--signal-model",
+                str(models / "sd_neutron.yaml"),
+                "-o",
+                str(tmp_path / "grid.json"),
+            ]
+        )
+        == 0
+    )
     assert main([*argv, "--model", str(models / "sd_neutron.yaml")]) == 0
     doc = read_json(tmp_path / "s.json")
     assert len(doc["masses_gev"]) == 25 and doc["model"].startswith("sd_neutron")
@@ -133,9 +179,12 @@ def test_reinterpret_cli_bad_input(tmp_path, capsys) -> None:
     bad.write_text("model: [unclosed\n")
     kit = tmp_path / "kit"
     kit.mkdir()
-    cases = [(["--model", str(bad)], "bad.yaml"), (["--model", str(good)], "kit.json"),
-             (["--model", str(good), "--reference-cross-section", "-1"], "--reference-cross-section"),
-             (["--model", str(good), "--masses", "10,x"], "--masses")]
+    cases = [
+        (["--model", str(bad)], "bad.yaml"),
+        (["--model", str(good)], "kit.json"),
+        (["--model", str(good), "--reference-cross-section", "-1"], "--reference-cross-section"),
+        (["--model", str(good), "--masses", "10,x"], "--masses"),
+    ]
     for extra, needle in cases:
         assert main(["reinterpret", "--kit", str(kit), "-o", str(tmp_path / "o"), *extra]) == 2
         err = capsys.readouterr().err

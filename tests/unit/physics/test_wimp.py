@@ -43,8 +43,9 @@ def _helm_sq_si(q_per_m: float, a_number: float) -> float:
     return amp**2 * math.exp(-((q_fm * 0.9) ** 2))
 
 
-def _brute_force_rate(e_kev: float, *, m_chi_gev: float, sigma_p_cm2: float, a_number: float,
-                      m_nucleus_gev: float, halo: StandardHalo) -> float:
+def _brute_force_rate(
+    e_kev: float, *, m_chi_gev: float, sigma_p_cm2: float, a_number: float, m_nucleus_gev: float, halo: StandardHalo
+) -> float:
     """dR/dE by 2-D quadrature of v * dsigma/dE over the boosted truncated Maxwellian, in SI units.
 
     Returns events / (t yr keV).
@@ -72,23 +73,27 @@ def _brute_force_rate(e_kev: float, *, m_chi_gev: float, sigma_p_cm2: float, a_n
     def cmax(v: float) -> float:
         return max(-1.0, min(1.0, (vesc**2 - v * v - ve * ve) / (2 * v * ve)))
 
-    rate_per_nucleus = dblquad(integrand, vmin, vesc + ve, lambda v: -1.0, cmax,
-                               epsabs=0, epsrel=1e-10)[0]
+    rate_per_nucleus = dblquad(integrand, vmin, vesc + ve, lambda v: -1.0, cmax, epsabs=0, epsrel=1e-10)[0]
     n_chi = halo.rho0_gev_cm3 * 1e6 / m_chi_gev  # 1/m^3
     per_kg_s_j = n_chi * rate_per_nucleus / m_n
     return per_kg_s_j * 1000 * 365.25 * 86400 * 1e3 * sc.e
 
 
-@pytest.mark.parametrize("m_chi, energies", [(10.0, [0.5, 3.0]), (50.0, [1.0, 20.0, 60.0]),
-                                             (1000.0, [5.0, 80.0, 150.0])])
+@pytest.mark.parametrize(
+    "m_chi, energies", [(10.0, [0.5, 3.0]), (50.0, [1.0, 20.0, 60.0]), (1000.0, [5.0, 80.0, 150.0])]
+)
 def test_rate_matches_brute_force_velocity_integral(m_chi, energies):
     halo = StandardHalo.baxter2021()
     iso = next(i for i in XENON_ISOTOPES if i.mass_number == 132)
     for e in energies:
-        ours = float(rate_si_isotope(e, mass_gev=m_chi, cross_section_cm2=1e-45, mass_number=132,
-                                     nucleus_mass_gev=iso.mass_gev, halo=halo))
-        ref = _brute_force_rate(e, m_chi_gev=m_chi, sigma_p_cm2=1e-45, a_number=132,
-                                m_nucleus_gev=iso.mass_gev, halo=halo)
+        ours = float(
+            rate_si_isotope(
+                e, mass_gev=m_chi, cross_section_cm2=1e-45, mass_number=132, nucleus_mass_gev=iso.mass_gev, halo=halo
+            )
+        )
+        ref = _brute_force_rate(
+            e, m_chi_gev=m_chi, sigma_p_cm2=1e-45, a_number=132, m_nucleus_gev=iso.mass_gev, halo=halo
+        )
         assert ours > 0
         assert ours == pytest.approx(ref, rel=1e-6), (m_chi, e)
 
@@ -96,9 +101,13 @@ def test_rate_matches_brute_force_velocity_integral(m_chi, energies):
 def test_natural_xenon_is_mass_weighted_isotope_sum():
     halo = StandardHalo.shm_2018()
     for e in (2.0, 30.0):
-        ref = sum(w * _brute_force_rate(e, m_chi_gev=100.0, sigma_p_cm2=1e-46, a_number=iso.mass_number,
-                                        m_nucleus_gev=iso.mass_gev, halo=halo)
-                  for iso, w in zip(XENON_ISOTOPES, xenon_mass_fractions(), strict=True))
+        ref = sum(
+            w
+            * _brute_force_rate(
+                e, m_chi_gev=100.0, sigma_p_cm2=1e-46, a_number=iso.mass_number, m_nucleus_gev=iso.mass_gev, halo=halo
+            )
+            for iso, w in zip(XENON_ISOTOPES, xenon_mass_fractions(), strict=True)
+        )
         ours = float(rate_si(e, mass_gev=100.0, cross_section_cm2=1e-46, halo=halo))
         assert ours == pytest.approx(ref, rel=1e-6)
 
@@ -150,9 +159,11 @@ def test_rate_magnitude_textbook():
     assert 300 < total < 500
 
 
-@pytest.mark.skipif(not XENON1T_SPECTRUM.exists(),
-                    reason=f"reference spectrum not found at {XENON1T_SPECTRUM} (public XENON1T approximate "
-                    "NR likelihood data; see shared/reference/README.md)")
+@pytest.mark.skipif(
+    not XENON1T_SPECTRUM.exists(),
+    reason=f"reference spectrum not found at {XENON1T_SPECTRUM} (public XENON1T approximate "
+    "NR likelihood data; see shared/reference/README.md)",
+)
 def test_against_xenon1t_reference_spectrum():
     """XENON1T's 50 GeV, 1e-45 cm^2 spectrum (2018 halo, made with wimprates).
 
@@ -165,17 +176,33 @@ def test_against_xenon1t_reference_spectrum():
     data = np.loadtxt(XENON1T_SPECTRUM, delimiter=",", comments="#")
     e, ref = data[:, 0], data[:, 1]
     halo = StandardHalo.shm_2018()
-    emulated = rate_si_isotope(e, mass_gev=50.0, cross_section_cm2=1e-45, mass_number=131.293,
-                               nucleus_mass_gev=131.293 * AMU_GEV, halo=halo,
-                               nucleon_mass_gev=AMU_GEV) * halo.n_esc**2
+    emulated = (
+        rate_si_isotope(
+            e,
+            mass_gev=50.0,
+            cross_section_cm2=1e-45,
+            mass_number=131.293,
+            nucleus_mass_gev=131.293 * AMU_GEV,
+            halo=halo,
+            nucleon_mass_gev=AMU_GEV,
+        )
+        * halo.n_esc**2
+    )
     assert np.allclose(emulated, ref, rtol=1e-4, atol=0)
     ours = rate_si(e, mass_gev=50.0, cross_section_cm2=1e-45, halo=halo)
     relevant = ref > 1e-3 * ref.max()  # below ~59 keV; above, the form-factor zero moves with isotopes
     assert np.allclose(ours[relevant], ref[relevant], rtol=2e-3, atol=0)
     assert trapezoid(ours, e) == pytest.approx(trapezoid(ref, e), rel=2e-3)
     # the normalisation fix alone is the 1/N_esc^2 = +1.34 % factor
-    fixed = rate_si_isotope(e, mass_gev=50.0, cross_section_cm2=1e-45, mass_number=131.293,
-                            nucleus_mass_gev=131.293 * AMU_GEV, halo=halo, nucleon_mass_gev=AMU_GEV)
+    fixed = rate_si_isotope(
+        e,
+        mass_gev=50.0,
+        cross_section_cm2=1e-45,
+        mass_number=131.293,
+        nucleus_mass_gev=131.293 * AMU_GEV,
+        halo=halo,
+        nucleon_mass_gev=AMU_GEV,
+    )
     assert np.allclose(fixed[relevant] / ref[relevant], 1.0134, atol=2e-4)
 
 
@@ -196,8 +223,25 @@ def test_parse_energy_range():
     assert len(parse_energy_range("0:999999:1")) == 1_000_000
 
 
-@pytest.mark.parametrize("text", ["1:50", "1:50:0.5:1", "a:b:c", "nan:1:1", "0:inf:1", "-1:5:1", "5:1:1", "5:5:1",
-                                  "1:5:0", "1:5:-1", "0:1e7:1", "__import__('os'):1:1", "1+1:5:1", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1:50",
+        "1:50:0.5:1",
+        "a:b:c",
+        "nan:1:1",
+        "0:inf:1",
+        "-1:5:1",
+        "5:1:1",
+        "5:5:1",
+        "1:5:0",
+        "1:5:-1",
+        "0:1e7:1",
+        "__import__('os'):1:1",
+        "1+1:5:1",
+        "",
+    ],
+)
 def test_parse_energy_range_rejects(text):
     with pytest.raises(InvalidSpectrum) as err:
         parse_energy_range(text)
@@ -206,26 +250,29 @@ def test_parse_energy_range_rejects(text):
 
 def test_spectrum_table():
     grid = parse_energy_range("1:10:1")
-    table = spectrum_table(mass_gev=50.0, cross_section_cm2=1e-46, energies_kev=grid,
-                           halo=StandardHalo.shm_2018())
+    table = spectrum_table(mass_gev=50.0, cross_section_cm2=1e-46, energies_kev=grid, halo=StandardHalo.shm_2018())
     assert isinstance(table, SpectrumTable)
     assert table.HEADER == ("energy_kev", "dr_de")
     rows = table.rows()
     assert len(rows) == 10 and rows[0][0] == 1.0 and all(isinstance(x, float) for r in rows for x in r)
-    assert np.allclose(table.dr_de_per_t_yr_kev,
-                       rate_si(grid, mass_gev=50.0, cross_section_cm2=1e-46, halo=StandardHalo.shm_2018()))
+    assert np.allclose(
+        table.dr_de_per_t_yr_kev, rate_si(grid, mass_gev=50.0, cross_section_cm2=1e-46, halo=StandardHalo.shm_2018())
+    )
     with pytest.raises(ValueError):
         table.energies_kev[0] = 5.0
     with pytest.raises(InvalidSpectrum):
         spectrum_table(mass_gev=50.0, cross_section_cm2=1e-46, energies_kev=[[1.0]])
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"energy_kev": -1.0, "mass_gev": 50.0, "cross_section_cm2": 1e-46}, "energy_kev"),
-    ({"energy_kev": float("nan"), "mass_gev": 50.0, "cross_section_cm2": 1e-46}, "energy_kev"),
-    ({"energy_kev": 1.0, "mass_gev": 0.0, "cross_section_cm2": 1e-46}, "mass_gev"),
-    ({"energy_kev": 1.0, "mass_gev": 50.0, "cross_section_cm2": -1e-46}, "cross_section_cm2"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"energy_kev": -1.0, "mass_gev": 50.0, "cross_section_cm2": 1e-46}, "energy_kev"),
+        ({"energy_kev": float("nan"), "mass_gev": 50.0, "cross_section_cm2": 1e-46}, "energy_kev"),
+        ({"energy_kev": 1.0, "mass_gev": 0.0, "cross_section_cm2": 1e-46}, "mass_gev"),
+        ({"energy_kev": 1.0, "mass_gev": 50.0, "cross_section_cm2": -1e-46}, "cross_section_cm2"),
+    ],
+)
 def test_rate_rejects_bad_input(kwargs, field):
     energy = kwargs.pop("energy_kev")
     with pytest.raises(InvalidSpectrum) as err:

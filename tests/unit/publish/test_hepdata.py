@@ -1,4 +1,5 @@
-"""Tests of dmpreserve.publish.hepdata: a small synthetic record validates, is byte-reproducible, bad input leaves nothing."""
+"""Tests of dmpreserve.publish.hepdata: a small synthetic record validates, is byte-reproducible, and bad input
+leaves nothing."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from dmpreserve.publish import hepdata
 from dmpreserve.errors import InvalidData
+from dmpreserve.publish import hepdata
 
 pytest.importorskip("hepdata_lib")
 pytest.importorskip("hepdata_validator")
@@ -31,9 +32,13 @@ def record(tmp_path) -> dict:
     return {
         "output_tar": tmp_path / "out" / "hepdata.tar.gz",
         "limits": {
-            "mass_gev": mass, "limit_cm2": 1.2 * base, "expected_cm2": base,
-            "expected_m2sigma_cm2": 0.5 * base, "expected_m1sigma_cm2": 0.7 * base,
-            "expected_p1sigma_cm2": 1.4 * base, "expected_p2sigma_cm2": 2.0 * base,
+            "mass_gev": mass,
+            "limit_cm2": 1.2 * base,
+            "expected_cm2": base,
+            "expected_m2sigma_cm2": 0.5 * base,
+            "expected_m1sigma_cm2": 0.7 * base,
+            "expected_p1sigma_cm2": 1.4 * base,
+            "expected_p2sigma_cm2": 2.0 * base,
         },
         "observed_events": {"cs1_phd": [5.0, 12.0, 15.0], "log10_cs2": [3.1, 2.7, 2.8]},
         "background": {
@@ -42,13 +47,23 @@ def record(tmp_path) -> dict:
             "components": {"er": np.full((2, 3), 0.1), "neutron": np.full((2, 3), 0.01)},
             "observed": [[0, 1, 0], [2, 0, 0]],
         },
-        "cutflow": {"cut": ["all", "fiducial", "roi"], "events": [1000, 100, 3],
-                    "efficiency_cumulative": [1.0, 0.1, 0.003]},
-        "acceptance": {"energy_low_kev": [1.0, 2.0, 3.0], "energy_high_kev": [2.0, 3.0, 4.0],
-                       "acceptance": [0.0, 0.5, 0.8], "acceptance_err": [0.0, 0.05, 0.04]},
+        "cutflow": {
+            "cut": ["all", "fiducial", "roi"],
+            "events": [1000, 100, 3],
+            "efficiency_cumulative": [1.0, 0.1, 0.003],
+        },
+        "acceptance": {
+            "energy_low_kev": [1.0, 2.0, 3.0],
+            "energy_high_kev": [2.0, 3.0, 4.0],
+            "acceptance": [0.0, 0.5, 0.8],
+            "acceptance_err": [0.0, 0.05, 0.04],
+        },
         "likelihood_files": [lik / "BkgOnly.json", lik / "patchset.json"],
-        "metadata": {"description": "Synthetic liquid-xenon WIMP search.", "comment": "Test record.",
-                     "keywords": {"phrases": ["Dark Matter", "WIMP"]}},
+        "metadata": {
+            "description": "Synthetic liquid-xenon WIMP search.",
+            "comment": "Test record.",
+            "keywords": {"phrases": ["Dark Matter", "WIMP"]},
+        },
     }
 
 
@@ -70,9 +85,15 @@ def test_write_submission_validates_and_is_clean(record, tmp_path, monkeypatch):
     hepdata.validate_submission(out)
 
     members = _members(out)
-    assert sorted(members) == ["Likelihoods.tar.gz", "background_expectation.yaml", "cut_flow.yaml",
-                               "limit_curve.yaml", "observed_events.yaml", "signal_efficiency.yaml",
-                               "submission.yaml"]
+    assert sorted(members) == [
+        "Likelihoods.tar.gz",
+        "background_expectation.yaml",
+        "cut_flow.yaml",
+        "limit_curve.yaml",
+        "observed_events.yaml",
+        "signal_efficiency.yaml",
+        "submission.yaml",
+    ]
     submission = members["submission.yaml"].decode()
     assert "type: HistFactory" in submission and "location: Likelihoods.tar.gz" in submission
     assert "90% CL upper limit, asymptotic CLs" in submission
@@ -102,17 +123,20 @@ def test_no_observed_events_is_valid(record):
     hepdata.validate_submission(record["output_tar"])
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda r: r["limits"].__setitem__("limit_cm2", r["limits"]["limit_cm2"][:-1]), "differ in length"),
-    (lambda r: r["limits"].__setitem__("limit_cm2", np.array([1e-47, np.nan, 1e-47])), "NaN"),
-    (lambda r: r["limits"].__setitem__("expected_p1sigma_cm2", r["limits"]["expected_m2sigma_cm2"]), "ordered"),
-    (lambda r: r["observed_events"].__setitem__("log10_cs2", [3.0]), "observed_events"),
-    (lambda r: r["background"]["components"].__setitem__("wall", np.zeros((3, 3))), "wall"),
-    (lambda r: r["cutflow"].__setitem__("efficiency_cumulative", [1.0, 0.1]), "cutflow"),
-    (lambda r: r["acceptance"].__setitem__("acceptance", [0.1, 1.5, 0.2]), "acceptance"),
-    (lambda r: r["likelihood_files"].append(r["likelihood_files"][0].parent / "missing.json"), "not found"),
-    (lambda r: r["metadata"].__setitem__("keywords", {"energy": ["0"]}), "keyword"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda r: r["limits"].__setitem__("limit_cm2", r["limits"]["limit_cm2"][:-1]), "differ in length"),
+        (lambda r: r["limits"].__setitem__("limit_cm2", np.array([1e-47, np.nan, 1e-47])), "NaN"),
+        (lambda r: r["limits"].__setitem__("expected_p1sigma_cm2", r["limits"]["expected_m2sigma_cm2"]), "ordered"),
+        (lambda r: r["observed_events"].__setitem__("log10_cs2", [3.0]), "observed_events"),
+        (lambda r: r["background"]["components"].__setitem__("wall", np.zeros((3, 3))), "wall"),
+        (lambda r: r["cutflow"].__setitem__("efficiency_cumulative", [1.0, 0.1]), "cutflow"),
+        (lambda r: r["acceptance"].__setitem__("acceptance", [0.1, 1.5, 0.2]), "acceptance"),
+        (lambda r: r["likelihood_files"].append(r["likelihood_files"][0].parent / "missing.json"), "not found"),
+        (lambda r: r["metadata"].__setitem__("keywords", {"energy": ["0"]}), "keyword"),
+    ],
+)
 def test_invalid_input_raises_and_leaves_no_output(record, mutate, match):
     mutate(record)
     with pytest.raises(InvalidData, match=match):
@@ -151,11 +175,14 @@ def _tar_with(path, entries) -> None:
                 tar.addfile(info, io.BytesIO(data))
 
 
-@pytest.mark.parametrize("entries, member", [
-    ([("submission.yaml", b"---\n", "file"), ("../evil", b"x", "file")], "../evil"),
-    ([("/etc/evil", b"x", "file")], "/etc/evil"),
-    ([("link", "/etc/passwd", "symlink")], "link"),
-])
+@pytest.mark.parametrize(
+    "entries, member",
+    [
+        ([("submission.yaml", b"---\n", "file"), ("../evil", b"x", "file")], "../evil"),
+        ([("/etc/evil", b"x", "file")], "/etc/evil"),
+        ([("link", "/etc/passwd", "symlink")], "link"),
+    ],
+)
 def test_validate_rejects_unsafe_archives(tmp_path, entries, member):
     bad = tmp_path / "bad.tar.gz"
     _tar_with(bad, entries)
@@ -203,13 +230,24 @@ def test_validate_rejects_garbage(tmp_path):
 def _both_conventions(record) -> dict:
     lim = dict(record["limits"])
     base = lim["expected_cm2"]
-    lim.update({"limit_unconstrained_cm2": 0.6 * base, "limit_pcl_cm2": lim["limit_cm2"],
-                "limit_cls_cm2": 1.3 * base, "expected_cls_cm2": 1.1 * base,
-                "expected_cls_m2sigma_cm2": 0.6 * base, "expected_cls_m1sigma_cm2": 0.8 * base,
-                "expected_cls_p1sigma_cm2": 1.5 * base, "expected_cls_p2sigma_cm2": 2.2 * base,
-                "p0": np.array([0.5, 0.2, 0.01]), "z0": np.array([0.0, 0.84, 2.33]),
-                "neyman_threshold": np.array([2.7, 2.6, 2.8]), "neyman_threshold_err": np.array([0.05, 0.06, 0.05]),
-                "pcl_threshold_cm2": 0.7 * base, "unrelated_extra_column": np.zeros(3)})
+    lim.update(
+        {
+            "limit_unconstrained_cm2": 0.6 * base,
+            "limit_pcl_cm2": lim["limit_cm2"],
+            "limit_cls_cm2": 1.3 * base,
+            "expected_cls_cm2": 1.1 * base,
+            "expected_cls_m2sigma_cm2": 0.6 * base,
+            "expected_cls_m1sigma_cm2": 0.8 * base,
+            "expected_cls_p1sigma_cm2": 1.5 * base,
+            "expected_cls_p2sigma_cm2": 2.2 * base,
+            "p0": np.array([0.5, 0.2, 0.01]),
+            "z0": np.array([0.0, 0.84, 2.33]),
+            "neyman_threshold": np.array([2.7, 2.6, 2.8]),
+            "neyman_threshold_err": np.array([0.05, 0.06, 0.05]),
+            "pcl_threshold_cm2": 0.7 * base,
+            "unrelated_extra_column": np.zeros(3),
+        }
+    )
     return lim
 
 
@@ -218,22 +256,35 @@ def test_limit_table_carries_both_conventions(record):
     hepdata.write_submission(**record)
     members = _members(record["output_tar"])
     table = members["limit_curve.yaml"].decode()
-    for text in ("Power-constrained upper limit", "Unconstrained upper limit", "CLs upper limit",
-                 "PLR sensitivity: median", "CLs expected (median)", "Local p-value p0", "Local significance Z0",
-                 "Neyman critical value", "toy MC stat.", "critical power 0.16"):
+    for text in (
+        "Power-constrained upper limit",
+        "Unconstrained upper limit",
+        "CLs upper limit",
+        "PLR sensitivity: median",
+        "CLs expected (median)",
+        "Local p-value p0",
+        "Local significance Z0",
+        "Neyman critical value",
+        "toy MC stat.",
+        "critical power 0.16",
+    ):
         assert text in table, text
-    descriptions = " ".join(str(doc.get("description", "")) for doc in
-                            yaml.safe_load_all(members["submission.yaml"].decode()) if doc)
+    descriptions = " ".join(
+        str(doc.get("description", "")) for doc in yaml.safe_load_all(members["submission.yaml"].decode()) if doc
+    )
     assert "Baxter et al., EPJC 81 (2021) 907" in descriptions and "Neyman construction" in descriptions
     assert "CLs method and the test statistic q~mu" in descriptions
     assert "unrelated_extra_column" not in table
 
 
-@pytest.mark.parametrize("column, value, match", [
-    ("limit_cls_cm2", [1e-47, -1e-47, 1e-47], "limit_cls_cm2"),
-    ("p0", [0.5, 1.5, 0.1], "p0"),
-    ("expected_cls_p1sigma_cm2", [1e-50, 1e-50, 1e-50], "ordered"),
-])
+@pytest.mark.parametrize(
+    "column, value, match",
+    [
+        ("limit_cls_cm2", [1e-47, -1e-47, 1e-47], "limit_cls_cm2"),
+        ("p0", [0.5, 1.5, 0.1], "p0"),
+        ("expected_cls_p1sigma_cm2", [1e-50, 1e-50, 1e-50], "ordered"),
+    ],
+)
 def test_bad_optional_limit_columns(record, column, value, match):
     record["limits"] = _both_conventions(record)
     record["limits"][column] = np.array(value)
@@ -246,30 +297,65 @@ def test_bad_optional_limit_columns(record, column, value, match):
 def fit_doc() -> dict:
     from dmpreserve.stats.fit import fit_all
 
-    spec = {"channels": [{"name": "ch", "samples": [{"name": "er", "data": [20.0, 10.0, 5.0], "modifiers": [
-                {"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}]}]}],
-            "observations": [{"name": "ch", "data": [22.0, 9.0, 7.0]}],
-            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
-                {"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]}}], "version": "1.0.0"}
-    patches = [{"metadata": {"name": f"m{m}", "values": [m], "reference_cross_section_cm2": 1e-46},
-                "patch": [{"op": "add", "path": "/channels/0/samples/-", "value": {
-                    "name": "signal", "data": [0.5, 2.0, 3.0], "modifiers": [
-                        {"name": "mu", "type": "normfactor", "data": None}]}}]} for m in (10.0, 50.0, 200.0)]
-    return fit_all(spec, {"patches": patches}, scan_points=7, gof_toys=5, seed=1)
+    spec = {
+        "channels": [
+            {
+                "name": "ch",
+                "samples": [
+                    {
+                        "name": "er",
+                        "data": [20.0, 10.0, 5.0],
+                        "modifiers": [{"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}],
+                    }
+                ],
+            }
+        ],
+        "observations": [{"name": "ch", "data": [22.0, 9.0, 7.0]}],
+        "measurements": [
+            {
+                "name": "m",
+                "config": {"poi": "mu", "parameters": [{"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]},
+            }
+        ],
+        "version": "1.0.0",
+    }
+    patches = [
+        {
+            "metadata": {"name": f"m{m}", "values": [m], "reference_cross_section_cm2": 1e-46},
+            "patch": [
+                {
+                    "op": "add",
+                    "path": "/channels/0/samples/-",
+                    "value": {
+                        "name": "signal",
+                        "data": [0.5, 2.0, 3.0],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                }
+            ],
+        }
+        for m in (10.0, 50.0, 200.0)
+    ]
+    return fit_all(spec, {"patches": patches}, scan_points=7, gof_toys=5, seed=1).to_json()
 
 
 def test_fit_tables(record, fit_doc):
     hepdata.write_submission(**record, fit=fit_doc)
     members = _members(record["output_tar"])
-    for name in ("background-only_fit.yaml", "correlation_matrix.yaml", "signal-plus-background_fit.yaml",
-                 "profile_likelihood_scan.yaml", "best-fit_cross_section.yaml"):
+    for name in (
+        "background-only_fit.yaml",
+        "correlation_matrix.yaml",
+        "signal-plus-background_fit.yaml",
+        "profile_likelihood_scan.yaml",
+        "best-fit_cross_section.yaml",
+    ):
         assert name in members, name
-    descriptions = " ".join(str(doc.get("description", "")) for doc in
-                            yaml.safe_load_all(members["submission.yaml"].decode()) if doc)
+    descriptions = " ".join(
+        str(doc.get("description", "")) for doc in yaml.safe_load_all(members["submission.yaml"].decode()) if doc
+    )
     assert "Saturated-model goodness of fit" in descriptions and "MINOS interval of mu" in descriptions
     assert "norm_er" in members["background-only_fit.yaml"].decode()
-    hepdata.write_submission(**dict(record, output_tar=record["output_tar"].with_name("again.tar.gz")),
-                             fit=fit_doc)
+    hepdata.write_submission(**dict(record, output_tar=record["output_tar"].with_name("again.tar.gz")), fit=fit_doc)
     assert record["output_tar"].with_name("again.tar.gz").read_bytes() == record["output_tar"].read_bytes()
 
 
@@ -304,18 +390,21 @@ def _plain(tmp_path, name="r.txt", text="x"):
     return path
 
 
-@pytest.mark.parametrize("make, match", [
-    (_symlink, "symbolic link"),
-    (lambda t: [(t, "a directory")], "not a regular file"),
-    (lambda t: [(t / "missing.bin", "missing")], "not found"),
-    (lambda t: [(_plain(t, "table.yaml"), "yaml")], "file name"),
-    (lambda t: [(_plain(t, "bad name.txt"), "space")], "file name"),
-    (lambda t: [(_plain(t, "Likelihoods.tar.gz"), "clash")], "clashes"),
-    (lambda t: [(_plain(t), "one"), (_plain(t), "twice")], "twice"),
-    (lambda t: [(_plain(t), "  ")], "description"),
-    (lambda t: [(_plain(t),)], "pair"),
-    (lambda t: [(_plain(t, text="y" * 11), "big")], "larger"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (_symlink, "symbolic link"),
+        (lambda t: [(t, "a directory")], "not a regular file"),
+        (lambda t: [(t / "missing.bin", "missing")], "not found"),
+        (lambda t: [(_plain(t, "table.yaml"), "yaml")], "file name"),
+        (lambda t: [(_plain(t, "bad name.txt"), "space")], "file name"),
+        (lambda t: [(_plain(t, "Likelihoods.tar.gz"), "clash")], "clashes"),
+        (lambda t: [(_plain(t), "one"), (_plain(t), "twice")], "twice"),
+        (lambda t: [(_plain(t), "  ")], "description"),
+        (lambda t: [(_plain(t),)], "pair"),
+        (lambda t: [(_plain(t, text="y" * 11), "big")], "larger"),
+    ],
+)
 def test_bad_resources_leave_no_output(record, tmp_path, monkeypatch, make, match):
     monkeypatch.setattr(hepdata, "MAX_RESOURCE_BYTES", 10)
     folder = tmp_path / "res"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from dmpreserve.publish import plots, plots_fit
 from dmpreserve.errors import InvalidData
+from dmpreserve.publish import plots, plots_fit
 
 
 def _limits(n: int = 6) -> dict[str, np.ndarray]:
@@ -89,9 +89,13 @@ def test_analysis_space():
 
 def test_analysis_space_without_signal_and_events():
     space = _space()
-    fig = plots.plot_analysis_space(cs1_edges_phd=space["cs1_edges_phd"], log10_cs2_edges=space["log10_cs2_edges"],
-                                    background_expected=space["background_expected"], observed_cs1_phd=[],
-                                    observed_log10_cs2=[])
+    fig = plots.plot_analysis_space(
+        cs1_edges_phd=space["cs1_edges_phd"],
+        log10_cs2_edges=space["log10_cs2_edges"],
+        background_expected=space["background_expected"],
+        observed_cs1_phd=[],
+        observed_log10_cs2=[],
+    )
     assert isinstance(fig, Figure)
 
 
@@ -117,8 +121,9 @@ def test_cutflow_pulls_acceptance():
     assert any("ε = 10%" in t for t in annotations)
     fig = plots_fit.plot_pulls(names=["a", "b"], pulls=[0.5, -2.5], errors=[0.9, 1.0])
     assert "theta" in fig.axes[0].get_xlabel()
-    fig = plots.plot_acceptance(energy_kev=[5.0, 10.0, 20.0], acceptance=[0.2, 0.7, 0.8],
-                                acceptance_err=[0.02, 0.03, 0.03])
+    fig = plots.plot_acceptance(
+        energy_kev=[5.0, 10.0, 20.0], acceptance=[0.2, 0.7, 0.8], acceptance_err=[0.02, 0.03, 0.03]
+    )
     assert "keV" in fig.axes[0].get_xlabel()
 
 
@@ -156,9 +161,14 @@ def test_save_figure_rejects_unknown_suffix(tmp_path):
 
 def test_limit_curve_both_conventions_legend_order():
     lim = _limits()
-    fig = plots.plot_limit_curve(**lim, limit_unconstrained_cm2=0.8 * lim["limit_cm2"],
-                                 limit_cls_cm2=1.1 * lim["limit_cm2"], expected_cls_cm2=1.2 * lim["expected_cm2"],
-                                 label="PCL (headline)", band_label="PLR sensitivity")
+    fig = plots.plot_limit_curve(
+        **lim,
+        limit_unconstrained_cm2=0.8 * lim["limit_cm2"],
+        limit_cls_cm2=1.1 * lim["limit_cm2"],
+        expected_cls_cm2=1.2 * lim["expected_cm2"],
+        label="PCL (headline)",
+        band_label="PLR sensitivity",
+    )
     ax = fig.axes[0]
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert texts[0] == "PCL (headline)"
@@ -180,8 +190,11 @@ def test_fit_plots():
     levels = sorted(round(line.get_ydata()[0], 3) for line in fig.axes[0].get_lines()[1:4])
     assert levels == [1.0, 2.706, 4.0]
     assert "mu" in fig.axes[0].get_xlabel()
-    fig = plots_fit.plot_best_fit_per_mass(mass_gev=[10, 50, 200], cross_section_hat_cm2=[0.0, 2e-47, 0.0],
-                                           cross_section_hat_error_cm2=[1e-46, 1e-47, 3e-47])
+    fig = plots_fit.plot_best_fit_per_mass(
+        mass_gev=[10, 50, 200],
+        cross_section_hat_cm2=[0.0, 2e-47, 0.0],
+        cross_section_hat_error_cm2=[1e-46, 1e-47, 3e-47],
+    )
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and "cm²" in ax.get_ylabel()
 

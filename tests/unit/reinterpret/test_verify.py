@@ -55,13 +55,16 @@ def test_cli_exit_status_and_table(tmp_path, capsys) -> None:
     assert main(["verify", "--reference", str(ref), "--result", str(bad), "--mass-range", "50:200"]) == 0
 
 
-@pytest.mark.parametrize("text, field", [
-    ("mass_gev,other\n1,2\n", "limit_cm2"),
-    (HEADER + "10,-1,1\n", "limit_cm2"),
-    (HEADER + "10,nan,1\n", "limit_cm2"),
-    (HEADER + "10,1e-46,1\n10,2e-46,1\n", "mass_gev"),
-    (HEADER + "10,abc,1\n", "limit_cm2"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("mass_gev,other\n1,2\n", "limit_cm2"),
+        (HEADER + "10,-1,1\n", "limit_cm2"),
+        (HEADER + "10,nan,1\n", "limit_cm2"),
+        (HEADER + "10,1e-46,1\n10,2e-46,1\n", "mass_gev"),
+        (HEADER + "10,abc,1\n", "limit_cm2"),
+    ],
+)
 def test_bad_curves(tmp_path, text: str, field: str) -> None:
     p = tmp_path / "c.csv"
     p.write_text(text)

@@ -23,9 +23,14 @@ from dmpreserve.reinterpret.xenon1t import is_binwise_release, load_binwise
 REPO = Path(__file__).resolve().parents[3]
 RELEASE = REPO.parent / "shared" / "reference" / "xenon1t_2018"
 SI_2018 = REPO / "workflow" / "config" / "models" / "si_shm2018.yaml"
-pytestmark = [pytest.mark.reference, pytest.mark.skipif(
-    not is_binwise_release(RELEASE), reason=f"XENON1T binwise release not found at {RELEASE} (public data of "
-    "XENON1T/xenon1t_approximate_nuclear_recoil_likelihood; see shared/reference/README.md)")]
+pytestmark = [
+    pytest.mark.reference,
+    pytest.mark.skipif(
+        not is_binwise_release(RELEASE),
+        reason=f"XENON1T binwise release not found at {RELEASE} (public data of "
+        "XENON1T/xenon1t_approximate_nuclear_recoil_likelihood; see shared/reference/README.md)",
+    ),
+]
 
 
 def test_reproduces_published_curve_above_20_gev(tmp_path, capsys) -> None:
@@ -46,12 +51,13 @@ def test_reference_spectrum_gives_same_limit_as_ours() -> None:
     bw = load_binwise(RELEASE)
     ref = np.loadtxt(RELEASE / "dRdE_wimp_SI_50GeV_10-45.csv", delimiter=",")
     x_ref = bw.upper_limit(bw.fold(lambda e: np.interp(e, ref[:, 0], ref[:, 1], left=0, right=0)))
-    ours = bw.upper_limit(bw.fold(lambda e: rate_si(e, mass_gev=50.0, cross_section_cm2=1e-45,
-                                                    halo=StandardHalo.shm_2018())))
+    ours = bw.upper_limit(
+        bw.fold(lambda e: rate_si(e, mass_gev=50.0, cross_section_cm2=1e-45, halo=StandardHalo.shm_2018()))
+    )
     assert ours == pytest.approx(x_ref, rel=0.01)
-    assert bw.upper_limit(bw.fold(lambda e: 2 * rate_si(e, mass_gev=50.0, cross_section_cm2=1e-45,
-                                                        halo=StandardHalo.shm_2018()))) == pytest.approx(ours / 2,
-                                                                                                         rel=1e-6)
+    assert bw.upper_limit(
+        bw.fold(lambda e: 2 * rate_si(e, mass_gev=50.0, cross_section_cm2=1e-45, halo=StandardHalo.shm_2018()))
+    ) == pytest.approx(ours / 2, rel=1e-6)
 
 
 def test_malformed_release(tmp_path) -> None:

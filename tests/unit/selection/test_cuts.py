@@ -12,7 +12,15 @@ import pytest
 from dmpreserve.artifacts.reduced import ReducedData, read_reduced
 from dmpreserve.errors import InvalidConfig
 from dmpreserve.files import read_csv
-from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config, fiducial_mass_t, fiducial_volume_fraction, fiducial_window, nr_acceptance
+from dmpreserve.selection.cuts import (
+    Cut,
+    apply_cuts,
+    cuts_from_config,
+    fiducial_mass_from_cuts,
+    fiducial_volume_fraction,
+    fiducial_window,
+    nr_acceptance,
+)
 
 
 def _data(**columns) -> ReducedData:
@@ -23,6 +31,7 @@ def _data(**columns) -> ReducedData:
 
 
 # -------------------------------------------------------------------------------------- Cut
+
 
 def test_cut_mask_is_half_open_min_max() -> None:
     data = _data(cs1_phd=[2.999, 3.0, 50.0, 79.999, 80.0, 100.0])
@@ -38,7 +47,7 @@ def test_cut_one_sided() -> None:
 
 
 def test_cut_on_derived_variables() -> None:
-    data = _data(x_cm=[3.0, 60.0, 0.0], y_cm=[4.0, 60.0, 0.0], cs2_phd=[1000.0, 10.0 ** 4.6, 0.0])
+    data = _data(x_cm=[3.0, 60.0, 0.0], y_cm=[4.0, 60.0, 0.0], cs2_phd=[1000.0, 10.0**4.6, 0.0])
     assert Cut("r", "fiducial", "r_cm", upper=5.0).mask(data).tolist() == [False, False, True]
     assert Cut("r", "fiducial", "r_cm", upper=5.0 + 1e-12).mask(data).tolist() == [True, False, True]
     with warnings.catch_warnings():
@@ -53,8 +62,9 @@ def test_cut_rejects_nan_values() -> None:
     assert Cut("c", "roi", "cs1_phd", upper=80.0).mask(data).tolist() == [False, True]
 
 
-@pytest.mark.parametrize("variable", ["energy_kev", "true_energy_kev", "__import__('os').system('true')",
-                                      "cs1_phd + 1", ""])
+@pytest.mark.parametrize(
+    "variable", ["energy_kev", "true_energy_kev", "__import__('os').system('true')", "cs1_phd + 1", ""]
+)
 def test_cut_unknown_variable_rejected(variable: str) -> None:
     with pytest.raises(InvalidConfig) as info:
         Cut("bad", "quality", variable, lower=0.0)
@@ -81,13 +91,18 @@ def test_cuts_from_config(small_config) -> None:
 
 # ---------------------------------------------------------------------------------- cut flow
 
+
 def test_cutflow_counts_and_efficiencies() -> None:
-    data = _data(s1_coincidence=np.array([1, 3, 3, 3, 3, 5, 5, 5, 2, 4], dtype=np.int64),
-                 cs1_phd=[10.0, 10.0, 90.0, 2.0, 40.0, 79.9, 80.0, 3.0, 50.0, 5.0],
-                 drift_time_us=[100.0, 50.0, 100.0, 100.0, 100.0, 100.0, 100.0, 900.0, 100.0, 950.0])
-    cuts = [Cut("s1_coincidence", "quality", "s1_coincidence", lower=3),
-            Cut("drift", "fiducial", "drift_time_us", lower=86.0, upper=936.5, description="drift 86-936.5 us"),
-            Cut("roi_cs1", "roi", "cs1_phd", lower=3.0, upper=80.0)]
+    data = _data(
+        s1_coincidence=np.array([1, 3, 3, 3, 3, 5, 5, 5, 2, 4], dtype=np.int64),
+        cs1_phd=[10.0, 10.0, 90.0, 2.0, 40.0, 79.9, 80.0, 3.0, 50.0, 5.0],
+        drift_time_us=[100.0, 50.0, 100.0, 100.0, 100.0, 100.0, 100.0, 900.0, 100.0, 950.0],
+    )
+    cuts = [
+        Cut("s1_coincidence", "quality", "s1_coincidence", lower=3),
+        Cut("drift", "fiducial", "drift_time_us", lower=86.0, upper=936.5, description="drift 86-936.5 us"),
+        Cut("roi_cs1", "roi", "cs1_phd", lower=3.0, upper=80.0),
+    ]
     mask, flow = apply_cuts(data, cuts)
     # s1_coincidence >= 3: events 1-7 and 9 (8 events); drift: drops 1 (50 us) and 9 (950 us) -> 2..7 (6);
     # roi: 2 (90), 3 (2.0), 6 (80.0) fail -> 4, 5, 7
@@ -113,9 +128,11 @@ def test_cutflow_empty_sample() -> None:
 # --------------------------------------------------------------------------- fiducial volume
 
 DETECTOR = {"drift_velocity_mm_per_us": 1.5, "lxe_density_g_cm3": 2.88}
-FIDUCIAL = (Cut("fiducial_drift", "fiducial", "drift_time_us", lower=86.0, upper=936.5),
-            Cut("fiducial_radius", "fiducial", "r_cm", upper=68.8),
-            Cut("roi_cs1", "roi", "cs1_phd", lower=3.0, upper=80.0))
+FIDUCIAL = (
+    Cut("fiducial_drift", "fiducial", "drift_time_us", lower=86.0, upper=936.5),
+    Cut("fiducial_radius", "fiducial", "r_cm", upper=68.8),
+    Cut("roi_cs1", "roi", "cs1_phd", lower=3.0, upper=80.0),
+)
 
 
 def test_fiducial_window_ignores_other_kinds() -> None:
@@ -128,10 +145,10 @@ def test_fiducial_window_ignores_other_kinds() -> None:
 def test_fiducial_mass_hand_computed() -> None:
     # height = (936.5 - 86) us x 0.15 cm/us = 127.575 cm; V = pi x 68.8^2 x 127.575 = 1.897109e6 cm^3;
     # m = 2.88 g/cm^3 x V = 5.463674 t
-    assert fiducial_mass_t(DETECTOR, FIDUCIAL) == pytest.approx(5.463674, rel=1e-6)
+    assert fiducial_mass_from_cuts(DETECTOR, FIDUCIAL) == pytest.approx(5.463674, rel=1e-6)
     # scales with r^2 and with the drift-time span
     half_r = (FIDUCIAL[0], Cut("r", "fiducial", "r_cm", upper=34.4))
-    assert fiducial_mass_t(DETECTOR, half_r) == pytest.approx(5.463674 / 4, rel=1e-6)
+    assert fiducial_mass_from_cuts(DETECTOR, half_r) == pytest.approx(5.463674 / 4, rel=1e-6)
 
 
 def test_fiducial_volume_fraction() -> None:
@@ -146,6 +163,7 @@ def test_fiducial_volume_fraction() -> None:
 
 
 # ------------------------------------------------------------------------------ NR acceptance
+
 
 def _synthetic_simulation(accept_per_bin: list[int], *, per_bin: int = 80) -> ReducedData:
     """Flat NR simulation over 0-10 keV in an active volume r < 2 cm, 0 <= dt < 100 us.
@@ -165,19 +183,30 @@ def _synthetic_simulation(accept_per_bin: list[int], *, per_bin: int = 80) -> Re
         passing = np.arange(per_bin) < k
         cs1.append(np.where(inside & passing, 10.0, 0.0))
     n = per_bin * len(accept_per_bin)
-    cols = {"event_id": np.arange(n, dtype=np.int64), "true_energy_kev": np.concatenate(e),
-            "x_cm": np.concatenate(x), "y_cm": np.zeros(n), "drift_time_us": np.concatenate(dt),
-            "cs1_phd": np.concatenate(cs1)}
-    meta = {"n_events": n, "kind": "simulation_nr",
-            "active_volume": {"r_max_cm": 2.0, "drift_time_min_us": 0.0, "drift_time_max_us": 100.0}}
+    cols = {
+        "event_id": np.arange(n, dtype=np.int64),
+        "true_energy_kev": np.concatenate(e),
+        "x_cm": np.concatenate(x),
+        "y_cm": np.zeros(n),
+        "drift_time_us": np.concatenate(dt),
+        "cs1_phd": np.concatenate(cs1),
+    }
+    meta = {
+        "n_events": n,
+        "kind": "simulation_nr",
+        "active_volume": {"r_max_cm": 2.0, "drift_time_min_us": 0.0, "drift_time_max_us": 100.0},
+    }
     return ReducedData(columns=cols, meta=meta, path="<synthetic simulation>")
 
 
 def test_nr_acceptance_known_values() -> None:
     accepted = [0, 1, 2, 5, 8, 10, 10, 10, 10, 10]  # of 10 fiducial events per bin
     sim = _synthetic_simulation(accepted)
-    cuts = (Cut("d", "fiducial", "drift_time_us", lower=0.0, upper=50.0), Cut("r", "fiducial", "r_cm", upper=1.0),
-            Cut("roi", "roi", "cs1_phd", lower=3.0, upper=80.0))
+    cuts = (
+        Cut("d", "fiducial", "drift_time_us", lower=0.0, upper=50.0),
+        Cut("r", "fiducial", "r_cm", upper=1.0),
+        Cut("roi", "roi", "cs1_phd", lower=3.0, upper=80.0),
+    )
     assert fiducial_volume_fraction(sim.meta["active_volume"], cuts) == pytest.approx(1 / 8)
     acc = nr_acceptance(sim, cuts, np.linspace(0.0, 10.0, 11))
     np.testing.assert_allclose(acc.acceptance, np.array(accepted) / 10.0, rtol=1e-12)
@@ -201,11 +230,18 @@ def test_nr_acceptance_is_capped_at_one() -> None:
     sim = _synthetic_simulation([10, 10, 5])
     x = sim.columns["x_cm"].copy()
     x[10:14] = 0.5  # four events of the first energy bin "reconstructed" inside the fiducial radius
-    cols = dict(sim.columns, x_cm=x, drift_time_us=np.where(np.arange(len(x)) < 14, 25.0, sim.columns["drift_time_us"]),
-                cs1_phd=np.where(np.arange(len(x)) < 14, 10.0, sim.columns["cs1_phd"]))
+    cols = dict(
+        sim.columns,
+        x_cm=x,
+        drift_time_us=np.where(np.arange(len(x)) < 14, 25.0, sim.columns["drift_time_us"]),
+        cs1_phd=np.where(np.arange(len(x)) < 14, 10.0, sim.columns["cs1_phd"]),
+    )
     sim = ReducedData(columns=cols, meta=sim.meta, path=sim.path)
-    cuts = (Cut("d", "fiducial", "drift_time_us", lower=0.0, upper=50.0), Cut("r", "fiducial", "r_cm", upper=1.0),
-            Cut("roi", "roi", "cs1_phd", lower=3.0, upper=80.0))
+    cuts = (
+        Cut("d", "fiducial", "drift_time_us", lower=0.0, upper=50.0),
+        Cut("r", "fiducial", "r_cm", upper=1.0),
+        Cut("roi", "roi", "cs1_phd", lower=3.0, upper=80.0),
+    )
     acc = nr_acceptance(sim, cuts, np.array([0.0, 1.0, 2.0, 3.0]))
     np.testing.assert_allclose(acc.acceptance, [1.0, 1.0, 0.5])  # 14 / 10 is reported as 1
 
@@ -222,6 +258,7 @@ def test_nr_acceptance_bins_without_simulation_are_zero() -> None:
 
 # ------------------------------------------------------------------- the select step's outputs
 
+
 def test_select_outputs_match_the_cuts(pipeline_dir: Path, mdc_dir: Path, small_config) -> None:
     science = read_reduced(mdc_dir / "science.parquet")
     mask, flow = apply_cuts(science, cuts_from_config(small_config))
@@ -229,8 +266,10 @@ def test_select_outputs_match_the_cuts(pipeline_dir: Path, mdc_dir: Path, small_
     assert len(selected) == int(mask.sum()) == flow.events[-1] > 0
     np.testing.assert_array_equal(selected.columns["event_id"], science.columns["event_id"][mask])
     assert selected.meta["selection"]["config_sha256"] == small_config.sha256
-    cutflow = read_csv(pipeline_dir / "selection" / "cutflow.csv",
-                       required=("cut", "description", "events", "efficiency_cumulative", "efficiency_step"))
+    cutflow = read_csv(
+        pipeline_dir / "selection" / "cutflow.csv",
+        required=("cut", "description", "events", "efficiency_cumulative", "efficiency_step"),
+    )
     assert cutflow["cut"] == list(flow.cuts)
     assert [int(v) for v in cutflow["events"]] == list(flow.events)
     assert [int(v) for v in cutflow["events"]] == sorted((int(v) for v in cutflow["events"]), reverse=True)

@@ -11,11 +11,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from dmpreserve.mdc.bulk import SIDECAR, BulkOptions, dataset_files, generate_bulk
-from dmpreserve.config import load_config
 from dmpreserve.artifacts.reduced import ReducedData, read_reduced
+from dmpreserve.config import load_config
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import read_json
+from dmpreserve.mdc.bulk import SIDECAR, BulkOptions, dataset_files, generate_bulk
 from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config
 from dmpreserve.selection.stream import cut_expression, cuts_expression, needed_columns, open_dataset, select_stream
 
@@ -26,8 +26,14 @@ REPO = Path(__file__).resolve().parents[3]
 def dataset(tmp_path_factory) -> Path:
     """A small bulk dataset (3 files, many row groups)."""
     out = tmp_path_factory.mktemp("stream") / "bulk"
-    generate_bulk(out, BulkOptions(target_bytes=2_000_000, rows_per_file=30_000, row_group_rows=6_000,
-                                   table_events=4_000, energy_bins=20), threads=2, progress=False)
+    generate_bulk(
+        out,
+        BulkOptions(
+            target_bytes=2_000_000, rows_per_file=30_000, row_group_rows=6_000, table_events=4_000, energy_bins=20
+        ),
+        threads=2,
+        progress=False,
+    )
     return out
 
 
@@ -76,17 +82,33 @@ def test_columns_subset_and_count_only(dataset, cuts) -> None:
 
 
 def _random_data(rng: np.random.Generator, n: int = 4000) -> ReducedData:
-    cols = {"event_id": np.arange(n, dtype=np.int64), "x_cm": rng.uniform(-80, 80, n), "y_cm": rng.uniform(-80, 80, n),
-            "cs2_phd": 10 ** rng.uniform(1, 6, n), "cs1_phd": rng.uniform(0, 200, n),
-            "s1_coincidence": rng.integers(0, 10, n)}
+    cols = {
+        "event_id": np.arange(n, dtype=np.int64),
+        "x_cm": rng.uniform(-80, 80, n),
+        "y_cm": rng.uniform(-80, 80, n),
+        "cs2_phd": 10 ** rng.uniform(1, 6, n),
+        "cs1_phd": rng.uniform(0, 200, n),
+        "s1_coincidence": rng.integers(0, 10, n),
+    }
     return ReducedData(columns=cols, meta={"n_events": n, "kind": "science"}, path="<random>")
 
 
-@pytest.mark.parametrize("variable, lower, upper", [
-    ("r_cm", -math.inf, 50.0), ("r_cm", 10.0, 60.0), ("r_cm", 0.0, math.inf), ("r_cm", -5.0, -1.0),
-    ("r_cm", 30.0, math.inf), ("log10_cs2", 2.6, 4.6), ("log10_cs2", -math.inf, 3.0), ("log10_cs2", 5.5, math.inf),
-    ("cs1_phd", 3.0, 80.0), ("cs1_phd", -math.inf, math.inf), ("s1_coincidence", 3, math.inf),
-])
+@pytest.mark.parametrize(
+    "variable, lower, upper",
+    [
+        ("r_cm", -math.inf, 50.0),
+        ("r_cm", 10.0, 60.0),
+        ("r_cm", 0.0, math.inf),
+        ("r_cm", -5.0, -1.0),
+        ("r_cm", 30.0, math.inf),
+        ("log10_cs2", 2.6, 4.6),
+        ("log10_cs2", -math.inf, 3.0),
+        ("log10_cs2", 5.5, math.inf),
+        ("cs1_phd", 3.0, 80.0),
+        ("cs1_phd", -math.inf, math.inf),
+        ("s1_coincidence", 3, math.inf),
+    ],
+)
 def test_expression_matches_numpy_mask(variable, lower, upper) -> None:
     data = _random_data(np.random.default_rng(7))
     cut = Cut("c", "roi", variable, lower=lower, upper=upper)
@@ -96,8 +118,15 @@ def test_expression_matches_numpy_mask(variable, lower, upper) -> None:
 
 
 def test_helpers(cuts) -> None:
-    assert set(needed_columns(cuts)) == {"s1_coincidence", "s2_phd", "drift_time_us", "x_cm", "y_cm", "cs1_phd",
-                                         "cs2_phd"}
+    assert set(needed_columns(cuts)) == {
+        "s1_coincidence",
+        "s2_phd",
+        "drift_time_us",
+        "x_cm",
+        "y_cm",
+        "cs1_phd",
+        "cs2_phd",
+    }
     assert cuts_expression(()) is None
     assert "multiply" in str(cuts_expression(cuts)) and "log10" not in str(cuts_expression(cuts))
 

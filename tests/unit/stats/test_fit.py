@@ -12,9 +12,9 @@ import pytest
 from scipy import stats
 
 from dmpreserve.cli import main
-from dmpreserve.stats.fit import FitModel, fit_all, fit_background_only, fit_signal_plus_background, rounded
 from dmpreserve.files import dumps_json, read_json
 from dmpreserve.schema import validate
+from dmpreserve.stats.fit import FitModel, fit_all, fit_background_only, fit_signal_plus_background, rounded
 
 BKG = [40.0, 25.0, 12.0, 6.0, 3.0, 1.5]
 SIG = [0.5, 1.5, 4.0, 6.0, 4.0, 1.5]
@@ -23,22 +23,50 @@ SIG = [0.5, 1.5, 4.0, 6.0, 4.0, 1.5]
 def _toy_workspace(observed: list[float]) -> dict[str, Any]:
     """A small workspace shaped like the pipeline's: one channel, two backgrounds with normsys, POI mu."""
     bkg2 = [2.0, 2.0, 1.0, 1.0, 0.5, 0.5]
-    return {"channels": [{"name": "ch", "samples": [
-                {"name": "er", "data": BKG, "modifiers": [
-                    {"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}]},
-                {"name": "nr", "data": bkg2, "modifiers": [
-                    {"name": "norm_nr", "type": "normsys", "data": {"hi": 1.5, "lo": 1 / 1.5}}]}]}],
-            "observations": [{"name": "ch", "data": observed}],
-            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
-                {"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]}}],
-            "version": "1.0.0"}
+    return {
+        "channels": [
+            {
+                "name": "ch",
+                "samples": [
+                    {
+                        "name": "er",
+                        "data": BKG,
+                        "modifiers": [{"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}],
+                    },
+                    {
+                        "name": "nr",
+                        "data": bkg2,
+                        "modifiers": [{"name": "norm_nr", "type": "normsys", "data": {"hi": 1.5, "lo": 1 / 1.5}}],
+                    },
+                ],
+            }
+        ],
+        "observations": [{"name": "ch", "data": observed}],
+        "measurements": [
+            {
+                "name": "m",
+                "config": {"poi": "mu", "parameters": [{"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]},
+            }
+        ],
+        "version": "1.0.0",
+    }
 
 
 def _patch(mass: float = 50.0, signal=SIG) -> dict[str, Any]:
-    return {"metadata": {"name": f"wimp_m{mass:g}", "values": [mass], "reference_cross_section_cm2": 1e-46},
-            "patch": [{"op": "add", "path": "/channels/0/samples/-", "value": {
-                "name": "signal", "data": list(signal),
-                "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}}]}
+    return {
+        "metadata": {"name": f"wimp_m{mass:g}", "values": [mass], "reference_cross_section_cm2": 1e-46},
+        "patch": [
+            {
+                "op": "add",
+                "path": "/channels/0/samples/-",
+                "value": {
+                    "name": "signal",
+                    "data": list(signal),
+                    "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                },
+            }
+        ],
+    }
 
 
 def _patchset(patches) -> dict[str, Any]:
@@ -56,7 +84,7 @@ def injected() -> dict[str, Any]:
 def pipeline_fit(pipeline_dir: Path) -> dict[str, Any]:
     ws = read_json(pipeline_dir / "likelihood" / "BkgOnly.json")
     ps = read_json(pipeline_dir / "likelihood" / "patchset.json")
-    return fit_all(ws, ps, reference_mass_gev=50.0, scan_points=11, gof_toys=10, seed=3)
+    return fit_all(ws, ps, reference_mass_gev=50.0, scan_points=11, gof_toys=10, seed=3).to_json()
 
 
 def test_rounded():
@@ -115,7 +143,7 @@ def test_saturated_statistic_matches_formula():
     nu = np.asarray(lik.model.expected_actualdata(np.array(best.values)))
     n = np.array(observed)
     main = 2 * np.sum(nu - n + np.where(n > 0, n * np.log(np.where(n > 0, n, 1) / nu), 0))
-    constraint = sum(v ** 2 for v in best.values)  # unit Gaussian constraints around 0
+    constraint = sum(v**2 for v in best.values)  # unit Gaussian constraints around 0
     assert lik.saturated_statistic(best.values) == pytest.approx(main + constraint, rel=1e-9)
     doc = fit_background_only(ws, gof_toys=40, seed=1)
     gof = doc["goodness_of_fit"]
@@ -149,36 +177,64 @@ def test_pipeline_fit_schema_and_content(pipeline_fit, pipeline_dir):
 def test_pipeline_fit_is_deterministic(pipeline_fit, pipeline_dir):
     ws = read_json(pipeline_dir / "likelihood" / "BkgOnly.json")
     ps = read_json(pipeline_dir / "likelihood" / "patchset.json")
-    again = fit_all(ws, ps, reference_mass_gev=50.0, scan_points=11, gof_toys=10, seed=3)
+    again = fit_all(ws, ps, reference_mass_gev=50.0, scan_points=11, gof_toys=10, seed=3).to_json()
     assert dumps_json(again) == dumps_json(pipeline_fit)
 
 
 def test_fit_cli(tmp_path: Path, pipeline_dir: Path, capsys):
     lik = pipeline_dir / "likelihood"
     out = tmp_path / "fit" / "fit.json"
-    args = ["fit", "--workspace", str(lik / "BkgOnly.json"), "--patchset", str(lik / "patchset.json"),
-            "--scan-points", "5", "--gof-toys", "0", "--no-progress", "-o", str(out)]
+    args = [
+        "fit",
+        "--workspace",
+        str(lik / "BkgOnly.json"),
+        "--patchset",
+        str(lik / "patchset.json"),
+        "--scan-points",
+        "5",
+        "--gof-toys",
+        "0",
+        "--no-progress",
+        "-o",
+        str(out),
+    ]
     assert main(args) == 0
     doc = json.loads(out.read_text())
     assert doc["goodness_of_fit"]["p_value_toys"] is None and len(doc["signal_plus_background"]["scan"]["mu"]) == 5
     capsys.readouterr()
     bad = tmp_path / "bad.json"
-    assert main(["fit", "--workspace", str(lik / "BkgOnly.json"), "--patchset", str(lik / "patchset.json"),
-                 "--scan-points", "2", "-o", str(bad)]) == 2
+    assert (
+        main(
+            [
+                "fit",
+                "--workspace",
+                str(lik / "BkgOnly.json"),
+                "--patchset",
+                str(lik / "patchset.json"),
+                "--scan-points",
+                "2",
+                "-o",
+                str(bad),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--scan-points" in err[0] and not bad.exists()
     tampered = json.loads((lik / "patchset.json").read_text())
     tampered["metadata"]["digests"]["sha256"] = "0" * 64
     (tmp_path / "ps.json").write_text(json.dumps(tampered))
-    assert main(["fit", "--workspace", str(lik / "BkgOnly.json"), "--patchset", str(tmp_path / "ps.json"),
-                 "-o", str(bad)]) == 2
+    assert (
+        main(["fit", "--workspace", str(lik / "BkgOnly.json"), "--patchset", str(tmp_path / "ps.json"), "-o", str(bad)])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ps.json" in err[0] and "$.metadata.digests" in err[0] and not bad.exists()
 
 
 def test_reference_mass_picks_nearest_patch(injected):
     ps = _patchset([_patch(10.0), _patch(40.0), _patch(1000.0)])
-    doc = fit_all(injected, ps, reference_mass_gev=60.0, scan_points=5, gof_toys=0)
+    doc = fit_all(injected, ps, reference_mass_gev=60.0, scan_points=5, gof_toys=0).to_json()
     assert doc["signal_plus_background"]["mass_gev"] == 40.0
     assert [r["mass_gev"] for r in doc["best_fit_per_mass"]] == [10.0, 40.0, 1000.0]
     validate(doc, "fit")

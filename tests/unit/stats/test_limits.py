@@ -1,4 +1,5 @@
-"""Limits of dmpreserve.stats / dmpreserve.stats.limits: asymptotics vs pyhf, toys, coverage, PCL, CLI scatter/gather."""
+"""Limits of dmpreserve.stats / dmpreserve.stats.limits: asymptotics vs pyhf, toys, coverage, PCL, CLI
+scatter/gather."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ import pytest
 import yaml
 from scipy import stats
 
+from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS
 from dmpreserve.cli import main
 from dmpreserve.files import read_csv, read_json
-from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS
-from dmpreserve.stats.limits import MassLimit, compute_limits, limit_for_patch
 from dmpreserve.schema import validate
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup
+from dmpreserve.stats.limits import MassLimit, compute_limits, limit_for_patch
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.reference import pyhf_model_and_data
 from dmpreserve.stats.teststat import fit_datasets, tmu_tilde
@@ -51,6 +52,7 @@ def pyhf_model(workspace, patch):
 
 
 # ------------------------------------------------------------------------------ asymptotics
+
 
 def test_cls_limits_match_pyhf(asym, pyhf_model) -> None:
     """Same numbers as pyhf's TOMS 748 scan at level 0.1 (upper_limit(level=...) is ignored in pyhf 0.7.6)."""
@@ -115,6 +117,7 @@ def test_fifty_masses_default_is_fast_and_asymptotic(workspace, patchset) -> Non
 
 # --------------------------------------------------------------------------------------- toys
 
+
 def test_toys_reproducible_and_seeded(model, asym) -> None:
     setup = observed_setup(model)
     a = run_toys(model, setup, asym, settings=SMALL_TOYS, mass_index=1, progress=False)
@@ -151,8 +154,9 @@ def test_upper_crossing_refinement_is_exact(model, asym) -> None:
 
     def limits(grid: np.ndarray, iterations: int) -> np.ndarray:
         t, _ = tmu_tilde(model, sets, np.tile(grid, n), which=np.repeat(np.arange(n), grid.size))
-        return upper_crossing(model, sets, grid, t.reshape(n, grid.size), np.interp(grid, knots, c_knots),
-                              iterations=iterations)
+        return upper_crossing(
+            model, sets, grid, t.reshape(n, grid.size), np.interp(grid, knots, c_knots), iterations=iterations
+        )
 
     coarse = limits(np.concatenate([[0.0], knots]), 4)
     dense = limits(np.concatenate([[0.0], np.linspace(0.01 * knots[0], top, 300)]), 4)
@@ -179,35 +183,88 @@ def test_neyman_coverage(model) -> None:
 
 # ---------------------------------------------------------------------------------------- CLI
 
+
 @pytest.fixture(scope="module")
 def toy_config(tmp_path_factory, small_config_path: Path) -> Path:
     doc = yaml.safe_load(small_config_path.read_text(encoding="utf-8"))
-    doc["statistics"] = {"neyman_threshold": "toys", "pcl_power": 0.16, "toys_per_mu": 100, "toys_background": 100,
-                         "mu_points": 4}
+    doc["statistics"] = {
+        "neyman_threshold": "toys",
+        "pcl_power": 0.16,
+        "toys_per_mu": 100,
+        "toys_background": 100,
+        "mu_points": 4,
+    }
     path = tmp_path_factory.mktemp("toycfg") / "config.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 
 
 def _lik(pipeline_dir: Path) -> list[str]:
-    return ["--workspace", str(pipeline_dir / "likelihood" / "BkgOnly.json"),
-            "--patchset", str(pipeline_dir / "likelihood" / "patchset.json")]
+    return [
+        "--workspace",
+        str(pipeline_dir / "likelihood" / "BkgOnly.json"),
+        "--patchset",
+        str(pipeline_dir / "likelihood" / "patchset.json"),
+    ]
 
 
 def test_cli_scatter_gather(toy_config: Path, pipeline_dir: Path, tmp_path: Path) -> None:
     points = []
     for i in range(4):
         out = tmp_path / "points" / f"{i}.json"
-        assert main(["limits-point", "--config", str(toy_config), *_lik(pipeline_dir), "--index", str(i),
-                     "-o", str(out), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "limits-point",
+                    "--config",
+                    str(toy_config),
+                    *_lik(pipeline_dir),
+                    "--index",
+                    str(i),
+                    "-o",
+                    str(out),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         points.append(str(out))
     again = tmp_path / "again.json"
-    assert main(["limits-point", "--config", str(toy_config), *_lik(pipeline_dir), "--index", "3", "-o", str(again),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "limits-point",
+                "--config",
+                str(toy_config),
+                *_lik(pipeline_dir),
+                "--index",
+                "3",
+                "-o",
+                str(again),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert again.read_bytes() == Path(points[3]).read_bytes()  # byte-identical rerun
     csv, js = tmp_path / "limits.csv", tmp_path / "limits.json"
-    assert main(["limits", "--config", str(toy_config), *_lik(pipeline_dir), "--points", *points[::-1],
-                 "--csv", str(csv), "--json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "limits",
+                "--config",
+                str(toy_config),
+                *_lik(pipeline_dir),
+                "--points",
+                *points[::-1],
+                "--csv",
+                str(csv),
+                "--json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     cols = read_csv(csv, required=LIMIT_COLUMNS)
     assert tuple(cols) == LIMIT_COLUMNS + TOY_COLUMNS
     doc = read_json(js)
@@ -221,14 +278,42 @@ def test_cli_scatter_gather(toy_config: Path, pipeline_dir: Path, tmp_path: Path
     assert doc["statistics"]["neyman_threshold"] == "toys"
 
 
-def test_cli_errors(toy_config: Path, small_config_path: Path, pipeline_dir: Path, tmp_path: Path,
-                    capsys: pytest.CaptureFixture) -> None:
-    assert main(["limits-point", "--config", str(toy_config), *_lik(pipeline_dir), "--index", "4",
-                 "-o", str(tmp_path / "p.json")]) == 2
+def test_cli_errors(
+    toy_config: Path, small_config_path: Path, pipeline_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert (
+        main(
+            [
+                "limits-point",
+                "--config",
+                str(toy_config),
+                *_lik(pipeline_dir),
+                "--index",
+                "4",
+                "-o",
+                str(tmp_path / "p.json"),
+            ]
+        )
+        == 2
+    )
     assert "--index" in capsys.readouterr().err
     p0 = tmp_path / "0.json"
-    assert main(["limits-point", "--config", str(small_config_path), *_lik(pipeline_dir), "--index", "0",
-                 "-o", str(p0), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "limits-point",
+                "--config",
+                str(small_config_path),
+                *_lik(pipeline_dir),
+                "--index",
+                "0",
+                "-o",
+                str(p0),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     args = ["--csv", str(tmp_path / "l.csv"), "--json", str(tmp_path / "l.json")]
     assert main(["limits", "--config", str(small_config_path), *_lik(pipeline_dir), "--points", str(p0), *args]) == 2
@@ -250,8 +335,23 @@ def test_cli_errors(toy_config: Path, small_config_path: Path, pipeline_dir: Pat
         p["patch"][0]["value"]["data"] = [v * 1e-4 for v in p["patch"][0]["value"]["data"]]
     weak_path = tmp_path / "weak.json"
     weak_path.write_text(json.dumps(weak))
-    assert main(["limits-point", "--config", str(small_config_path), "--workspace",
-                 str(pipeline_dir / "likelihood" / "BkgOnly.json"), "--patchset", str(weak_path), "--index", "0",
-                 "-o", str(tmp_path / "w.json")]) == 2
+    assert (
+        main(
+            [
+                "limits-point",
+                "--config",
+                str(small_config_path),
+                "--workspace",
+                str(pipeline_dir / "likelihood" / "BkgOnly.json"),
+                "--patchset",
+                str(weak_path),
+                "--index",
+                "0",
+                "-o",
+                str(tmp_path / "w.json"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(weak_path) in err and "not bracketed" in err and "patches[" in err

@@ -84,8 +84,13 @@ def test_derivatives_match_finite_differences(model) -> None:
 
 def test_free_fit_matches_pyhf(model, pyhf_model) -> None:
     pmodel, data = pyhf_model
-    fit = minimize(model, model.observed[None], np.zeros((1, model.n_params - 1)),
-                   np.array([[1.0] + [0.0] * (model.n_params - 1)]), fix_poi=False)
+    fit = minimize(
+        model,
+        model.observed[None],
+        np.zeros((1, model.n_params - 1)),
+        np.array([[1.0] + [0.0] * (model.n_params - 1)]),
+        fix_poi=False,
+    )
     assert fit.converged.all()
     best, twice_nll = pyhf.infer.mle.fit(data, pmodel, return_fitted_val=True)
     ours = -2 * float(pmodel.logpdf(_to_pyhf(model, pmodel, fit.theta[0]), data)[0])
@@ -115,14 +120,15 @@ def test_batched_fits_equal_single_fits(model) -> None:
     init = np.repeat(theta[None], 5, axis=0)
     batch = minimize(model, data, aux, init, fix_poi=False)
     for i in range(5):
-        single = minimize(model, data[i:i + 1], aux[i:i + 1], init[i:i + 1], fix_poi=False)
+        single = minimize(model, data[i : i + 1], aux[i : i + 1], init[i : i + 1], fix_poi=False)
         assert single.nll[0] == pytest.approx(batch.nll[i], abs=1e-9)
 
 
 def test_unsupported_modifier_is_refused(workspace, patch) -> None:
     bad = copy.deepcopy(workspace)
-    bad["channels"][0]["samples"][0]["modifiers"].append({"name": "shape", "type": "shapesys",
-                                                          "data": [1.0] * len(bad["observations"][0]["data"])})
+    bad["channels"][0]["samples"][0]["modifiers"].append(
+        {"name": "shape", "type": "shapesys", "data": [1.0] * len(bad["observations"][0]["data"])}
+    )
     with pytest.raises(InvalidWorkspace, match="not supported") as info:
         build_model(bad, patch)
     assert "shapesys" in str(info.value) and info.value.field.startswith("channels[")

@@ -1,8 +1,10 @@
-"""Tests of dmpreserve.stats.workspace, dmpreserve.stats.limits and dmpreserve.stats.fit, cross-checked with pyhf's own CLI."""
+"""Tests of dmpreserve.stats.workspace, dmpreserve.stats.limits and dmpreserve.stats.fit, cross-checked with
+pyhf's own CLI."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,9 +15,13 @@ import numpy as np
 import pyhf
 import pytest
 
+from dmpreserve.artifacts.signal_templates import read_signal
+from dmpreserve.artifacts.templates import read_templates
 from dmpreserve.errors import InvalidWorkspace
-from dmpreserve.stats.fit import fit_background_only
 from dmpreserve.files import read_json
+from dmpreserve.schema import validate
+from dmpreserve.stats.fit import fit_background_only
+from dmpreserve.stats.limits import LIMIT_COLUMNS, MassLimit, compute_limits
 from dmpreserve.stats.workspace import (
     CHANNEL,
     POI,
@@ -26,8 +32,6 @@ from dmpreserve.stats.workspace import (
     validate_patchset,
     validate_workspace,
 )
-from dmpreserve.stats.limits import LIMIT_COLUMNS, MassLimit, compute_limits
-from dmpreserve.schema import validate
 
 #: A mass of the test configuration's grid (10 .. 1000 GeV, 4 masses).
 MASS_GEV = 46.4159
@@ -68,6 +72,7 @@ def _patch(patchset: dict[str, Any], mass_gev: float) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------- workspace
 
+
 def test_workspace_validates_and_matches_templates(workspace, pipeline_dir: Path) -> None:
     pyhf.schema.validate(workspace, "workspace.json")
     validate_workspace(workspace)
@@ -93,9 +98,13 @@ def test_workspace_validates_and_matches_templates(workspace, pipeline_dir: Path
 
 
 def test_build_workspace_rejects_bad_templates(pipeline_dir: Path) -> None:
-    templates = read_json(pipeline_dir / "backgrounds" / "templates.json")
-    bad = copy.deepcopy(templates)
-    bad["components"]["wall"]["template"][0][0] = -1.0
+    templates = read_templates(pipeline_dir / "backgrounds" / "templates.json")
+    wall = templates.components["wall"]
+    negative = np.array(wall.template, float, copy=True)
+    negative[0, 0] = -1.0
+    bad = dataclasses.replace(
+        templates, components={**templates.components, "wall": dataclasses.replace(wall, template=negative)}
+    )
     with pytest.raises(InvalidWorkspace) as info:
         build_workspace(bad, poi_bounds=(0.0, 50.0))
     assert info.value.field == "components.wall.template"
@@ -112,6 +121,7 @@ def test_workspace_schema_violation_is_invalid_workspace(workspace, tmp_path: Pa
 
 
 # ----------------------------------------------------------------------------------- patchset
+
 
 def test_patchset_validates_and_verifies(workspace, patchset, small_config, pipeline_dir: Path) -> None:
     ps = pyhf.PatchSet(patchset)
@@ -159,21 +169,20 @@ def test_tampered_patchset_digest_fails(workspace, patchset) -> None:
 
 
 def test_build_patchset_rejects_wrong_bin_count(workspace, pipeline_dir: Path) -> None:
-    signal = read_json(pipeline_dir / "signal" / "signal.json")
-    bad = copy.deepcopy(signal)
-    bad["templates"][1] = bad["templates"][1][:-1]
+    signal = read_signal(pipeline_dir / "signal" / "signal.json")
+    bad = dataclasses.replace(signal, templates=np.asarray(signal.templates)[:, :-1])
     with pytest.raises(InvalidWorkspace, match="bins"):
         build_patchset(workspace, bad, inspire_id="ins0000000")
 
 
 def test_patches_are_named_after_the_signal_model(workspace, pipeline_dir: Path) -> None:
-    signal = read_json(pipeline_dir / "signal" / "signal.json")
-    assert signal["model_name"] == "si"
+    signal = read_signal(pipeline_dir / "signal" / "signal.json")
+    assert signal.model_name == "si"
     si = build_patchset(workspace, signal, inspire_id="ins0000000")
     assert si["metadata"]["name"] == "wimp_si" and si["patches"][0]["metadata"]["name"].startswith("wimp_si_m")
-    sd = build_patchset(workspace, {**signal, "model_name": "sd_neutron"}, inspire_id="ins0000000")
+    sd = build_patchset(workspace, dataclasses.replace(signal, model_name="sd_neutron"), inspire_id="ins0000000")
     assert sd["metadata"]["name"] == "wimp_sd_neutron"
-    assert [p["metadata"]["name"] for p in sd["patches"]] == [patch_name(m, "sd_neutron") for m in signal["masses_gev"]]
+    assert [p["metadata"]["name"] for p in sd["patches"]] == [patch_name(m, "sd_neutron") for m in signal.masses_gev]
     assert "sd_neutron signal hypotheses" in sd["metadata"]["description"]
 
 
@@ -188,13 +197,21 @@ def test_apply_patch(workspace, patchset) -> None:
         apply_patch(workspace, patchset, "wimp_si_m33_GeV")
 
 
-@pytest.mark.parametrize(("mass", "name"), [(46.4159, "wimp_si_m46p4159_GeV"), (1000.0, "wimp_si_m1000_GeV"),
-                                            (6.0, "wimp_si_m6_GeV"), (12.5893, "wimp_si_m12p5893_GeV")])
+@pytest.mark.parametrize(
+    ("mass", "name"),
+    [
+        (46.4159, "wimp_si_m46p4159_GeV"),
+        (1000.0, "wimp_si_m1000_GeV"),
+        (6.0, "wimp_si_m6_GeV"),
+        (12.5893, "wimp_si_m12p5893_GeV"),
+    ],
+)
 def test_patch_name(mass: float, name: str) -> None:
     assert patch_name(mass) == name
 
 
 # ------------------------------------------------------------------------------------- limits
+
 
 def test_limit_result(limit: MassLimit, patchset) -> None:
     ref = _patch(patchset, MASS_GEV)["metadata"]["reference_cross_section_cm2"]
@@ -214,8 +231,13 @@ def test_expected_band_ordering(limit: MassLimit) -> None:
         m2, m1, med, p1, p2 = band
         assert 0 < m2 < m1 < med < p1 < p2
     row = limit.row()
-    assert (row["expected_m2sigma_cm2"] < row["expected_m1sigma_cm2"] < row["expected_cm2"]
-            < row["expected_p1sigma_cm2"] < row["expected_p2sigma_cm2"])
+    assert (
+        row["expected_m2sigma_cm2"]
+        < row["expected_m1sigma_cm2"]
+        < row["expected_cm2"]
+        < row["expected_p1sigma_cm2"]
+        < row["expected_p2sigma_cm2"]
+    )
 
 
 def test_pyhf_cli_cls_is_010_at_the_limit(limit: MassLimit, ws_path: Path, ps_path: Path, tmp_path: Path) -> None:
@@ -237,8 +259,10 @@ def test_expected_limits_have_cls_exp_010(limit: MassLimit, workspace, patchset)
     """At each expected-band signal strength the matching expected CLs is 0.10."""
     pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
     ws = pyhf.Workspace(workspace)
-    model = ws.model(patches=[pyhf.patchset.Patch(_patch(patchset, MASS_GEV))],
-                     modifier_settings={"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}})
+    model = ws.model(
+        patches=[pyhf.patchset.Patch(_patch(patchset, MASS_GEV))],
+        modifier_settings={"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}},
+    )
     data = ws.data(model)
     for k, mu in enumerate(limit.mu_cls_expected):
         _, cls_exp = pyhf.infer.hypotest(mu, data, model, test_stat="qtilde", return_expected_set=True)
@@ -260,6 +284,7 @@ def test_limit_outside_poi_bounds_is_refused(workspace, patchset) -> None:
 
 
 # ---------------------------------------------------------------------------------------- fit
+
 
 def test_background_only_fit_pulls(workspace) -> None:
     doc = fit_background_only(workspace)

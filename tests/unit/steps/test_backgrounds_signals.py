@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
+from dmpreserve.artifacts.reduced import read_reduced
 from dmpreserve.backgrounds import COMPONENTS, histogram
 from dmpreserve.config import Binning
-from dmpreserve.artifacts.reduced import read_reduced
 from dmpreserve.files import read_json
 from dmpreserve.physics.constants import SPEED_OF_LIGHT_KM_S
 from dmpreserve.physics.wimp import XENON_ISOTOPES, rate_si, reduced_mass_gev
@@ -39,9 +39,12 @@ def signal_doc(pipeline_dir: Path) -> dict[str, Any]:
 def response(pipeline_dir: Path) -> ResponseMatrix:
     doc = read_json(pipeline_dir / "signal" / "response_nr.json")
     b = doc["binning"]
-    return ResponseMatrix(np.asarray(doc["energy_edges_kev"]), Binning(tuple(b["cs1_edges_phd"]),
-                                                                        tuple(b["log10_cs2_edges"])),
-                          np.asarray(doc["matrix"]), np.asarray(doc["matrix_err"]))
+    return ResponseMatrix(
+        np.asarray(doc["energy_edges_kev"]),
+        Binning(tuple(b["cs1_edges_phd"]), tuple(b["log10_cs2_edges"])),
+        np.asarray(doc["matrix"]),
+        np.asarray(doc["matrix_err"]),
+    )
 
 
 def test_outputs_match_their_schemas(pipeline_dir: Path, templates, signal_doc) -> None:
@@ -51,6 +54,7 @@ def test_outputs_match_their_schemas(pipeline_dir: Path, templates, signal_doc) 
 
 
 # ------------------------------------------------------------------------------- backgrounds
+
 
 def test_templates_shape_and_components(templates, small_config) -> None:
     n1, n2 = small_config.binning.shape
@@ -119,6 +123,7 @@ def test_nr_backgrounds_below_their_unselected_rate(templates, small_config) -> 
 
 # ------------------------------------------------------------------------------------ signal
 
+
 def test_response_rows_are_probabilities(response: ResponseMatrix) -> None:
     """Each true-energy row is P(pass all cuts and land in bin k | fiducial NR).
 
@@ -158,20 +163,27 @@ def test_signal_templates_fold_the_spectrum_and_scale_linearly(signal_doc, respo
     exposure = signal_doc["exposure_t_yr"]
     assert exposure == templates["exposure_t_yr"]
     assert signal_doc["masses_gev"] == list(small_config.masses_gev)
-    for m, ref, tmpl, n in zip(signal_doc["masses_gev"], signal_doc["reference_cross_section_cm2"],
-                               signal_doc["templates"], signal_doc["expected_events"]):
+    for m, ref, tmpl, n in zip(
+        signal_doc["masses_gev"],
+        signal_doc["reference_cross_section_cm2"],
+        signal_doc["templates"],
+        signal_doc["expected_events"],
+    ):
         tmpl = np.asarray(tmpl)
         assert tmpl.shape == (response.binning.n_bins,)
         assert np.all(tmpl >= 0)
         assert tmpl.sum() == pytest.approx(n, rel=1e-12)
-        per_e = counts_per_energy_bin(response.energy_edges_kev, mass_gev=m, cross_section_cm2=ref, halo=halo,
-                                      exposure_t_yr=exposure)
+        per_e = counts_per_energy_bin(
+            response.energy_edges_kev, mass_gev=m, cross_section_cm2=ref, halo=halo, exposure_t_yr=exposure
+        )
         np.testing.assert_allclose(response.fold(per_e), tmpl, rtol=1e-9, atol=1e-15 * n)
-        triple = counts_per_energy_bin(response.energy_edges_kev, mass_gev=m, cross_section_cm2=3 * ref, halo=halo,
-                                       exposure_t_yr=exposure)
+        triple = counts_per_energy_bin(
+            response.energy_edges_kev, mass_gev=m, cross_section_cm2=3 * ref, halo=halo, exposure_t_yr=exposure
+        )
         np.testing.assert_allclose(response.fold(triple), 3 * tmpl, rtol=1e-9, atol=1e-15 * n)
-        double_exposure = counts_per_energy_bin(response.energy_edges_kev, mass_gev=m, cross_section_cm2=ref,
-                                                halo=halo, exposure_t_yr=2 * exposure)
+        double_exposure = counts_per_energy_bin(
+            response.energy_edges_kev, mass_gev=m, cross_section_cm2=ref, halo=halo, exposure_t_yr=2 * exposure
+        )
         np.testing.assert_allclose(double_exposure, 2 * per_e, rtol=1e-12)
 
 
@@ -185,9 +197,17 @@ def test_reference_cross_section_is_a_power_of_ten(signal_doc, small_config) -> 
         assert target / math.sqrt(10) <= n <= target * math.sqrt(10)
 
 
-@pytest.mark.parametrize(("events_at_1e45", "target", "expected"),
-                         [(10.0, 10.0, 1e-45), (1.0, 10.0, 1e-44), (2.9, 10.0, 1e-44), (3.3, 10.0, 1e-45),
-                          (1000.0, 10.0, 1e-47), (0.0, 10.0, 1e-40)])
+@pytest.mark.parametrize(
+    ("events_at_1e45", "target", "expected"),
+    [
+        (10.0, 10.0, 1e-45),
+        (1.0, 10.0, 1e-44),
+        (2.9, 10.0, 1e-44),
+        (3.3, 10.0, 1e-45),
+        (1000.0, 10.0, 1e-47),
+        (0.0, 10.0, 1e-40),
+    ],
+)
 def test_reference_cross_section_rounding(events_at_1e45: float, target: float, expected: float) -> None:
     # 10 x 1e-45 / 2.9 = 3.4e-45 lies above 10**-44.5 = 3.16e-45 (rounds up); 10 x 1e-45 / 3.3 = 3.0e-45 below
     assert reference_cross_section(events_at_1e45, target) == expected
@@ -195,8 +215,9 @@ def test_reference_cross_section_rounding(events_at_1e45: float, target: float, 
 
 def _isotope_endpoints_kev(mass_gev: float, halo) -> np.ndarray:
     beta = halo.v_max_km_s / SPEED_OF_LIGHT_KM_S
-    return np.array([2.0 * reduced_mass_gev(mass_gev, iso.mass_gev) ** 2 * beta**2 / iso.mass_gev * 1e6
-                     for iso in XENON_ISOTOPES])
+    return np.array(
+        [2.0 * reduced_mass_gev(mass_gev, iso.mass_gev) ** 2 * beta**2 / iso.mass_gev * 1e6 for iso in XENON_ISOTOPES]
+    )
 
 
 def _quad_counts(edges: np.ndarray, idx: np.ndarray, *, mass_gev: float, halo, exposure: float) -> np.ndarray:
@@ -218,8 +239,7 @@ def test_counts_per_energy_bin_matches_quad(small_config, mass_gev: float) -> No
     halo = small_config.halo
     edges = small_config.signal_energy_edges_kev
     exposure = 0.9
-    counts = counts_per_energy_bin(edges, mass_gev=mass_gev, cross_section_cm2=1e-45, halo=halo,
-                                   exposure_t_yr=exposure)
+    counts = counts_per_energy_bin(edges, mass_gev=mass_gev, cross_section_cm2=1e-45, halo=halo, exposure_t_yr=exposure)
     assert counts.shape == (len(edges) - 1,)
     ends = _isotope_endpoints_kev(mass_gev, halo)
     kink = (edges[1:] > ends.min()) & (edges[:-1] < ends.max())
@@ -232,10 +252,15 @@ def test_counts_per_energy_bin_matches_quad(small_config, mass_gev: float) -> No
     # above every isotope's kinematic endpoint there is no signal
     assert np.all(counts[edges[:-1] >= ends.max()] == 0.0)
     # the total over all bins (kink bins included) matches the integral of the whole range
-    total, _ = quad(lambda e: float(rate_si(np.array([e]), mass_gev=mass_gev, cross_section_cm2=1e-45,
-                                            halo=halo)[0]),
-                    edges[0], min(edges[-1], ends.max()), points=[x for x in ends if edges[0] < x < edges[-1]] or None,
-                    epsabs=0.0, epsrel=1e-10, limit=400)
+    total, _ = quad(
+        lambda e: float(rate_si(np.array([e]), mass_gev=mass_gev, cross_section_cm2=1e-45, halo=halo)[0]),
+        edges[0],
+        min(edges[-1], ends.max()),
+        points=[x for x in ends if edges[0] < x < edges[-1]] or None,
+        epsabs=0.0,
+        epsrel=1e-10,
+        limit=400,
+    )
     assert counts.sum() == pytest.approx(exposure * total, rel=1e-6)
 
 
@@ -258,7 +283,7 @@ def test_kinematic_breakpoints(small_config, mass_gev: float) -> None:
     halo = small_config.halo
     bp = kinematic_breakpoints_kev(mass_gev, halo)
     assert len(bp) == 2 * len(XENON_ISOTOPES) and np.all(np.diff(bp) > 0)
-    np.testing.assert_allclose(bp[len(XENON_ISOTOPES):], np.sort(_isotope_endpoints_kev(mass_gev, halo)), rtol=1e-12)
+    np.testing.assert_allclose(bp[len(XENON_ISOTOPES) :], np.sort(_isotope_endpoints_kev(mass_gev, halo)), rtol=1e-12)
     # inelastic: two energies per isotope and speed where v_min(E) = v; none when delta is too large
     delta = 20.0
     bp_in = kinematic_breakpoints_kev(mass_gev * 10, halo, delta_kev=delta)
