@@ -283,7 +283,17 @@ def run_signal(args: argparse.Namespace) -> None:
     sim = read_reduced(args.sim_nr, kinds=("simulation_nr",))
     exposure = read_exposure(args.exposure)
     response = build_response(sim, cfg)
-    signal = build_signal(config=cfg, response=response, exposure_t_yr=exposure.exposure_t_yr, model=model)
+    try:
+        signal = build_signal(config=cfg, response=response, exposure_t_yr=exposure.exposure_t_yr, model=model)
+    except InvalidSpectrum as exc:  # masses without sensitivity: name the file that chose them
+        if exc.field != "masses_gev" or exc.path is not None:
+            raise
+        from_model = model is not None and model.masses_gev is not None
+        raise InvalidSpectrum(
+            exc.message,
+            path=args.model if from_model else args.config,
+            field="masses_gev" if from_model else "$.signal.masses_gev",
+        ) from None
     for m, ref, n in zip(signal.masses_gev, signal.reference_cross_section_cm2, signal.expected_events):
         LOG.info("m = %8.4g GeV: %.4g signal events at sigma = %.0e cm2", m, n, ref)
     er = simulate_er_response(

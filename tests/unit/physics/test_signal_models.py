@@ -92,7 +92,10 @@ def test_user_spectrum_csv(tmp_path) -> None:
     f.write_text("mass_gev,energy_kev,dr_de\n10,1,2.0\n10,2,1.0\n20,1,1.0\n20,5,0.5\n")
     s = read_spectrum_csv(f)
     assert s.masses_gev == (10.0, 20.0)
-    assert s.rate(0, scale=2.0)(np.array([1.5, 3.0])).tolist() == [3.0, 0.0]
+    # log interpolation between positive nodes: sqrt(2 * 1) at the midpoint, zero outside the table
+    assert s.rate(0, scale=2.0)(np.array([1.5, 3.0])) == pytest.approx([2.0 * math.sqrt(2.0), 0.0])
+    assert s.rate(0, scale=2.0, rule="linear")(np.array([1.5, 3.0])).tolist() == [3.0, 0.0]
+    assert s.path == str(f) and s.breakpoints_kev(1).tolist() == [1.0, 5.0]
     cases = {"mass_gev,energy_kev\n1,2\n": "dr_de",
              "mass_gev,energy_kev,dr_de\n10,2,1\n10,1,1\n": "energy_kev",
              "mass_gev,energy_kev,dr_de\n10,1,-1\n10,2,1\n": "$.rows[0].dr_de",
@@ -113,8 +116,9 @@ def test_signal_step_with_model(pipeline_dir, mdc_dir, small_config_path, tmp_pa
 
     models = Path(__file__).resolve().parents[3] / "workflow" / "config" / "models"
     argv = ["signal", "--config", str(small_config_path), "--sim-nr", str(mdc_dir / "sim_nr.parquet"),
-            "--templates", str(pipeline_dir / "backgrounds" / "templates.json"), "--response", str(tmp_path / "r.json"),
-            "--signal", str(tmp_path / "s.json"), "--spectra", str(tmp_path / "s.csv")]
+            "--exposure", str(pipeline_dir / "selection" / "exposure.json"), "--response", str(tmp_path / "r.json"),
+            "--response-er", str(tmp_path / "r_er.json"), "--signal", str(tmp_path / "s.json"),
+            "--spectra", str(tmp_path / "s.csv"), "--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"]
     assert main([*argv, "--model", str(models / "sd_neutron.yaml")]) == 0
     doc = read_json(tmp_path / "s.json")
     assert len(doc["masses_gev"]) == 25 and doc["model"].startswith("sd_neutron")

@@ -255,7 +255,7 @@ def fit_doc() -> dict:
                 "patch": [{"op": "add", "path": "/channels/0/samples/-", "value": {
                     "name": "signal", "data": [0.5, 2.0, 3.0], "modifiers": [
                         {"name": "mu", "type": "normfactor", "data": None}]}}]} for m in (10.0, 50.0, 200.0)]
-    return fit_all(spec, {"patches": patches}, scan_points=7, gof_toys=5, seed=1)
+    return fit_all(spec, {"patches": patches}, scan_points=7, gof_toys=5, seed=1).to_json()
 
 
 def test_fit_tables(record, fit_doc):

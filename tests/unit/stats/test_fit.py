@@ -56,7 +56,7 @@ def injected() -> dict[str, Any]:
 def pipeline_fit(pipeline_dir: Path) -> dict[str, Any]:
     ws = read_json(pipeline_dir / "likelihood" / "BkgOnly.json")
     ps = read_json(pipeline_dir / "likelihood" / "patchset.json")
-    return fit_all(ws, ps, reference_mass_gev=50.0, scan_points=11, gof_toys=10, seed=3)
+    return fit_all(ws, ps, reference_mass_gev=50.0, scan_points=11, gof_toys=10, seed=3).to_json()
 
 
 def test_rounded():
@@ -149,7 +149,7 @@ def test_pipeline_fit_schema_and_content(pipeline_fit, pipeline_dir):
 def test_pipeline_fit_is_deterministic(pipeline_fit, pipeline_dir):
     ws = read_json(pipeline_dir / "likelihood" / "BkgOnly.json")
     ps = read_json(pipeline_dir / "likelihood" / "patchset.json")
-    again = fit_all(ws, ps, reference_mass_gev=50.0, scan_points=11, gof_toys=10, seed=3)
+    again = fit_all(ws, ps, reference_mass_gev=50.0, scan_points=11, gof_toys=10, seed=3).to_json()
     assert dumps_json(again) == dumps_json(pipeline_fit)
 
 
@@ -178,7 +178,7 @@ def test_fit_cli(tmp_path: Path, pipeline_dir: Path, capsys):
 
 def test_reference_mass_picks_nearest_patch(injected):
     ps = _patchset([_patch(10.0), _patch(40.0), _patch(1000.0)])
-    doc = fit_all(injected, ps, reference_mass_gev=60.0, scan_points=5, gof_toys=0)
+    doc = fit_all(injected, ps, reference_mass_gev=60.0, scan_points=5, gof_toys=0).to_json()
     assert doc["signal_plus_background"]["mass_gev"] == 40.0
     assert [r["mass_gev"] for r in doc["best_fit_per_mass"]] == [10.0, 40.0, 1000.0]
     validate(doc, "fit")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import numpy as np
 import pyhf
 import pytest
 
+from dmpreserve.artifacts.signal_templates import read_signal
+from dmpreserve.artifacts.templates import read_templates
 from dmpreserve.errors import InvalidWorkspace
 from dmpreserve.stats.fit import fit_background_only
 from dmpreserve.files import read_json
@@ -93,9 +96,12 @@ def test_workspace_validates_and_matches_templates(workspace, pipeline_dir: Path
 
 
 def test_build_workspace_rejects_bad_templates(pipeline_dir: Path) -> None:
-    templates = read_json(pipeline_dir / "backgrounds" / "templates.json")
-    bad = copy.deepcopy(templates)
-    bad["components"]["wall"]["template"][0][0] = -1.0
+    templates = read_templates(pipeline_dir / "backgrounds" / "templates.json")
+    wall = templates.components["wall"]
+    negative = np.array(wall.template, float, copy=True)
+    negative[0, 0] = -1.0
+    bad = dataclasses.replace(templates, components={**templates.components,
+                                                     "wall": dataclasses.replace(wall, template=negative)})
     with pytest.raises(InvalidWorkspace) as info:
         build_workspace(bad, poi_bounds=(0.0, 50.0))
     assert info.value.field == "components.wall.template"
@@ -159,21 +165,20 @@ def test_tampered_patchset_digest_fails(workspace, patchset) -> None:
 
 
 def test_build_patchset_rejects_wrong_bin_count(workspace, pipeline_dir: Path) -> None:
-    signal = read_json(pipeline_dir / "signal" / "signal.json")
-    bad = copy.deepcopy(signal)
-    bad["templates"][1] = bad["templates"][1][:-1]
+    signal = read_signal(pipeline_dir / "signal" / "signal.json")
+    bad = dataclasses.replace(signal, templates=np.asarray(signal.templates)[:, :-1])
     with pytest.raises(InvalidWorkspace, match="bins"):
         build_patchset(workspace, bad, inspire_id="ins0000000")
 
 
 def test_patches_are_named_after_the_signal_model(workspace, pipeline_dir: Path) -> None:
-    signal = read_json(pipeline_dir / "signal" / "signal.json")
-    assert signal["model_name"] == "si"
+    signal = read_signal(pipeline_dir / "signal" / "signal.json")
+    assert signal.model_name == "si"
     si = build_patchset(workspace, signal, inspire_id="ins0000000")
     assert si["metadata"]["name"] == "wimp_si" and si["patches"][0]["metadata"]["name"].startswith("wimp_si_m")
-    sd = build_patchset(workspace, {**signal, "model_name": "sd_neutron"}, inspire_id="ins0000000")
+    sd = build_patchset(workspace, dataclasses.replace(signal, model_name="sd_neutron"), inspire_id="ins0000000")
     assert sd["metadata"]["name"] == "wimp_sd_neutron"
-    assert [p["metadata"]["name"] for p in sd["patches"]] == [patch_name(m, "sd_neutron") for m in signal["masses_gev"]]
+    assert [p["metadata"]["name"] for p in sd["patches"]] == [patch_name(m, "sd_neutron") for m in signal.masses_gev]
     assert "sd_neutron signal hypotheses" in sd["metadata"]["description"]
 
 
