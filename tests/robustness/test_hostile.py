@@ -31,8 +31,8 @@ import yaml
 
 from dmpreserve.cli import main
 from hostile_damage import (at, col, config, copy_reduced, csv_text, json_doc, kit_dir, manifest_entry, nested,
-                            outside_link, parquet, raw_bytes, replace_cell, sets, sidecar, sparse_file, sparse_member,
-                            tamper, unlink_file)
+                            outside_link, parquet, raw_bytes, rehashed, replace_cell, sets, sidecar, sparse_file,
+                            sparse_member, tamper, unlink_file)
 from reliability_support import env, snakemake_argv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,10 +43,13 @@ INPUTS: dict[str, dict[str, str]] = {
     "mdc": {"--config": "config"},
     "select": {"--config": "config", "--science": "science", "--sim-nr": "sim_nr"},
     "backgrounds": {"--config": "config", "--science": "science", "--calib-er": "calib_er", "--sim-nr": "sim_nr",
-                    "--isolated-s1": "isolated_s1", "--isolated-s2": "isolated_s2"},
-    "signal": {"--config": "config", "--sim-nr": "sim_nr", "--templates": "templates"},
+                    "--isolated-s1": "isolated_s1", "--isolated-s2": "isolated_s2", "--selected": "selected",
+                    "--exposure": "exposure"},
+    "signal": {"--config": "config", "--sim-nr": "sim_nr", "--exposure": "exposure"},
+    "signal-model": {"--config": "config", "--sim-nr": "sim_nr", "--exposure": "exposure",
+                     "--model": "signal_model"},
     "likelihood": {"--config": "config", "--templates": "templates", "--signal": "signal"},
-    "fit": {"--workspace": "workspace"},
+    "fit": {"--workspace": "workspace", "--patchset": "patchset"},
     "limits": {"--config": "config", "--workspace": "workspace", "--patchset": "patchset"},
     "plots": {"--limits": "limits", "--templates": "templates", "--signal": "signal", "--selected": "selected",
               "--cutflow": "cutflow", "--acceptance": "acceptance", "--fit": "fit"},
@@ -54,22 +57,29 @@ INPUTS: dict[str, dict[str, str]] = {
                 "--acceptance": "acceptance", "--workspace": "workspace", "--patchset": "patchset"},
     "provenance": {"--config": "config", "--inputs": "science"},
     "kit": {"--config": "config", "--signal-model": "signal_model", "--workspace": "workspace",
-            "--response": "response", "--templates": "templates", "--acceptance": "acceptance", "--limits": "limits"},
+            "--response": "response", "--response-er": "response_er", "--templates": "templates",
+            "--acceptance": "acceptance", "--limits": "limits"},
     "limits-point": {"--config": "config", "--workspace": "workspace", "--patchset": "patchset"},
     "reinterpret": {"--kit": "kit", "--spectrum": "spectrum"},
     "reinterpret-model": {"--kit": "kit", "--model": "signal_model"},
     "verify": {"--reference": "limits", "--result": "limits"},
 }
 #: Fixed extra arguments (small and fast settings).
-EXTRA: dict[str, list[str]] = {"kit": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
+EXTRA: dict[str, list[str]] = {"signal": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
+                               "signal-model": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
+                               "fit": ["--gof-toys", "0", "--no-progress"],
                                "reinterpret": ["--no-progress"], "limits-point": ["--index", "0", "--no-progress"], "reinterpret-model": ["--no-progress"]}
 OUTPUTS: dict[str, dict[str, str]] = {
     "validate-config": {},
     "mdc": {f"--{n}": f"{n}.parquet" for n in ("science", "truth", "calib-er", "calib-nr", "sim-nr", "isolated-s1",
                                                  "isolated-s2")},
-    "select": {"--selected": "selected.parquet", "--cutflow": "cutflow.csv", "--acceptance": "acceptance.csv"},
+    "select": {"--selected": "selected.parquet", "--cutflow": "cutflow.csv", "--acceptance": "acceptance.csv",
+               "--exposure": "exposure.json"},
     "backgrounds": {"--templates": "templates.json", "--summary": "summary.csv"},
-    "signal": {"--response": "response.json", "--signal": "signal.json", "--spectra": "spectra.csv"},
+    "signal": {"--response": "response.json", "--response-er": "response_er.json", "--signal": "signal.json",
+               "--spectra": "spectra.csv"},
+    "signal-model": {"--response": "response.json", "--response-er": "response_er.json", "--signal": "signal.json",
+                     "--spectra": "spectra.csv"},
     "likelihood": {"--workspace": "BkgOnly.json", "--patchset": "patchset.json"},
     "fit": {"-o": "fit.json"},
     "limits": {"--csv": "limits.csv", "--json": "limits.json", "--no-progress": ""},
@@ -97,13 +107,14 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
                                               ("science", "sim_nr", "calib_er", "isolated_s1", "isolated_s2")},
              "templates": pipeline_dir / "backgrounds/templates.json", "signal": pipeline_dir / "signal/signal.json",
              "selected": pipeline_dir / "selection/selected.parquet", "cutflow": pipeline_dir / "selection/cutflow.csv",
-             "acceptance": pipeline_dir / "selection/acceptance.csv",
+             "acceptance": pipeline_dir / "selection/acceptance.csv", "exposure": pipeline_dir / "selection/exposure.json",
              "workspace": pipeline_dir / "likelihood/BkgOnly.json", "patchset": pipeline_dir / "likelihood/patchset.json",
              "fit": extra / "fit.json", "limits": extra / "limits.csv"}
     assert main(["fit", "--workspace", str(paths["workspace"]), "--gof-toys", "0", "--no-progress",
                  "-o", str(paths["fit"])]) == 0
     paths["signal_model"] = REPO / "workflow/config/signal_model.yaml"
     paths["response"] = pipeline_dir / "signal/response_nr.json"
+    paths["response_er"] = pipeline_dir / "signal/response_er.json"
     paths["spectrum"] = extra / "spectrum.csv"
     paths["spectrum"].write_text("mass_gev,energy_kev,dr_de\n" + "".join(
         f"50,{e},{0.1 * math.exp(-e / 10)!r}\n" for e in range(1, 60)), encoding="utf-8")
@@ -111,7 +122,7 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
     assert main(["limits", "--config", str(cfg), "--workspace", str(paths["workspace"]),
                  "--patchset", str(paths["patchset"]), "--csv", str(paths["limits"]),
                  "--json", str(extra / "limits.json"), "--no-progress"]) == 0
-    assert main(["kit", *[x for o, k in INPUTS["kit"].items() for x in (o, str(paths[k]))], *EXTRA["kit"],
+    assert main(["kit", *[x for o, k in INPUTS["kit"].items() for x in (o, str(paths[k]))], *EXTRA.get("kit", []),
                  "--outdir", str(paths["kit"])]) == 0
     return paths
 
@@ -122,6 +133,25 @@ def _cut_code(doc: dict) -> None:
 
 def _bad_digest(doc: dict) -> None:
     doc["metadata"]["digests"]["sha256"] = "0" * 64
+
+
+def _normsys_lo_zero(doc: dict) -> None:
+    doc["channels"][0]["samples"][0]["modifiers"][0]["data"]["lo"] = 0.0
+
+
+def _shapesys(doc: dict) -> None:
+    n = len(doc["observations"][0]["data"])
+    doc["channels"][0]["samples"][0]["modifiers"].append({"name": "stat", "type": "shapesys", "data": [1.0] * n})
+
+
+def _zero_signal_patch(doc: dict) -> None:
+    """The first patch's signal sample expects nothing (a mass below threshold)."""
+    value = doc["patches"][0]["patch"][0]["value"]
+    value["data"] = [0.0] * len(value["data"])
+
+
+#: A model with a mass below threshold (a 3 GeV WIMP's recoils stay below ~1 keV).
+SUB_THRESHOLD_MODEL = "model: si\nmasses_gev: [3.0, 5.0, 50.0]\n"
 
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -213,8 +243,13 @@ CASES = [
          lambda src, dest: unlink_file(copy_reduced(src, dest).with_suffix(".json")), None, "not found"),
     # --- background templates, signal, likelihood, fit, limits
     Case("templates_truncated", "likelihood", "templates", raw_bytes(lambda b: b[:-100]), None, "not valid JSON"),
-    Case("templates_negative_exposure", "signal", "templates", json_doc(sets("exposure_t_yr", value=-1.0)),
+    Case("templates_negative_exposure", "likelihood", "templates", json_doc(sets("exposure_t_yr", value=-1.0)),
          "$.exposure_t_yr"),
+    # --- exposure (select writes it; backgrounds and signal read it)
+    Case("exposure_negative", "signal", "exposure", json_doc(sets("exposure_t_yr", value=-1.0)), "$.exposure_t_yr"),
+    Case("exposure_missing_live_time", "backgrounds", "exposure", json_doc(lambda d: d.pop("live_time_s")), "$",
+         "live_time_s"),
+    Case("exposure_truncated", "signal", "exposure", raw_bytes(lambda b: b[:-10]), None, "not valid JSON"),
     Case("templates_ragged", "likelihood", "templates",
          json_doc(lambda d: next(iter(d["components"].values()))["template"][0].pop()), "template", "shape"),
     Case("templates_observed_shape", "likelihood", "templates", json_doc(lambda d: d["observed"].pop()), "observed",
@@ -245,6 +280,22 @@ CASES = [
          None, "not valid JSON"),
     Case("limits_point_patchset_digest_mismatch", "limits-point", "patchset", json_doc(_bad_digest),
          "$.metadata.digests"),
+    # normsys lo = 0 (common in converted ROOT workspaces): every reader of a likelihood refuses it alike
+    Case("workspace_normsys_lo_zero", "fit", "workspace", json_doc(_normsys_lo_zero),
+         "$.channels[0].samples[0].modifiers[0].data.lo", "positive"),
+    Case("limits_point_workspace_normsys_lo_zero", "limits-point", "workspace", json_doc(_normsys_lo_zero),
+         "$.channels[0].samples[0].modifiers[0].data.lo", "positive"),
+    Case("limits_workspace_normsys_lo_zero", "limits", "workspace", json_doc(_normsys_lo_zero),
+         "$.channels[0].samples[0].modifiers[0].data.lo", "positive"),
+    Case("hepdata_workspace_normsys_lo_zero", "hepdata", "workspace", json_doc(_normsys_lo_zero),
+         "$.channels[0].samples[0].modifiers[0].data.lo", "positive"),
+    Case("kit_workspace_normsys_lo_zero", "reinterpret", "kit", kit_dir(rehashed("BkgOnly.json", _normsys_lo_zero)),
+         "$.channels[0].samples[0].modifiers[0].data.lo", "positive"),
+    Case("workspace_unsupported_modifier", "fit", "workspace", json_doc(_shapesys), "$.channels[0].samples[0]",
+         "not supported"),
+    Case("patchset_zero_signal", "fit", "patchset", json_doc(_zero_signal_patch), "$.patches[0]", "no sensitivity"),
+    Case("limits_point_patchset_zero_signal", "limits-point", "patchset", json_doc(_zero_signal_patch),
+         "$.patches[0]", "no sensitivity"),
     Case("patchset_schema_invalid", "limits", "patchset", json_doc(lambda d: d.pop("patches")), None,
          "not a valid pyhf patchset"),
     # --- plots and HEPData inputs (tables written by earlier steps)
@@ -269,6 +320,13 @@ CASES = [
     Case("spectrum_wrong_units", "reinterpret", "spectrum",
          csv_text(lambda t: t.replace("energy_kev,dr_de", "energy_ev,dr_de_per_kg_day", 1)), "energy_kev", "missing"),
     Case("spectrum_2gb_sparse", "reinterpret", "spectrum", sparse_file(2 * 1024 ** 3), None, "larger than"),
+    Case("model_mass_below_threshold", "signal-model", "signal_model", config(text=SUB_THRESHOLD_MODEL),
+         "masses_gev", "no sensitivity at 3 GeV"),
+    Case("model_only_masses_below_threshold", "reinterpret-model", "signal_model",
+         config(text="model: si\nmasses_gev: [2.0, 3.0]\n"), "masses_gev", "no mass gives expected signal"),
+    Case("signal_all_zero_template", "likelihood", "signal",
+         json_doc(lambda d: d["templates"].__setitem__(0, [0.0] * len(d["templates"][0]))), "$.templates[0]",
+         "no expected signal"),
     Case("model_alias_bomb", "reinterpret-model", "signal_model", config(text=BILLION_LAUGHS), None, "alias"),
     Case("model_python_tag", "reinterpret-model", "signal_model",
          config(text="model: !!python/object/apply:os.system ['touch EVALUATED']\n"), None, "YAML"),
@@ -281,6 +339,8 @@ CASES = [
     Case("kit_oversized_member", "reinterpret", "kit", kit_dir(sparse_member("efficiency.csv", 2 * 1024 ** 3)),
          "files.efficiency.csv", "larger than"),
     Case("kit_limits_nan", "kit", "limits", csv_text(replace_cell("expected_cm2", "nan")), "expected_cm2", "finite"),
+    Case("kit_response_er_truncated", "kit", "response_er", raw_bytes(lambda b: b[: len(b) // 2]), None,
+         "not valid JSON"),
     Case("verify_reference_nan", "verify", "limits", csv_text(replace_cell("limit_cm2", "nan")), "limit_cm2"),
     # --- provenance
     Case("provenance_missing_input", "provenance", "science", lambda src, dest: dest / "gone.parquet", None,
@@ -299,7 +359,7 @@ def _argv(case: Case, good: dict[str, Path], tmp_path: Path) -> tuple[list[str],
         bad["kit"] = dest / "kit"
     if case.names == "sidecar":
         named = named.with_suffix(".json")
-    argv = [case.command.split("-model")[0] if case.command == "reinterpret-model" else case.command]
+    argv = [case.command.removesuffix("-model")]
     argv += EXTRA.get(case.command, [])
     for option, key in INPUTS[case.command].items():
         argv += [option, str(bad.get(key, good[key]))]
@@ -354,9 +414,15 @@ def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
     shutil.copytree(mdc_dir, work / "results/mdc")
     for sub in ("selection", "backgrounds", "signal", "likelihood"):
         shutil.copytree(pipeline_dir / sub, work / "results" / sub)
+    # the workflow's first job (every step reads its results/config.resolved.yaml); its log is not wanted
+    proc = subprocess.run(snakemake_argv("results/config.resolved.yaml", "--allowed-rules", "resolve_config", cores=1),
+                          cwd=work, env=env(), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.rmtree(work / "results/logs")
     stamp = time.time() - 1000  # in the past, in DAG order: every result newer than its inputs, older than now
     for f in [work / "tests/data/test_config.yaml", *(work / "workflow").rglob("*")]:
         os.utime(f, (stamp - 10, stamp - 10))
+    os.utime(work / "results/config.resolved.yaml", (stamp - 5, stamp - 5))
     for i, sub in enumerate(("mdc", "selection", "backgrounds", "signal", "likelihood")):
         for f in (work / "results" / sub).iterdir():
             os.utime(f, (stamp + i, stamp + i))
@@ -366,7 +432,8 @@ def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
 # (case id, rule, target file, file under results/ to damage)
 SNAKEMAKE_CASES = [
     ("parquet_truncated", "select", "results/selection/cutflow.csv", "results/mdc/science.parquet"),
-    ("sidecar_unit_disagrees", "backgrounds", "results/backgrounds/templates.json", "results/mdc/science.parquet"),
+    # calib_er: read by backgrounds only (damaging science would make Snakemake rerun select first)
+    ("sidecar_unit_disagrees", "backgrounds", "results/backgrounds/templates.json", "results/mdc/calib_er.parquet"),
     ("patchset_digest_mismatch", "limits_point", "results/limits/points/0.json", "results/likelihood/patchset.json"),
 ]
 
