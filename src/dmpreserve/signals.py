@@ -166,6 +166,11 @@ def build_signal(
         model: A :class:`dmpreserve.physics.signal_models.SignalModel` (NR models only); None: SI.
             Its halo and mass grid, where given, replace the configuration's.
         masses_gev: The resolved mass grid [GeV] (``mass_grid.json``); None: the model's or the configuration's.
+
+    Raises:
+        InvalidSpectrum: field ``masses_gev``, for masses without sensitivity: no expected signal in the
+            analysis region (e.g. every recoil below threshold).  The pipeline refuses them up front
+            (the caller names the model or configuration file); ``dmpreserve reinterpret`` skips them.
     """
     model = SignalModel(model="si") if model is None else model
     if model.is_er:
@@ -188,6 +193,13 @@ def build_signal(
         refs.append(ref)
         expected.append(float(tmpl.sum()))
         templates.append(tmpl)
+    invisible = [f"{m:g}" for m, n in zip(masses, expected) if not (math.isfinite(n) and n > 0)]
+    if invisible:
+        raise InvalidSpectrum(
+            f"no sensitivity at {', '.join(invisible)} GeV: no expected signal in the analysis region (every "
+            "recoil below threshold); remove these masses from the mass grid",
+            field="masses_gev",
+        )
     return SignalTemplates(
         masses_gev=tuple(masses),
         reference_cross_section_cm2=tuple(refs),

@@ -202,6 +202,21 @@ def sparse_member(name: str, size: int) -> Callable[[Path], Path]:
     return mutate
 
 
+def rehashed(name: str, mutate: Callable[[dict], Any]) -> Callable[[Path], Path]:
+    """Change the kit's JSON member ``name`` with ``mutate`` and record its new sha256 in kit.json (a
+    consistent kit whose content is bad, not a tampered one)."""
+    def damage(kit: Path) -> Path:
+        member = kit / name
+        doc = json.loads(member.read_text())
+        mutate(doc)
+        member.write_text(json.dumps(doc))
+        manifest = json.loads((kit / "kit.json").read_text())
+        manifest["files"][name]["sha256"] = hashlib.sha256(member.read_bytes()).hexdigest()
+        (kit / "kit.json").write_text(json.dumps(manifest))
+        return member
+    return damage
+
+
 def tamper(name: str) -> Callable[[Path], Path]:
     def mutate(kit: Path) -> Path:
         with open(kit / name, "a", encoding="utf-8") as fh:

@@ -41,6 +41,7 @@ from hostile_damage import (
     outside_link,
     parquet,
     raw_bytes,
+    rehashed,
     replace_cell,
     sets,
     sidecar,
@@ -72,8 +73,16 @@ INPUTS: dict[str, dict[str, str]] = {
     },
     "mass-grid": {"--config": "config", "--signal-model": "signal_model"},
     "signal": {"--config": "config", "--sim-nr": "sim_nr", "--exposure": "exposure", "--mass-grid": "mass_grid"},
+    # the signal step with a signal model of its own mass grid (its mass grid resolved for it)
+    "signal-model": {
+        "--config": "config",
+        "--sim-nr": "sim_nr",
+        "--exposure": "exposure",
+        "--mass-grid": "mass_grid_sub_threshold",
+        "--model": "signal_model",
+    },
     "likelihood": {"--config": "config", "--templates": "templates", "--signal": "signal"},
-    "fit": {"--workspace": "workspace"},
+    "fit": {"--workspace": "workspace", "--patchset": "patchset"},
     "limits": {"--config": "config", "--workspace": "workspace", "--patchset": "patchset"},
     "plots": {
         "--limits": "limits",
@@ -112,6 +121,8 @@ INPUTS: dict[str, dict[str, str]] = {
 #: Fixed extra arguments (small and fast settings).
 EXTRA: dict[str, list[str]] = {
     "signal": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
+    "signal-model": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
+    "fit": ["--gof-toys", "0", "--no-progress"],
     "reinterpret": ["--no-progress"],
     "limits-point": ["--index", "0", "--no-progress"],
     "reinterpret-model": ["--no-progress"],
@@ -131,6 +142,12 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "backgrounds": {"--templates": "templates.json", "--summary": "summary.csv"},
     "mass-grid": {"-o": "mass_grid.json"},
     "signal": {
+        "--response": "response.json",
+        "--response-er": "response_er.json",
+        "--signal": "signal.json",
+        "--spectra": "spectra.csv",
+    },
+    "signal-model": {
         "--response": "response.json",
         "--response-er": "response_er.json",
         "--signal": "signal.json",
@@ -183,6 +200,24 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
     paths["response"] = pipeline_dir / "signal/response_nr.json"
     paths["response_er"] = pipeline_dir / "signal/response_er.json"
     paths["mass_grid"] = pipeline_dir / "signal/mass_grid.json"
+    # a model with masses below threshold, and its resolved mass grid (the signal step refuses such masses)
+    paths["sub_threshold_model"] = extra / "sub_threshold.yaml"
+    paths["sub_threshold_model"].write_text(SUB_THRESHOLD_MODEL, encoding="utf-8")
+    paths["mass_grid_sub_threshold"] = extra / "mass_grid_sub_threshold.json"
+    assert (
+        main(
+            [
+                "mass-grid",
+                "--config",
+                str(cfg),
+                "--signal-model",
+                str(paths["sub_threshold_model"]),
+                "-o",
+                str(paths["mass_grid_sub_threshold"]),
+            ]
+        )
+        == 0
+    )
     paths["spectrum"] = extra / "spectrum.csv"
     paths["spectrum"].write_text(
         "mass_gev,energy_kev,dr_de\n" + "".join(f"50,{e},{0.1 * math.exp(-e / 10)!r}\n" for e in range(1, 60)),
@@ -225,6 +260,25 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
 
 def _cut_code(doc: dict) -> None:
     doc["selection"]["cuts"][0]["variable"] = "__import__('os').system('touch EVALUATED')"
+
+
+def _normsys_lo_zero(doc: dict) -> None:
+    doc["channels"][0]["samples"][0]["modifiers"][0]["data"]["lo"] = 0.0
+
+
+def _shapesys(doc: dict) -> None:
+    n = len(doc["observations"][0]["data"])
+    doc["channels"][0]["samples"][0]["modifiers"].append({"name": "stat", "type": "shapesys", "data": [1.0] * n})
+
+
+def _zero_signal_patch(doc: dict) -> None:
+    """The first patch's signal sample expects nothing (a mass below threshold)."""
+    value = doc["patches"][0]["patch"][0]["value"]
+    value["data"] = [0.0] * len(value["data"])
+
+
+#: A model with a mass below threshold (a 3 GeV WIMP's recoils stay below ~1 keV).
+SUB_THRESHOLD_MODEL = "model: si\nmasses_gev: [3.0, 5.0, 50.0]\n"
 
 
 def _bad_digest(doc: dict) -> None:
@@ -570,6 +624,64 @@ CASES = [
     Case(
         "limits_point_patchset_digest_mismatch", "limits-point", "patchset", json_doc(_bad_digest), "$.metadata.digests"
     ),
+    # normsys lo = 0 (common in converted ROOT workspaces): every reader of a likelihood refuses it alike
+    Case(
+        "workspace_normsys_lo_zero",
+        "fit",
+        "workspace",
+        json_doc(_normsys_lo_zero),
+        "$.channels[0].samples[0].modifiers[0].data.lo",
+        "positive",
+    ),
+    Case(
+        "limits_point_workspace_normsys_lo_zero",
+        "limits-point",
+        "workspace",
+        json_doc(_normsys_lo_zero),
+        "$.channels[0].samples[0].modifiers[0].data.lo",
+        "positive",
+    ),
+    Case(
+        "limits_workspace_normsys_lo_zero",
+        "limits",
+        "workspace",
+        json_doc(_normsys_lo_zero),
+        "$.channels[0].samples[0].modifiers[0].data.lo",
+        "positive",
+    ),
+    Case(
+        "hepdata_workspace_normsys_lo_zero",
+        "hepdata",
+        "workspace",
+        json_doc(_normsys_lo_zero),
+        "$.channels[0].samples[0].modifiers[0].data.lo",
+        "positive",
+    ),
+    Case(
+        "kit_workspace_normsys_lo_zero",
+        "reinterpret",
+        "kit",
+        kit_dir(rehashed("BkgOnly.json", _normsys_lo_zero)),
+        "$.channels[0].samples[0].modifiers[0].data.lo",
+        "positive",
+    ),
+    Case(
+        "workspace_unsupported_modifier",
+        "fit",
+        "workspace",
+        json_doc(_shapesys),
+        "$.channels[0].samples[0]",
+        "not supported",
+    ),
+    Case("patchset_zero_signal", "fit", "patchset", json_doc(_zero_signal_patch), "$.patches[0]", "no sensitivity"),
+    Case(
+        "limits_point_patchset_zero_signal",
+        "limits-point",
+        "patchset",
+        json_doc(_zero_signal_patch),
+        "$.patches[0]",
+        "no sensitivity",
+    ),
     Case(
         "patchset_schema_invalid",
         "limits",
@@ -642,6 +754,30 @@ CASES = [
         "missing",
     ),
     Case("spectrum_2gb_sparse", "reinterpret", "spectrum", sparse_file(2 * 1024**3), None, "larger than"),
+    Case(
+        "model_mass_below_threshold",
+        "signal-model",
+        "signal_model",
+        config(text=SUB_THRESHOLD_MODEL),
+        "masses_gev",
+        "no sensitivity at 3 GeV",
+    ),
+    Case(
+        "model_only_masses_below_threshold",
+        "reinterpret-model",
+        "signal_model",
+        config(text="model: si\nmasses_gev: [2.0, 3.0]\n"),
+        "masses_gev",
+        "no mass gives expected signal",
+    ),
+    Case(
+        "signal_all_zero_template",
+        "likelihood",
+        "signal",
+        json_doc(lambda d: d["templates"].__setitem__(0, [0.0] * len(d["templates"][0]))),
+        "$.templates[0]",
+        "no expected signal",
+    ),
     Case("model_alias_bomb", "reinterpret-model", "signal_model", config(text=BILLION_LAUGHS), None, "alias"),
     Case(
         "model_python_tag",
@@ -708,7 +844,7 @@ def _argv(case: Case, good: dict[str, Path], tmp_path: Path) -> tuple[list[str],
         bad["kit"] = dest / "kit"
     if case.names == "sidecar":
         named = named.with_suffix(".json")
-    argv = [case.command.split("-model")[0] if case.command == "reinterpret-model" else case.command]
+    argv = [case.command.removesuffix("-model")]
     argv += EXTRA.get(case.command, [])
     for option, key in INPUTS[case.command].items():
         argv += [option, str(bad.get(key, good[key]))]

@@ -1,13 +1,17 @@
 """The serialized likelihood passed between steps: a pyhf workspace (``BkgOnly.json``) and patchset.
 
 Both files are pyhf's own JSON formats (schema version 1.0.0), validated with pyhf's schemas plus the
-checks pyhf itself skips (observation lengths, patches that apply, the workspace digest).  Their
-builders live in :mod:`dmpreserve.stats.workspace`.
+checks pyhf itself skips (observation lengths, patches that apply, the workspace digest) and the
+checks of what dmpreserve's statistics support (:func:`check_model`).  This is the one validation of a
+likelihood: every reader (``fit``, ``limits``, ``limits-point``, ``hepdata``, ``reinterpret``'s kit,
+the fast engine :func:`dmpreserve.stats.model.build_model`) runs it, so a bad likelihood gets the same
+one-line error everywhere.  Their builders live in :mod:`dmpreserve.stats.workspace`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jsonpatch
@@ -39,6 +43,93 @@ def validate_workspace(spec: dict[str, Any], *, path: str | None = None) -> None
                     path=path,
                     field=f"$.channels[{i}].samples[{j}].data",
                 )
+    check_model(spec, path=path)
+
+
+#: Modifier types the statistics support (normsys: code4 interpolation; normfactor: the POI only).
+SUPPORTED_MODIFIERS = ("normsys", "normfactor")
+
+
+def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool = False) -> None:
+    """What dmpreserve's statistics (fits, limits, toys) support, for a schema-valid workspace.
+
+    * the first measurement's POI has finite bounds low < high, and no parameter is fixed;
+    * modifiers are ``normsys`` with finite factors hi, lo > 0 (lo = 0 is common in converted ROOT
+      workspaces and makes ln L undefined) or the POI's ``normfactor``;
+    * sample yields and observations are finite and >= 0;
+    * with ``signal`` (a workspace with a signal patch applied): some sample carries the POI and the
+      signal samples expect more than zero events in total (a mass without sensitivity is refused).
+
+    Raises:
+        InvalidWorkspace: naming ``path`` and the JSON path of the first problem.
+    """
+    config = spec["measurements"][0]["config"]
+    poi = config["poi"]
+    for k, par in enumerate(config.get("parameters", [])):
+        field = f"$.measurements[0].config.parameters[{k}]"
+        if par.get("fixed"):
+            raise InvalidWorkspace(f"fixed parameter {par['name']!r} is not supported", path=path, field=field)
+        if par["name"] == poi and "bounds" in par:
+            lo, hi = (float(b) for b in par["bounds"][0])
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise InvalidWorkspace(
+                    f"POI bounds must be finite with low < high, got {par['bounds'][0]}",
+                    path=path,
+                    field=field + ".bounds",
+                )
+    for k, obs in enumerate(spec["observations"]):
+        _check_counts(obs["data"], path=path, field=f"$.observations[{k}].data")
+    signal_events, has_poi = 0.0, False
+    for i, channel in enumerate(spec["channels"]):
+        for j, sample in enumerate(channel["samples"]):
+            at = f"$.channels[{i}].samples[{j}]"
+            _check_counts(sample["data"], path=path, field=at + ".data")
+            for k, mod in enumerate(sample["modifiers"]):
+                _check_modifier(mod, poi, path=path, field=f"{at}.modifiers[{k}]")
+                if mod["type"] == "normfactor":
+                    has_poi = True
+                    signal_events += float(sum(sample["data"]))
+    if signal and not has_poi:
+        raise InvalidWorkspace(f"no sample carries the POI normfactor {poi!r}", path=path, field="$.channels")
+    if signal and not signal_events > 0:
+        raise InvalidWorkspace(
+            "the signal expects no events at all: no sensitivity at this mass (such masses are refused; "
+            "see docs/statistics.md)",
+            path=path,
+            field="$.channels",
+        )
+
+
+def _check_modifier(mod: dict[str, Any], poi: str, *, path: str | None, field: str) -> None:
+    kind = mod["type"]
+    if kind not in SUPPORTED_MODIFIERS:
+        raise InvalidWorkspace(
+            f"modifier {mod['name']!r}: type {kind!r} is not supported by dmpreserve.stats (normsys and the POI "
+            "normfactor are)",
+            path=path,
+            field=field + ".type",
+        )
+    if kind == "normfactor" and mod["name"] != poi:
+        raise InvalidWorkspace(
+            f"normfactor {mod['name']!r} is not the POI {poi!r} (only the POI may be a normfactor)",
+            path=path,
+            field=field + ".name",
+        )
+    if kind == "normsys":
+        for side in ("hi", "lo"):
+            value = float(mod["data"][side])
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidWorkspace(
+                    f"normsys {mod['name']!r}: factor {side} must be positive and finite, got {value!r}",
+                    path=path,
+                    field=f"{field}.data.{side}",
+                )
+
+
+def _check_counts(data: list[Any], *, path: str | None, field: str) -> None:
+    for b, value in enumerate(data):
+        if not (math.isfinite(float(value)) and float(value) >= 0):
+            raise InvalidWorkspace(f"bin {b}: must be finite and >= 0, got {value!r}", path=path, field=field)
 
 
 def _check_document(spec: Any, what: str, *, path: str | None) -> None:
@@ -72,13 +163,37 @@ def validate_patchset(
             raise InvalidWorkspace(
                 f"patchset does not belong to this workspace: {exc}", path=path, field="$.metadata.digests"
             ) from None
-        for i, p in enumerate(spec["patches"]):  # every patch must apply to the workspace
-            try:
-                jsonpatch.apply_patch(workspace, p["patch"])  # applies to a copy
-            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-                raise InvalidWorkspace(
-                    f"patch does not apply to the workspace: {exc}", path=path, field=f"$.patches[{i}].patch"
-                ) from None
+        check_patches(workspace, spec["patches"], path=path)
+
+
+def check_patches(workspace: dict[str, Any], patches: list[dict[str, Any]], *, path: str | None = None) -> None:
+    """Every patch applies to ``workspace`` and the result passes :func:`check_model` with its signal.
+
+    Raises:
+        InvalidWorkspace: naming ``path`` (the patchset) and ``$.patches[i]``.
+    """
+    for i, p in enumerate(patches):  # every patch must apply to the workspace
+        try:
+            patched = jsonpatch.apply_patch(workspace, p["patch"])  # applies to a copy
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            raise InvalidWorkspace(
+                f"patch does not apply to the workspace: {exc}", path=path, field=f"$.patches[{i}].patch"
+            ) from None
+        try:
+            check_model(patched, signal=True)
+        except InvalidWorkspace as exc:
+            raise InvalidWorkspace(
+                f"patch {p['metadata']['name']!r} (values {p['metadata']['values']}) applied to the workspace: "
+                f"{exc.field}: {exc.message}",
+                path=path,
+                field=f"$.patches[{i}]",
+            ) from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise InvalidWorkspace(
+                f"the patched workspace is not a valid pyhf workspace ({type(exc).__name__}: {exc})",
+                path=path,
+                field=f"$.patches[{i}].patch",
+            ) from None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

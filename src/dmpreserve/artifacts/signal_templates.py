@@ -95,6 +95,13 @@ class SignalTemplates:
                 raise InvalidData(
                     f"template has {len(tmpl)} bins, expected {length}", path=path, field=f"$.templates[{i}]"
                 )
+            if not sum(tmpl) > 0:  # the schema makes every entry finite and >= 0
+                raise InvalidData(
+                    f"mass {doc['masses_gev'][i]:g} GeV has no expected signal (all-zero template): no "
+                    "sensitivity; such masses are refused (docs/statistics.md)",
+                    path=path,
+                    field=f"$.templates[{i}]",
+                )
         return cls(
             masses_gev=tuple(doc["masses_gev"]),
             reference_cross_section_cm2=tuple(doc["reference_cross_section_cm2"]),

@@ -143,16 +143,33 @@ def _masses(text: str | None) -> tuple[float, ...] | None:
 
 
 def _xenon1t(args: argparse.Namespace, spectra_rates, masses, unit: str, source: dict) -> None:
-    """Binwise backend: limits per mass, written as limits.csv (mass_gev, limit_cm2) and limits.json."""
+    """Binwise backend: limits per mass, written as limits.csv (mass_gev, limit_cm2) and limits.json.
+
+    Masses without expected signal are skipped and listed (``no_sensitivity``), as in the kit backend.
+    """
+    import numpy as np
+
     from dmpreserve.files import write_csv, write_json
+    from dmpreserve.reinterpret.outputs import NO_SENSITIVITY
     from dmpreserve.reinterpret.xenon1t import load_binwise
 
     bw = load_binwise(args.kit)
-    rows = []
+    rows, invisible = [], []
     for m, (rate, strength, breakpoints) in zip(masses, spectra_rates):
-        x = bw.upper_limit(bw.fold(rate, breakpoints_kev=breakpoints), asymptotic=args.asymptotic)
+        s_reco = bw.fold(rate, breakpoints_kev=breakpoints)
+        if not np.all(np.isfinite(s_reco)) or not np.any(s_reco > 0):
+            invisible.append(m)
+            LOG.warning("m = %8.4g GeV: no sensitivity (%s)", m, NO_SENSITIVITY)
+            continue
+        x = bw.upper_limit(s_reco, asymptotic=args.asymptotic)
         rows.append((m, x * strength))
         LOG.info("m = %8.4g GeV: limit %.4e %s", m, x * strength, unit)
+    if not rows:
+        raise InvalidSpectrum(
+            "no mass gives expected signal in the analysis region",
+            path=args.model or args.spectrum,
+            field="--masses" if args.masses else "masses_gev",
+        )
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "limits.csv", ("mass_gev", "limit_cm2"), rows)
@@ -165,13 +182,14 @@ def _xenon1t(args: argparse.Namespace, spectra_rates, masses, unit: str, source:
             "units": {"limit_cm2": unit, "mass_gev": "GeV/c^2"},
             "source": source,
             "limits": [{"mass_gev": m, "limit_cm2": v} for m, v in rows],
+            "no_sensitivity": [{"mass_gev": m, "reason": NO_SENSITIVITY} for m in invisible],
         },
     )
 
 
 def run_reinterpret(args: argparse.Namespace) -> None:
     """``dmpreserve reinterpret``."""
-    from dmpreserve.physics.signal_models import load_model, read_spectrum_csv
+    from dmpreserve.physics.signal_models import INTERPOLATION_RULE, load_model, read_spectrum_csv
     from dmpreserve.reinterpret.xenon1t import PUBLISHED_MASSES_GEV, is_binwise_release
 
     ref = args.reference_cross_section
@@ -185,7 +203,7 @@ def run_reinterpret(args: argparse.Namespace) -> None:
     source = (
         {"model": model.model, **model.to_json()}
         if model
-        else {"spectrum": str(args.spectrum), "reference_cross_section_cm2": ref}
+        else {"spectrum": str(args.spectrum), "reference_cross_section_cm2": ref, "interpolation": INTERPOLATION_RULE}
     )
     binwise = args.backend == "binwise" or (args.backend == "auto" and is_binwise_release(args.kit))
     if binwise:
@@ -203,7 +221,7 @@ def run_reinterpret(args: argparse.Namespace) -> None:
             unit = model.strength_unit
         else:
             ms = spectra.masses_gev
-            rates = [(spectra.rate(i), ref, None) for i in range(len(ms))]
+            rates = [(spectra.rate(i), ref, spectra.breakpoints_kev(i)) for i in range(len(ms))]
             unit = "cm^2 (user spectrum)"
         _xenon1t(args, rates, ms, unit, source)
         return
@@ -218,7 +236,16 @@ def run_reinterpret(args: argparse.Namespace) -> None:
     else:
         signal = spectrum_signal(kit, spectra, reference_cross_section_cm2=ref)
         unit = "cm^2 (user spectrum)"
-    result = reinterpret(kit, signal, strength_unit=unit, source=source, progress=not args.no_progress, toys=args.toys)
+    try:
+        result = reinterpret(
+            kit, signal, strength_unit=unit, source=source, progress=not args.no_progress, toys=args.toys
+        )
+    except InvalidSpectrum as exc:
+        if exc.path is not None or exc.field != "masses_gev":
+            raise
+        raise InvalidSpectrum(  # no mass has any expected signal: name the model (or spectrum) file
+            exc.message, path=args.model or args.spectrum, field="--masses" if masses else "masses_gev"
+        ) from None
     for r in result.limits:
         row = r.row()
         LOG.info(

@@ -310,18 +310,33 @@ def run_signal(args: argparse.Namespace) -> None:
     model = load_model(args.model) if args.model else None
     grid = read_mass_grid(args.mass_grid)
     model_name = model.model if model else "si"
-    if grid.model_name != model_name:
+    if grid.model_name != model_name or (model and model.masses_gev and tuple(model.masses_gev) != grid.masses_gev):
         raise InvalidData(
-            f"the mass grid was resolved for the signal model {grid.model_name!r}, not {model_name!r}",
+            f"the mass grid was resolved for another signal model ({grid.model_name!r}, from {grid.model_file}), "
+            f"not for {args.model or 'the default SI model'}",
             path=args.mass_grid,
-            field="model_name",
+            field="model_file",
         )
     sim = read_reduced(args.sim_nr, kinds=("simulation_nr",))
     exposure = read_exposure(args.exposure)
     response = build_response(sim, cfg)
-    signal = build_signal(
-        config=cfg, response=response, exposure_t_yr=exposure.exposure_t_yr, model=model, masses_gev=grid.masses_gev
-    )
+    try:
+        signal = build_signal(
+            config=cfg,
+            response=response,
+            exposure_t_yr=exposure.exposure_t_yr,
+            model=model,
+            masses_gev=grid.masses_gev,
+        )
+    except InvalidSpectrum as exc:  # masses without sensitivity: name the file that chose them
+        if exc.field != "masses_gev" or exc.path is not None:
+            raise
+        from_model = model is not None and model.masses_gev is not None
+        raise InvalidSpectrum(
+            exc.message,
+            path=args.model if from_model else args.config,
+            field="masses_gev" if from_model else "$.signal.masses_gev",
+        ) from None
     for m, ref, n in zip(signal.masses_gev, signal.reference_cross_section_cm2, signal.expected_events):
         LOG.info("m = %8.4g GeV: %.4g signal events at sigma = %.0e cm2", m, n, ref)
     er = simulate_er_response(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from scipy.interpolate import PchipInterpolator
 
 from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.files import load_yaml, read_csv
@@ -168,18 +169,76 @@ def load_model(path: str | os.PathLike) -> SignalModel:
     return model_from_dict(doc, path=p)
 
 
+#: Interpolation rule of tabulated user spectra (limits.json records it).
+INTERPOLATION_RULE = (
+    "between table nodes where dR/dE > 0 at both ends: monotone cubic (PCHIP) interpolation of ln(dR/dE) "
+    "in energy, exact for exponentials, without overshoot; in an interval with dR/dE = 0 at one "
+    "end: linear; zero outside the table; integrated over each table interval separately (Gauss-Legendre "
+    "between nodes)"
+)
+
+
+def _log_interpolant(e: np.ndarray, r: np.ndarray, *, cubic: bool = True) -> Rate:
+    """The interpolant of :data:`INTERPOLATION_RULE` of one tabulated spectrum (nodes ``e``, values ``r``).
+
+    ``cubic=False``: ln(dR/dE) linear instead of PCHIP between positive nodes (the first-order rule).
+    """
+    pos = r > 0
+    idx = np.flatnonzero(pos)
+    runs = [run for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if len(run) >= 2]
+    pieces = []
+    for run in runs:  # maximal runs of consecutive positive nodes: PCHIP of ln r on each
+        ee, lr = e[run], np.log(r[run])
+        fn = PchipInterpolator(ee, lr, extrapolate=False) if cubic and len(run) > 2 else None
+        pieces.append((ee[0], ee[-1], ee, lr, fn))
+
+    def rate(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        out = np.interp(x, e, r, left=0.0, right=0.0)  # linear: right in intervals with a zero end
+        for lo, hi, ee, lr, fn in pieces:
+            sel = (x >= lo) & (x <= hi)
+            if np.any(sel):
+                out[sel] = np.exp(np.interp(x[sel], ee, lr) if fn is None else fn(x[sel]))
+        return out
+
+    return rate
+
+
 @dataclasses.dataclass(frozen=True)
 class UserSpectra:
-    """Tabulated user spectra: per mass, energies [keV] and dR/dE [events/(t yr keV)] at the reference σ."""
+    """Tabulated user spectra: per mass, energies [keV] and dR/dE [events/(t yr keV)] at the reference σ.
+
+    The spectrum between table nodes follows :data:`INTERPOLATION_RULE` (:meth:`rate`); the nodes are
+    the interpolant's kinks, to be passed as quadrature breakpoints (:meth:`breakpoints_kev`).
+    """
 
     masses_gev: tuple[float, ...]
     energies_kev: tuple[np.ndarray, ...]
     dr_de: tuple[np.ndarray, ...]
+    path: str | None = None
 
-    def rate(self, index: int, *, scale: float = 1.0) -> Rate:
-        """Linear interpolation of the ``index``-th spectrum (zero outside its table), times ``scale``."""
+    def rate(self, index: int, *, scale: float = 1.0, rule: str = "log_pchip") -> Rate:
+        """The interpolated ``index``-th spectrum (zero outside its table), times ``scale``.
+
+        Args:
+            index: Which mass.
+            scale: Factor applied to dR/dE.
+            rule: ``log_pchip`` (:data:`INTERPOLATION_RULE`, the default), or the cruder rules used to
+                estimate how well the grid resolves the spectrum: ``log_linear`` (ln dR/dE linear between
+                positive nodes) and ``linear`` (dR/dE linear everywhere).
+        """
         e, r = self.energies_kev[index], self.dr_de[index]
-        return lambda x: scale * np.interp(x, e, r, left=0.0, right=0.0)
+        if rule in ("log_pchip", "log_linear"):
+            fn = _log_interpolant(e, r, cubic=rule == "log_pchip")
+        elif rule == "linear":
+            return lambda x: scale * np.interp(x, e, r, left=0.0, right=0.0)
+        else:
+            raise ValueError(f"unknown interpolation rule {rule!r}")
+        return lambda x: scale * fn(x)
+
+    def breakpoints_kev(self, index: int) -> np.ndarray:
+        """The table energies of the ``index``-th spectrum [keV] (where the interpolant may have kinks)."""
+        return self.energies_kev[index]
 
 
 def read_spectrum_csv(path: str | os.PathLike) -> UserSpectra:
@@ -225,4 +284,4 @@ def read_spectrum_csv(path: str | os.PathLike) -> UserSpectra:
         masses.append(float(m))
         energies.append(e)
         rates.append(r)
-    return UserSpectra(tuple(masses), tuple(energies), tuple(rates))
+    return UserSpectra(tuple(masses), tuple(energies), tuple(rates), path=p)

@@ -6,6 +6,7 @@ arrays and return a Figure; this module decides which arrays go into which figur
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.artifacts.tables import Acceptance, CutFlow
 from dmpreserve.artifacts.templates import BackgroundTemplates
 from dmpreserve.publish import plots, plots_fit
+
+LOG = logging.getLogger("dmpreserve")
 
 #: Mass [GeV/c^2] whose signal template is drawn over the analysis space.
 ANALYSIS_SPACE_MASS_GEV = 50.0
@@ -40,7 +43,12 @@ def write_limit_plot(limits: LimitTable, outdir: Path) -> None:
 
 
 def write_fit_plots(fit: FitResults, outdir: Path) -> None:
-    """``pulls.png``, ``correlation.png``; with a signal-plus-background fit also ``poi_scan.png``, ``best_fit.png``."""
+    """``pulls.png``, ``correlation.png``; with a signal-plus-background fit also ``poi_scan.png``, ``best_fit.png``.
+
+    Fits flagged ``valid: false`` (no valid MINUIT minimum) are not published as values: the scan of
+    an invalid signal-plus-background fit is titled as such, and the best-fit plot leaves invalid
+    fits out (their masses are logged).
+    """
     pars = fit.pulled_parameters()
     plots.save_figure(
         plots_fit.plot_pulls(
@@ -56,17 +64,21 @@ def write_fit_plots(fit: FitResults, outdir: Path) -> None:
         plots_fit.plot_correlation(names=corr["names"], matrix=corr["matrix"]), outdir / "correlation.png"
     )
     if sb is not None:
+        invalid = " (NOT VALID: no MINUIT minimum)" if sb.get("valid") is False else ""
         plots.save_figure(
             plots_fit.plot_poi_scan(
                 mu=sb["scan"]["mu"],
                 delta_twice_nll=sb["scan"]["delta_twice_nll"],
                 mu_hat=sb["poi"]["value"],
                 title=f"Profile likelihood, {sb['mass_gev']:.4g} GeV/c² WIMP "
-                f"(σ = μ × {sb['reference_cross_section_cm2']:.0e} cm²)",
+                f"(σ = μ × {sb['reference_cross_section_cm2']:.0e} cm²){invalid}",
             ),
             outdir / "poi_scan.png",
         )
-        rows = fit.best_fit_per_mass or ()
+        rows = [r for r in fit.best_fit_per_mass or () if r.get("valid") is not False]
+        omitted = [f"{r['mass_gev']:.4g}" for r in fit.best_fit_per_mass or () if r.get("valid") is False]
+        if omitted:
+            LOG.warning("best fits without a valid minimum are not drawn: %s GeV", ", ".join(omitted))
         plots.save_figure(
             plots_fit.plot_best_fit_per_mass(
                 mass_gev=[r["mass_gev"] for r in rows],

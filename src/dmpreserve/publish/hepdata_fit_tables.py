@@ -49,26 +49,43 @@ def _parameter_table(hdl, title: str, description: str, rows: Sequence[Mapping],
     return table
 
 
+def _valid(doc: Mapping | None) -> bool:
+    """A fit with a valid MINUIT minimum (fits flagged ``valid: false`` are never published)."""
+    return doc is not None and doc.get("valid") is not False
+
+
 def fit_tables(hdl, fit: Mapping, keywords) -> list:
-    """Tables of the fit results (``fit.json``, already schema-validated): parameters, correlations, scan, mu^."""
+    """Tables of the fit results (``fit.json``, already schema-validated): parameters, correlations, scan, mu^.
+
+    Only fits with a valid minimum are published: a fit flagged ``valid: false`` has no table, and the
+    best-fit table leaves such masses out and names them in its description.
+    """
     method = (
         "Maximum-likelihood fit of the attached HistFactory likelihood with MINUIT (iminuit: MIGRAD, HESSE"
         "{}); pull = (post-fit - pre-fit value) / pre-fit uncertainty."
     )
-    tables = [
-        _parameter_table(
-            hdl,
-            "Background-only fit",
-            "Background-only fit: post-fit values of the nuisance parameters (normsys rate "
-            "modifiers, in units of their pre-fit constraint) with HESSE uncertainties and pulls. "
-            + method.format("")
-            + f" -2 ln L at the minimum: {fit['twice_nll']:.7g}. "
-            + _gof_text(fit["goodness_of_fit"]),
-            fit["parameters"],
-            keywords,
+    tables = []
+    if _valid(fit):
+        tables.append(
+            _parameter_table(
+                hdl,
+                "Background-only fit",
+                "Background-only fit: post-fit values of the nuisance parameters (normsys rate "
+                "modifiers, in units of their pre-fit constraint) with HESSE uncertainties and pulls. "
+                + method.format("")
+                + f" -2 ln L at the minimum: {fit['twice_nll']:.7g}. "
+                + _gof_text(fit["goodness_of_fit"]),
+                fit["parameters"],
+                keywords,
+            )
         )
-    ]
     sb = fit.get("signal_plus_background")
+    rows = [r for r in fit.get("best_fit_per_mass") or () if _valid(r)]
+    omitted = [r["mass_gev"] for r in fit.get("best_fit_per_mass") or () if not _valid(r)]
+    if not _valid(sb):
+        sb = None
+    if sb is None and not _valid(fit):
+        return tables + _best_fit_table(hdl, rows, omitted, keywords)
     corr = (sb or fit)["correlation"]
     names = list(corr["names"])
     matrix = np.asarray(corr["matrix"], dtype=float)
@@ -87,7 +104,7 @@ def fit_tables(hdl, fit: Mapping, keywords) -> list:
     table.add_variable(variable(hdl, "Correlation", values=matrix.ravel().tolist(), independent=False))
     tables.append(table)
     if sb is None:
-        return tables
+        return tables + _best_fit_table(hdl, rows, omitted, keywords)
     poi = sb["poi"]
     ref = sb["reference_cross_section_cm2"]
     minos = f"MINOS interval of mu: {poi['minos_lower']} / +{poi['minos_upper']}" + (
@@ -125,14 +142,27 @@ def fit_tables(hdl, fit: Mapping, keywords) -> list:
         variable(hdl, "-2 ln lambda(mu)", values=[float(v) for v in sb["scan"]["delta_twice_nll"]], independent=False)
     )
     tables.append(table)
-    rows = fit["best_fit_per_mass"]
+    return tables + _best_fit_table(hdl, rows, omitted, keywords)
+
+
+def _best_fit_table(hdl, rows: Sequence[Mapping], omitted: Sequence[float], keywords) -> list:
+    """The best-fit cross section per mass (valid fits only; ``omitted``: masses whose fit was not valid)."""
+    if not rows:
+        return []
+    note = (
+        " Masses whose fit found no valid minimum are not published: "
+        + ", ".join(f"{m:.6g}" for m in omitted)
+        + " GeV/c^2."
+        if omitted
+        else ""
+    )
     table = new_table(
         hdl,
         "Best-fit cross section",
         description="Best-fit signal strength per WIMP mass (MIGRAD + HESSE, mu bounded to the "
         "workspace's POI bounds) and the corresponding best-fit cross section sigma_SI "
         "[cm^2]; -2 ln lambda(0) is the profile-likelihood ratio of the background-only "
-        "hypothesis (q0 when mu^ > 0).",
+        "hypothesis (q0 when mu^ > 0)." + note,
         location="Best-fit figure (results/fit/fit.json)",
         keywords=keywords,
         observables=["SIG"],
@@ -155,5 +185,4 @@ def fit_tables(hdl, fit: Mapping, keywords) -> list:
     table.add_variable(
         variable(hdl, "-2 ln lambda(0)", values=[float(r["delta_twice_nll_mu0"]) for r in rows], independent=False)
     )
-    tables.append(table)
-    return tables
+    return [table]

@@ -11,7 +11,9 @@ simulated lines).  Each mass becomes one pyhf patch adding the ``signal`` sample
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,12 +22,14 @@ from dmpreserve.artifacts.response import ResponseMatrix, read_line_response, re
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
-from dmpreserve.physics.signal_models import SignalModel, UserSpectra
+from dmpreserve.physics.signal_models import Rate, SignalModel, UserSpectra
 from dmpreserve.reinterpret.kit import Kit
 from dmpreserve.signals import counts_per_energy_bin, scaled_template
 from dmpreserve.stats.limits import compute_limits, method_text
 from dmpreserve.stats.toys import ToySettings
 from dmpreserve.stats.workspace import build_patchset, validate_patchset
+
+LOG = logging.getLogger("dmpreserve")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Reinterpretation:
         strength_unit: Unit of the reported limits (``limit_cm2`` column).
         source: Description of the model or spectrum file.
         method: The statistical method (``limits.json``).
+        no_sensitivity: Masses without any expected signal: no limit (listed in ``limits.json``).
     """
 
     signal: SignalTemplates
@@ -47,6 +52,7 @@ class Reinterpretation:
     strength_unit: str
     source: dict[str, Any]
     method: str = ""
+    no_sensitivity: tuple[float, ...] = ()
 
 
 def read_nr_response(kit: Kit) -> ResponseMatrix:
@@ -108,7 +114,6 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
             t, r = scaled_template(tmpl, strength=1e-45, target_events=target)
             refs.append(r)
             templates.append(t)
-    _check_nonzero(masses, templates)
     return _signal(
         masses,
         refs,
@@ -120,18 +125,36 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
     )
 
 
+#: Relative change of a user spectrum's expected signal between interpolation rules above which the
+#: energy grid is said not to resolve the spectrum (a warning is logged and recorded in limits.json).
+GRID_RESOLUTION_RTOL = 0.01
+
+
 def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_cm2: float) -> SignalTemplates:
-    """Signal templates of user spectra (dR/dE at ``reference_cross_section_cm2``) folded through the NR response."""
+    """Signal templates of user spectra (dR/dE at ``reference_cross_section_cm2``) folded through the NR response.
+
+    Each spectrum is interpolated by :data:`dmpreserve.physics.signal_models.INTERPOLATION_RULE` and
+    integrated per table interval.  Where the expected signal of the first-order rule (ln dR/dE linear)
+    differs from it by more than :data:`GRID_RESOLUTION_RTOL`, the grid does not resolve the spectrum
+    and a warning names the file and mass (:func:`grid_resolution`).
+    """
     exposure = float(kit.manifest["exposure_t_yr"])
     target = float(kit.manifest["target_events_at_reference"])
     resp = read_nr_response(kit)
     refs, templates = [], []
     for i, _m in enumerate(spectra.masses_gev):
-        tmpl = resp.fold(counts_per_energy_bin(resp.energy_edges_kev, rate=spectra.rate(i), exposure_t_yr=exposure))
+
+        def fold(rate, i=i):
+            per_e = counts_per_energy_bin(
+                resp.energy_edges_kev, rate=rate, exposure_t_yr=exposure, breakpoints_kev=spectra.breakpoints_kev(i)
+            )
+            return resp.fold(per_e)
+
+        tmpl = fold(spectra.rate(i))
+        grid_resolution(spectra, i, lambda rate, fold=fold: float(np.sum(fold(rate))))
         t, r = scaled_template(tmpl, strength=reference_cross_section_cm2, target_events=target)
         refs.append(r)
         templates.append(t)
-    _check_nonzero(spectra.masses_gev, templates)
     return _signal(
         spectra.masses_gev,
         refs,
@@ -143,10 +166,64 @@ def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_c
     )
 
 
-def _check_nonzero(masses, templates) -> None:
-    for m, t in zip(masses, templates):
-        if not np.isfinite(np.sum(t)) or np.sum(t) <= 0:
-            raise InvalidSpectrum(f"mass {m:g} GeV gives no expected signal in the analysis region", field="mass_gev")
+def grid_resolution(spectra: UserSpectra, index: int, expected: Callable[[Rate], float]) -> float:
+    """|expected(first-order rule) / expected(default rule) - 1| for the ``index``-th spectrum.
+
+    ``expected`` maps a rate to the expected signal (folded through the detector response).  Logs a
+    warning naming the spectrum file and mass when the value exceeds :data:`GRID_RESOLUTION_RTOL`.
+    """
+    best = expected(spectra.rate(index))
+    crude = expected(spectra.rate(index, rule="log_linear"))
+    change = abs(crude / best - 1.0) if best > 0 else 0.0
+    if change > GRID_RESOLUTION_RTOL:
+        LOG.warning(
+            "%s: mass %g GeV: the energy grid does not resolve the spectrum: its expected signal changes by "
+            "%.1f%% between interpolation rules (log-PCHIP vs log-linear); tabulate it on a finer grid",
+            spectra.path or "user spectrum",
+            spectra.masses_gev[index],
+            100 * change,
+        )
+    return change
+
+
+def split_visible(signal: SignalTemplates) -> tuple[SignalTemplates, tuple[float, ...]]:
+    """The masses with expected signal, and the masses without sensitivity (no expected signal at all).
+
+    Policy (docs/reinterpretation.md): a mass whose signal never reaches the analysis region (e.g.
+    every recoil below threshold) has no limit; it is skipped with a warning and listed in
+    ``limits.json`` (``no_sensitivity``).  The pipeline's ``signal`` step refuses such masses.
+
+    Raises:
+        InvalidSpectrum: no mass has any expected signal (field ``masses_gev``; the caller adds the file).
+    """
+    total = np.sum(signal.templates, axis=1)
+    visible = np.isfinite(total) & (total > 0)
+    invisible = tuple(float(m) for m, v in zip(signal.masses_gev, visible) if not v)
+    if not np.any(visible):
+        raise InvalidSpectrum(
+            f"no mass gives expected signal in the analysis region (masses {_list(invisible)} GeV)",
+            field="masses_gev",
+        )
+    if invisible:
+        LOG.warning(
+            "no sensitivity at %s GeV (no expected signal in the analysis region): no limit, listed in limits.json",
+            _list(invisible),
+        )
+    keep = np.flatnonzero(visible)
+    return (
+        dataclasses.replace(
+            signal,
+            masses_gev=tuple(signal.masses_gev[i] for i in keep),
+            reference_cross_section_cm2=tuple(signal.reference_cross_section_cm2[i] for i in keep),
+            expected_events=tuple(signal.expected_events[i] for i in keep),
+            templates=np.asarray(signal.templates)[keep],
+        ),
+        invisible,
+    )
+
+
+def _list(masses) -> str:
+    return ", ".join(f"{m:g}" for m in masses)
 
 
 def limit_options(kit: Kit, *, toys: bool) -> tuple[dict[str, Any], str]:
@@ -184,6 +261,8 @@ def reinterpret(
 ) -> Reinterpretation:
     """Build the patchset for ``signal`` and compute the limits with the pipeline's statistics.
 
+    Masses without expected signal are skipped and reported (:func:`split_visible`).
+
     Args:
         kit: The loaded kit.
         signal: Signal document (:func:`model_signal` or :func:`spectrum_signal`).
@@ -192,6 +271,7 @@ def reinterpret(
         progress: Progress bar.
         toys: Neyman thresholds and bands from toys with the kit's settings (default asymptotic).
     """
+    signal, invisible = split_visible(signal)
     # build with placeholder masses (patch names must match [a-zA-Z0-9_]+), then name each patch after
     # the model and its mass
     placeholder = dataclasses.replace(signal, masses_gev=tuple(range(1, len(signal.masses_gev) + 1)))
@@ -211,4 +291,4 @@ def reinterpret(
     )
     opts, method = limit_options(kit, toys=toys)
     limits = compute_limits(kit.workspace, ps, cl=float(kit.manifest["cl"]), progress=progress, **opts)
-    return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method)
+    return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method, invisible)

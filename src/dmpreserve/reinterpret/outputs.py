@@ -16,6 +16,8 @@ from dmpreserve.files import atomic_write, write_csv, write_json
 from dmpreserve.publish import plots
 
 HEPDATA_TABLE = "hepdata_limits.yaml"
+#: Why a mass has no limit (``limits.json`` ``no_sensitivity`` and the HEPData table's qualifier).
+NO_SENSITIVITY = "no expected signal in the analysis region (no limit)"
 # Both conventions (Baxter et al., EPJC 81 (2021) 907): Neyman-constructed two-sided PLR t~mu limits, and CLs.
 _CONVENTIONS = (
     ("limit_unconstrained_cm2", "Observed upper limit, unconstrained (Neyman construction, PLR t~mu)"),
@@ -28,8 +30,18 @@ def limit_rows(limits) -> list[dict[str, float]]:
     return [r.row() for r in limits]
 
 
-def hepdata_table(rows: list[dict[str, float]], *, strength_unit: str, description: str, cl: float) -> dict[str, Any]:
-    """A HEPData data-table document (``independent_variables``/``dependent_variables``)."""
+def hepdata_table(
+    rows: list[dict[str, float]],
+    *,
+    strength_unit: str,
+    description: str,
+    cl: float,
+    no_sensitivity: tuple[float, ...] = (),
+) -> dict[str, Any]:
+    """A HEPData data-table document (``independent_variables``/``dependent_variables``).
+
+    Masses without sensitivity have no row; a qualifier lists them.
+    """
 
     def values(col: str) -> list[dict[str, float]]:
         return [{"value": float(f"{r[col]:.6g}")} for r in rows]
@@ -54,6 +66,9 @@ def hepdata_table(rows: list[dict[str, float]], *, strength_unit: str, descripti
             },
         ]
     quals = [{"name": "CL", "value": f"{cl:.0%}"}, {"name": "Model", "value": description}]
+    if no_sensitivity:
+        masses = ", ".join(f"{m:g}" for m in no_sensitivity)
+        quals.append({"name": "No sensitivity", "value": f"{masses} GeV: {NO_SENSITIVITY}"})
     return {
         "independent_variables": [{"header": {"name": "Mass", "units": "GeV"}, "values": values("mass_gev")}],
         "dependent_variables": [
@@ -110,6 +125,7 @@ def write_outputs(outdir: str | os.PathLike, result, *, cl: float, method: str) 
             "limits": rows,
             "expected_events_at_reference": list(result.signal.expected_events),
             "reference_strength": list(result.signal.reference_cross_section_cm2),
+            "no_sensitivity": [{"mass_gev": m, "reason": NO_SENSITIVITY} for m in result.no_sensitivity],
         },
     )
     write_json(paths["patchset"], result.patchset)
@@ -120,7 +136,11 @@ def write_outputs(outdir: str | os.PathLike, result, *, cl: float, method: str) 
     fig.axes[0].set_ylabel(f"upper limit [{result.strength_unit}]")
     plots.save_figure(fig, paths["plot"])
     table = hepdata_table(
-        rows, strength_unit=result.strength_unit, description=str(result.source.get("model", "user spectrum")), cl=cl
+        rows,
+        strength_unit=result.strength_unit,
+        description=str(result.source.get("model", "user spectrum")),
+        cl=cl,
+        no_sensitivity=result.no_sensitivity,
     )
     text = yaml.safe_dump(table, sort_keys=True, allow_unicode=True)
     _validate_table(paths["hepdata"], table)

@@ -30,6 +30,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from dmpreserve.artifacts.fit import FitResults
+from dmpreserve.artifacts.likelihood import check_model, check_patches
 from dmpreserve.errors import InvalidWorkspace
 
 #: Significant digits kept in the JSON output (iminuit's last digits are not meaningful).
@@ -420,7 +421,16 @@ def fit_all(
     The background-only fit is at the top level (``parameters``, ``twice_nll``, ``correlation``,
     ``goodness_of_fit``); with a patchset, ``signal_plus_background`` holds the full fit at the patch
     closest to ``reference_mass_gev`` and ``best_fit_per_mass`` the best-fit signal strength per mass.
+    Fits whose MINUIT minimum is not valid keep their values in fit.json, flagged ``valid: false``;
+    plots and HEPData leave them out.
+
+    Raises:
+        InvalidWorkspace: the shared likelihood checks fail (:func:`dmpreserve.artifacts.likelihood.check_model`
+            and ``check_patches``; ``read_likelihood`` runs them, with the document checks, for the CLI).
     """
+    check_model(workspace)
+    if patchset is not None:
+        check_patches(workspace, patchset["patches"])
     if scan_points < 3:
         raise InvalidWorkspace(f"need at least 3 scan points, got {scan_points}", field="--scan-points")
     if gof_toys < 0:

@@ -2,7 +2,9 @@
 
 Supported modifiers are the ones this project's likelihood uses: ``normsys`` (pyhf's code4
 polynomial interpolation / exponential extrapolation, Gaussian constraint with unit width) and
-the ``normfactor`` that is the POI.  The negative log-likelihood and its derivatives are computed
+the ``normfactor`` that is the POI; the shared validation
+:func:`dmpreserve.artifacts.likelihood.check_model` refuses anything else, for every reader alike.
+The negative log-likelihood and its derivatives are computed
 in numpy for a *batch* of rows (each row: a dataset, auxiliary data and parameter point), and
 :func:`minimize` runs a bounded, damped Newton iteration on all rows at once.  This reproduces
 pyhf's numpy backend (``-2 log L`` up to a data-dependent constant) at a fraction of the cost.
@@ -22,6 +24,7 @@ from typing import Any
 import jsonpatch
 import numpy as np
 
+from dmpreserve.artifacts.likelihood import check_model
 from dmpreserve.errors import InvalidWorkspace
 
 #: Floor of the expected counts per bin (an empty bin with data has likelihood zero).
@@ -200,21 +203,19 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
     """The model of a pyhf workspace with one patch of a patchset applied (``None``: as is).
 
     Raises:
-        InvalidWorkspace: for modifiers this engine does not support, or a missing POI.
+        InvalidWorkspace: what the shared likelihood validation refuses
+            (:func:`dmpreserve.artifacts.likelihood.check_model`: unsupported or invalid modifiers, fixed
+            parameters, no signal), or a missing POI.
     """
     # apply_patch works on a copy (in_place=False), so the caller's workspace is never changed
     spec = copy.deepcopy(workspace) if patch is None else jsonpatch.apply_patch(workspace, patch["patch"])
+    check_model(spec, signal=patch is not None)
     measurement = spec["measurements"][0]["config"]
     poi = measurement["poi"]
     bounds = (0.0, 10.0)
     for par in measurement.get("parameters", []):
         if par["name"] == poi and "bounds" in par:
             bounds = (float(par["bounds"][0][0]), float(par["bounds"][0][1]))
-        elif par.get("fixed"):
-            raise InvalidWorkspace(
-                "fixed parameters are not supported by dmpreserve.stats",
-                field=f"measurements.parameters[{par['name']}]",
-            )
     channels = sorted(spec["channels"], key=lambda ch: ch["name"])  # pyhf orders channels by name
     obs = {o["name"]: np.asarray(o["data"], float) for o in spec["observations"]}
     offsets, n_bins = {}, 0
@@ -227,22 +228,13 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
             row = np.zeros(n_bins)
             row[offsets[ch["name"]] : offsets[ch["name"]] + len(sample["data"])] = sample["data"]
             is_signal = False
-            for mod in sample["modifiers"]:
-                field = f"channels[{ch['name']}].samples[{sample['name']}].modifiers[{mod['name']}]"
-                if mod["type"] == "normfactor" and mod["name"] == poi:
+            for mod in sample["modifiers"]:  # check_model: the POI normfactor or a valid normsys
+                if mod["type"] == "normfactor":
                     is_signal = True
-                elif mod["type"] == "normsys":
+                else:
                     hi, lo = float(mod["data"]["hi"]), float(mod["data"]["lo"])
-                    if not (hi > 0 and lo > 0):
-                        raise InvalidWorkspace("normsys factors must be positive", field=field)
                     terms.append((len(nominal), mod["name"], hi, lo))
                     alphas.add(mod["name"])
-                else:
-                    raise InvalidWorkspace(
-                        f"modifier type {mod['type']!r} is not supported by dmpreserve.stats "
-                        "(normsys and the POI normfactor are)",
-                        field=field,
-                    )
             nominal.append(row)
             signal_mask.append(is_signal)
     if not any(signal_mask):

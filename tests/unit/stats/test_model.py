@@ -131,6 +131,6 @@ def test_unsupported_modifier_is_refused(workspace, patch) -> None:
     )
     with pytest.raises(InvalidWorkspace, match="not supported") as info:
         build_model(bad, patch)
-    assert "shapesys" in str(info.value) and info.value.field.startswith("channels[")
+    assert "shapesys" in str(info.value) and info.value.field.startswith("$.channels[")
     with pytest.raises(InvalidWorkspace, match="POI"):
         build_model(workspace, None)
