@@ -205,6 +205,7 @@ def sparse_member(name: str, size: int) -> Callable[[Path], Path]:
 def rehashed(name: str, mutate: Callable[[dict], Any]) -> Callable[[Path], Path]:
     """Change the kit's JSON member ``name`` with ``mutate`` and record its new sha256 in kit.json (a
     consistent kit whose content is bad, not a tampered one)."""
+
     def damage(kit: Path) -> Path:
         member = kit / name
         doc = json.loads(member.read_text())
@@ -214,6 +215,7 @@ def rehashed(name: str, mutate: Callable[[dict], Any]) -> Callable[[Path], Path]
         manifest["files"][name]["sha256"] = hashlib.sha256(member.read_bytes()).hexdigest()
         (kit / "kit.json").write_text(json.dumps(manifest))
         return member
+
     return damage
 
 

@@ -31,6 +31,7 @@ from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.artifacts.templates import BackgroundTemplates
 from dmpreserve.config import Binning
+from dmpreserve.errors import InvalidWorkspace
 from dmpreserve.selection.cuts import VARIABLES, Cut, apply_cuts
 from dmpreserve.signals import ResponseMatrix, counts_per_energy_bin
 from dmpreserve.stats.workspace import apply_patch, build_patchset, build_workspace, validate_workspace
@@ -244,6 +245,10 @@ def test_workspace_and_patchset_from_any_templates(doc: dict, data) -> None:
         halo=None,
         units={},
     )
+    if np.any(templates.sum(axis=1) <= 0):  # a mass without expected signal is refused, never published
+        with pytest.raises(InvalidWorkspace, match="no sensitivity"):
+            build_patchset(ws, signal, inspire_id="ins0000000")
+        return
     ps = build_patchset(ws, signal, inspire_id="ins0000000")
     patchset = pyhf.PatchSet(ps)
     patchset.verify(pyhf.Workspace(ws))

@@ -105,12 +105,14 @@ def test_user_spectrum_csv(tmp_path) -> None:
     assert s.rate(0, scale=2.0)(np.array([1.5, 3.0])) == pytest.approx([2.0 * math.sqrt(2.0), 0.0])
     assert s.rate(0, scale=2.0, rule="linear")(np.array([1.5, 3.0])).tolist() == [3.0, 0.0]
     assert s.path == str(f) and s.breakpoints_kev(1).tolist() == [1.0, 5.0]
-    cases = {"mass_gev,energy_kev\n1,2\n": "dr_de",
-             "mass_gev,energy_kev,dr_de\n10,2,1\n10,1,1\n": "energy_kev",
-             "mass_gev,energy_kev,dr_de\n10,1,-1\n10,2,1\n": "$.rows[0].dr_de",
-             "mass_gev,energy_kev,dr_de\n10,1,nan\n10,2,1\n": "$.rows[0].dr_de",
-             "mass_gev,energy_kev,dr_de\n10,1,x\n10,2,1\n": "dr_de",
-             "mass_gev,energy_kev,dr_de\n10,1,0\n10,2,0\n": "dr_de"}
+    cases = {
+        "mass_gev,energy_kev\n1,2\n": "dr_de",
+        "mass_gev,energy_kev,dr_de\n10,2,1\n10,1,1\n": "energy_kev",
+        "mass_gev,energy_kev,dr_de\n10,1,-1\n10,2,1\n": "$.rows[0].dr_de",
+        "mass_gev,energy_kev,dr_de\n10,1,nan\n10,2,1\n": "$.rows[0].dr_de",
+        "mass_gev,energy_kev,dr_de\n10,1,x\n10,2,1\n": "dr_de",
+        "mass_gev,energy_kev,dr_de\n10,1,0\n10,2,0\n": "dr_de",
+    }
     for text, field in cases.items():
         f.write_text(text)
         with pytest.raises(Exception) as err:

@@ -17,8 +17,33 @@ HALO = StandardHalo(rho0_gev_cm3=0.3, v0_km_s=238.0, v_esc_km_s=544.0, v_earth_k
 EDGES = np.linspace(0.5, 100.0, 200)  # the default configuration's true-energy bins (0.5 keV)
 #: NR detection efficiency per true-energy bin of the default pipeline's response (first 20 bins; ~1 above):
 #: a 6 GeV WIMP (recoils below ~4 keV) is seen only through the steep rise of the efficiency.
-EFFICIENCY = np.concatenate([[0, 0, 0.006, 0.032, 0.097, 0.205, 0.301, 0.4, 0.506, 0.647, 0.706, 0.789, 0.846,
-                              0.878, 0.93, 0.944, 0.936, 0.957, 0.979, 0.966], np.ones(len(EDGES) - 21)])
+EFFICIENCY = np.concatenate(
+    [
+        [
+            0,
+            0,
+            0.006,
+            0.032,
+            0.097,
+            0.205,
+            0.301,
+            0.4,
+            0.506,
+            0.647,
+            0.706,
+            0.789,
+            0.846,
+            0.878,
+            0.93,
+            0.944,
+            0.936,
+            0.957,
+            0.979,
+            0.966,
+        ],
+        np.ones(len(EDGES) - 21),
+    ]
+)
 
 
 def _spectra(mass_gev: float, step_kev: float, *, factor: float = 1.0) -> UserSpectra:
@@ -33,8 +58,10 @@ def _expected(rate, breakpoints=None) -> float:
 
 
 def _analytic(mass_gev: float) -> float:
-    return float(counts_per_energy_bin(EDGES, mass_gev=mass_gev, cross_section_cm2=1e-45, halo=HALO,
-                                       exposure_t_yr=1.0) @ EFFICIENCY)
+    return float(
+        counts_per_energy_bin(EDGES, mass_gev=mass_gev, cross_section_cm2=1e-45, halo=HALO, exposure_t_yr=1.0)
+        @ EFFICIENCY
+    )
 
 
 def test_6gev_on_half_kev_grid_within_one_percent() -> None:

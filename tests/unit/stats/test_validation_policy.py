@@ -21,18 +21,45 @@ LO0 = "$.channels[0].samples[0].modifiers[0].data.lo"
 
 
 def _workspace() -> dict[str, Any]:
-    return {"channels": [{"name": "ch", "samples": [{"name": "er", "data": [20.0, 10.0, 5.0], "modifiers": [
-                {"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}]}]}],
-            "observations": [{"name": "ch", "data": [22.0, 9.0, 7.0]}],
-            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
-                {"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]}}], "version": "1.0.0"}
+    return {
+        "channels": [
+            {
+                "name": "ch",
+                "samples": [
+                    {
+                        "name": "er",
+                        "data": [20.0, 10.0, 5.0],
+                        "modifiers": [{"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}],
+                    }
+                ],
+            }
+        ],
+        "observations": [{"name": "ch", "data": [22.0, 9.0, 7.0]}],
+        "measurements": [
+            {
+                "name": "m",
+                "config": {"poi": "mu", "parameters": [{"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]},
+            }
+        ],
+        "version": "1.0.0",
+    }
 
 
 def _patch(mass: float, signal=(0.5, 2.0, 3.0)) -> dict[str, Any]:
-    return {"metadata": {"name": f"m{mass:g}", "values": [mass], "reference_cross_section_cm2": 1e-46},
-            "patch": [{"op": "add", "path": "/channels/0/samples/-", "value": {
-                "name": "signal", "data": list(signal), "modifiers": [{"name": "mu", "type": "normfactor",
-                                                                        "data": None}]}}]}
+    return {
+        "metadata": {"name": f"m{mass:g}", "values": [mass], "reference_cross_section_cm2": 1e-46},
+        "patch": [
+            {
+                "op": "add",
+                "path": "/channels/0/samples/-",
+                "value": {
+                    "name": "signal",
+                    "data": list(signal),
+                    "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                },
+            }
+        ],
+    }
 
 
 @pytest.mark.parametrize("lo", [0.0, -0.5, float("inf")])
@@ -53,19 +80,40 @@ def test_normsys_lo_refused_alike_by_every_reader(lo: float) -> None:
     assert errors[0] == errors[1] and errors[0].startswith(f"ws.json: {LO0}: normsys 'norm_er': factor lo")
 
 
-@pytest.mark.parametrize(("mutate", "field", "text"), [
-    (lambda ws: ws["channels"][0]["samples"][0]["modifiers"].append(
-        {"name": "stat", "type": "shapesys", "data": [1.0] * 3}), "$.channels[0].samples[0].modifiers[1].type",
-     "not supported"),
-    (lambda ws: ws["channels"][0]["samples"][0]["modifiers"].append(
-        {"name": "k", "type": "normfactor", "data": None}), "$.channels[0].samples[0].modifiers[1].name", "POI"),
-    (lambda ws: ws["measurements"][0]["config"]["parameters"][0].update(fixed=True),
-     "$.measurements[0].config.parameters[0]", "fixed"),
-    (lambda ws: ws["measurements"][0]["config"]["parameters"][0].update(bounds=[[5.0, 1.0]]),
-     "$.measurements[0].config.parameters[0].bounds", "low < high"),
-    (lambda ws: ws["channels"][0]["samples"][0]["data"].__setitem__(1, -1.0), "$.channels[0].samples[0].data",
-     ">= 0"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field", "text"),
+    [
+        (
+            lambda ws: ws["channels"][0]["samples"][0]["modifiers"].append(
+                {"name": "stat", "type": "shapesys", "data": [1.0] * 3}
+            ),
+            "$.channels[0].samples[0].modifiers[1].type",
+            "not supported",
+        ),
+        (
+            lambda ws: ws["channels"][0]["samples"][0]["modifiers"].append(
+                {"name": "k", "type": "normfactor", "data": None}
+            ),
+            "$.channels[0].samples[0].modifiers[1].name",
+            "POI",
+        ),
+        (
+            lambda ws: ws["measurements"][0]["config"]["parameters"][0].update(fixed=True),
+            "$.measurements[0].config.parameters[0]",
+            "fixed",
+        ),
+        (
+            lambda ws: ws["measurements"][0]["config"]["parameters"][0].update(bounds=[[5.0, 1.0]]),
+            "$.measurements[0].config.parameters[0].bounds",
+            "low < high",
+        ),
+        (
+            lambda ws: ws["channels"][0]["samples"][0]["data"].__setitem__(1, -1.0),
+            "$.channels[0].samples[0].data",
+            ">= 0",
+        ),
+    ],
+)
 def test_unsupported_workspaces(mutate, field: str, text: str) -> None:
     ws = _workspace()
     mutate(ws)
@@ -87,9 +135,16 @@ def test_zero_signal_patch_is_refused() -> None:
 
 def _signal(totals) -> SignalTemplates:
     templates = np.array([[t / 2, t / 2] for t in totals])
-    return SignalTemplates(masses_gev=tuple(float(i + 1) for i in range(len(totals))),
-                           reference_cross_section_cm2=(1e-45,) * len(totals), expected_events=tuple(totals),
-                           templates=templates, exposure_t_yr=1.0, model="m", halo=None, units={})
+    return SignalTemplates(
+        masses_gev=tuple(float(i + 1) for i in range(len(totals))),
+        reference_cross_section_cm2=(1e-45,) * len(totals),
+        expected_events=tuple(totals),
+        templates=templates,
+        exposure_t_yr=1.0,
+        model="m",
+        halo=None,
+        units={},
+    )
 
 
 def test_reinterpret_keeps_visible_masses(caplog: pytest.LogCaptureFixture) -> None:
@@ -124,7 +179,6 @@ class _Hdl:
     class Uncertainty:
         def __init__(self, *a, **k):
             self.values = []
-
 
 
 def test_invalid_fits_are_not_published(monkeypatch: pytest.MonkeyPatch) -> None:
