@@ -9,6 +9,7 @@ rule provenance:
             *rules.signal.output,
             *rules.likelihood.output,
             *rules.fit.output,
+            *(TOY_SHARDS + [THRESHOLD_TABLE] if THRESHOLD_TABLE else []),
             *rules.limits.output,
             *rules.plots.output,
             *rules.hepdata.output,

@@ -69,16 +69,10 @@ def shape_stats(model: BinnedModel, theta0: np.ndarray) -> tuple[float, float]:
 
 
 def reference_patches(patchset: dict[str, Any], masses_gev: tuple[float, ...]) -> list[dict[str, Any]]:
-    """The patches closest in log(mass) to each reference mass (duplicates removed), in the listed order."""
+    """The patch closest in log(mass) to each reference mass, in the listed order (one shape per entry)."""
     patches = patchset["patches"]
     masses = np.array([float(p["metadata"]["values"][0]) for p in patches])
-    out, seen = [], set()
-    for m in masses_gev:
-        i = int(np.argmin(np.abs(np.log(masses / m))))
-        if i not in seen:
-            seen.add(i)
-            out.append(patches[i])
-    return out
+    return [patches[int(np.argmin(np.abs(np.log(masses / m))))] for m in masses_gev]
 
 
 def run_shard(model: BinnedModel, theta0: np.ndarray, settings: TableSettings, *, shape: int, shard: int) -> pa.Table:
