@@ -103,10 +103,17 @@ class AnalysisConfig:
             "pcl_power": 0.16,
             "toys_per_mu": 1000,
             "toys_background": 500,
-            "mu_points": 10,
+            "toy_failure_fraction": 0.01,
             "seed": int(self.raw["seed"]),
         }
+        table = {
+            "signal_events": {"min": 0.5, "max": 40.0, "points": 20},
+            "reference_masses_gev": [8.0, 20.0, 100.0],
+            "toys_per_point": 1000,
+            "shards": 2,
+        }
         out.update(self.raw.get("statistics") or {})
+        out["threshold_table"] = {**table, **(out.get("threshold_table") or {})}
         return out
 
     def cuts(self, *, kinds: tuple[str, ...] = ("quality", "fiducial", "roi")) -> list[dict[str, Any]]:

@@ -912,13 +912,24 @@ def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the toy stage's threshold table, which limits_point reads (test configuration: table thresholds)
+    proc = subprocess.run(
+        snakemake_argv("results/toys/threshold_table.json", "--allowed-rules", "toys_shard", "thresholds", cores=1),
+        cwd=work,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
     shutil.rmtree(work / "results/logs")
     stamp = time.time() - 1000  # in the past, in DAG order: every result newer than its inputs, older than now
     for f in [work / "tests/data/test_config.yaml", *(work / "workflow").rglob("*")]:
         os.utime(f, (stamp - 10, stamp - 10))
     os.utime(work / "results/config.resolved.yaml", (stamp - 5, stamp - 5))
-    for i, sub in enumerate(("mdc", "selection", "backgrounds", "signal", "likelihood")):
-        for f in (work / "results" / sub).iterdir():
+    for i, sub in enumerate(("mdc", "selection", "backgrounds", "signal", "likelihood", "toys")):
+        for f in (work / "results" / sub).rglob("*"):
             os.utime(f, (stamp + i, stamp + i))
     return work
 

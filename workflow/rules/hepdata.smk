@@ -15,8 +15,17 @@ rule hepdata:
         patchset=rules.likelihood.output.patchset,
         fit=rules.fit.output.fit,
         kit=rules.reinterpretation_kit.output.tarball,
+        table=THRESHOLD_TABLE or [],
     output:
         submission=f"{R}/hepdata/submission.tar.gz",
+    params:
+        table=lambda wildcards, input: (
+            f"--resource {input.table} 'Neyman threshold table: toy-MC critical values c(s, b_eff) of the two-sided "
+            "PLR t~mu versus total expected signal events s for reference signal shapes of effective background "
+            "b_eff (schemas/threshold_table.schema.json); dmpreserve reinterpret uses it'"
+            if input.table
+            else ""
+        ),
     log:
         f"{R}/logs/hepdata.log",
     resources:
@@ -29,5 +38,5 @@ rule hepdata:
             "--patchset {input.patchset} --fit {input.fit} --output {output.submission} "
             "--resource {input.kit} 'Reinterpretation kit: background-only workspace, NR and ER response matrices, "
             "energy binning, exposure, signal efficiency and limits, with a sha256 manifest (dmpreserve reinterpret "
-            "--kit DIR)' > {log} 2>&1"
+            "--kit DIR)' {params.table} > {log} 2>&1"
         )

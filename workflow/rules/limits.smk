@@ -9,15 +9,18 @@
 
 
 rule limits_point:
-    """All limits of one mass: Neyman t~mu (toys or asymptotic), PCL, CLs, sensitivity bands, p0/z0."""
+    """All limits of one mass: Neyman t~mu (threshold table, toys or asymptotic), PCL, CLs, bands, p0/z0."""
     input:
         config=rules.resolve_config.output.config,
         workspace=rules.likelihood.output.workspace,
         patchset=rules.likelihood.output.patchset,
+        table=THRESHOLD_TABLE or [],
     output:
         point=f"{R}/limits/points/{{index}}.json",
     log:
         f"{R}/logs/limits_point/{{index}}.log",
+    params:
+        table=lambda wildcards, input: f"--table {input.table}" if input.table else "",
     wildcard_constraints:
         index="[0-9]+",
     resources:
@@ -26,7 +29,7 @@ rule limits_point:
     shell:
         with_dirs(
             "dmpreserve limits-point --config {input.config} --workspace {input.workspace} "
-            "--patchset {input.patchset} --index {wildcards.index} -o {output.point} > {log} 2>&1"
+            "--patchset {input.patchset} {params.table} --index {wildcards.index} -o {output.point} > {log} 2>&1"
         )
 
 
@@ -37,9 +40,12 @@ rule limits:
         workspace=rules.likelihood.output.workspace,
         patchset=rules.likelihood.output.patchset,
         points=expand(f"{R}/limits/points/{{index}}.json", index=range(N_LIMIT_MASSES)),
+        table=THRESHOLD_TABLE or [],
     output:
         csv=f"{R}/limits/limits.csv",
         json=f"{R}/limits/limits.json",
+    params:
+        table=lambda wildcards, input: f"--table {input.table}" if input.table else "",
     log:
         f"{R}/logs/limits.log",
     resources:
@@ -48,5 +54,5 @@ rule limits:
     shell:
         with_dirs(
             "dmpreserve limits --config {input.config} --workspace {input.workspace} --patchset {input.patchset} "
-            "--points {input.points} --csv {output.csv} --json {output.json} --no-progress > {log} 2>&1"
+            "{params.table} --points {input.points} --csv {output.csv} --json {output.json} --no-progress > {log} 2>&1"
         )

@@ -9,6 +9,8 @@ rule provenance:
             *rules.signal.output,
             *rules.likelihood.output,
             *rules.fit.output,
+            *(TOY_SHARDS if THRESHOLD_TABLE else []),
+            *([THRESHOLD_TABLE] if THRESHOLD_TABLE else []),
             *rules.limits.output,
             *rules.plots.output,
             *rules.hepdata.output,

@@ -1,5 +1,5 @@
 rule reinterpretation_kit:
-    """Reinterpretation kit: workspace, NR and ER responses, efficiency, limits, manifest with checksums, tarball."""
+    """Reinterpretation kit: workspace, NR/ER responses, efficiency, limits, threshold table, manifest, tarball."""
     input:
         config=rules.resolve_config.output.config,
         model=SIGNAL_MODEL,
@@ -9,6 +9,7 @@ rule reinterpretation_kit:
         templates=rules.backgrounds.output.templates,
         acceptance=rules.select.output.acceptance,
         limits=rules.limits.output.csv,
+        table=THRESHOLD_TABLE or [],
     output:
         manifest=f"{R}/reinterpretation/kit.json",
         tarball=f"{R}/reinterpretation/kit.tar.gz",
@@ -19,6 +20,8 @@ rule reinterpretation_kit:
         limits=f"{R}/reinterpretation/limits.csv",
         model=f"{R}/reinterpretation/signal_model.yaml",
         readme=f"{R}/reinterpretation/README.md",
+    params:
+        table=lambda wildcards, input: f"--thresholds {input.table}" if input.table else "",
     log:
         f"{R}/logs/reinterpretation_kit.log",
     resources:
@@ -28,6 +31,6 @@ rule reinterpretation_kit:
         with_dirs(
             "dmpreserve kit --config {input.config} --signal-model {input.model} --workspace {input.workspace} "
             "--response {input.response} --response-er {input.response_er} --templates {input.templates} "
-            "--acceptance {input.acceptance} --limits {input.limits} --outdir $(dirname {output.manifest}) "
+            "--acceptance {input.acceptance} --limits {input.limits} {params.table} --outdir $(dirname {output.manifest}) "
             "--tarball {output.tarball} > {log} 2>&1"
         )

@@ -47,7 +47,7 @@ LIMIT_COLUMNS = (
     "pcl_threshold_cm2",
 )
 #: Columns appended when toys were run.
-TOY_COLUMNS = ("p0_toys", "z0_toys")
+TOY_COLUMNS = ("p0_toys", "z0_toys", "limit_unconstrained_err_cm2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +90,7 @@ def read_limits(path: str | os.PathLike) -> LimitTable:
     out = {}
     for c in header:
         arr = cols[c]
-        positive = c == "mass_gev" or c.endswith("_cm2")
+        positive = c == "mass_gev" or (c.endswith("_cm2") and not c.endswith("_err_cm2"))
         if not np.all(np.isfinite(arr)) or (positive and np.any(arr <= 0)):
             raise InvalidData(f"values must be {'positive and ' if positive else ''}finite", path=path, field=c)
         out[c] = arr

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from dmpreserve import __version__
-from dmpreserve.cli import publish, reinterpret, stats, steps, tools
+from dmpreserve.cli import publish, reinterpret, stats, steps, tools, toys
 from dmpreserve.errors import DmpreserveError
 
 LOG = logging.getLogger("dmpreserve")
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (steps, stats, publish, reinterpret, tools):
+    for module in (steps, stats, toys, publish, reinterpret, tools):
         module.register(sub, _add)
     return parser
 

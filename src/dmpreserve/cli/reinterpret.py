@@ -28,6 +28,7 @@ def register(sub, add) -> None:
     p.add_argument("--signal-model", required=True, metavar="YAML")
     for name in ("workspace", "response", "response-er", "templates", "acceptance", "limits"):
         p.add_argument(f"--{name}", required=True)
+    p.add_argument("--thresholds", metavar="JSON", help="threshold table (statistics.neyman_threshold: table)")
     p.add_argument("--outdir", required=True, help="kit directory")
     p.add_argument("--tarball", default=None, metavar="TAR_GZ", help="archive path (default OUTDIR/kit.tar.gz)")
     p.set_defaults(handler=run_kit)
@@ -38,7 +39,8 @@ def register(sub, add) -> None:
         "limits for a new signal model from the kit",
         "Fold a built-in model (--model YAML) or a user spectrum (--spectrum CSV: mass_gev,energy_kev,dr_de in "
         "events/(t yr keV) at --reference-cross-section) through the kit's response, build a pyhf patchset and "
-        "compute 90%% CL limits (asymptotic). Writes limits.csv, limits.json, patchset.json, limits.png and "
+        "compute 90%% CL limits (the kit's method: toy threshold table if it has one, else asymptotic). "
+        "Writes limits.csv, limits.json, patchset.json, limits.png and "
         "hepdata_limits.yaml. With --kit pointing at a binwise release (XENON1T format), uses that likelihood "
         "and writes limits.csv and limits.json.",
     )
@@ -63,13 +65,13 @@ def register(sub, add) -> None:
     p.add_argument(
         "--toys",
         action="store_true",
-        help="kit backend: Neyman thresholds and bands from toys with the kit's recorded settings (as "
-        "the pipeline); default asymptotic",
+        help="kit backend: Neyman thresholds from fresh toys of each mass (slow); default: the kit's own method "
+        "(threshold table and shared background-only toys, as the pipeline)",
     )
     p.add_argument(
         "--asymptotic",
         action="store_true",
-        help="binwise backend: asymptotic threshold 2.706 instead of the toy-MC Neyman threshold",
+        help="asymptotic threshold 2.706 instead of the toy-MC Neyman threshold (both backends)",
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--no-progress", action="store_true")
@@ -109,6 +111,10 @@ def run_kit(args: argparse.Namespace) -> None:
     from dmpreserve.reinterpret.kit import assemble_kit
 
     read_limits(args.limits)  # checks the file
+    if args.thresholds:
+        from dmpreserve.artifacts.thresholds import read_threshold_table
+
+        read_threshold_table(args.thresholds)
     er = read_line_response(args.response_er)
     assemble_kit(
         args.outdir,
@@ -125,6 +131,7 @@ def run_kit(args: argparse.Namespace) -> None:
             "efficiency.csv": args.acceptance,
             "limits.csv": args.limits,
             "signal_model.yaml": args.signal_model,
+            **({"threshold_table.json": args.thresholds} if args.thresholds else {}),
         },
     )
     LOG.info("kit written to %s (ER response: %d lines)", args.outdir, len(er.line_energies_kev))
@@ -238,7 +245,12 @@ def run_reinterpret(args: argparse.Namespace) -> None:
         unit = "cm^2 (user spectrum)"
     try:
         result = reinterpret(
-            kit, signal, strength_unit=unit, source=source, progress=not args.no_progress, toys=args.toys
+            kit,
+            signal,
+            strength_unit=unit,
+            source=source,
+            progress=not args.no_progress,
+            mode="toys" if args.toys else "asymptotic" if args.asymptotic else "kit",
         )
     except InvalidSpectrum as exc:
         if exc.path is not None or exc.field != "masses_gev":

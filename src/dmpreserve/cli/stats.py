@@ -12,8 +12,9 @@ from dmpreserve.errors import InvalidWorkspace
 
 _CONVENTIONS = (
     "Direct-detection convention (Baxter et al., EPJC 81 (2021) 907): Neyman-constructed upper limit of the "
-    "two-sided PLR t~mu (thresholds from toys at each tested mu, or the asymptotic 2.706 at 90% CL; config "
-    "statistics.neyman_threshold) and the power-constrained limit (critical power statistics.pcl_power), "
+    "two-sided PLR t~mu (critical values from the toy threshold table c(s, b_eff) at the expected signal, from toys "
+    "of each mass, or the asymptotic 2.706 at 90% CL; config statistics.neyman_threshold) and the "
+    "power-constrained limit (critical power statistics.pcl_power), "
     "with the median sensitivity and +-1/2 sigma bands; LHC convention: asymptotic CLs with q~mu; discovery: "
     "q0, p0, z0. Cross sections in cm^2, masses in GeV/c^2."
 )
@@ -24,6 +25,30 @@ def _likelihood_args(p) -> None:
     p.add_argument("--workspace", required=True, metavar="JSON", help="background-only pyhf workspace")
     p.add_argument("--patchset", required=True, metavar="JSON", help="signal patchset (one patch per mass)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--table",
+        metavar="JSON",
+        help="threshold table of 'dmpreserve thresholds' (statistics.neyman_threshold: table; without it the "
+        "table is built in this process)",
+    )
+
+
+def _table(args: argparse.Namespace, cfg, ws, ps, toys):
+    """The threshold table: read from --table, or built here (table mode only)."""
+    if toys is None or toys.mode != "table":
+        return None
+    from dmpreserve.artifacts.thresholds import read_threshold_table
+
+    if args.table:
+        return read_threshold_table(args.table)
+    import tempfile
+
+    from dmpreserve.stats.limits import table_settings
+    from dmpreserve.stats.thresholds import build_table
+
+    LOG.info("no --table given: building the threshold table in this process")
+    with tempfile.TemporaryDirectory() as tmp:
+        return build_table(ws, ps, table_settings(cfg), cl=float(cfg["limits"]["cl"]), workdir=tmp)
 
 
 def register(sub, add) -> None:
@@ -136,13 +161,16 @@ def run_limits_point(args: argparse.Namespace) -> None:
         )
     cl = float(cfg["limits"]["cl"])
     patch = patches[args.index]
+    toys = toy_settings(cfg)
+    table = _table(args, cfg, ws, ps, toys)
     try:
         result = limit_for_patch(
             ws,
             patch,
             cl=cl,
             pcl_power=float(cfg.statistics["pcl_power"]),
-            toys=toy_settings(cfg),
+            toys=toys,
+            table=table,
             mass_index=args.index,
             progress=not args.no_progress,
         )
@@ -210,6 +238,7 @@ def run_limits(args: argparse.Namespace) -> None:
                 masses_gev=cfg["limits"]["masses_gev"],
                 pcl_power=float(cfg.statistics["pcl_power"]),
                 toys=toys,
+                table=_table(args, cfg, ws, ps, toys),
                 progress=not args.no_progress,
             )
         except InvalidWorkspace as exc:
@@ -230,7 +259,7 @@ def run_limits(args: argparse.Namespace) -> None:
         )
     doc = {
         "cl": cl,
-        "method": method_text(toys=toys is not None, pcl_power=float(cfg.statistics["pcl_power"])),
+        "method": method_text(toys=toys.mode if toys else None, pcl_power=float(cfg.statistics["pcl_power"])),
         "statistics": statistics_doc(cfg),
         "limits": rows,
         "mu": [r.to_json() for r in results],

@@ -5,7 +5,8 @@ exposure x sum_e (integral of dR/dE over true-energy bin e) x R_NR[e, k]; for an
 rate r [events/(t yr)] at energy E it is exposure x r x R_ER(E)[k] (linear interpolation between the
 simulated lines).  Each mass becomes one pyhf patch adding the ``signal`` sample with normfactor
 ``mu``; the strength limit is mu_limit x the patch's reference strength.  Limits come from
-:func:`dmpreserve.stats.limits.compute_limits` (the pipeline's own statistics, asymptotic by default).
+:func:`dmpreserve.stats.limits.compute_limits` with the pipeline's own statistics (the kit's threshold table
+and shared background-only pseudo-datasets when it has them, else asymptotic).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from dmpreserve.artifacts.response import ResponseMatrix, read_line_response, read_response
 from dmpreserve.artifacts.signal_templates import SignalTemplates
+from dmpreserve.artifacts.thresholds import read_threshold_table
 from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import Rate, SignalModel, UserSpectra
@@ -226,28 +228,36 @@ def _list(masses) -> str:
     return ", ".join(f"{m:g}" for m in masses)
 
 
-def limit_options(kit: Kit, *, toys: bool) -> tuple[dict[str, Any], str]:
+def limit_options(kit: Kit, *, mode: str = "kit") -> tuple[dict[str, Any], str]:
     """Keyword options of :func:`dmpreserve.stats.limits.compute_limits` and the method text.
 
-    Asymptotic by default; with ``toys`` the kit's recorded toy settings (as the pipeline ran them:
-    same seed, mass index and toy counts, so the same masses give the pipeline's limits exactly).
+    ``mode``: ``kit`` (default) -- the pipeline's own method as recorded in the kit: with the kit's
+    ``threshold_table.json`` the toy-MC Neyman critical values c(s, b_eff) and the same shared
+    background-only pseudo-datasets (seed, count), so the pipeline's masses give its limits; without a
+    table (an asymptotic pipeline, or an old kit) asymptotic.  ``asymptotic``: chi2_1 threshold and
+    Asimov bands.  ``toys``: fresh toys of each mass at every mu the root finder evaluates.
     """
     st = kit.manifest.get("statistics_settings") or {"neyman_threshold": "asymptotic", "pcl_power": 0.16}
     opts: dict[str, Any] = {"pcl_power": float(st["pcl_power"])}
-    if toys:
-        if st["neyman_threshold"] != "toys":
+    has_table = "threshold_table.json" in kit.manifest["files"]
+    if mode == "kit":
+        mode = "table" if has_table and st["neyman_threshold"] != "asymptotic" else "asymptotic"
+    if mode != "asymptotic":
+        if st["neyman_threshold"] == "asymptotic":
             raise InvalidSpectrum(
                 "the kit records no toy settings (the pipeline's limits were asymptotic)",
                 path=kit.file("kit.json"),
                 field="statistics_settings",
             )
         opts["toys"] = ToySettings(
-            toys_per_mu=int(st["toys_per_mu"]),
+            mode=mode,
             toys_background=int(st["toys_background"]),
-            mu_points=int(st["mu_points"]),
+            toys_per_mu=int(st.get("toys_per_mu", 1000)),
             seed=int(st["seed"]),
         )
-    return opts, method_text(toys=toys, pcl_power=opts["pcl_power"])
+        if mode == "table":
+            opts["table"] = read_threshold_table(kit.file("threshold_table.json"))
+    return opts, method_text(toys=None if mode == "asymptotic" else mode, pcl_power=opts["pcl_power"])
 
 
 def reinterpret(
@@ -257,7 +267,7 @@ def reinterpret(
     strength_unit: str,
     source: dict[str, Any],
     progress: bool = True,
-    toys: bool = False,
+    mode: str = "kit",
 ) -> Reinterpretation:
     """Build the patchset for ``signal`` and compute the limits with the pipeline's statistics.
 
@@ -269,7 +279,8 @@ def reinterpret(
         strength_unit: Unit of the limits.
         source: Model or spectrum description (limits.json).
         progress: Progress bar.
-        toys: Neyman thresholds and bands from toys with the kit's settings (default asymptotic).
+        mode: ``kit`` (the kit's method: threshold table if present), ``asymptotic`` or ``toys``
+            (see :func:`limit_options`).
     """
     signal, invisible = split_visible(signal)
     # build with placeholder masses (patch names must match [a-zA-Z0-9_]+), then name each patch after
@@ -289,6 +300,6 @@ def reinterpret(
         f"mu x reference_cross_section_cm2 of each patch [{strength_unit}]; "
         "values = [mass in GeV]"
     )
-    opts, method = limit_options(kit, toys=toys)
+    opts, method = limit_options(kit, mode=mode)
     limits = compute_limits(kit.workspace, ps, cl=float(kit.manifest["cl"]), progress=progress, **opts)
     return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method, invisible)

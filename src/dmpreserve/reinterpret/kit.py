@@ -13,6 +13,8 @@ archive: sorted members, mtime 0, uid/gid 0, no gzip timestamp):
   by the ``signal`` step (:func:`dmpreserve.signals.simulate_er_response`);
 * ``efficiency.csv`` -- signal efficiency (acceptance) versus true NR energy;
 * ``limits.csv`` -- the pipeline's own limits (closure reference);
+* ``threshold_table.json`` -- (table mode) the toy-MC Neyman critical values c(s, b_eff) of t~mu, so that
+  ``reinterpret`` gives toy-accurate Neyman limits at asymptotic cost;
 * ``signal_model.yaml`` -- the model the pipeline used; ``README.md`` -- how to use the kit.
 """
 
@@ -33,7 +35,7 @@ from dmpreserve.errors import InvalidData
 from dmpreserve.files import MAX_TEXT_BYTES, atomic_write, dumps_json, read_json, sha256_file, tar_gz_bytes
 from dmpreserve.physics.signal_models import SignalModel
 from dmpreserve.schema import validate
-from dmpreserve.stats.limits import METHOD
+from dmpreserve.stats.limits import method_text
 
 KIT_VERSION = 1
 #: Files of a kit besides kit.json (name -> description).
@@ -44,6 +46,8 @@ KIT_FILES = MappingProxyType(
         "response_er.json": "ER response for monoenergetic lines [keV] x flattened analysis bins",
         "efficiency.csv": "signal efficiency (acceptance after all cuts) versus true NR energy [keV]",
         "limits.csv": "the pipeline's own 90% CL limits (closure reference)",
+        "threshold_table.json": "Neyman critical values c(s, b_eff) of t~mu from toys vs expected signal events "
+        "(schemas/threshold_table.schema.json)",
         "signal_model.yaml": "signal model used by the pipeline",
         "README.md": "how to use this kit",
     }
@@ -59,7 +63,10 @@ Test your own dark-matter model against this result in seconds, without raw data
 Built-in models (YAML, schemas/signal_model.schema.json): si, sd_neutron, sd_proton, light_mediator,
 inelastic, er_line.  User spectra: CSV `mass_gev,energy_kev,dr_de` in events/(t yr keV) of nuclear-recoil
 energy at the reference cross section.  Outputs: limits.csv (90% CL), limits.json, patchset.json,
-limits.png, hepdata_limits.yaml.  kit.json lists every file with its sha256; `dmpreserve reinterpret`
+limits.png, hepdata_limits.yaml.  Limits use the pipeline's statistics: with threshold_table.json the
+toy-MC Neyman critical values c(s, b_eff) (and the same shared background-only pseudo-datasets for the
+bands); `--asymptotic` for the chi2 threshold, `--toys` for fresh per-mass toys.  kit.json lists every
+file with its sha256; `dmpreserve reinterpret`
 checks them before use.
 """
 
@@ -105,7 +112,12 @@ def assemble_kit(
         "er_line_energies_kev": er_response.line_energies_kev.tolist(),
         "halo": halo.as_dict(),
         "masses_gev": list(model.masses_gev or config.masses_gev),
-        "statistics": METHOD,
+        "statistics": method_text(
+            toys=None
+            if config.statistics["neyman_threshold"] == "asymptotic"
+            else config.statistics["neyman_threshold"],
+            pcl_power=float(config.statistics["pcl_power"]),
+        ),
         "statistics_settings": dict(config.statistics),
         "signal_model": model.to_json(),
         "units": {

@@ -1,10 +1,12 @@
 """90% CL upper limits on the SI cross section from the serialized likelihood, in two conventions.
 
 * Direct detection (Baxter et al., EPJC 81 (2021) 907): the two-sided profile-likelihood ratio
-  t~mu with a Neyman construction -- thresholds from toys at each tested mu, or the asymptotic
-  chi2_1 quantile (2.706 at 90% CL) -- giving the *unconstrained* limit; the *power-constrained*
+  t~mu with a Neyman construction -- critical values from the toy threshold table c(s, b_eff)
+  (:mod:`.thresholds`), from toys of each mass at the mu the root finder evaluates, or the asymptotic
+  chi2_1 quantile (2.706 at 90% CL) -- giving the *unconstrained* limit (:mod:`.neyman`); the *power-constrained*
   limit (PCL) max(unconstrained, sensitivity quantile at the critical power 0.16) is the headline
-  ``limit_cm2``.  Median sensitivity and +-1/2 sigma bands from background-only toys (or Asimov).
+  ``limit_cm2``.  Median sensitivity and +-1/2 sigma bands from background-only pseudo-datasets shared by all masses
+  (or Asimov).
 * LHC convention: asymptotic CLs with q~mu (identical to pyhf's ``upper_limit`` at the same level).
 * Discovery: q0, local p0 and z0, asymptotic and (with toys) from background-only toys.
 
@@ -22,14 +24,34 @@ import numpy as np
 from tqdm import tqdm
 
 from dmpreserve.artifacts.limits import EXPECTED_CLS_COLUMNS, EXPECTED_COLUMNS, LIMIT_COLUMNS
+from dmpreserve.artifacts.thresholds import ThresholdTable
 from dmpreserve.config import AnalysisConfig
-from dmpreserve.errors import InvalidData
+from dmpreserve.errors import InvalidData, InvalidWorkspace
 from dmpreserve.files import read_json
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup
 from dmpreserve.stats.model import build_model
-from dmpreserve.stats.toys import ToySettings, run_toys
+from dmpreserve.stats.neyman import (
+    TableCritical,
+    ToyCritical,
+    mass_shape,
+    observed_limit,
+    sensitivity,
+    toy_band_threshold,
+)
+from dmpreserve.stats.thresholds import TableSettings
+from dmpreserve.stats.toys import ToySettings, background_theta
 
-_OPTIONAL = ("p0_toys", "z0_toys", "n_toys", "mu_grid", "thresholds", "threshold_errors")
+_OPTIONAL = (
+    "p0_toys",
+    "z0_toys",
+    "n_toys",
+    "mu_grid",
+    "thresholds",
+    "threshold_errors",
+    "mu_unconstrained_err",
+    "signal_events_per_mu",
+    "b_eff",
+)
 _METHOD_TEMPLATE = (
     "headline limit_cm2: power-constrained (critical power {power}) Neyman-constructed upper limit "
     "of the two-sided PLR t~mu, thresholds {threshold}; also asymptotic CLs with q~mu and discovery q0"
@@ -52,7 +74,11 @@ class MassLimit:
         neyman_threshold, neyman_threshold_err: t~mu threshold at the unconstrained limit and its MC error.
         mu_hat: Best-fit mu (>= 0).
         p0_toys, z0_toys: Toy-based discovery p-value and significance (None without toys).
-        n_toys: Toys fitted (0: asymptotic).
+        mu_unconstrained_err: Uncertainty of the unconstrained limit from the threshold's toy error.
+        signal_events_per_mu, b_eff: Total expected signal at mu = 1 and the shape's effective background
+            (the coordinates of the threshold table).
+        n_toys: Toys fitted for this mass (0: asymptotic; table mode: the shared background-only toys).
+        mu_grid, thresholds, threshold_errors: ``toys`` mode: the mu evaluated with toys and c(mu) there.
     """
 
     mass_gev: float
@@ -69,6 +95,9 @@ class MassLimit:
     neyman_threshold: float = math.nan
     neyman_threshold_err: float = 0.0
     mu_hat: float = math.nan
+    mu_unconstrained_err: float = 0.0
+    signal_events_per_mu: float = 0.0
+    b_eff: float = 0.0
     p0_toys: float | None = None
     z0_toys: float | None = None
     n_toys: int = 0
@@ -99,7 +128,13 @@ class MassLimit:
         )
         row = {c: float(out[c]) for c in LIMIT_COLUMNS}
         if self.p0_toys is not None:
-            row.update({"p0_toys": float(self.p0_toys), "z0_toys": float(self.z0_toys)})
+            row.update(
+                {
+                    "p0_toys": float(self.p0_toys),
+                    "z0_toys": float(self.z0_toys),
+                    "limit_unconstrained_err_cm2": float(self.mu_unconstrained_err) * ref,
+                }
+            )
         return row
 
     def to_json(self) -> dict[str, Any]:
@@ -147,10 +182,15 @@ def limit_for_patch(
     cl: float,
     pcl_power: float = 0.16,
     toys: ToySettings | None = None,
+    table: ThresholdTable | None = None,
     mass_index: int = 0,
     progress: bool = False,
 ) -> MassLimit:
     """All limits of one patch: asymptotic, plus the toy-based Neyman construction if ``toys`` is given.
+
+    With ``toys.mode == "table"`` the critical values come from ``table`` (required); with ``"toys"``
+    from fresh toys of this mass at every mu the root finder evaluates.  The band, PCL floor and toy p0
+    come from the background-only pseudo-datasets shared by all masses.
 
     Raises:
         InvalidWorkspace: unsupported modifiers, or a limit outside the POI bounds.
@@ -158,33 +198,48 @@ def limit_for_patch(
     model = build_model(workspace, patch)
     setup = observed_setup(model)
     a = asymptotic_limits(model, cl=cl, pcl_power=pcl_power, setup=setup)
-    fields = {
+    fields: dict[str, Any] = {
         "mu_unconstrained": a.neyman,
         "mu_expected": a.neyman_expected,
         "mu_pcl_threshold": a.pcl_threshold,
         "neyman_threshold": a.threshold,
         "neyman_threshold_err": 0.0,
     }
-    extra: dict[str, Any] = {}
     if toys is not None:
-        t = run_toys(
-            model, setup, a, settings=toys, mass_index=mass_index, cl=cl, pcl_power=pcl_power, progress=progress
-        )
+        theta0 = background_theta(model)
+        total, b_eff = mass_shape(model, theta0)
+        if toys.mode == "table":
+            if table is None:
+                raise InvalidWorkspace("statistics.neyman_threshold is 'table' but no threshold table was given")
+            critical = TableCritical(table, total, b_eff)
+            obs = observed_limit(model, setup, a, critical, scan=True)
+            band_threshold = lambda mus: critical(mus)[0]  # noqa: E731
+            extra: dict[str, Any] = {"n_toys": toys.toys_background}
+        else:
+            critical = ToyCritical(model, theta0, toys, mass_index=mass_index, cl=cl)
+            obs = observed_limit(model, setup, a, critical, scan=False)
+            band_threshold = toy_band_threshold(critical, a, model.poi_bounds[1])
+            mus = sorted(critical.cache)
+            extra = {
+                "mu_grid": tuple(mus),
+                "thresholds": tuple(critical.cache[m][0] for m in mus),
+                "threshold_errors": tuple(critical.cache[m][1] for m in mus),
+                "n_toys": critical.n_toys + toys.toys_background,
+            }
+        sens = sensitivity(model, setup, a, band_threshold, theta0, toys, pcl_power=pcl_power)
         fields = {
-            "mu_unconstrained": t.neyman,
-            "mu_expected": t.neyman_expected,
-            "mu_pcl_threshold": t.pcl_threshold,
-            "neyman_threshold": t.threshold_at_limit,
-            "neyman_threshold_err": t.threshold_err_at_limit,
+            "mu_unconstrained": obs.mu,
+            "mu_unconstrained_err": obs.mu_err,
+            "mu_expected": sens.expected,
+            "mu_pcl_threshold": sens.pcl_threshold,
+            "neyman_threshold": obs.threshold,
+            "neyman_threshold_err": obs.threshold_err,
+            "signal_events_per_mu": total,
+            "b_eff": b_eff,
         }
-        extra = {
-            "p0_toys": t.p0,
-            "z0_toys": t.z0,
-            "n_toys": t.n_toys,
-            "mu_grid": t.mu_grid,
-            "thresholds": t.thresholds,
-            "threshold_errors": t.threshold_errors,
-        }
+        extra.update({"p0_toys": sens.p0, "z0_toys": sens.z0})
+    else:
+        extra = {}
     pcl = max(fields["mu_unconstrained"], fields["mu_pcl_threshold"])
     return MassLimit(
         mass_gev=float(patch["metadata"]["values"][0]),
@@ -210,27 +265,32 @@ def compute_limits(
     progress: bool = True,
     pcl_power: float = 0.16,
     toys: ToySettings | None = None,
+    table: ThresholdTable | None = None,
 ) -> list[MassLimit]:
     """Limits for every patch (or only the listed masses), sorted by mass.
 
-    Without ``toys`` everything is asymptotic (about 50 ms per mass).  With ``toys`` the mass index
-    (position in the sorted selection) seeds each mass's random streams, as ``limits-point`` does.
+    Without ``toys`` everything is asymptotic (about 50 ms per mass).  With ``toys`` in ``table`` mode
+    the critical values come from ``table``; the background-only pseudo-datasets are the same for
+    every mass (and for a reinterpretation with the same settings).
     """
     patches = select_patches(patchset, masses_gev)
     return [
-        limit_for_patch(workspace, p, cl=cl, pcl_power=pcl_power, toys=toys, mass_index=i)
+        limit_for_patch(workspace, p, cl=cl, pcl_power=pcl_power, toys=toys, table=table, mass_index=i)
         for i, p in enumerate(tqdm(patches, desc="limits", unit="mass", disable=not progress, mininterval=1.0))
     ]
 
 
-def method_text(*, toys: bool, pcl_power: float) -> str:
-    """The ``method`` string of limits.json."""
-    threshold = "from toy Monte Carlo at each tested mu" if toys else "asymptotic (chi2_1 quantile)"
+def method_text(*, toys: str | None, pcl_power: float) -> str:
+    """The ``method`` string of limits.json (``toys``: the Neyman threshold mode, None for asymptotic)."""
+    threshold = {
+        "table": "from the toy-MC threshold table c(s, b_eff) at the expected signal of the limit",
+        "toys": "from toy Monte Carlo of each mass at every mu the root finder evaluates",
+    }.get(toys or "", "asymptotic (chi2_1 quantile)")
     return _METHOD_TEMPLATE.format(power=pcl_power, threshold=threshold)
 
 
 #: The method of the default (asymptotic) limits.
-METHOD = method_text(toys=False, pcl_power=0.16)
+METHOD = method_text(toys=None, pcl_power=0.16)
 
 
 #: Format version of the per-mass files of ``dmpreserve limits-point``.
@@ -240,21 +300,39 @@ POINT_FORMAT_VERSION = 1
 def toy_settings(cfg: AnalysisConfig) -> ToySettings | None:
     """The configured :class:`~dmpreserve.stats.toys.ToySettings`, or None for asymptotic thresholds."""
     st = cfg.statistics
-    if st["neyman_threshold"] != "toys":
+    if st["neyman_threshold"] == "asymptotic":
         return None
     return ToySettings(
-        toys_per_mu=int(st["toys_per_mu"]),
+        mode=st["neyman_threshold"],
         toys_background=int(st["toys_background"]),
-        mu_points=int(st["mu_points"]),
+        toys_per_mu=int(st["toys_per_mu"]),
         seed=int(st["seed"]),
     )
 
 
+def table_settings(cfg: AnalysisConfig) -> TableSettings:
+    """The configured :class:`~dmpreserve.stats.thresholds.TableSettings`."""
+    st = cfg.statistics
+    tt = st["threshold_table"]
+    grid = tt["signal_events"]
+    return TableSettings(
+        signal_events=tuple(float(v) for v in np.geomspace(grid["min"], grid["max"], int(grid["points"]))),
+        reference_masses_gev=tuple(float(m) for m in tt["reference_masses_gev"]),
+        toys_per_point=int(tt["toys_per_point"]),
+        shards=int(tt["shards"]),
+        seed=int(st["seed"]),
+        failure_fraction=float(st["toy_failure_fraction"]),
+    )
+
+
 def statistics_doc(cfg: AnalysisConfig) -> dict[str, Any]:
+    """The statistics settings recorded in limits.json and the limit point files."""
     st = cfg.statistics
     doc = {"neyman_threshold": st["neyman_threshold"], "pcl_power": float(st["pcl_power"])}
+    if st["neyman_threshold"] != "asymptotic":
+        doc.update({k: int(st[k]) for k in ("toys_background", "seed")})
     if st["neyman_threshold"] == "toys":
-        doc.update({k: int(st[k]) for k in ("toys_per_mu", "toys_background", "mu_points", "seed")})
+        doc["toys_per_mu"] = int(st["toys_per_mu"])
     return doc
 
 

@@ -1,14 +1,14 @@
-"""Toy Monte Carlo: Neyman thresholds of t~mu, the PLR sensitivity band and the discovery p-value.
+"""Toy Monte Carlo building blocks: generation, t~mu of toys, quantiles, batched per-toy upper limits.
 
 Toys are generated as pyhf's ``ToyCalculator`` does (main counts Poisson, auxiliary data Normal
-around the nuisance values profiled on the observed data at the tested mu) and fitted in batches
-with :func:`dmpreserve.stats.newton.minimize`.  Random streams: one ``numpy`` Generator per grid
-point from ``SeedSequence([seed, mass_index]).spawn(...)``, so results do not depend on chunking.
+around the nuisance values) and fitted in batches with :func:`dmpreserve.stats.newton.minimize`.
+The nuisance values of every toy are those of the background-only (mu = 0) fit to the observed data
+(:func:`background_theta`): they do not depend on the signal, so background-only pseudo-datasets are
+the same for every mass, and the Neyman thresholds depend on the signal only through the tested
+hypothesis (:mod:`dmpreserve.stats.thresholds`).
 
-Neyman construction (Baxter et al., EPJC 81 (2021) 907): at each mu of a grid the threshold is the
-``cl`` quantile of t~mu under mu; the observed interval is {mu: t~mu(obs) <= threshold(mu)} and
-the reported upper limit its upper end (thresholds linearly interpolated between grid points and
-held constant beyond its ends).
+Random streams are ``numpy`` Generators seeded with ``SeedSequence([seed, stream, ...])``; results do
+not depend on chunking or on which process runs them.
 """
 
 from __future__ import annotations
@@ -16,59 +16,39 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy import special
-from tqdm import tqdm
 
-from dmpreserve.stats.asymptotic import BAND_SIGMAS, AsymptoticResult, ObservedSetup, illinois
+from dmpreserve.stats.asymptotic import illinois
 from dmpreserve.stats.model import BinnedModel
-from dmpreserve.stats.newton import NewtonMinimum
-from dmpreserve.stats.teststat import Datasets, fit_datasets, tmu_tilde
+from dmpreserve.stats.teststat import Datasets, asimov_background, fit_datasets, tmu_tilde
+
+#: Stream identifiers of SeedSequence([seed, stream, ...]).
+STREAM_TABLE = 1
+STREAM_BACKGROUND = 2
+STREAM_MASS = 3
 
 
 @dataclasses.dataclass(frozen=True)
 class ToySettings:
-    """Toy counts and seed.
+    """Toy settings of the Neyman construction.
 
     Attributes:
-        toys_per_mu: Toys at each grid mu for the Neyman threshold.
-        toys_background: Background-only toys for the sensitivity band and p0.
-        mu_points: Number of grid points in mu.
-        seed: Master seed (combined with the mass index).
+        mode: ``table`` (critical values from the threshold table) or ``toys`` (root-finding with
+            fresh toys at each evaluated mu of each mass).
+        toys_background: Background-only pseudo-datasets shared by all masses (bands, PCL, p0).
+        toys_per_mu: Toys per evaluated mu in ``toys`` mode.
+        seed: Master seed.
     """
 
-    toys_per_mu: int = 1000
+    mode: str = "table"
     toys_background: int = 500
-    mu_points: int = 10
+    toys_per_mu: int = 1000
     seed: int = 0
 
 
-@dataclasses.dataclass(frozen=True)
-class ToyResult:
-    """Toy-based results of one mass (signal strengths in units of mu).
-
-    Attributes:
-        mu_grid: Grid of tested mu.
-        thresholds: The cl quantile of t~mu at each grid mu.
-        threshold_errors: Their statistical errors (order statistics, 68% half-width).
-        neyman: Observed (unconstrained) upper limit.
-        threshold_at_limit, threshold_err_at_limit: Interpolated threshold (and error) at that limit.
-        neyman_expected: Sensitivity quantiles (-2, -1, 0, +1, +2 sigma) of background-only toys.
-        pcl_threshold: Sensitivity quantile at the critical power.
-        p0, z0: Discovery p-value ((k + 1) / (N + 1), k toys with q0 >= q0(obs)) and Phi^-1(1 - p0) >= 0.
-        n_toys: Total number of toys fitted.
-    """
-
-    mu_grid: tuple[float, ...]
-    thresholds: tuple[float, ...]
-    threshold_errors: tuple[float, ...]
-    neyman: float
-    threshold_at_limit: float
-    threshold_err_at_limit: float
-    neyman_expected: tuple[float, ...]
-    pcl_threshold: float
-    p0: float
-    z0: float
-    n_toys: int
+def background_theta(model: BinnedModel) -> np.ndarray:
+    """Parameters of the toys: mu = 0 and the nuisances of the conditional mu = 0 fit to the observed data."""
+    _, aux0, _ = asimov_background(model)
+    return np.concatenate([[0.0], aux0])
 
 
 def generate(model: BinnedModel, theta: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -79,12 +59,20 @@ def generate(model: BinnedModel, theta: np.ndarray, n: int, rng: np.random.Gener
     return data, aux
 
 
-def toy_tmu(model: BinnedModel, theta: np.ndarray, mu_test: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """t~mu at ``mu_test`` for ``n`` toys generated at ``theta``."""
+def toy_tmu_fits(
+    model: BinnedModel, theta: np.ndarray, mu_test: float, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """t~mu at ``mu_test`` of ``n`` toys generated at ``theta``; also mu_hat and the fit status (both fits)."""
     data, aux = generate(model, theta, n, rng)
     sets = fit_datasets(model, data, aux, init=np.repeat(theta[None], n, axis=0))
-    t, _ = tmu_tilde(model, sets, np.full(n, mu_test))
-    return t
+    t, cond = tmu_tilde(model, sets, np.full(n, mu_test))
+    ok = sets.free.converged & cond.converged & np.isfinite(t)
+    return t, sets.mu_hat, ok
+
+
+def toy_tmu(model: BinnedModel, theta: np.ndarray, mu_test: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """t~mu at ``mu_test`` for ``n`` toys generated at ``theta``."""
+    return toy_tmu_fits(model, theta, mu_test, n, rng)[0]
 
 
 def quantile_with_error(t: np.ndarray, q: float) -> tuple[float, float]:
@@ -96,23 +84,34 @@ def quantile_with_error(t: np.ndarray, q: float) -> tuple[float, float]:
     return float(np.quantile(s, q)), float(0.5 * (s[hi] - s[lo]))
 
 
+def background_datasets(model: BinnedModel, theta0: np.ndarray, n: int, seed: int) -> Datasets:
+    """The shared background-only pseudo-datasets (identical for every mass), with this model's free fits."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_BACKGROUND]))
+    data, aux = generate(model, theta0, n, rng)
+    return fit_datasets(model, data, aux, init=np.repeat(theta0[None], n, axis=0))
+
+
 def _signed_gap(mus: np.ndarray, t: np.ndarray, c: np.ndarray, mu_hat: np.ndarray) -> np.ndarray:
     """sign(mu - mu_hat) sqrt(t~mu) - sqrt(threshold): nearly linear in mu, increasing through the limit."""
     return np.where(mus >= mu_hat, 1.0, -1.0) * np.sqrt(t) - np.sqrt(c)
 
 
 def upper_crossing(
-    model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.ndarray, thresholds: np.ndarray, *, iterations: int = 4
+    model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.ndarray, threshold, *, iterations: int = 6
 ) -> np.ndarray:
     """Per dataset: the largest mu where t~mu crosses the threshold upwards (the Neyman upper limit).
 
-    The crossing is bracketed on the grid ``mus`` (``t``: (D, M) values there; ``thresholds`` per
-    grid mu, interpolated linearly in between and held beyond the ends), then refined by batched
-    Illinois steps with exact t~mu evaluations.  Without an upward crossing: the grid end if t is
-    below the threshold there (limit beyond the grid), else mu_hat clipped to the grid.
+    Args:
+        model, sets: The model and the datasets with their free fits.
+        mus: Grid of mu (ascending); ``t``: (D, M) t~mu values there.
+        threshold: Callable mu (array) -> critical value (array).
+        iterations: Batched Illinois steps refining each bracket with exact t~mu evaluations.
+
+    Without an upward crossing: the grid end if t is below the threshold there (limit beyond the
+    grid), else mu_hat clipped to the grid.
     """
     mu_hat = sets.mu_hat[:, None]
-    g = _signed_gap(mus, t, thresholds, mu_hat)
+    g = _signed_gap(mus, t, threshold(mus), mu_hat)
     pos = g >= 0
     up = ~pos[:, :-1] & pos[:, 1:]
     last = np.where(up.any(axis=1), mus.size - 2 - np.argmax(up[:, ::-1], axis=1), -1)
@@ -125,75 +124,7 @@ def upper_crossing(
 
         def gap(x: np.ndarray) -> np.ndarray:
             tx, _ = tmu_tilde(model, sets, x, which=rows)
-            return _signed_gap(x, tx, np.interp(x, mus, thresholds), mu_hat[rows, 0])
+            return _signed_gap(x, tx, threshold(x), mu_hat[rows, 0])
 
-        x = illinois(gap, mus[j], mus[j + 1], g[rows, j], g[rows, j + 1], rtol=1e-6, max_iter=iterations)
-        out[rows] = x
+        out[rows] = illinois(gap, mus[j], mus[j + 1], g[rows, j], g[rows, j + 1], rtol=1e-6, max_iter=iterations)
     return out
-
-
-def _first(fit: NewtonMinimum) -> NewtonMinimum:
-    return NewtonMinimum(theta=fit.theta[:1], nll=fit.nll[:1], converged=fit.converged[:1])
-
-
-def run_toys(
-    model: BinnedModel,
-    setup: ObservedSetup,
-    asym: AsymptoticResult,
-    *,
-    settings: ToySettings,
-    mass_index: int,
-    cl: float = 0.9,
-    pcl_power: float = 0.16,
-    progress: bool = True,
-) -> ToyResult:
-    """Neyman thresholds, observed limit, sensitivity band and p0 from toys for one mass."""
-    hi_bound = model.poi_bounds[1]
-    mu_a = 0.3 * asym.neyman_expected[0]
-    mu_b = min(hi_bound, 2.0 * max(asym.neyman_expected[4], asym.neyman))
-    mus = np.linspace(mu_a, mu_b, settings.mu_points)
-    streams = np.random.SeedSequence([settings.seed, mass_index]).spawn(settings.mu_points + 1)
-    obs = setup.sets
-    _, cond = tmu_tilde(model, obs, mus, which=np.zeros(mus.size, int))
-    thresholds, errors = [], []
-    bar = tqdm(total=settings.mu_points + 1, desc="toys", unit="mu", disable=not progress, mininterval=1.0)
-    with bar:
-        for j, mu in enumerate(mus):
-            t = toy_tmu(model, cond.theta[j], float(mu), settings.toys_per_mu, np.random.default_rng(streams[j]))
-            c, err = quantile_with_error(t, cl)
-            thresholds.append(c)
-            errors.append(err)
-            bar.update()
-        c_grid, e_grid = np.array(thresholds), np.array(errors)
-        # observed limit on a fine grid (threshold interpolated)
-        fine = np.concatenate([np.linspace(0.01 * mu_a, mu_b, 60), np.geomspace(mu_b, hi_bound, 21)[1:]])
-        t_obs, _ = tmu_tilde(model, obs, fine, which=np.zeros(fine.size, int))
-        data_only = Datasets(data=obs.data[:1], aux=obs.aux[:1], free=_first(obs.free))
-        limit = float(upper_crossing(model, data_only, fine, t_obs[None], np.interp(fine, mus, c_grid))[0])
-        # background-only toys: t~mu on [0, grid] for the sensitivity; t~0 = q0 for discovery
-        theta0 = np.concatenate([[0.0], obs.aux[1]])  # nuisances of the mu = 0 fit (the Asimov auxiliaries)
-        n_b = settings.toys_background
-        data, aux = generate(model, theta0, n_b, np.random.default_rng(streams[-1]))
-        sets = fit_datasets(model, data, aux, init=np.repeat(theta0[None], n_b, axis=0))
-        grid0 = np.concatenate([[0.0], mus])
-        t_b, _ = tmu_tilde(model, sets, np.tile(grid0, n_b), which=np.repeat(np.arange(n_b), grid0.size))
-        t_b = t_b.reshape(n_b, grid0.size)
-        bar.update()
-        uls = upper_crossing(model, sets, grid0, t_b, np.concatenate([[c_grid[0]], c_grid]))
-    q0_toys = np.where(sets.mu_hat > 0, t_b[:, 0], 0.0)
-    k = int(np.sum(q0_toys >= setup.q0 - 1e-9)) if setup.q0 > 0 else n_b
-    p0 = (k + 1) / (n_b + 1)
-    expected = np.quantile(uls, special.ndtr(np.array(BAND_SIGMAS)))
-    return ToyResult(
-        mu_grid=tuple(float(m) for m in mus),
-        thresholds=tuple(float(c) for c in c_grid),
-        threshold_errors=tuple(float(e) for e in e_grid),
-        neyman=limit,
-        threshold_at_limit=float(np.interp(limit, mus, c_grid)),
-        threshold_err_at_limit=float(np.interp(limit, mus, e_grid)),
-        neyman_expected=tuple(float(e) for e in expected),
-        pcl_threshold=float(np.quantile(uls, pcl_power)),
-        p0=float(p0),
-        z0=float(max(0.0, special.ndtri(1.0 - p0))) if p0 < 1 else 0.0,
-        n_toys=int(settings.toys_per_mu * settings.mu_points + n_b),
-    )
