@@ -4,8 +4,9 @@
 #  1. start the cluster with ../shared/tools/slurm-local (Debian slurm-wlm + munge, no accounting,
 #     so the executor polls with `--slurm-status-command squeue`);
 #  2. run the limits target of the test configuration -- mock data, selection, backgrounds,
-#     signal, likelihood, then the per-mass limit/toy jobs (`limits_point`, one SLURM job per
-#     mass) and their gather -- with
+#     signal, likelihood, the toy stage (`toys_shard`, one SLURM job per reference shape and shard,
+#     merged by `thresholds` into the threshold table), then the per-mass limit jobs (`limits_point`,
+#     one SLURM job per mass) and their gather -- with
 #     `snakemake --executor slurm --workflow-profile workflow/profiles/slurm`, then provenance;
 #  3. prove that the jobs ran under SLURM: the job ids Snakemake submitted, the ids each rule's
 #     log reports (dmpreserve logs SLURM_JOB_ID) and the one in provenance.json must agree, and
@@ -22,7 +23,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 REPO=$PWD
 SLURM_LOCAL=${SLURM_LOCAL:-$REPO/../shared/tools/slurm-local}
 CONFIG=tests/data/test_config.yaml
-SNAKEMAKE_TIMEOUT_S=${SNAKEMAKE_TIMEOUT_S:-200}
+SNAKEMAKE_TIMEOUT_S=${SNAKEMAKE_TIMEOUT_S:-300}
 export PATH="$REPO/.venv/bin:$PATH" VIRTUAL_ENV="$REPO/.venv"
 
 if [[ ! -x $SLURM_LOCAL ]]; then
@@ -126,9 +127,12 @@ not_done = {j: states.get(j, "not listed") for j in submitted if states.get(j) !
 if not_done:
     sys.exit(f"SLURM jobs not COMPLETED: {not_done}")
 points = sorted(k for k in steps if "limits_point" in k)
+shards = sorted(k for k in steps if "logs/toys/" in k)
+if not shards:
+    sys.exit("no toy shard (rule toys_shard) ran as a SLURM job")
 print(f"{len(submitted)} SLURM jobs submitted and COMPLETED: {sorted(submitted, key=int)}")
-print(f"{len(steps)} rule logs name their SLURM job ({len(points)} per-mass limit jobs); e.g.")
-for k in list(steps)[:3] + points[:2]:
+print(f"{len(steps)} rule logs name their SLURM job ({len(shards)} toy shards, {len(points)} per-mass limit jobs); e.g.")
+for k in list(steps)[:3] + shards[:2] + points[:2]:
     print(f"  {k}: SLURM job {steps[k]}")
 print(f"provenance.json: runtime.batch_system = {json.dumps(batch, sort_keys=True)}")
 EOF

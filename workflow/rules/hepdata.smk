@@ -19,13 +19,7 @@ rule hepdata:
     output:
         submission=f"{R}/hepdata/submission.tar.gz",
     params:
-        table=lambda wildcards, input: (
-            f"--resource {input.table} 'Neyman threshold table: toy-MC critical values c(s, b_eff) of the two-sided "
-            "PLR t~mu versus total expected signal events s for reference signal shapes of effective background "
-            "b_eff (schemas/threshold_table.schema.json); dmpreserve reinterpret uses it'"
-            if input.table
-            else ""
-        ),
+        table=lambda wildcards, input: f"--thresholds {input.table}" if input.table else "",
     log:
         f"{R}/logs/hepdata.log",
     resources:

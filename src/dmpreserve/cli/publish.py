@@ -8,6 +8,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+THRESHOLDS_RESOURCE = (
+    "Neyman threshold table: toy-MC critical values c(s, b_eff) of the two-sided PLR t~mu versus total expected "
+    "signal events s for reference signal shapes of effective background b_eff "
+    "(schemas/threshold_table.schema.json); dmpreserve reinterpret uses it"
+)
+
 
 def register(sub, add) -> None:
     """Add ``plots``, ``hepdata`` and ``provenance`` to the ``dmpreserve`` parser."""
@@ -42,6 +48,11 @@ def register(sub, add) -> None:
     for name in ("limits", "templates", "selected", "cutflow", "acceptance", "workspace", "patchset"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--fit", metavar="JSON", help="fit results (dmpreserve fit) to add as tables")
+    p.add_argument(
+        "--thresholds",
+        metavar="JSON",
+        help="Neyman threshold table (dmpreserve thresholds) to add as a table and attach as a resource",
+    )
     p.add_argument(
         "--resource",
         nargs=2,
@@ -92,9 +103,13 @@ def run_hepdata(args: argparse.Namespace) -> None:
     from dmpreserve.artifacts.reduced import read_reduced
     from dmpreserve.artifacts.tables import Acceptance, CutFlow
     from dmpreserve.artifacts.templates import read_templates
+    from dmpreserve.artifacts.thresholds import read_threshold_table
     from dmpreserve.publish.hepdata import write_analysis_record
 
     read_likelihood(args.workspace, args.patchset)  # checks both before they are attached
+    resources = [(path, description) for path, description in (args.resource or [])]
+    if args.thresholds:
+        resources.append((args.thresholds, THRESHOLDS_RESOURCE))
     write_analysis_record(
         args.output,
         limits=read_limits(args.limits),
@@ -104,7 +119,8 @@ def run_hepdata(args: argparse.Namespace) -> None:
         acceptance=Acceptance.read(args.acceptance),
         likelihood_files=[args.workspace, args.patchset],
         fit=read_fit(args.fit) if args.fit else None,
-        resources=[(path, description) for path, description in (args.resource or [])],
+        resources=resources,
+        thresholds=read_threshold_table(args.thresholds) if args.thresholds else None,
     )
 
 

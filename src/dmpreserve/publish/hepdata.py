@@ -30,6 +30,7 @@ from dmpreserve.artifacts.limits import LimitTable
 from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.artifacts.tables import Acceptance, CutFlow
 from dmpreserve.artifacts.templates import BackgroundTemplates
+from dmpreserve.artifacts.thresholds import ThresholdTable
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import atomic_write, tar_gz_bytes
 from dmpreserve.publish.hepdata_fit_tables import fit_tables
@@ -46,6 +47,7 @@ from dmpreserve.publish.hepdata_tables import (
     limit_table,
     require,
     same_length,
+    threshold_table,
 )
 
 #: File name of the likelihood archive attached as a HistFactory additional resource.
@@ -254,6 +256,7 @@ def write_submission(
     metadata: Mapping,
     fit: Mapping | None = None,
     resources: Sequence[tuple[str | os.PathLike, str]] | None = None,
+    thresholds: Mapping | None = None,
 ) -> None:
     """Build, validate and atomically write a deterministic HEPData submission tarball.
 
@@ -275,6 +278,7 @@ def write_submission(
             comment is description + comment; keywords (``cmenergies``, ``observables``,
             ``reactions``, ``phrases``) are added to every table.
         fit: Optional fit results (``fit.json``, schema ``fit``), added as fit tables.
+        thresholds: Optional Neyman threshold table (``threshold_table.json``), added as a numeric table.
         resources: Optional ``(path, description)`` pairs attached as additional resources
             (regular files only, at most :data:`MAX_RESOURCE_BYTES` each).
 
@@ -302,6 +306,8 @@ def write_submission(
     submission.add_table(background_table(hdl, x, y, comps, observed, keywords))
     submission.add_table(cutflow_table(hdl, cutflow, keywords))
     submission.add_table(acceptance_table(hdl, acceptance, keywords))
+    if thresholds is not None:
+        submission.add_table(threshold_table(hdl, thresholds, keywords))
     if fit is not None:
         if not isinstance(fit, Mapping):
             raise InvalidData("must be the fit.json document (a mapping)", field="fit")
@@ -347,6 +353,7 @@ def write_analysis_record(
     likelihood_files: Sequence[str | os.PathLike],
     fit: FitResults | None = None,
     resources: Sequence[tuple[str | os.PathLike, str]] | None = None,
+    thresholds: ThresholdTable | None = None,
 ) -> None:
     """The pipeline's HEPData record from the steps' typed outputs (see :func:`write_submission`).
 
@@ -377,6 +384,16 @@ def write_analysis_record(
         likelihood_files=likelihood_files,
         fit=None if fit is None else fit.to_json(),
         resources=resources,
+        thresholds=None
+        if thresholds is None
+        else {
+            "cl": thresholds.cl,
+            "signal_events": thresholds.signal_events,
+            "shape_mass_gev": thresholds.shape_mass_gev,
+            "shape_b_eff": thresholds.shape_b_eff,
+            "thresholds": thresholds.thresholds,
+            "errors": thresholds.errors,
+        },
         metadata={
             "description": "Search for spin-independent WIMP-nucleon scattering in a liquid-xenon TPC "
             "(dmpreserve mock-data challenge modelled on LZ's first science run, "

@@ -399,3 +399,49 @@ def limit_table(hdl, lim: Mapping[str, np.ndarray], keywords):
             var.add_qualifier("Definition", definition)
             table.add_variable(var)
     return table
+
+
+def threshold_table(hdl, thresholds: Mapping, keywords):
+    """The Neyman threshold table: critical value of t~mu versus total expected signal, per reference shape.
+
+    Args:
+        thresholds: ``{"cl", "signal_events" (J,), "shape_mass_gev" (K,), "shape_b_eff" (K,),
+            "thresholds" (K, J), "errors" (K, J)}`` (``threshold_table.json``).
+    """
+    s = as_finite_array("thresholds.signal_events", require(thresholds, "signal_events", "thresholds"), positive=True)
+    masses = as_finite_array("thresholds.shape_mass_gev", require(thresholds, "shape_mass_gev", "thresholds"))
+    b_eff = as_finite_array("thresholds.shape_b_eff", require(thresholds, "shape_b_eff", "thresholds"))
+    c = as_finite_array("thresholds.thresholds", require(thresholds, "thresholds", "thresholds"), ndim=2)
+    err = as_finite_array("thresholds.errors", require(thresholds, "errors", "thresholds"), ndim=2, nonnegative=True)
+    if c.shape != (len(masses), len(s)) or err.shape != c.shape or len(b_eff) != len(masses):
+        raise InvalidData(
+            f"shape {c.shape} does not match {len(masses)} shapes x {len(s)} signal points",
+            field="thresholds.thresholds",
+        )
+    cl = float(require(thresholds, "cl", "thresholds"))
+    table = new_table(
+        hdl,
+        "Neyman threshold table",
+        description=(
+            f"Critical values of the two-sided profile-likelihood-ratio test statistic t~mu for the {cl:.0%} CL "
+            "Neyman construction: the toy-MC quantile of t~mu under the tested signal hypothesis, versus the total "
+            "expected signal s [events], for reference signal shapes characterised by their effective background "
+            "b_eff = S^2 / sum_k(S_k^2 / B_k) [events]; uncertainties are the toy-MC statistical errors of the "
+            "quantile. A signal strength is excluded where t~mu(data) exceeds the critical value interpolated at "
+            "its s and b_eff (dmpreserve.artifacts.thresholds). The asymptotic value is 2.706."
+        ),
+        location="results/toys/threshold_table.json",
+        keywords=keywords,
+        observables=["CL"],
+    )
+    table.add_variable(variable(hdl, "Total expected signal", units="events", values=s.tolist(), independent=True))
+    for k in range(len(masses)):
+        var = variable(hdl, "Critical value of t~mu", values=c[k].tolist(), independent=False)
+        var.add_qualifier("Reference signal shape", f"{masses[k]:.4g} GeV WIMP")
+        var.add_qualifier("Effective background", f"{b_eff[k]:.4g} events")
+        var.add_qualifier("CL", f"{cl:.0%}")
+        unc = hdl.Uncertainty("toy MC", is_symmetric=True)
+        unc.values = err[k].tolist()
+        var.add_uncertainty(unc)
+        table.add_variable(var)
+    return table

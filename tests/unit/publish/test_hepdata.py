@@ -414,3 +414,30 @@ def test_bad_resources_leave_no_output(record, tmp_path, monkeypatch, make, matc
         hepdata.write_submission(**record)
     assert "resources[" in str(err.value)
     assert not record["output_tar"].exists()
+
+
+def test_threshold_table(record):
+    thresholds = {
+        "cl": 0.9,
+        "signal_events": [0.5, 2.0, 10.0],
+        "shape_mass_gev": [8.0, 100.0],
+        "shape_b_eff": [0.27, 1.2],
+        "thresholds": [[2.9, 2.8, 2.7], [3.1, 2.9, 2.72]],
+        "errors": [[0.1, 0.1, 0.05], [0.1, 0.08, 0.05]],
+    }
+    hepdata.write_submission(**record, thresholds=thresholds)
+    members = _members(record["output_tar"])
+    table = yaml.safe_load(members["neyman_threshold_table.yaml"].decode())
+    assert [v["value"] for v in table["independent_variables"][0]["values"]] == [0.5, 2.0, 10.0]
+    deps = table["dependent_variables"]
+    assert [[v["value"] for v in d["values"]] for d in deps] == thresholds["thresholds"]
+    assert {q["value"] for d in deps for q in d["qualifiers"] if q["name"] == "Reference signal shape"} == {
+        "8 GeV WIMP",
+        "100 GeV WIMP",
+    }
+    bad = dict(thresholds, thresholds=[[2.9, 2.8], [3.1, 2.9]])
+    with pytest.raises(InvalidData, match="does not match"):
+        hepdata.write_submission(
+            **dict(record, output_tar=record["output_tar"].with_name("bad.tar.gz")), thresholds=bad
+        )
+    assert not record["output_tar"].with_name("bad.tar.gz").exists()
