@@ -259,8 +259,10 @@ def yield_interpolation_check(release: Release, weights: dict[str, np.ndarray]) 
     for name, g in grids.items():
         tot = g.sum(axis=-1)
         n0 = tot[_I0, _I0]
-        f = {p: (tot[_I0 + 1, _I0] / n0, tot[_I0 - 1, _I0] / n0) for p in ("ly",)}
-        f["qy"] = (tot[_I0, _I0 + 1] / n0, tot[_I0, _I0 - 1] / n0)
+        f = {
+            "ly": (tot[_I0 + 1, _I0] / n0, tot[_I0 - 1, _I0] / n0),
+            "qy": (tot[_I0, _I0 + 1] / n0, tot[_I0, _I0 - 1] / n0),
+        }
         for a in (-3.0, -1.0, 1.0, 3.0):
             for b in (-3.0, -1.0, 1.0, 3.0):
                 if abs(a) != abs(b):
