@@ -3,7 +3,8 @@
 The result curve is interpolated linearly in (log mass, log limit) at each reference mass inside the
 compared range (never extrapolated); the ratio result / reference must lie within 1 +- rtol.
 Curves are CSV files: either with a header naming ``mass_gev`` (or ``mass``, as the XENONnT 2026
-release's limit files) and the limit column (``limits.csv``), or header-less numeric rows (mass in GeV first, limit second, as in the XENON1T release's
+release's limit files) and the limit column (``limits.csv``), or
+header-less numeric rows (mass in GeV first, limit second, as in the XENON1T release's
 ``xenon1t_1ty.csv``); lines starting with ``#`` (or ``"#``) are comments.
 """
 

@@ -18,7 +18,12 @@ from dmpreserve.reinterpret.verify import compare, read_curve
 
 REPO = Path(__file__).resolve().parents[3]
 RELEASE = REPO.parent / "shared" / "reference" / "xenonnt_2026_light_dm"
-EDGES = {"cs2": [90.0, 170.0, 250.0, 500.0], "q": [0.0, 0.3, 0.6, 1.0], "s1": [0.0, 0.3, 0.5, 1.0], "s2": [0.8, 0.9, 0.95, 1.0]}
+EDGES = {
+    "cs2": [90.0, 170.0, 250.0, 500.0],
+    "q": [0.0, 0.3, 0.6, 1.0],
+    "s1": [0.0, 0.3, 0.5, 1.0],
+    "s2": [0.8, 0.9, 0.95, 1.0],
+}
 
 
 def _h5(path: Path, content: np.ndarray, edges=None) -> None:
@@ -33,7 +38,9 @@ def _release(root: Path, energies=(0.5, 0.6, 0.7)) -> Path:
     rng = np.random.default_rng(1)
     run = "sr0"
     (root / "binning").mkdir(parents=True)
-    (root / "binning" / f"{run}.yaml").write_text("".join(f"{k}:\n" + "".join(f"- {v}\n" for v in e) for k, e in EDGES.items()))
+    (root / "binning" / f"{run}.yaml").write_text(
+        "".join(f"{k}:\n" + "".join(f"- {v}\n" for v in e) for k, e in EDGES.items())
+    )
     (root / "data").mkdir()
     (root / "data" / f"{run}.csv").write_text(",cs2,q,s1,s2\n0,100.0,0.5,0.4,0.95\n1,300.0,0.1,0.1,0.85\n")
     t = root / "templates" / run
@@ -44,7 +51,10 @@ def _release(root: Path, energies=(0.5, 0.6, 0.7)) -> Path:
             tag = f"tly_{a:.1f}_tqy_{b:.1f}"
             _h5(t / "rg" / f"template_XENONnT_{run}_rg_cevns_{tag}.h5", rng.uniform(0.001, 0.01, (3, 3, 3, 3)))
             for e in energies:
-                _h5(t / "mono" / f"template_XENONnT_{run}_mono_{e:.3f}_cevns_{tag}.h5", rng.uniform(0, 0.01, (3, 3, 3, 3)))
+                _h5(
+                    t / "mono" / f"template_XENONnT_{run}_mono_{e:.3f}_cevns_{tag}.h5",
+                    rng.uniform(0, 0.01, (3, 3, 3, 3)),
+                )
     return root
 
 
@@ -103,10 +113,17 @@ def test_reproduces_published_si_limit(tmp_path) -> None:
     manifest = json.loads((kit / "kit.json").read_text())
     assert set(manifest["b8_expected_events"]) == {"sr0", "sr1", "sr2"}
     (tmp_path / "si.yaml").write_text("model: si\n")  # the kit's masses: the published 3-12 GeV
-    assert main(["reinterpret", "--kit", str(kit), "--model", str(tmp_path / "si.yaml"), "-o", str(out), "--no-progress"]) == 0
+    assert (
+        main(["reinterpret", "--kit", str(kit), "--model", str(tmp_path / "si.yaml"), "-o", str(out), "--no-progress"])
+        == 0
+    )
     published = RELEASE / "limits" / "sr2" / "xenonnt_2026_wimp_si.csv"
-    rows = compare(read_curve(published, column="upper_limit"), read_curve(out / "limits.csv"), rtol=0.15, mass_range=(4, 12))
+    rows = compare(
+        read_curve(published, column="upper_limit"), read_curve(out / "limits.csv"), rtol=0.15, mass_range=(4, 12)
+    )
     assert all(r.ok for r in rows), [(r.mass_gev, r.ratio) for r in rows]
     # 3 GeV: known deviation (docs/reinterpretation.md), bounded loosely
-    low = compare(read_curve(published, column="upper_limit"), read_curve(out / "limits.csv"), rtol=1.0, mass_range=(3, 3))
+    low = compare(
+        read_curve(published, column="upper_limit"), read_curve(out / "limits.csv"), rtol=1.0, mass_range=(3, 3)
+    )
     assert 0.7 < low[0].ratio < 1.6
