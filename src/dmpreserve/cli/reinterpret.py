@@ -97,6 +97,30 @@ def register(sub, add) -> None:
     )
     p.set_defaults(handler=run_verify)
 
+    p = add(
+        sub,
+        "import-release",
+        "import a XENONnT binned template release as a pyhf likelihood and reinterpretation kit",
+        "Read a template release (binning/, data/, templates/ as XENONnT/cevns_data_release, arXiv:2604.06002) "
+        "with inference_interface, check every template against the binning YAML, and write a kit: "
+        "background-only pyhf workspace (one channel per science run), mono-energetic NR templates, the SI "
+        "patchset at the published masses and kit.json. Nothing is written if any input is bad.",
+    )
+    p.add_argument("--release", required=True, metavar="DIR", help="release directory")
+    p.add_argument("-o", "--output", required=True, metavar="KIT_DIR")
+    p.add_argument(
+        "--runs",
+        default=None,
+        metavar="RUN=T_YR,...",
+        help="science runs and livetimes [t yr] (default sr0, sr1, sr2 with the release notebook's livetimes)",
+    )
+    p.add_argument(
+        "--signal-efficiency",
+        action="store_true",
+        help="add the earlier release's 25%% signal-efficiency uncertainty (shared by 8B and the signal)",
+    )
+    p.set_defaults(handler=run_import_release)
+
 
 LOG = logging.getLogger("dmpreserve")
 
@@ -235,33 +259,51 @@ def run_reinterpret(args: argparse.Namespace) -> None:
     from dmpreserve.reinterpret.engine import model_signal, reinterpret, spectrum_signal
     from dmpreserve.reinterpret.kit import load_kit
     from dmpreserve.reinterpret.outputs import write_outputs
+    from dmpreserve.reinterpret.release_kit import is_release_kit, reinterpret_release
 
     kit = load_kit(args.kit)
-    if model is not None:
-        signal = model_signal(kit, model, masses_gev=masses)
-        unit = model.strength_unit
-    else:
-        signal = spectrum_signal(kit, spectra, reference_cross_section_cm2=ref)
-        unit = "cm^2 (user spectrum)"
-    try:
-        result = reinterpret(
+    if is_release_kit(kit):
+        if args.toys:
+            raise InvalidSpectrum("a template-release kit has asymptotic limits only", field="--toys")
+        result = reinterpret_release(
             kit,
-            signal,
-            strength_unit=unit,
+            model=model,
+            spectra=spectra,
+            reference_cross_section_cm2=ref,
+            masses_gev=masses,
             source=source,
             progress=not args.no_progress,
-            mode="toys" if args.toys else "asymptotic" if args.asymptotic else "kit",
         )
-    except InvalidSpectrum as exc:
-        if exc.path is not None or exc.field != "masses_gev":
-            raise
-        raise InvalidSpectrum(  # no mass has any expected signal: name the model (or spectrum) file
-            exc.message, path=args.model or args.spectrum, field="--masses" if masses else "masses_gev"
-        ) from None
+    else:
+        if model is not None:
+            signal = model_signal(kit, model, masses_gev=masses)
+            unit = model.strength_unit
+        else:
+            signal = spectrum_signal(kit, spectra, reference_cross_section_cm2=ref)
+            unit = "cm^2 (user spectrum)"
+        try:
+            result = reinterpret(
+                kit,
+                signal,
+                strength_unit=unit,
+                source=source,
+                progress=not args.no_progress,
+                mode="toys" if args.toys else "asymptotic" if args.asymptotic else "kit",
+            )
+        except InvalidSpectrum as exc:
+            if exc.path is not None or exc.field != "masses_gev":
+                raise
+            raise InvalidSpectrum(  # no mass has any expected signal: name the model (or spectrum) file
+                exc.message, path=args.model or args.spectrum, field="--masses" if masses else "masses_gev"
+            ) from None
     for r in result.limits:
         row = r.row()
         LOG.info(
-            "m = %8.4g GeV: limit %.4e (expected %.4e) %s", row["mass_gev"], row["limit_cm2"], row["expected_cm2"], unit
+            "m = %8.4g GeV: limit %.4e (expected %.4e) %s",
+            row["mass_gev"],
+            row["limit_cm2"],
+            row["expected_cm2"],
+            result.strength_unit,
         )
     write_outputs(args.output, result, cl=float(kit.manifest["cl"]), method=result.method)
 
@@ -284,3 +326,34 @@ def run_verify(args: argparse.Namespace) -> None:
     sys.stdout.flush()
     if not all(r.ok for r in rows):
         raise SystemExit(1)
+
+
+def _runs(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    out = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InvalidSpectrum(f"expected RUN=T_YR, got {item!r}", field="--runs") from None
+    return out
+
+
+def run_import_release(args: argparse.Namespace) -> None:
+    """``dmpreserve import-release``: read and check the release, then write the kit."""
+    from dmpreserve.reinterpret.release import read_release
+    from dmpreserve.reinterpret.release_kit import import_release
+
+    release = read_release(args.release, _runs(args.runs))
+    manifest = import_release(release, args.output, signal_efficiency=args.signal_efficiency)
+    for run in manifest["runs"]:
+        LOG.info(
+            "%s: %d bins, livetime %.6g t yr, 8B CEvNS %.3f events",
+            run["name"],
+            run["n_bins"],
+            run["livetime_t_yr"],
+            manifest["b8_expected_events"][run["name"]],
+        )
+    LOG.info("kit written to %s", args.output)

@@ -50,6 +50,10 @@ KIT_FILES = MappingProxyType(
         "(schemas/threshold_table.schema.json)",
         "signal_model.yaml": "signal model used by the pipeline",
         "README.md": "how to use this kit",
+        # kits imported from a template release (kind template_release, dmpreserve import-release)
+        "mono_templates.json": "mono-energetic NR efficiency templates per run at the yield anchors [energy][bin]",
+        "patchset_si.json": "SI signal patchset at the published masses (pyhf PatchSet)",
+        "published_limits.csv": "the release's published 90% CL SI limits and sensitivity band, unchanged",
     }
 )
 

@@ -2,8 +2,9 @@
 
 The result curve is interpolated linearly in (log mass, log limit) at each reference mass inside the
 compared range (never extrapolated); the ratio result / reference must lie within 1 +- rtol.
-Curves are CSV files: either with a header naming ``mass_gev`` and the limit column (``limits.csv``),
-or header-less numeric rows (mass in GeV first, limit second, as in the XENON1T release's
+Curves are CSV files: either with a header naming ``mass_gev`` (or ``mass``, as the XENONnT 2026
+release's limit files) and the limit column (``limits.csv``), or
+header-less numeric rows (mass in GeV first, limit second, as in the XENON1T release's
 ``xenon1t_1ty.csv``); lines starting with ``#`` (or ``"#``) are comments.
 """
 
@@ -65,12 +66,13 @@ def read_curve(path: str | os.PathLike, *, column: str = "limit_cm2") -> Curve:
     i_mass, i_lim, start = 0, 1, 0
     if not _is_number(rows[0][0]):
         header = rows[0]
-        for name in ("mass_gev", column):
+        mass_col = "mass" if "mass_gev" not in header and "mass" in header else "mass_gev"  # XENONnT 2026 release
+        for name in (mass_col, column):
             if name not in header:
                 raise InvalidData(
                     f"required column is missing (columns present: {', '.join(header)})", path=p, field=name
                 )
-        i_mass, i_lim, start = header.index("mass_gev"), header.index(column), 1
+        i_mass, i_lim, start = header.index(mass_col), header.index(column), 1
     masses, limits = [], []
     for n, r in enumerate(rows[start:], start=start + 1):
         try:

@@ -1,0 +1,230 @@
+"""``dmpreserve import-release``: a XENONnT template release as a reinterpretation kit, and its reinterpretation.
+
+The kit (``kit.json`` with ``kind: template_release``, ``format_version: 2``; schema
+``schemas/reinterpretation_kit.schema.json``) holds:
+
+* ``BkgOnly.json`` -- background-only pyhf workspace (:func:`dmpreserve.reinterpret.xenonnt.build_workspace`);
+* ``mono_templates.json`` -- per run the livetime [t yr] and the mono-energetic NR efficiency templates at
+  the five yield anchors (nominal, t_ly = +-1, t_qy = +-1), shape [energy][81 bins];
+* ``patchset_si.json`` -- the SI signal patchset at the published masses (3-12 GeV);
+* ``published_limits.csv`` -- the release's SI limit file, unchanged (CC-BY-4.0, arXiv:2604.06002);
+* ``README.md``.
+
+``dmpreserve reinterpret --kit KIT`` builds any NR model's (or user spectrum's) signal from
+``mono_templates.json`` (:func:`dmpreserve.reinterpret.xenonnt.signal_patch`) and computes the limits with
+pyhf (:mod:`dmpreserve.reinterpret.pyhf_limits`; the fast engine has no histosys).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from dmpreserve.artifacts.signal_templates import SignalTemplates
+from dmpreserve.errors import InvalidData, InvalidSpectrum
+from dmpreserve.files import dumps_json, read_json
+from dmpreserve.physics.halo import StandardHalo
+from dmpreserve.physics.signal_models import SignalModel, UserSpectra, model_from_dict
+from dmpreserve.reinterpret.engine import Reinterpretation
+from dmpreserve.reinterpret.kit import Kit, write_kit
+from dmpreserve.reinterpret.pyhf_limits import patch_limit
+from dmpreserve.reinterpret.release import Release
+from dmpreserve.reinterpret.xenonnt import (
+    PRIORS,
+    PUBLISHED_SI_MASSES_GEV,
+    SIGNAL_EFFICIENCY,
+    TARGET_EVENTS,
+    b8_counts,
+    build_workspace,
+    mono_document,
+    mono_weights,
+    signal_patch,
+)
+
+KIND = "template_release"
+CL = 0.9
+PUBLISHED_SI = Path("limits") / "sr2" / "xenonnt_2026_wimp_si.csv"
+SOURCE = (
+    "XENON Collaboration, arXiv:2604.06002 (CC-BY-4.0); data release XENONnT/cevns_data_release, "
+    "Zenodo 10.5281/zenodo.20576156"
+)
+METHOD = (
+    "pyhf (numpy, scipy optimiser; normsys code4, histosys code4p): asymptotic Neyman upper limit of the "
+    "two-sided PLR t~mu (chi2_1 threshold), no power constraint; Asimov sensitivity band; asymptotic CLs (q~mu)"
+)
+README = """# dmpreserve reinterpretation kit: XENONnT 2026 light-DM / solar 8B release
+
+Imported with `dmpreserve import-release` from the XENONnT binned template release (arXiv:2604.06002,
+CC-BY-4.0; cite the paper and the release, Zenodo 10.5281/zenodo.20576156).
+
+    dmpreserve reinterpret --kit . --model my_model.yaml -o out/
+    dmpreserve reinterpret --kit . --spectrum my_spectra.csv --reference-cross-section 1e-45 -o out/
+
+Any NR model (si, sd_neutron, sd_proton, light_mediator, inelastic) or user NR spectrum is folded with the
+mono-energetic efficiency templates (0.5-5 keV; mono_templates.json); limits are asymptotic (pyhf).
+Nuisance-parameter priors are NOT given by the 2026 release: the kit uses those of the earlier release
+(kit.json, nuisance_parameters), presumed.  See docs/reinterpretation.md of dmpreserve.
+"""
+
+
+def nr_model_weights(model: SignalModel, mass_gev: float, halo: StandardHalo, energies: np.ndarray) -> np.ndarray:
+    """Mono weights [events/(t yr)] of a built-in NR model at 1e-45 (its strength unit)."""
+    if model.is_er:
+        raise InvalidSpectrum("a template release has NR templates only; er_line cannot be tested", field="model")
+    return mono_weights(model.rate(mass_gev=mass_gev, strength=1e-45, halo=halo), energies)
+
+
+def _patch_name(label: str, mass: float) -> str:
+    tag = f"{mass:.6g}".replace(".", "p").replace("-", "m").replace("+", "")
+    return re.sub(r"[^a-zA-Z0-9_]", "_", f"{label}_m{tag}_GeV")
+
+
+def make_patchset(
+    mono: dict[str, Any], items: list[tuple[float, np.ndarray, float]], *, label: str, signal_efficiency: bool
+) -> tuple[dict[str, Any], list[float], list[float]]:
+    """A patchset of (mass [GeV], mono weights at ``strength``, strength) items.
+
+    Returns:
+        (patchset, reference strength at mu = 1 per item, expected events at the reference per item).
+    """
+    patches, refs, events = [], [], []
+    for mass, w, strength in items:
+        patch, scale, _total = signal_patch(
+            mono, w, name=_patch_name(label, mass), values=[mass], signal_efficiency=signal_efficiency
+        )
+        patches.append(patch)
+        refs.append(scale * strength)
+        events.append(TARGET_EVENTS)
+    doc = {
+        "metadata": {
+            "name": f"{label}_signal",
+            "description": f"signal hypotheses ({label}); strength = mu x reference; values = [mass in GeV]",
+            "digests": {},
+            "labels": ["mass_gev"],
+            "references": {},
+        },
+        "patches": patches,
+        "version": "1.0.0",
+    }
+    return doc, refs, events
+
+
+def import_release(
+    release: Release, outdir: str | os.PathLike, *, signal_efficiency: bool = False, halo: StandardHalo | None = None
+) -> dict[str, Any]:
+    """Write the kit of ``release`` into ``outdir`` (all files built in memory first, then written).
+
+    Args:
+        release: The checked release (:func:`dmpreserve.reinterpret.release.read_release`).
+        outdir: Kit directory.
+        signal_efficiency: Add the earlier release's shared 25% signal-efficiency normsys.
+        halo: Halo of the SI patchset and the kit's default (Baxter et al. 2021 if None).
+
+    Returns:
+        The manifest written to ``kit.json``.
+    """
+    halo = halo or StandardHalo()
+    ws = build_workspace(release, signal_efficiency=signal_efficiency)
+    mono = mono_document(release)
+    si = model_from_dict({"model": "si"})
+    items = [(m, nr_model_weights(si, m, halo, release.mono_energies_kev), 1e-45) for m in PUBLISHED_SI_MASSES_GEV]
+    ps, _refs, _ = make_patchset(mono, items, label="si", signal_efficiency=signal_efficiency)
+    published = Path(release.path) / PUBLISHED_SI
+    files = {"BkgOnly.json": dumps_json(ws).encode(), "mono_templates.json": dumps_json(mono).encode()}
+    files["patchset_si.json"] = dumps_json(ps).encode()
+    if published.is_file():
+        files["published_limits.csv"] = published.read_bytes()
+    files["README.md"] = README.encode()
+    nuisances = dict(PRIORS)
+    if signal_efficiency:
+        nuisances["signal_efficiency"] = SIGNAL_EFFICIENCY
+    manifest = {
+        "format": "dmpreserve-reinterpretation-kit",
+        "format_version": 2,
+        "kind": KIND,
+        "source": SOURCE,
+        "cl": CL,
+        "poi_bounds": ws["measurements"][0]["config"]["parameters"][0]["bounds"][0],
+        "inspire_id": "arXiv:2604.06002",
+        "target_events_at_reference": TARGET_EVENTS,
+        "runs": [
+            {"name": r.name, "livetime_t_yr": r.livetime_t_yr, "n_bins": int(r.observed.size)} for r in release.runs
+        ],
+        "analysis_binning": {
+            r.name: {"axes": list(r.axis_names), "edges": [e.tolist() for e in r.edges], "flattening": "C order"}
+            for r in release.runs
+        },
+        "mono_energies_kev": release.mono_energies_kev.tolist(),
+        "halo": halo.as_dict(),
+        "masses_gev": list(PUBLISHED_SI_MASSES_GEV),
+        "statistics": METHOD,
+        "nuisance_parameters": nuisances,
+        "signal_efficiency": signal_efficiency,
+        "b8_expected_events": b8_counts(release),
+        "units": {"livetime_t_yr": "t yr", "energies": "keV", "masses_gev": "GeV/c^2", "limits": "cm^2"},
+    }
+    write_kit(outdir, files=files, manifest=manifest)
+    return manifest
+
+
+def is_release_kit(kit: Kit) -> bool:
+    """True for a kit imported from a template release."""
+    return kit.manifest.get("kind") == KIND
+
+
+def reinterpret_release(
+    kit: Kit,
+    *,
+    model: SignalModel | None = None,
+    spectra: UserSpectra | None = None,
+    reference_cross_section_cm2: float = 1e-45,
+    masses_gev: tuple[float, ...] | None = None,
+    source: dict[str, Any],
+    progress: bool = True,
+) -> Reinterpretation:
+    """Limits of a built-in NR model or of user spectra on an imported template-release kit (pyhf).
+
+    Raises:
+        InvalidSpectrum: an ER model, or a spectrum with no signal in 0.5-5 keV.
+        InvalidData: a malformed ``mono_templates.json``.
+    """
+    mono = read_json(kit.file("mono_templates.json"), what="mono-energetic templates")
+    try:
+        energies = np.asarray(mono["energies_kev"], float)
+    except (KeyError, TypeError, ValueError):
+        raise InvalidData("missing energies", path=kit.file("mono_templates.json"), field="energies_kev") from None
+    sig_eff = bool(kit.manifest.get("signal_efficiency", False))
+    if model is not None:
+        halo = model.halo or StandardHalo(**kit.manifest["halo"])
+        masses = masses_gev or model.masses_gev or tuple(kit.manifest["masses_gev"])
+        items = [(m, nr_model_weights(model, m, halo, energies), 1e-45) for m in masses]
+        label, unit, halo_doc = model.model, model.strength_unit, halo.as_dict()
+    else:
+        items = [
+            (m, mono_weights(spectra.rate(i), energies), reference_cross_section_cm2)
+            for i, m in enumerate(spectra.masses_gev)
+        ]
+        label, unit, halo_doc = "spectrum", "cm^2 (user spectrum)", None
+    ps, refs, events = make_patchset(mono, items, label=label, signal_efficiency=sig_eff)
+    limits = [
+        patch_limit(kit.workspace, patch, reference=ref, cl=float(kit.manifest["cl"]))
+        for patch, ref in tqdm(list(zip(ps["patches"], refs)), disable=not progress, desc="limits", unit="mass")
+    ]
+    n_bins = sum(r["n_bins"] for r in kit.manifest["runs"])
+    signal = SignalTemplates(
+        masses_gev=tuple(float(m) for m, _, _ in items),
+        reference_cross_section_cm2=tuple(refs),
+        expected_events=tuple(events),
+        templates=np.zeros((len(items), n_bins)),
+        exposure_t_yr=float(sum(r["livetime_t_yr"] for r in kit.manifest["runs"])),
+        model_name=label,
+        model=f"{label} ({unit}), XENONnT 2026 template release",
+        halo=halo_doc,
+        units={"expected_events": "events", "reference_cross_section_cm2": unit},
+    )
+    return Reinterpretation(signal, ps, tuple(limits), unit, source, METHOD)
