@@ -108,7 +108,7 @@ def test_rules_are_reana_ready():
     assert snakefile.index("container: IMAGE") < snakefile.index("include: "), "container: must precede the rules"
     # One helper creates the output and log directories REANA does not create.
     common = (REPO / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")
-    assert "def with_dirs(command):\n" in common and '"mkdir -p $(dirname {output} {log}) && "' in common
+    assert "def with_dirs(command):\n" in common and "mkdir -p $(dirname {{output}} {{log}}) && {command}" in common
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text(encoding="utf-8")
         for block in re.split(r"^(?=rule \w+:)", text, flags=re.M)[1:]:

@@ -22,8 +22,18 @@ from dmpreserve.errors import InvalidWorkspace
 from dmpreserve.files import read_json
 
 
-def validate_workspace(spec: dict[str, Any], *, path: str | None = None) -> None:
-    """Validate a workspace against pyhf's schema, raising :class:`InvalidWorkspace` with the JSON path."""
+def validate_workspace(spec: dict[str, Any], *, path: str | None = None, engine: str = "fast") -> None:
+    """Validate a workspace against pyhf's schema and :func:`check_model`.
+
+    Args:
+        spec: The workspace document.
+        path: The file it came from (named in errors).
+        engine: ``fast`` (dmpreserve.stats: normsys and the POI normfactor) or ``pyhf`` (limits computed
+            with pyhf itself, as for imported template releases: also histosys).
+
+    Raises:
+        InvalidWorkspace: naming ``path`` and the JSON path of the first problem.
+    """
     _check_document(spec, "workspace", path=path)
     try:
         pyhf.schema.validate(spec, "workspace.json")
@@ -43,14 +53,15 @@ def validate_workspace(spec: dict[str, Any], *, path: str | None = None) -> None
                     path=path,
                     field=f"$.channels[{i}].samples[{j}].data",
                 )
-    check_model(spec, path=path)
+    check_model(spec, path=path, engine=engine)
 
 
-#: Modifier types the statistics support (normsys: code4 interpolation; normfactor: the POI only).
-SUPPORTED_MODIFIERS = ("normsys", "normfactor")
+#: Modifier types each statistics engine supports (normsys: code4 interpolation; normfactor: the POI only;
+#: histosys: pyhf's code4p, for likelihoods whose limits pyhf computes).
+SUPPORTED_MODIFIERS = {"fast": ("normsys", "normfactor"), "pyhf": ("normsys", "normfactor", "histosys")}
 
 
-def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool = False) -> None:
+def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool = False, engine: str = "fast") -> None:
     """What dmpreserve's statistics (fits, limits, toys) support, for a schema-valid workspace.
 
     * the first measurement's POI has finite bounds low < high, and no parameter is fixed;
@@ -85,7 +96,7 @@ def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool =
             at = f"$.channels[{i}].samples[{j}]"
             _check_counts(sample["data"], path=path, field=at + ".data")
             for k, mod in enumerate(sample["modifiers"]):
-                _check_modifier(mod, poi, path=path, field=f"{at}.modifiers[{k}]")
+                _check_modifier(mod, poi, path=path, field=f"{at}.modifiers[{k}]", engine=engine)
                 if mod["type"] == "normfactor":
                     has_poi = True
                     signal_events += float(sum(sample["data"]))
@@ -100,15 +111,21 @@ def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool =
         )
 
 
-def _check_modifier(mod: dict[str, Any], poi: str, *, path: str | None, field: str) -> None:
+def _check_modifier(mod: dict[str, Any], poi: str, *, path: str | None, field: str, engine: str) -> None:
     kind = mod["type"]
-    if kind not in SUPPORTED_MODIFIERS:
+    if kind not in SUPPORTED_MODIFIERS[engine]:
         raise InvalidWorkspace(
             f"modifier {mod['name']!r}: type {kind!r} is not supported by dmpreserve.stats (normsys and the POI "
+            "normfactor are)"
+            if engine == "fast"
+            else f"modifier {mod['name']!r}: type {kind!r} is not supported (normsys, histosys and the POI "
             "normfactor are)",
             path=path,
             field=field + ".type",
         )
+    if kind == "histosys":
+        for side in ("hi_data", "lo_data"):
+            _check_counts(mod["data"][side], path=path, field=f"{field}.data.{side}")
     if kind == "normfactor" and mod["name"] != poi:
         raise InvalidWorkspace(
             f"normfactor {mod['name']!r} is not the POI {poi!r} (only the POI may be a normfactor)",
