@@ -31,12 +31,12 @@ from dmpreserve.files import read_json
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.neyman import (
+    BandCritical,
     TableCritical,
     ToyCritical,
     mass_shape,
     observed_limit,
     sensitivity,
-    toy_band_threshold,
 )
 from dmpreserve.stats.thresholds import TableSettings
 from dmpreserve.stats.toys import ToySettings, background_theta
@@ -207,18 +207,18 @@ def limit_for_patch(
     }
     if toys is not None:
         theta0 = background_theta(model)
-        total, b_eff = mass_shape(model, theta0)
+        total, b_eff, atom = mass_shape(model, theta0)
         if toys.mode == "table":
             if table is None:
                 raise InvalidWorkspace("statistics.neyman_threshold is 'table' but no threshold table was given")
-            critical = TableCritical(table, total, b_eff)
+            critical = TableCritical(table, total, b_eff, atom)
             obs = observed_limit(model, setup, a, critical, scan=True)
-            band_threshold = lambda mus: critical(mus)[0]  # noqa: E731
+            band_critical = critical
             extra: dict[str, Any] = {"n_toys": toys.toys_background}
         else:
             critical = ToyCritical(model, theta0, toys, mass_index=mass_index, cl=cl)
             obs = observed_limit(model, setup, a, critical, scan=False)
-            band_threshold = toy_band_threshold(critical, a, model.poi_bounds[1])
+            band_critical = BandCritical(critical, a, model.poi_bounds[1])
             mus = sorted(critical.cache)
             extra = {
                 "mu_grid": tuple(mus),
@@ -226,7 +226,7 @@ def limit_for_patch(
                 "threshold_errors": tuple(critical.cache[m][1] for m in mus),
                 "n_toys": critical.n_toys + toys.toys_background,
             }
-        sens = sensitivity(model, setup, a, band_threshold, theta0, toys, pcl_power=pcl_power)
+        sens = sensitivity(model, setup, a, band_critical, theta0, toys, pcl_power=pcl_power)
         fields = {
             "mu_unconstrained": obs.mu,
             "mu_unconstrained_err": obs.mu_err,

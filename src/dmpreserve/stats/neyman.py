@@ -1,11 +1,13 @@
 """Neyman construction of t~mu with toy thresholds: observed limit by root finding, shared-toy bands.
 
-* Observed (unconstrained) limit: the largest root of g(mu) = sign(mu - mu_hat) sqrt(t~mu(obs)) -
-  sqrt(c(mu)), with c the critical value at mu: from the threshold table at s = mu x S
-  (:class:`TableCritical`) or from fresh toys of this mass at mu (:class:`ToyCritical`).  The root is
-  bracketed (scan from mu_hat for the table; around the asymptotic limit for per-mass toys) and found
-  with :func:`scipy.optimize.brentq`.  The threshold's toy error sigma_c gives the limit's uncertainty
-  sigma_mu = sigma_c / |d(t~mu(obs) - c)/d mu| at the root.
+* Observed (unconstrained) limit: the largest upward root of the exclusion gap
+  (:func:`dmpreserve.stats.toys.exclusion_gap`: t~mu(obs) > c(mu), or, on the zero-count atom
+  t~mu = 2 s, the atom's p-value P(T >= 2 s) < 1 - cl -- ties count as at least as extreme), with c and
+  the atom p-value at mu from the threshold table at s = mu x S (:class:`TableCritical`) or from fresh
+  toys of this mass at mu (:class:`ToyCritical`).  The root is bracketed (scan from mu_hat for the
+  table; around the asymptotic limit for per-mass toys) and found with :func:`scipy.optimize.brentq`
+  (which also converges to the jump at the end of an atom).  The toy error of c (of the atom p-value on
+  the atom) gives the limit's uncertainty sigma_mu = sigma / |d(gap quantity)/d mu| at the root.
 * Sensitivity band, PCL floor and toy p0: from ONE set of background-only pseudo-datasets shared by
   all masses (:func:`dmpreserve.stats.toys.background_datasets`), each with its own upper limit
   (batched crossing of the same critical values).
@@ -18,13 +20,22 @@ import dataclasses
 import numpy as np
 from scipy import optimize, special
 
-from dmpreserve.artifacts.thresholds import ThresholdTable
+from dmpreserve.artifacts.thresholds import ATOM_RTOL, ThresholdTable
 from dmpreserve.errors import InvalidWorkspace
 from dmpreserve.stats.asymptotic import BAND_SIGMAS, AsymptoticResult, ObservedSetup
 from dmpreserve.stats.model import BinnedModel
 from dmpreserve.stats.teststat import tmu_tilde
-from dmpreserve.stats.thresholds import shape_stats
-from dmpreserve.stats.toys import STREAM_MASS, ToySettings, background_datasets, quantile_with_error, toy_tmu
+from dmpreserve.stats.thresholds import atom_stats, shape_stats
+from dmpreserve.stats.toys import (
+    STREAM_MASS,
+    ToySettings,
+    atom_pvalue,
+    background_datasets,
+    exclusion_gap,
+    quantile_with_error,
+    toy_tmu,
+    upper_crossing,
+)
 
 #: Grid points of the scan that brackets the observed limit (table thresholds).
 SCAN_POINTS = 32
@@ -33,13 +44,18 @@ BAND_POINTS = 16
 
 
 class TableCritical:
-    """Critical values of one mass from the threshold table: c(mu) = table(mu x S, b_eff)."""
+    """Critical values of one mass from the threshold table: c(mu) = table(mu x S, b_eff), and the atom's p-value."""
 
-    def __init__(self, table: ThresholdTable, total_signal: float, b_eff: float):
-        self.table, self.total, self.b_eff = table, total_signal, b_eff
+    def __init__(self, table: ThresholdTable, total_signal: float, b_eff: float, atom: tuple[float, float]):
+        self.table, self.total, self.b_eff, self.atom_shape = table, total_signal, b_eff, atom
+        self.alpha = 1.0 - table.cl
 
     def __call__(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.table.critical_value(np.asarray(mus, float) * self.total, self.b_eff)
+
+    def atom(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(T >= 2 s) at s = mu x S and its toy error."""
+        return self.table.atom_pvalue(np.asarray(mus, float) * self.total, self.b_eff, self.atom_shape)
 
 
 class ToyCritical:
@@ -52,22 +68,36 @@ class ToyCritical:
     def __init__(self, model: BinnedModel, theta0: np.ndarray, settings: ToySettings, *, mass_index: int, cl: float):
         self.model, self.theta0, self.settings, self.cl = model, theta0, settings, cl
         self.mass_index = mass_index
+        self.total, _ = shape_stats(model, theta0)
+        self.alpha = 1.0 - cl
         self.cache: dict[float, tuple[float, float]] = {}
+        self.atoms: dict[float, float] = {}
 
     def one(self, mu: float) -> tuple[float, float]:
-        """c and its error at one mu."""
+        """c and its error at one mu (also records the atom p-value there)."""
         mu = float(mu)
         if mu not in self.cache:
             theta = self.theta0.copy()
             theta[0] = mu
             rng = np.random.default_rng(np.random.SeedSequence([self.settings.seed, STREAM_MASS, self.mass_index]))
             t = toy_tmu(self.model, theta, mu, self.settings.toys_per_mu, rng)
+            t = t[np.isfinite(t)]
             self.cache[mu] = quantile_with_error(t, self.cl)
+            self.atoms[mu] = atom_pvalue(t, mu * self.total)
         return self.cache[mu]
 
     def __call__(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vals = [self.one(m) for m in np.atleast_1d(mus)]
         return np.array([v[0] for v in vals]), np.array([v[1] for v in vals])
+
+    def atom(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Atom p-value P(T >= 2 mu S) of the toys at each mu and its binomial error."""
+        mus = np.atleast_1d(mus)
+        for m in mus:
+            self.one(m)
+        p = np.array([self.atoms[float(m)] for m in mus])
+        n = self.settings.toys_per_mu
+        return p, np.sqrt(np.clip(p * (1 - p), 0.25 / n, None) / n)
 
     @property
     def n_toys(self) -> int:
@@ -113,9 +143,8 @@ def observed_limit(
     top = model.poi_bounds[1]
 
     def gap(mus: np.ndarray) -> np.ndarray:
-        mus = np.atleast_1d(mus)
-        c, _ = critical(mus)
-        return np.where(mus >= mu_hat, 1.0, -1.0) * np.sqrt(_t_obs(model, setup, mus)) - np.sqrt(c)
+        mus = np.atleast_1d(np.asarray(mus, float))
+        return exclusion_gap(mus, _t_obs(model, setup, mus), np.full(mus.size, mu_hat), critical)
 
     if scan:
         hi = min(top, 2.5 * max(asym.neyman, asym.neyman_expected[2]))
@@ -141,10 +170,25 @@ def observed_limit(
         root = float(lo_b)
     else:
         root = float(optimize.brentq(lambda x: float(gap(x)[0]), lo_b, hi_b, xtol=1e-10, rtol=1e-8))
+    return _with_error(model, setup, critical, root)
+
+
+def _with_error(model: BinnedModel, setup: ObservedSetup, critical, root: float) -> NeymanLimit:
+    """The limit with c there and its toy uncertainty (via the atom p-value when the observation is on the atom)."""
     c, err = (float(v[0]) for v in critical(np.array([root])))
     h = 1e-4 * max(root, 1e-12)
-    t_lo, t_hi = _t_obs(model, setup, np.array([root - h, root + h]))
-    c_lo, c_hi = critical(np.array([root - h, root + h]))[0]
+    pts = np.array([root - h, root + h])
+    t_lo, t_hi = _t_obs(model, setup, pts)
+    if (
+        abs(float(_t_obs(model, setup, np.array([root]))[0]) - 2 * root * critical.total)
+        <= ATOM_RTOL * 2 * root * critical.total
+    ):
+        p, p_err = critical.atom(np.array([root]))
+        p_lo, p_hi = critical.atom(pts)[0]
+        slope = abs((np.log(p_hi) - np.log(p_lo)) / (2 * h))
+        rel = float(p_err[0] / max(p[0], 1e-300))
+        return NeymanLimit(mu=root, threshold=c, threshold_err=err, mu_err=rel / slope if slope > 0 else 0.0)
+    c_lo, c_hi = critical(pts)[0]
     slope = abs(((t_hi - t_lo) - (c_hi - c_lo)) / (2 * h))
     return NeymanLimit(mu=root, threshold=c, threshold_err=err, mu_err=float(err / slope) if slope > 0 else 0.0)
 
@@ -172,7 +216,7 @@ def sensitivity(
     model: BinnedModel,
     setup: ObservedSetup,
     asym: AsymptoticResult,
-    threshold,
+    critical,
     theta0: np.ndarray,
     settings: ToySettings,
     *,
@@ -181,10 +225,8 @@ def sensitivity(
     """Per-toy upper limits of the shared background-only pseudo-datasets, their quantiles and p0.
 
     Args:
-        threshold: Callable mu (array) -> critical value (array).
+        critical: Critical values and atom p-values (see :func:`dmpreserve.stats.toys.exclusion_gap`).
     """
-    from dmpreserve.stats.toys import upper_crossing
-
     n_b = settings.toys_background
     sets = background_datasets(model, theta0, n_b, settings.seed)
     top = model.poi_bounds[1]
@@ -193,7 +235,7 @@ def sensitivity(
     )
     t_b, _ = tmu_tilde(model, sets, np.tile(grid, n_b), which=np.repeat(np.arange(n_b), grid.size))
     t_b = t_b.reshape(n_b, grid.size)
-    uls = upper_crossing(model, sets, grid, t_b, threshold)
+    uls = upper_crossing(model, sets, grid, t_b, critical)
     q0_toys = np.where(sets.mu_hat > 0, t_b[:, 0], 0.0)
     k = int(np.sum(q0_toys >= setup.q0 - 1e-9)) if setup.q0 > 0 else n_b
     p0 = (k + 1) / (n_b + 1)
@@ -206,13 +248,26 @@ def sensitivity(
     )
 
 
-def toy_band_threshold(critical: ToyCritical, asym: AsymptoticResult, top: float, points: int = 6):
-    """Per-mass toy thresholds on a few mu across the band, linearly interpolated (``toys`` mode)."""
-    knots = np.geomspace(0.5 * asym.neyman_expected[0], min(top, 1.5 * asym.neyman_expected[4]), points)
-    values = critical(knots)[0]
-    return lambda mus: np.interp(mus, knots, values)
+class BandCritical:
+    """Per-mass toy thresholds on a few mu across the band (``toys`` mode): log c linear in log mu, log p in mu."""
+
+    def __init__(self, critical: ToyCritical, asym: AsymptoticResult, top: float, points: int = 6):
+        lo = 0.5 * min(asym.neyman_expected[0], 1.0 / critical.total)
+        self.knots = np.geomspace(lo, min(top, 1.5 * asym.neyman_expected[4]), points)
+        c, _ = critical(self.knots)
+        p, _ = critical.atom(self.knots)
+        self.logc, self.logp = np.log(np.clip(c, 1e-300, None)), np.log(np.clip(p, 1e-300, None))
+        self.total, self.alpha, self.n = critical.total, critical.alpha, critical.settings.toys_per_mu
+
+    def __call__(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = np.exp(np.interp(np.log(np.clip(mus, 1e-300, None)), np.log(self.knots), self.logc))
+        return c, np.zeros_like(c)
+
+    def atom(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = np.exp(np.interp(mus, self.knots, self.logp))
+        return p, np.sqrt(np.clip(p * (1 - p), 0.25 / self.n, None) / self.n)
 
 
-def mass_shape(model: BinnedModel, theta0: np.ndarray) -> tuple[float, float]:
-    """(S, b_eff) of this mass's signal (see :func:`dmpreserve.stats.thresholds.shape_stats`)."""
-    return shape_stats(model, theta0)
+def mass_shape(model: BinnedModel, theta0: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+    """(S, b_eff, (F, B)) of this mass's signal (:func:`~dmpreserve.stats.thresholds.shape_stats`, ``atom_stats``)."""
+    return (*shape_stats(model, theta0), atom_stats(model, theta0))

@@ -28,17 +28,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dmpreserve.artifacts.thresholds import ThresholdTable
+from dmpreserve.artifacts.thresholds import ATOM_RTOL, ThresholdTable
 from dmpreserve.errors import InvalidData
 from dmpreserve.stats.model import BinnedModel, build_model
-from dmpreserve.stats.toys import STREAM_TABLE, background_theta, quantile_with_error, toy_tmu_fits
+from dmpreserve.stats.toys import STREAM_TABLE, atom_pvalue, background_theta, quantile_with_error, toy_tmu_fits
 
 SHARD_FORMAT_VERSION = 1
 METHOD = (
     "t~mu of toys at mu = s / S (S: the reference shape's total signal at mu = 1); Poisson main counts and "
     "Normal auxiliary data around the nuisances of the background-only fit to the observed data; free and "
     "conditional fits by batched Newton (dmpreserve.stats); threshold = cl quantile of the successful toys, "
-    "error = 68% order-statistics half-width; failed fits dropped up to statistics.toy_failure_fraction"
+    "error = 68% order-statistics half-width; atom p-value = fraction of toys with t~mu >= 2 s (1 - atom_rtol) "
+    "(the zero-count atom, ties counted); failed fits dropped up to statistics.toy_failure_fraction"
 )
 
 
@@ -66,6 +67,19 @@ def shape_stats(model: BinnedModel, theta0: np.ndarray) -> tuple[float, float]:
     total = float(sig.sum())
     fisher = float(np.sum(np.where(bkg > 0, sig**2 / np.where(bkg > 0, bkg, 1.0), 0.0)))
     return total, (total * total / fisher if fisher > 0 else float("inf"))
+
+
+def atom_stats(model: BinnedModel, theta0: np.ndarray) -> tuple[float, float]:
+    """(F, B) of the zero-count atom: P(every atom bin empty) = exp(-s F - B) at s expected signal events.
+
+    Atom bins: signal-to-background S_k / (S B_k) above ATOM_RTOL (a count in any other bin moves t~mu by
+    less than ATOM_RTOL x 2 s); F is their fraction of the signal, B their background at ``theta0``.
+    """
+    sig = model.nominal[model.signal_mask].sum(axis=0)
+    bkg = model.expected(theta0[None])[0]
+    frac = sig / max(float(sig.sum()), 1e-300)
+    atom = (frac > 0) & (frac > ATOM_RTOL * bkg)
+    return float(frac[atom].sum()), float(bkg[atom].sum())
 
 
 def reference_patches(patchset: dict[str, Any], masses_gev: tuple[float, ...]) -> list[dict[str, Any]]:
@@ -99,7 +113,15 @@ def run_shard(model: BinnedModel, theta0: np.ndarray, settings: TableSettings, *
     )
 
 
-def shard_metadata(settings: TableSettings, *, shape: int, shard: int, mass_gev: float, b_eff: float) -> dict:
+def shard_metadata(
+    settings: TableSettings,
+    *,
+    shape: int,
+    shard: int,
+    mass_gev: float,
+    b_eff: float,
+    atom: tuple[float, float] = (1.0, 0.0),
+) -> dict:
     """Parquet key-value metadata of a shard (the seed and stream layout, for provenance and the merge)."""
     return {
         "format_version": str(SHARD_FORMAT_VERSION),
@@ -109,6 +131,8 @@ def shard_metadata(settings: TableSettings, *, shape: int, shard: int, mass_gev:
         "shard": str(shard),
         "mass_gev": repr(float(mass_gev)),
         "b_eff": repr(float(b_eff)),
+        "atom_signal_fraction": repr(float(atom[0])),
+        "atom_background": repr(float(atom[1])),
         "signal_events": ",".join(repr(float(s)) for s in settings.signal_events),
     }
 
@@ -150,7 +174,7 @@ def merge_shards(paths: list[str], *, cl: float, failure_fraction: float) -> Thr
     """
     per_key: dict[tuple[int, int], list[np.ndarray]] = {}
     failed: dict[tuple[int, int], int] = {}
-    shapes: dict[int, tuple[float, float]] = {}
+    shapes: dict[int, tuple[float, ...]] = {}
     grid = seed = None
     for path in sorted(paths):
         table, meta = read_shard(path)
@@ -168,7 +192,7 @@ def merge_shards(paths: list[str], *, cl: float, failure_fraction: float) -> Thr
         elif (meta["signal_events"], meta["seed"]) != (grid, seed):
             raise InvalidData("shard made with another seed or signal grid than the others", path=path, field="seed")
         k = int(meta["shape"])
-        shapes[k] = (float(meta["mass_gev"]), float(meta["b_eff"]))
+        shapes[k] = tuple(float(meta[key]) for key in ("mass_gev", "b_eff", "atom_signal_fraction", "atom_background"))
         point, t = table.column("point").to_numpy(), table.column("t").to_numpy()
         for j in np.unique(point):
             sel = point == j
@@ -179,7 +203,7 @@ def merge_shards(paths: list[str], *, cl: float, failure_fraction: float) -> Thr
     s = np.array([float(v) for v in grid.split(",")])
     order = sorted(shapes, key=lambda k: shapes[k][1])
     thr, err = np.zeros((len(order), s.size)), np.zeros((len(order), s.size))
-    n_ok, n_bad = np.zeros_like(thr, int), np.zeros_like(thr, int)
+    n_ok, n_bad, atom = np.zeros_like(thr, int), np.zeros_like(thr, int), np.zeros_like(thr)
     for row, k in enumerate(order):
         for j in range(s.size):
             if (k, j) not in per_key:
@@ -189,15 +213,18 @@ def merge_shards(paths: list[str], *, cl: float, failure_fraction: float) -> Thr
                 raise InvalidData(f"every toy fit failed for shape {k} point {j}", path=paths[0], field="ok")
             thr[row, j], err[row, j] = quantile_with_error(t, cl)
             n_ok[row, j], n_bad[row, j] = t.size, failed[(k, j)]
+            atom[row, j] = atom_pvalue(t, s[j])
     return ThresholdTable(
         cl=cl,
         signal_events=s,
         shape_mass_gev=np.array([shapes[k][0] for k in order]),
         shape_b_eff=np.array([shapes[k][1] for k in order]),
+        shape_atom=np.array([shapes[k][2:] for k in order]),
         thresholds=thr,
         errors=err,
         toys=n_ok,
         failed=n_bad,
+        atom_pvalues=atom,
         seed=int(seed),
         shards=tuple(Path(p).name for p in sorted(paths)),
         method=METHOD,
@@ -219,7 +246,12 @@ def shard_for_patch(
     _, b_eff = shape_stats(model, theta0)
     table = run_shard(model, theta0, settings, shape=shape, shard=shard)
     meta = shard_metadata(
-        settings, shape=shape, shard=shard, mass_gev=float(patch["metadata"]["values"][0]), b_eff=b_eff
+        settings,
+        shape=shape,
+        shard=shard,
+        mass_gev=float(patch["metadata"]["values"][0]),
+        b_eff=b_eff,
+        atom=atom_stats(model, theta0),
     )
     return table, meta
 

@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from dmpreserve.stats.asymptotic import illinois
+from dmpreserve.artifacts.thresholds import ATOM_RTOL
 from dmpreserve.stats.model import BinnedModel
 from dmpreserve.stats.teststat import Datasets, asimov_background, fit_datasets, tmu_tilde
 
@@ -91,27 +91,76 @@ def background_datasets(model: BinnedModel, theta0: np.ndarray, n: int, seed: in
     return fit_datasets(model, data, aux, init=np.repeat(theta0[None], n, axis=0))
 
 
-def _signed_gap(mus: np.ndarray, t: np.ndarray, c: np.ndarray, mu_hat: np.ndarray) -> np.ndarray:
-    """sign(mu - mu_hat) sqrt(t~mu) - sqrt(threshold): nearly linear in mu, increasing through the limit."""
-    return np.where(mus >= mu_hat, 1.0, -1.0) * np.sqrt(t) - np.sqrt(c)
+def atom_pvalue(t: np.ndarray, signal_events: float) -> float:
+    """Fraction of toys on or above the zero-count atom: P(T >= 2 s (1 - ATOM_RTOL)), ties counted."""
+    return float(np.mean(t >= 2.0 * signal_events * (1.0 - ATOM_RTOL))) if t.size else 1.0
 
 
-def upper_crossing(
-    model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.ndarray, threshold, *, iterations: int = 6
-) -> np.ndarray:
-    """Per dataset: the largest mu where t~mu crosses the threshold upwards (the Neyman upper limit).
+def exclusion_gap(mus: np.ndarray, t: np.ndarray, mu_hat: np.ndarray, critical) -> np.ndarray:
+    """Positive where mu is excluded by an outcome with t~mu = ``t`` (upward through the upper limit).
+
+    ``critical`` provides c(mu) (``critical(mus) -> (c, err)``), the atom's p-value
+    (``critical.atom(mus) -> (p, err)``), ``critical.total`` (signal events per unit mu) and
+    ``critical.alpha`` (1 - cl).  Ties count as at least as extreme, so:
+
+    * on the zero-count atom (|t - 2 s| <= ATOM_RTOL x 2 s): excluded iff P(T >= 2 s) < alpha
+      (gap log alpha - log p);
+    * above it: excluded iff t > c (gap sqrt t - sqrt c);
+    * below it: excluded iff t > c and P(T >= 2 s) < alpha (a cl quantile on the atom is never exceeded
+      from below; guards against interpolating c across the atom's end);
+    * below mu_hat: never (negative gap), this is the upper limit.
+    """
+    mus, t = np.asarray(mus, float), np.asarray(t, float)
+    c, _ = critical(mus)
+    p, _ = critical.atom(mus)
+    atom_t = 2.0 * mus * critical.total
+    g_c = np.sqrt(t) - np.sqrt(c)
+    g_atom = np.log(critical.alpha) - np.log(np.clip(p, 1e-300, None))
+    on = np.abs(t - atom_t) <= ATOM_RTOL * atom_t
+    g = np.where(on, g_atom, np.where(t < atom_t, np.minimum(g_c, g_atom), g_c))
+    return np.where(mus >= mu_hat, g, -np.sqrt(t) - np.sqrt(c) - 1.0)
+
+
+def refine_crossing(func, lo, hi, g_lo, g_hi, *, rtol: float = 1e-6, max_iter: int = 80) -> np.ndarray:
+    """Batched bracket refinement of g(lo) < 0 <= g(hi) to ``rtol``; returns the bracket's upper end.
+
+    Regula falsi steps, bisection after any step that did not halve the bracket (g jumps at the end of
+    an atom); only unconverged rows are evaluated: ``func(x, rows)``.
+    """
+    lo, hi, g_lo, g_hi = (np.array(a, float) for a in (lo, hi, g_lo, g_hi))
+    bisect = np.zeros(lo.size, bool)
+    for _ in range(max_iter):
+        a = np.flatnonzero(hi - lo > rtol * np.abs(hi))
+        if a.size == 0:
+            break
+        den = g_hi[a] - g_lo[a]
+        sec = hi[a] - g_hi[a] * (hi[a] - lo[a]) / np.where(den > 0, den, 1.0)
+        mid = 0.5 * (lo[a] + hi[a])
+        x = np.where(bisect[a] | (den <= 0) | ~(sec > lo[a]) | ~(sec < hi[a]), mid, sec)
+        gx = func(x, a)
+        width = hi[a] - lo[a]
+        right = gx >= 0
+        hi[a], g_hi[a] = np.where(right, x, hi[a]), np.where(right, gx, g_hi[a])
+        lo[a], g_lo[a] = np.where(right, lo[a], x), np.where(right, g_lo[a], gx)
+        bisect[a] = hi[a] - lo[a] > 0.5 * width
+    return hi
+
+
+def upper_crossing(model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.ndarray, critical) -> np.ndarray:
+    """Per dataset: the largest mu where the exclusion gap crosses upwards (the Neyman upper limit).
 
     Args:
         model, sets: The model and the datasets with their free fits.
         mus: Grid of mu (ascending); ``t``: (D, M) t~mu values there.
-        threshold: Callable mu (array) -> critical value (array).
-        iterations: Batched Illinois steps refining each bracket with exact t~mu evaluations.
+        critical: Critical values and atom p-values (see :func:`exclusion_gap`).
 
-    Without an upward crossing: the grid end if t is below the threshold there (limit beyond the
-    grid), else mu_hat clipped to the grid.
+    Each bracket is refined to 1e-6 relative with exact t~mu evaluations (:func:`refine_crossing`).
+    Without an upward crossing: the grid end if not excluded there (limit beyond the grid), else
+    mu_hat clipped to the grid.
     """
     mu_hat = sets.mu_hat[:, None]
-    g = _signed_gap(mus, t, threshold(mus), mu_hat)
+    g = exclusion_gap(np.broadcast_to(mus, t.shape).ravel(), t.ravel(), np.repeat(mu_hat[:, 0], mus.size), critical)
+    g = g.reshape(t.shape)
     pos = g >= 0
     up = ~pos[:, :-1] & pos[:, 1:]
     last = np.where(up.any(axis=1), mus.size - 2 - np.argmax(up[:, ::-1], axis=1), -1)
@@ -122,9 +171,9 @@ def upper_crossing(
     j = last[rows]
     if rows.size:
 
-        def gap(x: np.ndarray) -> np.ndarray:
-            tx, _ = tmu_tilde(model, sets, x, which=rows)
-            return _signed_gap(x, tx, threshold(x), mu_hat[rows, 0])
+        def gap(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            tx, _ = tmu_tilde(model, sets, x, which=rows[idx])
+            return exclusion_gap(x, tx, mu_hat[rows[idx], 0], critical)
 
-        out[rows] = illinois(gap, mus[j], mus[j + 1], g[rows, j], g[rows, j + 1], rtol=1e-6, max_iter=iterations)
+        out[rows] = refine_crossing(gap, mus[j], mus[j + 1], g[rows, j], g[rows, j + 1])
     return out

@@ -129,7 +129,7 @@ def test_toy_tmu_is_chi2_for_large_signal(model) -> None:
 
 
 def test_upper_crossing_refinement_is_exact(model, asym) -> None:
-    """Toy upper limits from a coarse grid + Illinois refinement equal those of a dense grid."""
+    """Toy upper limits from a coarse grid + bracket refinement equal those of a dense grid."""
     n = 60
     theta0 = np.concatenate([[0.0], observed_setup(model).sets.aux[1]])
     data, aux = generate(model, theta0, n, np.random.default_rng(5))
@@ -138,14 +138,21 @@ def test_upper_crossing_refinement_is_exact(model, asym) -> None:
     knots = np.linspace(0.3 * asym.neyman_expected[0], top, 6)
     c_knots = 2.3 + 0.3 * np.sin(3 * knots / top)
 
-    def limits(grid: np.ndarray, iterations: int) -> np.ndarray:
-        t, _ = tmu_tilde(model, sets, np.tile(grid, n), which=np.repeat(np.arange(n), grid.size))
-        return upper_crossing(
-            model, sets, grid, t.reshape(n, grid.size), lambda x: np.interp(x, knots, c_knots), iterations=iterations
-        )
+    class Critical:
+        total, alpha = 1.0, 0.1
 
-    coarse = limits(np.concatenate([[0.0], knots]), 4)
-    dense = limits(np.concatenate([[0.0], np.linspace(0.01 * knots[0], top, 300)]), 4)
+        def __call__(self, x):
+            return np.interp(x, knots, c_knots), np.zeros_like(x)
+
+        def atom(self, x):
+            return np.zeros_like(x), np.zeros_like(x)
+
+    def limits(grid: np.ndarray) -> np.ndarray:
+        t, _ = tmu_tilde(model, sets, np.tile(grid, n), which=np.repeat(np.arange(n), grid.size))
+        return upper_crossing(model, sets, grid, t.reshape(n, grid.size), Critical())
+
+    coarse = limits(np.concatenate([[0.0], knots]))
+    dense = limits(np.concatenate([[0.0], np.linspace(0.01 * knots[0], top, 300)]))
     np.testing.assert_allclose(coarse, dense, rtol=2e-3)
 
 
