@@ -133,11 +133,16 @@ say "snakemake --lint (pinned $(snakemake --version))"
     || { cat "$WORK/lint.log"; fail "snakemake --lint"; }
 
 # --- 4. the published likelihood's sha256 ----------------------------------------------------------------
-if [ -f results/provenance.json ] && python -c '
+is_default_run() {  # results/ holds a run of the default configuration (same resolved-config hash)
+    [ -f results/provenance.json ] || return 1
+    python - <<'EOF'
 import json, sys
 from dmpreserve.config import load_config
 prov = json.load(open("results/provenance.json"))
-sys.exit(prov["config"]["sha256"] != load_config("workflow/config/config.yaml").sha256)'; then
+sys.exit(prov["config"]["sha256"] != load_config("workflow/config/config.yaml").sha256)
+EOF
+}
+if is_default_run; then
     cp "$FEATURE" "$WORK/feature.orig"
     cp "$FEATURE" "$WORK/feature.new"
     FEATURE=$WORK/feature.new update_checksums >/dev/null

@@ -79,7 +79,7 @@ def atom_stats(model: BinnedModel, theta0: np.ndarray) -> tuple[float, float]:
     bkg = model.expected(theta0[None])[0]
     frac = sig / max(float(sig.sum()), 1e-300)
     atom = (frac > 0) & (frac > ATOM_RTOL * bkg)
-    return float(frac[atom].sum()), float(bkg[atom].sum())
+    return min(1.0, float(frac[atom].sum())), float(bkg[atom].sum())  # a sum of fractions may round above 1
 
 
 def reference_patches(patchset: dict[str, Any], masses_gev: tuple[float, ...]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from dmpreserve.stats.model import build_model
 from dmpreserve.stats.reference import pyhf_model_and_data
 from dmpreserve.stats.thresholds import (
     TableSettings,
+    atom_stats,
     merge_shards,
     read_shard,
     shape_stats,
@@ -179,3 +180,33 @@ def test_pyhf_toycalculator_pvalue_at_limit(workspace, patchset, result, monkeyp
     p = float(np.mean(np.asarray(sb.samples) >= t_obs))
     sigma = np.sqrt(0.09 / 300 + (0.06 * result.neyman_threshold_err) ** 2)
     assert abs(p - 0.10) < 3 * sigma, p
+
+
+def test_atom_signal_fraction_never_exceeds_one() -> None:
+    """All signal in background-free bins: F = 1 exactly (a sum of fractions may round above 1)."""
+    signal = [0.1] * 7  # fractions of 1/7 that sum to 1.0000000000000002 in floating point
+    spec = {
+        "channels": [
+            {
+                "name": "c",
+                "samples": [
+                    {
+                        "name": "b",
+                        "data": [0.0] * 7,
+                        "modifiers": [{"name": "nb", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}],
+                    },
+                    {
+                        "name": "signal",
+                        "data": signal,
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                ],
+            }
+        ],
+        "observations": [{"name": "c", "data": [0.0] * 7}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+    model = build_model(spec, None)
+    fraction, background = atom_stats(model, background_theta(model))
+    assert 0.0 < fraction <= 1.0 and background >= 0.0
