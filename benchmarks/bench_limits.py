@@ -63,12 +63,35 @@ def default_likelihood(workdir: Path, *, masses: int = 50) -> tuple[Path, Path]:
                 [],
             ),
         ],
+        # the straight DAG: select (selected events, exposure) -> mass-grid -> backgrounds, signal
+        [
+            "select",
+            "--config",
+            cfg,
+            "--science",
+            m / "science.parquet",
+            "--sim-nr",
+            m / "sim_nr.parquet",
+            "--selected",
+            r / "selected.parquet",
+            "--cutflow",
+            r / "cutflow.csv",
+            "--acceptance",
+            r / "acceptance.csv",
+            "--exposure",
+            r / "exposure.json",
+        ],
+        ["mass-grid", "--config", cfg, "-o", r / "mass_grid.json"],
         [
             "backgrounds",
             "--config",
             cfg,
             "--science",
             m / "science.parquet",
+            "--selected",
+            r / "selected.parquet",
+            "--exposure",
+            r / "exposure.json",
             "--calib-er",
             m / "calib_er.parquet",
             "--sim-nr",
@@ -88,14 +111,19 @@ def default_likelihood(workdir: Path, *, masses: int = 50) -> tuple[Path, Path]:
             cfg,
             "--sim-nr",
             m / "sim_nr.parquet",
-            "--templates",
-            r / "templates.json",
+            "--exposure",
+            r / "exposure.json",
+            "--mass-grid",
+            r / "mass_grid.json",
             "--response",
             r / "response.json",
+            "--response-er",
+            r / "response_er.json",
             "--signal",
             r / "signal.json",
             "--spectra",
             r / "spectra.csv",
+            "--no-progress",
         ],
         [
             "likelihood",
@@ -112,7 +140,9 @@ def default_likelihood(workdir: Path, *, masses: int = 50) -> tuple[Path, Path]:
         ],
     ]
     for step in steps:
-        subprocess.run([*exe, *map(str, step)], check=True, capture_output=True)
+        proc = subprocess.run([*exe, *map(str, step)], capture_output=True, text=True, check=False)
+        if proc.returncode:
+            sys.exit(f"dmpreserve {step[0]} failed:\n{proc.stderr[-3000:]}")
     return r / "BkgOnly.json", r / "patchset.json"
 
 
