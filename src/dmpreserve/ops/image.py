@@ -35,9 +35,6 @@ from dmpreserve.errors import DmpreserveError
 from dmpreserve.files import atomic_write, sha256_file, write_json
 from dmpreserve.publish.provenance import git_commit
 
-IMAGE_NAME = "ghcr.io/dmpreserve/dmpreserve"
-DEFAULT_TAG = f"{IMAGE_NAME}:{__version__}"
-DEFAULT_BASE = "python:3.11-slim-bookworm"
 SOURCE = "https://github.com/dmpreserve/dmpreserve"
 #: Pins published only as an sdist: pip checks the sdist's hash, the wheel is built locally.
 SDIST_ONLY = ("connection-pool",)
