@@ -87,22 +87,27 @@ def _binning(doc: dict[str, Any]) -> Binning:
     return Binning(tuple(b["cs1_edges_phd"]), tuple(b["log10_cs2_edges"]))
 
 
+def _read(path: str | os.PathLike, cls: type, energies_key: str, what: str):
+    """One response file: energies (``energies_key``), binning, matrix and its error, as ``cls``."""
+    doc = read_json(path, what=what)
+    try:
+        return cls(
+            np.asarray(doc[energies_key], float),
+            _binning(doc),
+            np.asarray(doc["matrix"], float),
+            np.asarray(doc["matrix_err"], float),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidData(f"malformed {what} ({exc})", path=path) from None
+
+
 def read_response(path: str | os.PathLike) -> ResponseMatrix:
     """Read ``response_nr.json``.
 
     Raises:
         InvalidData: naming ``path`` when a key is missing or an array is malformed.
     """
-    doc = read_json(path, what="NR response")
-    try:
-        return ResponseMatrix(
-            np.asarray(doc["energy_edges_kev"], float),
-            _binning(doc),
-            np.asarray(doc["matrix"], float),
-            np.asarray(doc["matrix_err"], float),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidData(f"malformed NR response ({exc})", path=path) from None
+    return _read(path, ResponseMatrix, "energy_edges_kev", "NR response")
 
 
 def write_response(path: str | os.PathLike, response: ResponseMatrix | LineResponse) -> None:
@@ -111,14 +116,9 @@ def write_response(path: str | os.PathLike, response: ResponseMatrix | LineRespo
 
 
 def read_line_response(path: str | os.PathLike) -> LineResponse:
-    """Read ``response_er.json``."""
-    doc = read_json(path, what="ER response")
-    try:
-        return LineResponse(
-            np.asarray(doc["line_energies_kev"], float),
-            _binning(doc),
-            np.asarray(doc["matrix"], float),
-            np.asarray(doc["matrix_err"], float),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidData(f"malformed ER response ({exc})", path=path) from None
+    """Read ``response_er.json``.
+
+    Raises:
+        InvalidData: naming ``path`` when a key is missing or an array is malformed.
+    """
+    return _read(path, LineResponse, "line_energies_kev", "ER response")
