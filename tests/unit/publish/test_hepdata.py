@@ -12,6 +12,7 @@ import tarfile
 import numpy as np
 import pytest
 import yaml
+from small_likelihood import signal_patch, three_bin_workspace
 
 from dmpreserve.errors import InvalidData
 from dmpreserve.publish import hepdata
@@ -297,45 +298,8 @@ def test_bad_optional_limit_columns(record, column, value, match):
 def fit_doc() -> dict:
     from dmpreserve.stats.fit import fit_all
 
-    spec = {
-        "channels": [
-            {
-                "name": "ch",
-                "samples": [
-                    {
-                        "name": "er",
-                        "data": [20.0, 10.0, 5.0],
-                        "modifiers": [{"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}],
-                    }
-                ],
-            }
-        ],
-        "observations": [{"name": "ch", "data": [22.0, 9.0, 7.0]}],
-        "measurements": [
-            {
-                "name": "m",
-                "config": {"poi": "mu", "parameters": [{"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]},
-            }
-        ],
-        "version": "1.0.0",
-    }
-    patches = [
-        {
-            "metadata": {"name": f"m{m}", "values": [m], "reference_cross_section_cm2": 1e-46},
-            "patch": [
-                {
-                    "op": "add",
-                    "path": "/channels/0/samples/-",
-                    "value": {
-                        "name": "signal",
-                        "data": [0.5, 2.0, 3.0],
-                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
-                    },
-                }
-            ],
-        }
-        for m in (10.0, 50.0, 200.0)
-    ]
+    spec = three_bin_workspace()
+    patches = [signal_patch(f"m{m}", m) for m in (10.0, 50.0, 200.0)]
     return fit_all(spec, {"patches": patches}, scan_points=7, gof_toys=5, seed=1).to_json()
 
 

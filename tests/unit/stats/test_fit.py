@@ -10,6 +10,7 @@ import numpy as np
 import pyhf
 import pytest
 from scipy import stats
+from small_likelihood import signal_patch
 
 from dmpreserve.cli import main
 from dmpreserve.files import dumps_json, read_json
@@ -53,20 +54,7 @@ def _toy_workspace(observed: list[float]) -> dict[str, Any]:
 
 
 def _patch(mass: float = 50.0, signal=SIG) -> dict[str, Any]:
-    return {
-        "metadata": {"name": f"wimp_m{mass:g}", "values": [mass], "reference_cross_section_cm2": 1e-46},
-        "patch": [
-            {
-                "op": "add",
-                "path": "/channels/0/samples/-",
-                "value": {
-                    "name": "signal",
-                    "data": list(signal),
-                    "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
-                },
-            }
-        ],
-    }
+    return signal_patch(f"wimp_m{mass:g}", mass, signal)
 
 
 def _patchset(patches) -> dict[str, Any]:

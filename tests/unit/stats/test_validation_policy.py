@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from small_likelihood import signal_patch, three_bin_workspace
 
 from dmpreserve.artifacts.likelihood import check_model, check_patches, validate_workspace
 from dmpreserve.artifacts.signal_templates import SignalTemplates
@@ -20,51 +21,13 @@ from dmpreserve.stats.model import build_model
 LO0 = "$.channels[0].samples[0].modifiers[0].data.lo"
 
 
-def _workspace() -> dict[str, Any]:
-    return {
-        "channels": [
-            {
-                "name": "ch",
-                "samples": [
-                    {
-                        "name": "er",
-                        "data": [20.0, 10.0, 5.0],
-                        "modifiers": [{"name": "norm_er", "type": "normsys", "data": {"hi": 1.1, "lo": 1 / 1.1}}],
-                    }
-                ],
-            }
-        ],
-        "observations": [{"name": "ch", "data": [22.0, 9.0, 7.0]}],
-        "measurements": [
-            {
-                "name": "m",
-                "config": {"poi": "mu", "parameters": [{"name": "mu", "bounds": [[0.0, 20.0]], "inits": [1.0]}]},
-            }
-        ],
-        "version": "1.0.0",
-    }
-
-
 def _patch(mass: float, signal=(0.5, 2.0, 3.0)) -> dict[str, Any]:
-    return {
-        "metadata": {"name": f"m{mass:g}", "values": [mass], "reference_cross_section_cm2": 1e-46},
-        "patch": [
-            {
-                "op": "add",
-                "path": "/channels/0/samples/-",
-                "value": {
-                    "name": "signal",
-                    "data": list(signal),
-                    "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
-                },
-            }
-        ],
-    }
+    return signal_patch(f"m{mass:g}", mass, signal)
 
 
 @pytest.mark.parametrize("lo", [0.0, -0.5, float("inf")])
 def test_normsys_lo_refused_alike_by_every_reader(lo: float) -> None:
-    ws = _workspace()
+    ws = three_bin_workspace()
     ws["channels"][0]["samples"][0]["modifiers"][0]["data"]["lo"] = lo
     errors = []
     for read in (lambda: validate_workspace(ws, path="ws.json"), lambda: check_model(ws, path="ws.json")):
@@ -115,7 +78,7 @@ def test_normsys_lo_refused_alike_by_every_reader(lo: float) -> None:
     ],
 )
 def test_unsupported_workspaces(mutate, field: str, text: str) -> None:
-    ws = _workspace()
+    ws = three_bin_workspace()
     mutate(ws)
     with pytest.raises(InvalidWorkspace) as info:
         check_model(ws, path="ws.json")
@@ -123,7 +86,7 @@ def test_unsupported_workspaces(mutate, field: str, text: str) -> None:
 
 
 def test_zero_signal_patch_is_refused() -> None:
-    ws = _workspace()
+    ws = three_bin_workspace()
     check_patches(ws, [_patch(10.0)])
     with pytest.raises(InvalidWorkspace) as info:
         check_patches(ws, [_patch(10.0), _patch(3.0, signal=(0.0, 0.0, 0.0))], path="ps.json")
@@ -186,7 +149,7 @@ def test_invalid_fits_are_not_published(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(mod, "new_table", lambda hdl, title, **k: _Table(title, **k))
     monkeypatch.setattr(mod, "variable", lambda hdl, name, values, **k: _Variable(name, values))
-    doc = fit_all(_workspace(), {"patches": [_patch(10.0), _patch(50.0)]}, scan_points=3, gof_toys=0).to_json()
+    doc = fit_all(three_bin_workspace(), {"patches": [_patch(10.0), _patch(50.0)]}, scan_points=3, gof_toys=0).to_json()
     doc = copy.deepcopy(doc)
     doc["best_fit_per_mass"][0]["valid"] = False
     tables = fit_tables(_Hdl, doc, [])
