@@ -9,7 +9,9 @@ reduced data is analysed by writing the same two files.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +232,112 @@ def _dtype_name(arrow_type: pa.DataType) -> str:
         return str(np.dtype(arrow_type.to_pandas_dtype()))
     except (NotImplementedError, TypeError):
         return str(arrow_type)
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamCut:
+    """A cut the data provider applied before writing a file (sidecar ``upstream_cuts``).
+
+    Attributes:
+        name: The cut's name; a configured cut of the same name is not applied again to this data.
+        definition: What the cut keeps, in words.
+        efficiency: Its NR signal efficiency, constant (None: not stated, or given as a curve).
+        energy_kev, efficiency_curve: Its NR signal efficiency vs true recoil energy [keV] (empty: none).
+    """
+
+    name: str
+    definition: str
+    efficiency: float | None = None
+    energy_kev: tuple[float, ...] = ()
+    efficiency_curve: tuple[float, ...] = ()
+
+    def efficiency_at(self, energy_kev: np.ndarray) -> np.ndarray:
+        """Signal efficiency at the given recoil energies [keV], shape of ``energy_kev`` (1 when not stated).
+
+        The curve is interpolated linearly and held constant beyond its ends.
+        """
+        e = np.asarray(energy_kev, float)
+        if self.energy_kev:
+            return np.interp(e, self.energy_kev, self.efficiency_curve)
+        return np.full_like(e, 1.0 if self.efficiency is None else self.efficiency)
+
+
+def upstream_cuts(meta: dict[str, Any], *, path: str | os.PathLike) -> tuple[UpstreamCut, ...]:
+    """The cuts a (schema-valid) sidecar declares applied upstream, checked beyond the schema.
+
+    Raises:
+        InvalidData: a name declared twice, or an efficiency curve whose arrays differ in length or whose
+            energies do not increase (naming the sidecar and the JSON path).
+    """
+    out: list[UpstreamCut] = []
+    for i, cut in enumerate(meta.get("upstream_cuts", ())):
+        where = f"$.upstream_cuts[{i}]"
+        if any(c.name == cut["name"] for c in out):
+            raise InvalidData(f"cut {cut['name']!r} declared twice", path=path, field=f"{where}.name")
+        eff = cut.get("efficiency")
+        if isinstance(eff, dict):
+            e, v = eff["energy_kev"], eff["efficiency"]
+            if len(e) != len(v):
+                raise InvalidData(
+                    f"{len(e)} energies but {len(v)} efficiencies", path=path, field=f"{where}.efficiency"
+                )
+            if np.any(np.diff(e) <= 0):
+                raise InvalidData("energies must increase", path=path, field=f"{where}.efficiency.energy_kev")
+            out.append(UpstreamCut(cut["name"], cut["definition"], None, tuple(map(float, e)), tuple(map(float, v))))
+        else:
+            out.append(UpstreamCut(cut["name"], cut["definition"], None if eff is None else float(eff)))
+    return tuple(out)
+
+
+#: Sidecar fields every file of one dataset must share (besides the columns and their units).
+DATASET_SHARED = ("kind", "detector", "active_volume", "energy_range_kev", "upstream_cuts")
+
+
+def read_dataset(
+    paths: str | os.PathLike | Sequence[str | os.PathLike], *, kinds: tuple[str, ...] | None = None
+) -> ReducedData:
+    """Read a dataset of one or more reduced-data files (each with its sidecar) as one table.
+
+    The files must agree on their columns (names, units) and on :data:`DATASET_SHARED`; event ids
+    must be unique across the dataset.  The columns are concatenated in the given file order; the
+    returned sidecar is the first file's with ``n_events`` and ``live_time_s`` summed over the files
+    (a dataset's live time is the sum of its files').
+
+    Raises:
+        InvalidData: naming the file and field, for any problem of one file (:func:`read_reduced`), an
+            empty list, or files that disagree.
+    """
+    files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not files:
+        raise InvalidData("a dataset needs at least one Parquet file", path="<empty dataset>")
+    parts = [read_reduced(p, kinds=kinds) for p in files]
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    for part in parts[1:]:
+        spath = str(sidecar_path(part.path))
+        if list(part.columns) != list(first.columns):
+            raise InvalidData(
+                f"columns {sorted(part.columns)} differ from those of {first.path} ({sorted(first.columns)})",
+                path=spath,
+                field="$.columns",
+            )
+        for name in first.columns:
+            if part.meta["columns"][name].get("unit") != first.meta["columns"][name].get("unit"):
+                raise InvalidData(
+                    f"unit differs from {first.path} in the same dataset", path=spath, field=f"$.columns.{name}.unit"
+                )
+        for key in DATASET_SHARED:
+            if part.meta.get(key) != first.meta.get(key):
+                raise InvalidData(f"differs from {first.path} in the same dataset", path=spath, field=f"$.{key}")
+    columns = {name: np.concatenate([p.columns[name] for p in parts]) for name in first.columns}
+    ids = columns.get("event_id")
+    if ids is not None and len(np.unique(ids)) != len(ids):
+        raise InvalidData("duplicate event ids across the files of the dataset", path=first.path, field="event_id")
+    for arr in columns.values():
+        arr.setflags(write=False)
+    meta = dict(first.meta)
+    meta["n_events"] = int(sum(len(p) for p in parts))
+    if "live_time_s" in first.meta:
+        meta["live_time_s"] = float(math.fsum(float(p.meta["live_time_s"]) for p in parts))
+    return ReducedData(columns=columns, meta=meta, path=first.path)
