@@ -2,8 +2,11 @@
 
 The response matrix R[e, k] is the probability that a nuclear recoil of true energy in bin ``e``,
 inside the fiducial volume, passes every cut and lands in analysis bin ``k`` (efficiency included).
-It is built from the NR response simulation.  The expected signal in bin k is
-sum_e exposure x (integral of dR/dE over bin e) x R[e, k].
+It is built by the ``response`` step (:mod:`dmpreserve.response`); this module only folds spectra
+through it.  The expected signal in bin k is sum_e exposure x (integral of dR/dE over bin e) x R[e, k].
+With a signal-efficiency band (external curve) the spectra are also folded through the lower and upper
+responses: ``efficiency_lo``/``efficiency_hi`` of each mass = folded total with the lower/upper curve
+over the nominal one (the ``signal_efficiency`` normsys of the likelihood).
 """
 
 from __future__ import annotations
@@ -13,59 +16,19 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from dmpreserve.artifacts.mass_grid import MassGrid
-from dmpreserve.artifacts.reduced import ReducedData
-from dmpreserve.artifacts.response import LineResponse, ResponseMatrix
+from dmpreserve.artifacts.response import ResponseMatrix
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.config import AnalysisConfig
-from dmpreserve.detector import NestDetector
 from dmpreserve.errors import InvalidConfig, InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.nr_models import kinematic_breakpoints_kev
 from dmpreserve.physics.signal_models import SignalModel
 from dmpreserve.physics.wimp import rate_si
-from dmpreserve.selection.cuts import apply_cuts, cuts_from_config, fiducial_volume_fraction
-
-#: Random stream of the ER line simulation (distinct from the MDC streams).
-ER_STREAM = 7919
-#: Default ER line energies [keV] (START:STOP:STEP) and NEST events per line.
-ER_LINES_KEV = "0.5:30:0.5"
-ER_EVENTS_PER_LINE = 2000
 
 #: Cross section at which spectra are tabulated [cm^2].
 TABULATION_CROSS_SECTION_CM2 = 1e-45
-
-
-def build_response(
-    sim: ReducedData, config: AnalysisConfig, *, energy_edges_kev: np.ndarray | None = None
-) -> ResponseMatrix:
-    """Build a response matrix from a simulation with true energies (flat in energy).
-
-    Args:
-        sim: Simulated events with ``true_energy_kev`` (events without S1 or S2 kept, with zero areas).
-        config: The analysis configuration (cuts, binning).
-        energy_edges_kev: True-energy bin edges [keV]; default ``signal.energy_bins_kev``.
-    """
-    binning = config.binning
-    edges = config.signal_energy_edges_kev if energy_edges_kev is None else np.asarray(energy_edges_kev, float)
-    cuts = cuts_from_config(config)
-    mask, _ = apply_cuts(sim, cuts)
-    e = sim.columns["true_energy_kev"]
-    f_vol = fiducial_volume_fraction(sim.meta["active_volume"], cuts)
-    n1, n2 = binning.shape
-    i = np.digitize(sim.columns["cs1_phd"], binning.cs1_edges_phd) - 1
-    j = np.digitize(sim.variable("log10_cs2"), binning.log10_cs2_edges) - 1
-    inside = mask & (i >= 0) & (i < n1) & (j >= 0) & (j < n2)
-    k = i * n2 + j
-    ebin = np.digitize(e, edges) - 1
-    ok = inside & (ebin >= 0) & (ebin < len(edges) - 1)
-    counts = np.zeros((len(edges) - 1, n1 * n2))
-    np.add.at(counts, (ebin[ok], k[ok]), 1.0)
-    n_gen, _ = np.histogram(e, bins=edges)
-    denom = np.maximum(n_gen * f_vol, 1e-300)[:, None]
-    return ResponseMatrix(np.asarray(edges), binning, counts / denom, np.sqrt(counts) / denom)
 
 
 def counts_per_energy_bin(
@@ -161,7 +124,8 @@ def build_signal(
 
     Args:
         config: The analysis configuration (mass grid, halo, target events at the reference).
-        response: The NR response matrix.
+        response: The NR response matrix (``response_nr.json``); with an efficiency band, the templates get
+            ``efficiency_lo``/``efficiency_hi`` (folded total with the lower/upper curve over the nominal).
         exposure_t_yr: Exposure [t yr].
         model: A :class:`dmpreserve.physics.signal_models.SignalModel` (NR models only); None: SI.
             Its halo and mass grid, where given, replace the configuration's.
@@ -171,6 +135,8 @@ def build_signal(
         InvalidSpectrum: field ``masses_gev``, for masses without sensitivity: no expected signal in the
             analysis region (e.g. every recoil below threshold).  The pipeline refuses them up front
             (the caller names the model or configuration file); ``dmpreserve reinterpret`` skips them.
+            Field ``efficiency_lo``: with the lower efficiency curve a mass has no expected signal (a
+            normsys factor must be > 0).
     """
     model = SignalModel(model="si") if model is None else model
     if model.is_er:
@@ -179,7 +145,7 @@ def build_signal(
         )
     halo = model.halo or config.halo
     target = config["signal"]["target_events_at_reference"]
-    masses, refs, expected, templates = [], [], [], []
+    masses, refs, expected, templates, band = [], [], [], [], []
     for m in masses_gev or model.masses_gev or config.masses_gev:
         rate = model.rate(mass_gev=m, strength=TABULATION_CROSS_SECTION_CM2, halo=halo)
         per_e = counts_per_energy_bin(
@@ -188,7 +154,11 @@ def build_signal(
             exposure_t_yr=exposure_t_yr,
             breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo),
         )
-        tmpl, ref = scaled_template(response.fold(per_e), strength=TABULATION_CROSS_SECTION_CM2, target_events=target)
+        nominal = response.fold(per_e)
+        tmpl, ref = scaled_template(nominal, strength=TABULATION_CROSS_SECTION_CM2, target_events=target)
+        if response.has_band:
+            total = float(nominal.sum())
+            band.append(tuple(float(response.fold(per_e, which=w).sum()) / total for w in ("lo", "hi")))
         masses.append(m)
         refs.append(ref)
         expected.append(float(tmpl.sum()))
@@ -199,6 +169,13 @@ def build_signal(
             f"no sensitivity at {', '.join(invisible)} GeV: no expected signal in the analysis region (every "
             "recoil below threshold); remove these masses from the mass grid",
             field="masses_gev",
+        )
+    if band and not all(lo > 0 for lo, _ in band):
+        raise InvalidSpectrum(
+            "no expected signal with the lower efficiency curve at "
+            + ", ".join(f"{m:g}" for m, (lo, _) in zip(masses, band) if not lo > 0)
+            + " GeV: the signal_efficiency normsys needs lo > 0 (raise efficiency_lo or drop these masses)",
+            field="efficiency_lo",
         )
     return SignalTemplates(
         masses_gev=tuple(masses),
@@ -211,6 +188,8 @@ def build_signal(
         model=f"{model.model}: {model.strength_unit}, standard halo model "
         "(Baxter et al., EPJC 81 (2021) 907 conventions); see dmpreserve.physics.signal_models",
         units={"expected_events": "events", "reference_cross_section_cm2": model.strength_unit},
+        efficiency_lo=tuple(lo for lo, _ in band) if band else None,
+        efficiency_hi=tuple(hi for _, hi in band) if band else None,
     )
 
 
@@ -227,43 +206,3 @@ def spectra_rows(
         rate = model.rate(mass_gev=m, strength=TABULATION_CROSS_SECTION_CM2, halo=halo)(grid)
         rows.extend((m, float(x), float(r)) for x, r in zip(grid, rate))
     return rows
-
-
-def simulate_er_response(
-    config: AnalysisConfig,
-    *,
-    line_energies_kev: np.ndarray,
-    events_per_line: int = ER_EVENTS_PER_LINE,
-    progress: bool = True,
-) -> LineResponse:
-    """Simulate monoenergetic ER lines with NEST and fold them through the configured cuts and binning.
-
-    Events are uniform in the active volume; the fiducial-volume fraction is divided out as for the NR
-    response.  Seeded from the configuration's ``seed`` (stream :data:`ER_STREAM`): reruns are identical.
-    """
-    seed = int(config["seed"])
-    det = NestDetector(config["mdc"]["detector"])
-    det.seed(seed * 101 + ER_STREAM)
-    rng = np.random.default_rng([seed, ER_STREAM])
-    lines = np.asarray(line_energies_kev, dtype=float)
-    parts = []
-    for e in tqdm(lines, desc="NEST ER lines", unit="line", disable=not progress, mininterval=2.0):
-        pos = det.random_positions(events_per_line, rng)
-        sim = det.simulate(np.full(events_per_line, e), "er", *pos, rng)
-        parts.append(sim)
-    cols = {
-        k: np.concatenate([p[k] for p in parts])
-        for k in ("cs1_phd", "cs2_phd", "s1_phd", "s2_phd", "drift_time_us", "x_cm", "y_cm", "s1_coincidence")
-    }
-    valid = np.concatenate([p["valid"] for p in parts])
-    for k in ("s1_phd", "s2_phd", "cs1_phd", "cs2_phd"):
-        cols[k] = np.where(valid, cols[k], 0.0)
-    # the line index + 0.5 as "true energy", with unit bins: build_response then gives one row per line
-    cols["true_energy_kev"] = np.repeat(np.arange(len(lines)) + 0.5, events_per_line)
-    sim = ReducedData(
-        columns=cols,
-        meta={"kind": "simulation_er", "n_events": len(valid), "active_volume": det.params.active_volume()},
-        path="<ER line simulation>",
-    )
-    resp = build_response(sim, config, energy_edges_kev=np.arange(len(lines) + 1, dtype=float))
-    return LineResponse(lines, resp.binning, resp.matrix, resp.matrix_err)

@@ -176,9 +176,9 @@ def test_kit_rebuild_is_byte_identical(run_dir: Path, tmp_path: Path) -> None:
         "--workspace",
         str(r / "likelihood/BkgOnly.json"),
         "--response",
-        str(r / "signal/response_nr.json"),
+        str(r / "response/response_nr.json"),
         "--response-er",
-        str(r / "signal/response_er.json"),
+        str(r / "response/response_er.json"),
         "--templates",
         str(r / "backgrounds/templates.json"),
         "--acceptance",
@@ -192,7 +192,7 @@ def test_kit_rebuild_is_byte_identical(run_dir: Path, tmp_path: Path) -> None:
     for name in ("kit.tar.gz", "kit.json", "response_er.json"):
         assert (tmp_path / "kit" / name).read_bytes() == (r / "reinterpretation" / name).read_bytes(), name
     # the kit only assembles: the ER line response is the signal step's, the kit simulates nothing
-    assert (r / "reinterpretation/response_er.json").read_bytes() == (r / "signal/response_er.json").read_bytes()
+    assert (r / "reinterpretation/response_er.json").read_bytes() == (r / "response/response_er.json").read_bytes()
     with pytest.raises(SystemExit) as err:  # --er-lines moved to the signal step
         main([*argv[:-2], "--outdir", str(tmp_path / "bad"), "--er-lines", "5:1:1"])
     assert err.value.code == 2

@@ -72,11 +72,19 @@ INPUTS: dict[str, dict[str, str]] = {
         "--exposure": "exposure",
     },
     "mass-grid": {"--config": "config", "--signal-model": "signal_model"},
-    "signal": {"--config": "config", "--sim-nr": "sim_nr", "--exposure": "exposure", "--mass-grid": "mass_grid"},
+    "response": {"--config": "config", "--sim-nr": "sim_nr", "--selected-sidecar": "selected_meta"},
+    # the response step with an external efficiency curve (signal.efficiency.curve)
+    "response-curve": {
+        "--config": "config_curve",
+        "--sim-nr": "sim_nr",
+        "--selected-sidecar": "selected_meta",
+        "--efficiency-curve": "efficiency_curve",
+    },
+    "signal": {"--config": "config", "--response-nr": "response", "--exposure": "exposure", "--mass-grid": "mass_grid"},
     # the signal step with a signal model of its own mass grid (its mass grid resolved for it)
     "signal-model": {
         "--config": "config",
-        "--sim-nr": "sim_nr",
+        "--response-nr": "response",
         "--exposure": "exposure",
         "--mass-grid": "mass_grid_sub_threshold",
         "--model": "signal_model",
@@ -120,8 +128,8 @@ INPUTS: dict[str, dict[str, str]] = {
 }
 #: Fixed extra arguments (small and fast settings).
 EXTRA: dict[str, list[str]] = {
-    "signal": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
-    "signal-model": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
+    "response": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
+    "response-curve": ["--er-lines", "1:3:1", "--er-events-per-line", "50", "--no-progress"],
     "fit": ["--gof-toys", "0", "--no-progress"],
     "reinterpret": ["--no-progress"],
     "limits-point": ["--index", "0", "--no-progress"],
@@ -141,18 +149,10 @@ OUTPUTS: dict[str, dict[str, str]] = {
     },
     "backgrounds": {"--templates": "templates.json", "--summary": "summary.csv"},
     "mass-grid": {"-o": "mass_grid.json"},
-    "signal": {
-        "--response": "response.json",
-        "--response-er": "response_er.json",
-        "--signal": "signal.json",
-        "--spectra": "spectra.csv",
-    },
-    "signal-model": {
-        "--response": "response.json",
-        "--response-er": "response_er.json",
-        "--signal": "signal.json",
-        "--spectra": "spectra.csv",
-    },
+    "response": {"--response-nr": "response_nr.json", "--response-er": "response_er.json"},
+    "response-curve": {"--response-nr": "response_nr.json", "--response-er": "response_er.json"},
+    "signal": {"--signal": "signal.json", "--spectra": "spectra.csv"},
+    "signal-model": {"--signal": "signal.json", "--spectra": "spectra.csv"},
     "likelihood": {"--workspace": "BkgOnly.json", "--patchset": "patchset.json"},
     "fit": {"-o": "fit.json"},
     "limits": {"--csv": "limits.csv", "--json": "limits.json", "--no-progress": ""},
@@ -197,9 +197,17 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
         == 0
     )
     paths["signal_model"] = REPO / "workflow/config/signal_model.yaml"
-    paths["response"] = pipeline_dir / "signal/response_nr.json"
-    paths["response_er"] = pipeline_dir / "signal/response_er.json"
+    paths["response"] = pipeline_dir / "response/response_nr.json"
+    paths["response_er"] = pipeline_dir / "response/response_er.json"
     paths["mass_grid"] = pipeline_dir / "signal/mass_grid.json"
+    paths["selected_meta"] = pipeline_dir / "selection/selected.json"
+    # an external efficiency curve (median and band over the response's energy range) and a config naming it
+    paths["efficiency_curve"] = extra / "efficiency.csv"
+    paths["efficiency_curve"].write_text(EFFICIENCY_CSV, encoding="utf-8")
+    doc = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    doc["signal"]["efficiency"] = {"curve": str(paths["efficiency_curve"]), "includes_roi": False}
+    paths["config_curve"] = extra / "config_curve.yaml"
+    paths["config_curve"].write_text(yaml.safe_dump(doc), encoding="utf-8")
     # a model with masses below threshold, and its resolved mass grid (the signal step refuses such masses)
     paths["sub_threshold_model"] = extra / "sub_threshold.yaml"
     paths["sub_threshold_model"].write_text(SUB_THRESHOLD_MODEL, encoding="utf-8")
@@ -309,6 +317,22 @@ class Case:
     names: str = "damaged"
 
 
+#: A good efficiency curve for the response step (0-100 keV: covers the response's energy-bin centres).
+EFFICIENCY_CSV = "energy_kev,efficiency,efficiency_lo,efficiency_hi\n0,0,0,0.1\n5,0.5,0.4,0.6\n100,0.9,0.8,1.0\n"
+
+
+def _curve(fn: Callable[[list[list[str]]], None]) -> Callable[[Path, Path], Path]:
+    """Damage the efficiency curve's data rows (lists of cells, header excluded)."""
+
+    def text(t: str) -> str:
+        lines = t.splitlines()
+        rows = [line.split(",") for line in lines[1:]]
+        fn(rows)
+        return "\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n"
+
+    return csv_text(text)
+
+
 CASES = [
     # --- configuration (every step reads it; validate-config, mdc and select as the entry points)
     Case(
@@ -411,7 +435,12 @@ CASES = [
     ),
     Case("parquet_nan", "select", "science", parquet(col("cs2_phd", at(0, np.nan))), "cs2_phd", "NaN"),
     Case(
-        "parquet_inf", "signal", "sim_nr", parquet(col("true_energy_kev", at(2, np.inf))), "true_energy_kev", "infinite"
+        "parquet_inf",
+        "response",
+        "sim_nr",
+        parquet(col("true_energy_kev", at(2, np.inf))),
+        "true_energy_kev",
+        "infinite",
     ),
     Case("parquet_negative_area", "select", "science", parquet(col("s1_phd", at(3, -1.0))), "s1_phd", "negative"),
     Case(
@@ -818,6 +847,70 @@ CASES = [
         "kit_response_er_truncated", "kit", "response_er", raw_bytes(lambda b: b[: len(b) // 2]), None, "not valid JSON"
     ),
     Case("verify_reference_nan", "verify", "limits", csv_text(replace_cell("limit_cm2", "nan")), "limit_cm2"),
+    # --- efficiency curve (signal.efficiency.curve; the response step reads it) and upstream cuts
+    Case(
+        "efficiency_curve_nan",
+        "response-curve",
+        "efficiency_curve",
+        _curve(lambda r: r[1].__setitem__(1, "nan")),
+        "efficiency",
+        "not finite",
+    ),
+    Case(
+        "efficiency_curve_above_one",
+        "response-curve",
+        "efficiency_curve",
+        _curve(lambda r: r[2].__setitem__(3, "1.5")),
+        "efficiency_hi",
+        "outside [0, 1]",
+    ),
+    Case(
+        "efficiency_curve_band_excludes_median",
+        "response-curve",
+        "efficiency_curve",
+        _curve(lambda r: r[1].__setitem__(2, "0.7")),
+        "efficiency_lo",
+        "band",
+    ),
+    Case(
+        "efficiency_curve_energies_not_increasing",
+        "response-curve",
+        "efficiency_curve",
+        _curve(lambda r: r[2].__setitem__(0, "5")),
+        "energy_kev",
+        "strictly increasing",
+    ),
+    Case(
+        "efficiency_curve_short_range",
+        "response-curve",
+        "efficiency_curve",
+        _curve(lambda r: r[2].__setitem__(0, "50")),
+        "energy_kev",
+        "not extrapolated",
+    ),
+    Case(
+        "efficiency_curve_missing_band",
+        "response-curve",
+        "efficiency_curve",
+        csv_text(lambda t: t.replace(",efficiency_hi", ",eff_hi", 1)),
+        "efficiency_hi",
+        "missing",
+    ),
+    Case(
+        "selected_upstream_efficiency_above_one",
+        "response",
+        "selected_meta",
+        json_doc(sets("upstream_cuts", value=[{"name": "hotspot", "definition": "x", "efficiency": 1.5}])),
+        "$.upstream_cuts[0].efficiency",
+    ),
+    Case(
+        "response_for_other_binning",
+        "signal",
+        "response",
+        json_doc(lambda d: d["energy_edges_kev"].pop()),
+        "$.energy_edges_kev",
+        "another binning",
+    ),
     # --- provenance
     Case(
         "provenance_missing_input",
@@ -844,7 +937,7 @@ def _argv(case: Case, good: dict[str, Path], tmp_path: Path) -> tuple[list[str],
         bad["kit"] = dest / "kit"
     if case.names == "sidecar":
         named = named.with_suffix(".json")
-    argv = [case.command.removesuffix("-model")]
+    argv = [case.command.removesuffix("-model").removesuffix("-curve")]
     argv += EXTRA.get(case.command, [])
     for option, key in INPUTS[case.command].items():
         argv += [option, str(bad.get(key, good[key]))]

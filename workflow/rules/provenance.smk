@@ -6,6 +6,7 @@ rule provenance:
         results=[
             *rules.select.output,
             *rules.backgrounds.output,
+            *rules.response.output,
             *rules.signal.output,
             *rules.likelihood.output,
             *rules.fit.output,

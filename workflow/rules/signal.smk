@@ -1,28 +1,60 @@
-rule signal:
-    """NR and ER responses and the signal model's templates for the mass grid (SIGNAL_MODEL, --config signal_model=).
+# Efficiency-curve file of signal.efficiency ({curve: CSV, includes_roi: ...}; docs/physics.md, Signal): an input
+# of the response rule, so that a new curve reruns it; none with the default signal.efficiency: simulation.
+_EFFICIENCY = config["signal"].get("efficiency", "simulation")
+EFFICIENCY_CURVE = _EFFICIENCY["curve"] if isinstance(_EFFICIENCY, dict) else None
 
-    The ER line response (for ER signal models in the reinterpretation kit) is made here, with the NR one.
+
+rule response:
+    """NR response matrix (true recoil energy x analysis bin) and ER line response (NEST), for the signal step,
+    the NEST-simulated background shapes and the reinterpretation kit.
+
+    The NR efficiency comes from the NR simulation's cuts (signal.efficiency: simulation) or from an external curve
+    (signal.efficiency.curve); upstream cuts declared in the selected events' sidecar multiply it.
     """
     input:
         config=rules.resolve_config.output.config,
-        model=SIGNAL_MODEL,
         sim_nr=rules.mdc.output.sim_nr,
         sim_nr_meta=rules.mdc.output.sim_nr_meta,
-        exposure=rules.select.output.exposure,
-        mass_grid=rules.mass_grid.output.grid,
+        selected_meta=rules.select.output.selected_meta,
+        curve=EFFICIENCY_CURVE or [],
     output:
-        response=f"{R}/signal/response_nr.json",
-        response_er=f"{R}/signal/response_er.json",
-        signal=f"{R}/signal/signal.json",
-        spectra=f"{R}/signal/spectra.csv",
+        response_nr=f"{R}/response/response_nr.json",
+        response_er=f"{R}/response/response_er.json",
+    params:
+        curve=lambda wildcards, input: f"--efficiency-curve {input.curve}" if input.curve else "",
     log:
-        f"{R}/logs/signal.log",
+        f"{R}/logs/response.log",
     resources:
         mem_mb=2000,
         kubernetes_memory_limit="2Gi",
     shell:
         with_dirs(
-            "dmpreserve signal --config {input.config} --model {input.model} --sim-nr {input.sim_nr} "
-            "--exposure {input.exposure} --mass-grid {input.mass_grid} --response {output.response} --response-er {output.response_er} "
-            "--signal {output.signal} --spectra {output.spectra} --no-progress > {log} 2>&1"
+            "dmpreserve response --config {input.config} --sim-nr {input.sim_nr} "
+            "--selected-sidecar {input.selected_meta} {params.curve} --response-nr {output.response_nr} "
+            "--response-er {output.response_er} --no-progress > {log} 2>&1"
+        )
+
+
+rule signal:
+    """The signal model's templates for the mass grid (SIGNAL_MODEL, --config signal_model=): its recoil spectra
+    folded through the NR response of the response rule."""
+    input:
+        config=rules.resolve_config.output.config,
+        model=SIGNAL_MODEL,
+        response_nr=rules.response.output.response_nr,
+        exposure=rules.select.output.exposure,
+        mass_grid=rules.mass_grid.output.grid,
+    output:
+        signal=f"{R}/signal/signal.json",
+        spectra=f"{R}/signal/spectra.csv",
+    log:
+        f"{R}/logs/signal.log",
+    resources:
+        mem_mb=1000,
+        kubernetes_memory_limit="1Gi",
+    shell:
+        with_dirs(
+            "dmpreserve signal --config {input.config} --model {input.model} --response-nr {input.response_nr} "
+            "--exposure {input.exposure} --mass-grid {input.mass_grid} --signal {output.signal} "
+            "--spectra {output.spectra} > {log} 2>&1"
         )

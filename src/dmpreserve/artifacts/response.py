@@ -3,19 +3,27 @@
 Schema: ``schemas/response.schema.json``.  ``matrix[e, k]`` is the probability that a recoil of true
 energy in bin ``e`` [keV] (NR) or an ER line of energy ``E_e`` [keV], inside the fiducial volume,
 passes every cut and lands in analysis bin ``k = i_cs1 * n_log10cs2 + j_log10cs2`` (efficiency included).
+Both files are written by the ``response`` step (:mod:`dmpreserve.response`).
+
+Also here: the external signal-efficiency curve (``signal.efficiency: {curve: CSV}``), read and checked by
+:func:`read_efficiency_curve`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from dmpreserve.config import Binning
 from dmpreserve.errors import InvalidData
-from dmpreserve.files import read_json, write_json
+from dmpreserve.files import read_csv, read_json, sha256_file, write_json
+
+#: Columns of an efficiency-curve CSV: NR energy [keV], median efficiency and its band (lower, upper).
+EFFICIENCY_COLUMNS = ("energy_kev", "efficiency", "efficiency_lo", "efficiency_hi")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,19 +35,55 @@ class ResponseMatrix:
         binning: The analysis binning.
         matrix: Probabilities, shape (n_energy, n_bins).
         matrix_err: Their statistical (simulation) uncertainty, same shape.
+        matrix_lo, matrix_hi: The response with the lower and upper signal-efficiency curve (external
+            curve with a band), same shape; None without a band.
+        efficiency: Where the efficiency came from (``method`` ``simulation`` or ``curve``; for a curve its
+            file, sha256 and ``includes_roi``; ``upstream_cuts``: the upstream cuts whose efficiency was
+            multiplied in).  None: the simulation's own cuts only (the default, as before issue 14).
     """
 
     energy_edges_kev: np.ndarray
     binning: Binning
     matrix: np.ndarray  # [n_energy][n_bins]
     matrix_err: np.ndarray
+    matrix_lo: np.ndarray | None = None
+    matrix_hi: np.ndarray | None = None
+    efficiency: Mapping[str, Any] | None = None
 
-    def fold(self, counts_per_energy_bin: np.ndarray) -> np.ndarray:
-        """Expected events per analysis bin for expected events per true-energy bin."""
-        return np.asarray(counts_per_energy_bin) @ self.matrix
+    @property
+    def energy_centres_kev(self) -> np.ndarray:
+        """Centres of the true-energy bins [keV], length n_energy."""
+        e = np.asarray(self.energy_edges_kev, float)
+        return 0.5 * (e[:-1] + e[1:])
+
+    @property
+    def has_band(self) -> bool:
+        """Whether the response carries a signal-efficiency band (``matrix_lo``/``matrix_hi``)."""
+        return self.matrix_lo is not None and self.matrix_hi is not None
+
+    def fold(self, counts_per_energy_bin: np.ndarray, *, which: str = "nominal") -> np.ndarray:
+        """Expected events per analysis bin for expected events per true-energy bin.
+
+        Args:
+            counts_per_energy_bin: Expected recoils per true-energy bin, length n_energy.
+            which: ``nominal``, or ``lo``/``hi`` for the response with the lower/upper efficiency curve.
+        """
+        matrix = {"nominal": self.matrix, "lo": self.matrix_lo, "hi": self.matrix_hi}[which]
+        if matrix is None:
+            raise ValueError(f"this response has no {which} efficiency band")
+        return np.asarray(counts_per_energy_bin) @ matrix
 
     def to_json(self) -> dict[str, Any]:
-        """Serialisable form (``response_nr.json``)."""
+        """Serialisable form (``response_nr.json``; the optional keys only where set)."""
+        doc = self._core_json()
+        if self.has_band:
+            doc["matrix_lo"] = np.asarray(self.matrix_lo).tolist()
+            doc["matrix_hi"] = np.asarray(self.matrix_hi).tolist()
+        if self.efficiency is not None:
+            doc["efficiency"] = dict(self.efficiency)
+        return doc
+
+    def _core_json(self) -> dict[str, Any]:
         return {
             "energy_edges_kev": self.energy_edges_kev.tolist(),
             "binning": {
@@ -73,7 +117,7 @@ class LineResponse:
 
     def to_json(self) -> dict[str, Any]:
         """Serialisable form (``response_er.json``: the NR response's layout, rows per line energy)."""
-        doc = ResponseMatrix(self.line_energies_kev, self.binning, self.matrix, self.matrix_err).to_json()
+        doc = ResponseMatrix(self.line_energies_kev, self.binning, self.matrix, self.matrix_err)._core_json()
         doc["line_energies_kev"] = doc.pop("energy_edges_kev")
         doc["description"] = (
             "P(pass all cuts and land in analysis bin k | ER line of energy E_j [keV], fiducial), "
@@ -88,15 +132,25 @@ def _binning(doc: dict[str, Any]) -> Binning:
 
 
 def _read(path: str | os.PathLike, cls: type, energies_key: str, what: str):
-    """One response file: energies (``energies_key``), binning, matrix and its error, as ``cls``."""
+    """One response file: energies (``energies_key``), binning, matrix and its error (and, for the NR
+    response, the optional efficiency band and its description), as ``cls``."""
     doc = read_json(path, what=what)
     try:
-        return cls(
+        args = [
             np.asarray(doc[energies_key], float),
             _binning(doc),
             np.asarray(doc["matrix"], float),
             np.asarray(doc["matrix_err"], float),
-        )
+        ]
+        if cls is ResponseMatrix:
+            band = [np.asarray(doc[k], float) if k in doc else None for k in ("matrix_lo", "matrix_hi")]
+            for key, m in zip(("matrix_lo", "matrix_hi"), band):
+                if m is not None and m.shape != args[2].shape:
+                    raise InvalidData(
+                        f"shape {m.shape} differs from the matrix's {args[2].shape}", path=path, field=f"$.{key}"
+                    )
+            args += [*band, doc.get("efficiency")]
+        return cls(*args)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidData(f"malformed {what} ({exc})", path=path) from None
 
@@ -122,3 +176,91 @@ def read_line_response(path: str | os.PathLike) -> LineResponse:
         InvalidData: naming ``path`` when a key is missing or an array is malformed.
     """
     return _read(path, LineResponse, "line_energies_kev", "ER response")
+
+
+@dataclasses.dataclass(frozen=True)
+class EfficiencyCurve:
+    """An external NR signal-efficiency curve with its uncertainty band (``signal.efficiency.curve``).
+
+    Attributes:
+        energy_kev: True NR energies [keV], strictly increasing, length n.
+        efficiency, efficiency_lo, efficiency_hi: Median efficiency and the lower/upper edge of its band at
+            those energies, in [0, 1] with lo <= efficiency <= hi, length n.
+        path: The CSV file.
+        sha256: Its sha256 (recorded in ``response_nr.json``).
+    """
+
+    energy_kev: np.ndarray
+    efficiency: np.ndarray
+    efficiency_lo: np.ndarray
+    efficiency_hi: np.ndarray
+    path: str
+    sha256: str
+
+    def at(self, energy_kev: np.ndarray, column: str = "efficiency") -> np.ndarray:
+        """The curve ``column`` (``efficiency``, ``efficiency_lo``, ``efficiency_hi``) at ``energy_kev`` [keV]
+        by linear interpolation (the energies must lie inside the curve: see :meth:`check_covers`)."""
+        return np.interp(np.asarray(energy_kev, float), self.energy_kev, getattr(self, column))
+
+    def check_covers(self, energy_kev: np.ndarray) -> None:
+        """Refuse energies [keV] outside the curve: no extrapolation.
+
+        Raises:
+            InvalidData: naming the file and ``energy_kev`` when the curve does not reach from the lowest to the
+                highest of ``energy_kev``.
+        """
+        e = np.asarray(energy_kev, float)
+        lo, hi = float(e.min()), float(e.max())
+        if self.energy_kev[0] > lo or self.energy_kev[-1] < hi:
+            raise InvalidData(
+                f"the curve covers {self.energy_kev[0]:g}-{self.energy_kev[-1]:g} keV, the response needs "
+                f"{lo:g}-{hi:g} keV (energy-bin centres of signal.energy_bins_kev); it is not extrapolated: "
+                "add points at the ends (e.g. efficiency 0 below threshold)",
+                path=self.path,
+                field="energy_kev",
+            )
+
+
+def read_efficiency_curve(path: str | os.PathLike) -> EfficiencyCurve:
+    """Read and check an efficiency-curve CSV (columns :data:`EFFICIENCY_COLUMNS`; other columns ignored).
+
+    Raises:
+        InvalidData: naming the file and the column: a missing column, a value that is not a finite number,
+            an efficiency outside [0, 1], ``efficiency_lo <= efficiency <= efficiency_hi`` violated, energies
+            negative or not strictly increasing, fewer than two rows.
+    """
+    cols = read_csv(path, required=EFFICIENCY_COLUMNS, what="efficiency curve")
+    values = {}
+    for name in EFFICIENCY_COLUMNS:
+        try:
+            arr = np.array([float(v) for v in cols[name]], dtype=float)
+        except ValueError as exc:
+            raise InvalidData(f"not a number ({exc})", path=path, field=name) from None
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            raise InvalidData(f"not finite in data row {bad[0] + 1}", path=path, field=name)
+        values[name] = arr
+    e = values["energy_kev"]
+    if e.size < 2:
+        raise InvalidData(f"needs at least two rows, got {e.size}", path=path, field="energy_kev")
+    if e[0] < 0 or np.any(np.diff(e) <= 0):
+        raise InvalidData("energies must be >= 0 and strictly increasing", path=path, field="energy_kev")
+    for name in EFFICIENCY_COLUMNS[1:]:
+        out = np.flatnonzero((values[name] < 0) | (values[name] > 1))
+        if out.size:
+            raise InvalidData(f"outside [0, 1] in data row {out[0] + 1}", path=path, field=name)
+    for name, bad in (
+        ("efficiency_lo", values["efficiency_lo"] > values["efficiency"]),
+        ("efficiency_hi", values["efficiency_hi"] < values["efficiency"]),
+    ):
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            raise InvalidData(
+                f"band does not contain the median in data row {rows[0] + 1} (need efficiency_lo <= efficiency "
+                "<= efficiency_hi)",
+                path=path,
+                field=name,
+            )
+    return EfficiencyCurve(
+        e, values["efficiency"], values["efficiency_lo"], values["efficiency_hi"], str(path), sha256_file(path)
+    )

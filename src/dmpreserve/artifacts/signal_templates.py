@@ -33,6 +33,8 @@ class SignalTemplates:
         model: One-line description of the model and conventions.
         halo: Halo parameters (GeV/cm^3, km/s); None for user spectra.
         units: Units of ``expected_events`` and ``reference_cross_section_cm2``.
+        efficiency_lo, efficiency_hi: Expected signal with the lower/upper signal-efficiency curve over the
+            nominal one, length n_mass (the ``signal_efficiency`` normsys); None without an efficiency band.
     """
 
     masses_gev: tuple[float, ...]
@@ -44,6 +46,8 @@ class SignalTemplates:
     model: str
     halo: Mapping[str, float] | None
     units: Mapping[str, str]
+    efficiency_lo: tuple[float, ...] | None = None
+    efficiency_hi: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.halo is not None:
@@ -57,7 +61,7 @@ class SignalTemplates:
 
     def to_json(self) -> dict[str, Any]:
         """The ``signal.json`` document."""
-        return {
+        doc = {
             "masses_gev": list(self.masses_gev),
             "reference_cross_section_cm2": list(self.reference_cross_section_cm2),
             "expected_events": list(self.expected_events),
@@ -68,6 +72,10 @@ class SignalTemplates:
             "model": self.model,
             "units": dict(self.units),
         }
+        if self.efficiency_lo is not None and self.efficiency_hi is not None:
+            doc["efficiency_lo"] = list(self.efficiency_lo)
+            doc["efficiency_hi"] = list(self.efficiency_hi)
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any], *, path: str | os.PathLike, n_bins: int | None = None) -> SignalTemplates:
@@ -82,8 +90,10 @@ class SignalTemplates:
             InvalidData: naming ``path`` and the inconsistent key.
         """
         n = len(doc["masses_gev"])
-        for key in ("reference_cross_section_cm2", "expected_events", "templates"):
-            if len(doc[key]) != n:
+        if ("efficiency_lo" in doc) != ("efficiency_hi" in doc):
+            raise InvalidData("efficiency_lo and efficiency_hi come together", path=path, field="$.efficiency_hi")
+        for key in ("reference_cross_section_cm2", "expected_events", "templates", "efficiency_lo", "efficiency_hi"):
+            if key in doc and len(doc[key]) != n:
                 raise InvalidData(
                     f"has {len(doc[key])} entries, masses_gev has {n}: array length mismatch",
                     path=path,
@@ -112,6 +122,8 @@ class SignalTemplates:
             model=doc["model"],
             halo=doc["halo"],
             units=doc["units"],
+            efficiency_lo=tuple(doc["efficiency_lo"]) if "efficiency_lo" in doc else None,
+            efficiency_hi=tuple(doc["efficiency_hi"]) if "efficiency_hi" in doc else None,
         )
 
 

@@ -11,7 +11,7 @@ import argparse
 import logging
 import math
 
-from dmpreserve.errors import InvalidData, InvalidSpectrum
+from dmpreserve.errors import InvalidSpectrum
 
 LOG = logging.getLogger("dmpreserve")
 
@@ -106,36 +106,6 @@ def register(sub, add) -> None:
     p.add_argument("--templates", required=True, metavar="JSON")
     p.add_argument("--summary", required=True, metavar="CSV")
     p.set_defaults(handler=run_backgrounds)
-
-    p = add(
-        sub,
-        "signal",
-        "build the NR and ER responses and the signal model's templates",
-        "Build the NR response matrix from the NR simulation, simulate the ER response to monoenergetic lines "
-        "with NEST (seeded from the configuration), and fold the signal model's recoil spectra (default SI "
-        "WIMPs: standard halo, Helm form factor) through the NR response.",
-    )
-    p.add_argument("--config", required=True)
-    p.add_argument("--sim-nr", required=True, metavar="PARQUET")
-    p.add_argument("--exposure", required=True, metavar="JSON", help="the select step's exposure.json")
-    p.add_argument("--mass-grid", required=True, metavar="JSON", help="the mass-grid step's mass_grid.json")
-    p.add_argument("--response", required=True, metavar="JSON", help="NR response matrix (response_nr.json)")
-    p.add_argument("--response-er", required=True, metavar="JSON", help="ER line response (response_er.json)")
-    p.add_argument("--signal", required=True, metavar="JSON")
-    p.add_argument("--spectra", required=True, metavar="CSV")
-    p.add_argument(
-        "--er-lines", default="0.5:30:0.5", metavar="START:STOP:STEP", help="energies of the simulated ER lines [keV]"
-    )
-    p.add_argument("--er-events-per-line", type=int, default=2000, metavar="N", help="NEST events per ER line")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--model",
-        metavar="YAML",
-        default=None,
-        help="signal model file (schemas/signal_model.schema.json; NR models); default: SI "
-        "with the configuration's halo and mass grid",
-    )
-    p.set_defaults(handler=run_signal)
 
     p = add(
         sub,
@@ -283,76 +253,6 @@ def run_backgrounds(args: argparse.Namespace) -> None:
     LOG.info("observed %d events, exposure %.4g t yr", int(templates.observed.sum()), templates.exposure_t_yr)
     write_summary(args.summary, templates)
     write_templates(args.templates, templates)
-
-
-def run_signal(args: argparse.Namespace) -> None:
-    """``dmpreserve signal``."""
-    from dmpreserve.artifacts.exposure import read_exposure
-    from dmpreserve.artifacts.mass_grid import read_mass_grid
-    from dmpreserve.artifacts.reduced import read_reduced
-    from dmpreserve.artifacts.response import write_response
-    from dmpreserve.artifacts.signal_templates import write_signal
-    from dmpreserve.config import load_config
-    from dmpreserve.files import write_csv
-    from dmpreserve.physics.signal_models import load_model
-    from dmpreserve.physics.wimp import parse_energy_range
-    from dmpreserve.signals import build_response, build_signal, simulate_er_response, spectra_rows
-
-    cfg = load_config(args.config)
-    if args.er_events_per_line < 10:
-        raise InvalidData("must be >= 10", field="--er-events-per-line")
-    try:
-        lines = parse_energy_range(args.er_lines)
-    except InvalidSpectrum as exc:
-        raise InvalidData(exc.message, field="--er-lines") from None
-    if len(lines) < 2 or lines[0] <= 0:
-        raise InvalidData("need at least two line energies > 0 keV", field="--er-lines")
-    model = load_model(args.model) if args.model else None
-    grid = read_mass_grid(args.mass_grid)
-    model_name = model.model if model else "si"
-    if grid.model_name != model_name or (model and model.masses_gev and tuple(model.masses_gev) != grid.masses_gev):
-        raise InvalidData(
-            f"the mass grid was resolved for another signal model ({grid.model_name!r}, from {grid.model_file}), "
-            f"not for {args.model or 'the default SI model'}",
-            path=args.mass_grid,
-            field="model_file",
-        )
-    sim = read_reduced(args.sim_nr, kinds=("simulation_nr",))
-    exposure = read_exposure(args.exposure)
-    response = build_response(sim, cfg)
-    try:
-        signal = build_signal(
-            config=cfg,
-            response=response,
-            exposure_t_yr=exposure.exposure_t_yr,
-            model=model,
-            masses_gev=grid.masses_gev,
-        )
-    except InvalidSpectrum as exc:  # masses without sensitivity: name the file that chose them
-        if exc.field != "masses_gev" or exc.path is not None:
-            raise
-        from_model = model is not None and model.masses_gev is not None
-        raise InvalidSpectrum(
-            exc.message,
-            path=args.model if from_model else args.config,
-            field="masses_gev" if from_model else "$.signal.masses_gev",
-        ) from None
-    for m, ref, n in zip(signal.masses_gev, signal.reference_cross_section_cm2, signal.expected_events):
-        LOG.info("m = %8.4g GeV: %.4g signal events at sigma = %.0e cm2", m, n, ref)
-    er = simulate_er_response(
-        cfg, line_energies_kev=lines, events_per_line=args.er_events_per_line, progress=not args.no_progress
-    )
-    LOG.info(
-        "ER response: %d lines %.4g-%.4g keV, %d NEST events each",
-        len(lines),
-        lines[0],
-        lines[-1],
-        args.er_events_per_line,
-    )
-    write_response(args.response, response)
-    write_response(args.response_er, er)
-    write_signal(args.signal, signal)
-    write_csv(args.spectra, ("mass_gev", "energy_kev", "dr_de"), spectra_rows(cfg, model=model))
 
 
 def run_spectrum(args: argparse.Namespace) -> None:

@@ -3,7 +3,9 @@
 The workspace has one channel over the flattened analysis bins, one sample per background with a
 log-symmetric ``normsys`` rate constraint (hi = 1 + r, lo = 1 / (1 + r) for relative uncertainty r),
 and the observed counts.  Each patch adds the ``signal`` sample with the normfactor ``mu``; the
-cross section is ``mu x reference_cross_section_cm2`` (in the patch metadata).
+cross section is ``mu x reference_cross_section_cm2`` (in the patch metadata).  With a signal-efficiency
+band (external efficiency curve, ``signal.json`` ``efficiency_lo``/``efficiency_hi``) the signal sample
+also gets the ``normsys`` modifier :data:`SIGNAL_EFFICIENCY` with that mass's hi/lo factors.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dmpreserve.errors import InvalidWorkspace
 CHANNEL = "wimp_search"
 MEASUREMENT = "wimp_si_limit"
 POI = "mu"
+#: Name of the signal-efficiency normsys (one nuisance parameter shared by every bin of the signal sample).
+SIGNAL_EFFICIENCY = "signal_efficiency"
 
 
 def patch_name(mass_gev: float, model: str = "si") -> str:
@@ -74,12 +78,29 @@ def build_workspace(templates: BackgroundTemplates, *, poi_bounds: tuple[float, 
     return spec
 
 
+def signal_modifiers(signal: SignalTemplates, index: int) -> list[dict[str, Any]]:
+    """The modifiers of the signal sample of mass ``index``: the normfactor ``mu``, and with an efficiency band
+    the normsys :data:`SIGNAL_EFFICIENCY` (hi/lo = expected signal with the upper/lower efficiency curve over
+    the nominal one)."""
+    modifiers: list[dict[str, Any]] = [{"name": POI, "type": "normfactor", "data": None}]
+    if signal.efficiency_lo is not None and signal.efficiency_hi is not None:
+        hi, lo = float(signal.efficiency_hi[index]), float(signal.efficiency_lo[index])
+        modifiers.append({"name": SIGNAL_EFFICIENCY, "type": "normsys", "data": {"hi": hi, "lo": lo}})
+    return modifiers
+
+
 def build_patchset(workspace: dict[str, Any], signal: SignalTemplates, *, inspire_id: str) -> dict[str, Any]:
-    """The signal patchset (pyhf schema), with the background-only workspace's sha256 digest."""
+    """The signal patchset (pyhf schema), with the background-only workspace's sha256 digest.
+
+    Each patch adds the ``signal`` sample with :func:`signal_modifiers` (``mu``; with an efficiency band also
+    the ``signal_efficiency`` normsys).
+    """
     n_bins = len(workspace["observations"][0]["data"])
     model = signal.model_name  # signal model (dmpreserve.physics.signal_models); names the patches
     patches = []
-    for mass, ref, tmpl in zip(signal.masses_gev, signal.reference_cross_section_cm2, signal.templates):
+    for index, (mass, ref, tmpl) in enumerate(
+        zip(signal.masses_gev, signal.reference_cross_section_cm2, signal.templates)
+    ):
         data = np.asarray(tmpl, float)
         if data.size != n_bins:
             raise InvalidWorkspace(
@@ -95,7 +116,7 @@ def build_patchset(workspace: dict[str, Any], signal: SignalTemplates, *, inspir
                         "value": {
                             "name": "signal",
                             "data": data.tolist(),
-                            "modifiers": [{"name": POI, "type": "normfactor", "data": None}],
+                            "modifiers": signal_modifiers(signal, index),
                         },
                     }
                 ],

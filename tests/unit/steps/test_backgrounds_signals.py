@@ -37,7 +37,7 @@ def signal_doc(pipeline_dir: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def response(pipeline_dir: Path) -> ResponseMatrix:
-    doc = read_json(pipeline_dir / "signal" / "response_nr.json")
+    doc = read_json(pipeline_dir / "response" / "response_nr.json")
     b = doc["binning"]
     return ResponseMatrix(
         np.asarray(doc["energy_edges_kev"]),
@@ -50,7 +50,7 @@ def response(pipeline_dir: Path) -> ResponseMatrix:
 def test_outputs_match_their_schemas(pipeline_dir: Path, templates, signal_doc) -> None:
     validate(templates, "templates", path="templates.json")
     validate(signal_doc, "signal", path="signal.json")
-    validate(read_json(pipeline_dir / "signal" / "response_nr.json"), "response", path="response_nr.json")
+    validate(read_json(pipeline_dir / "response" / "response_nr.json"), "response", path="response_nr.json")
 
 
 # ------------------------------------------------------------------------------- backgrounds
