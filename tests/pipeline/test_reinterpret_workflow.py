@@ -160,7 +160,7 @@ def test_recast_rerun_plans_only_downstream_rules(run_dir: Path) -> None:
     assert {"mass_grid", "signal", "likelihood", "limits", "reinterpretation_kit"} <= planned, stats
     # the model is an input of mass_grid and signal only (not of the resolved configuration): the steps
     # upstream of the signal model are kept
-    assert not planned & {"resolve_config", "mdc", "select", "backgrounds"}, stats
+    assert not planned & {"resolve_config", "mdc", "select", "backgrounds", "response"}, stats
     # the model's own mass grid (25 masses) sizes the limits scatter, not the test config's 4 masses
     assert re.search(r"^limits_point\s+25\s*$", stats, re.M), stats
 
@@ -191,8 +191,8 @@ def test_kit_rebuild_is_byte_identical(run_dir: Path, tmp_path: Path) -> None:
     assert main(argv) == 0
     for name in ("kit.tar.gz", "kit.json", "response_er.json"):
         assert (tmp_path / "kit" / name).read_bytes() == (r / "reinterpretation" / name).read_bytes(), name
-    # the kit only assembles: the ER line response is the signal step's, the kit simulates nothing
+    # the kit only assembles: the ER line response is the response step's, the kit simulates nothing
     assert (r / "reinterpretation/response_er.json").read_bytes() == (r / "response/response_er.json").read_bytes()
-    with pytest.raises(SystemExit) as err:  # --er-lines moved to the signal step
+    with pytest.raises(SystemExit) as err:  # --er-lines moved to the response step
         main([*argv[:-2], "--outdir", str(tmp_path / "bad"), "--er-lines", "5:1:1"])
     assert err.value.code == 2

@@ -992,7 +992,7 @@ def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
     (work / "tests/data").mkdir(parents=True)
     shutil.copy(REPO / "tests/data/test_config.yaml", work / "tests/data/test_config.yaml")
     shutil.copytree(mdc_dir, work / "results/mdc")
-    for sub in ("selection", "backgrounds", "signal", "likelihood"):
+    for sub in ("selection", "backgrounds", "response", "signal", "likelihood"):
         shutil.copytree(pipeline_dir / sub, work / "results" / sub)
     # the workflow's first job (every step reads its results/config.resolved.yaml); its log is not wanted
     proc = subprocess.run(
@@ -1021,7 +1021,7 @@ def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
     for f in [work / "tests/data/test_config.yaml", *(work / "workflow").rglob("*")]:
         os.utime(f, (stamp - 10, stamp - 10))
     os.utime(work / "results/config.resolved.yaml", (stamp - 5, stamp - 5))
-    for i, sub in enumerate(("mdc", "selection", "backgrounds", "signal", "likelihood", "toys")):
+    for i, sub in enumerate(("mdc", "selection", "backgrounds", "response", "signal", "likelihood", "toys")):
         for f in (work / "results" / sub).rglob("*"):
             os.utime(f, (stamp + i, stamp + i))
     return work

@@ -10,7 +10,7 @@ archive: sorted members, mtime 0, uid/gid 0, no gzip timestamp):
 * ``response_nr.json`` -- NR response: P(pass all cuts, land in analysis bin k | NR of true energy in bin e,
   fiducial) from the NR simulation;
 * ``response_er.json`` -- ER response for monoenergetic lines (same, per line energy), simulated with NEST
-  by the ``signal`` step (:func:`dmpreserve.signals.simulate_er_response`);
+  by the ``response`` step (:func:`dmpreserve.response.simulate_er_response`);
 * ``efficiency.csv`` -- signal efficiency (acceptance) versus true NR energy;
 * ``limits.csv`` -- the pipeline's own limits (closure reference);
 * ``threshold_table.json`` -- (table mode) the toy-MC Neyman critical values c(s, b_eff) of t~mu, so that
@@ -94,7 +94,7 @@ def assemble_kit(
         config: The resolved analysis configuration (CL, POI bounds, binning, statistics settings).
         model: The signal model the pipeline used (its halo and mass grid, where given).
         templates: The background templates (exposure).
-        nr_response, er_response: The signal step's responses (energy binning and line energies).
+        nr_response, er_response: The response step's responses (energy binning and line energies).
         files: Kit file name (everything of :data:`KIT_FILES` but ``README.md``) -> path to copy.
     """
     binning = config.binning

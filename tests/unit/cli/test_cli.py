@@ -324,7 +324,7 @@ def test_likelihood_with_corrupt_templates(
 
 
 BAD_SIGNAL = [
-    # moved here from the kit (which no longer simulates the ER line response)
+    # moved here from the kit (which no longer simulates the ER line response); the response step's options
     ("inverted_er_lines", ["--er-lines", "5:1:1"], "--er-lines", "STOP"),
     ("er_lines_from_zero", ["--er-lines", "0:3:1"], "--er-lines", "> 0 keV"),
     ("one_er_line", ["--er-lines", "1:1.5:1"], "--er-lines", "at least two"),
@@ -333,7 +333,7 @@ BAD_SIGNAL = [
 
 
 @pytest.mark.parametrize(("args", "field", "text"), [c[1:] for c in BAD_SIGNAL], ids=[c[0] for c in BAD_SIGNAL])
-def test_signal_bad_er_options(
+def test_response_bad_er_options(
     tmp_path: Path,
     pipeline_dir: Path,
     mdc_dir: Path,
@@ -345,23 +345,17 @@ def test_signal_bad_er_options(
 ) -> None:
     out = tmp_path / "out"
     argv = [
-        "signal",
+        "response",
         "--config",
         str(small_config_path),
         "--sim-nr",
         str(mdc_dir / "sim_nr.parquet"),
-        "--exposure",
-        str(pipeline_dir / "selection" / "exposure.json"),
-        "--mass-grid",
-        str(pipeline_dir / "signal" / "mass_grid.json"),
-        "--response",
+        "--selected-sidecar",
+        str(pipeline_dir / "selection" / "selected.json"),
+        "--response-nr",
         str(out / "r.json"),
         "--response-er",
         str(out / "r_er.json"),
-        "--signal",
-        str(out / "s.json"),
-        "--spectra",
-        str(out / "s.csv"),
         "--er-lines",
         "1:3:1",
         "--er-events-per-line",
@@ -370,7 +364,7 @@ def test_signal_bad_er_options(
         *args,
     ]
     assert main(argv) == 2
-    line = _one_line_error(capsys, "signal")
+    line = _one_line_error(capsys, "response")
     assert f"{field}:" in line and text in line, line
     assert not out.exists()
 
@@ -386,25 +380,16 @@ def test_signal_refuses_bad_exposure(
         "signal",
         "--config",
         str(small_config_path),
-        "--sim-nr",
-        str(mdc_dir / "sim_nr.parquet"),
+        "--response-nr",
+        str(pipeline_dir / "response" / "response_nr.json"),
         "--exposure",
         str(exposure),
         "--mass-grid",
         str(pipeline_dir / "signal" / "mass_grid.json"),
-        "--response",
-        str(out / "r.json"),
-        "--response-er",
-        str(out / "r_er.json"),
         "--signal",
         str(out / "s.json"),
         "--spectra",
         str(out / "s.csv"),
-        "--er-lines",
-        "1:3:1",
-        "--er-events-per-line",
-        "50",
-        "--no-progress",
     ]
     assert main(argv) == 2
     line = _one_line_error(capsys, "signal")
@@ -413,7 +398,7 @@ def test_signal_refuses_bad_exposure(
 
 
 def test_kit_no_longer_takes_er_options(capsys: pytest.CaptureFixture) -> None:
-    """The ER line response is simulated by ``signal`` (``--response-er``); ``kit`` only assembles."""
+    """The ER line response is simulated by ``response`` (``--response-er``); ``kit`` only assembles."""
     with pytest.raises(SystemExit) as info:
         main(["kit", "--help"])
     assert info.value.code == 0
