@@ -44,7 +44,7 @@ def ignore(directory: str, names: list[str]) -> set[str]:
 
 
 #: Rules that must not rerun when only the signal model changes.
-UPSTREAM = ("mdc", "select", "backgrounds")
+UPSTREAM = ("mdc", "select", "backgrounds", "response")
 RULE_LINE = re.compile(r"^\s*(?:local)?rule (\w+):", re.M)
 
 
