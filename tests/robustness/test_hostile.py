@@ -849,6 +849,13 @@ CASES = [
     Case("verify_reference_nan", "verify", "limits", csv_text(replace_cell("limit_cm2", "nan")), "limit_cm2"),
     # --- efficiency curve (signal.efficiency.curve; the response step reads it) and upstream cuts
     Case(
+        "config_efficiency_unknown",
+        "validate-config",
+        "config",
+        config(sets("signal", "efficiency", value={"curve": "eff.csv", "band": "wide"})),
+        "$.signal.efficiency",
+    ),
+    Case(
         "efficiency_curve_nan",
         "response-curve",
         "efficiency_curve",
