@@ -119,7 +119,7 @@ def select_part(
     """
     files = inspect_science(science)
     first = files[0]
-    effective = cuts_for(cuts_from_config(config), first.meta, first.column_names, first.sidecar)
+    effective = cuts_for(cuts_from_config(config), first.meta, first.column_names, first.path)
     live = [float(f.meta["live_time_s"]) for f in files]
     meta = _selected_meta(first.meta, config, live, [f.meta.get("exposure") for f in files])
     res = select_stream(
@@ -316,8 +316,8 @@ def gather(
         InvalidData: naming the file and field.  Every check that can fail runs before the first output
             is written; ``selected`` is written atomically first, the small tables after it.
     """
-    checked = read_parts(config, parts, part_cutflows)
     cuts = cuts_from_config(config)
+    checked = read_parts(config, parts, part_cutflows)
     flow = sum_cutflows(checked)
     acc = nr_acceptance(read_dataset(sim_nr, kinds=("simulation_nr",)), cuts, config.acceptance_energy_edges_kev)
     files = [f for p in checked for f in p.doc["files"]]
