@@ -1,9 +1,13 @@
 """Reduced data: Parquet tables with a JSON sidecar, validated against ``reduced_data.schema.json``.
 
-Every reader in dmpreserve goes through :func:`read_reduced`, which checks the sidecar (units,
-detector parameters, exposure) and the Parquet columns (names, dtypes) against the schema, then
-the values (finite, non-negative areas and times, unique event ids).  An experiment's real
-reduced data is analysed by writing the same two files.
+Every reader in dmpreserve goes through :func:`inspect_reduced`, which checks the sidecar (units,
+detector parameters, live time) and the Parquet columns (names, dtypes, row count) against the schema
+without loading the data; :func:`read_reduced` then loads it and checks the values (finite,
+non-negative areas and times, unique event ids), and the streaming selection checks them batch by
+batch (:func:`check_batch_values`).  Each kind of file has required and optional columns
+(:func:`column_requirements`).  A dataset is one or more files (or directories of them) that agree
+(:func:`read_dataset`, :func:`check_dataset`); its live time is the sum of its files'.  An experiment's
+real reduced data is analysed by writing the same two files per Parquet file.
 """
 
 from __future__ import annotations

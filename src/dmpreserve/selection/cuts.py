@@ -4,9 +4,13 @@ Cuts are never evaluated as code: the variable must be a reduced-data column or 
 derived quantities (``r_cm``, ``log10_cs2``), and the bounds are numbers.
 
 Two engines share the cut definitions: :func:`apply_cuts` on an in-memory :class:`ReducedData`
-(the ``select`` step), and :func:`dmpreserve.selection.stream.select_stream`, which translates the
-cuts into pyarrow compute expressions pushed down into a ``pyarrow.dataset`` scan.  This module also
-computes what the cuts imply: the exposure (:func:`exposure_of`) and the NR signal acceptance.
+(control samples and the NR simulation), and :func:`dmpreserve.selection.stream.select_stream`,
+which translates the cuts into pyarrow compute expressions pushed down into a ``pyarrow.dataset``
+scan (the science run: the ``select`` step, :mod:`dmpreserve.selection.scatter`).  Both decide once,
+with :func:`cuts_for`, which configured cuts apply to a file: a cut its sidecar declares applied
+upstream is not applied again, and a cut on a column the file lacks is refused otherwise.  This
+module also computes what the cuts imply: the exposure (:func:`exposure_of`) and the NR signal
+acceptance.
 """
 
 from __future__ import annotations

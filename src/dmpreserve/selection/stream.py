@@ -2,7 +2,9 @@
 ``pyarrow.dataset`` scan of a Parquet dataset of any size, batch by batch with bounded memory.
 
 It applies the same :class:`~dmpreserve.selection.cuts.Cut` definitions as the in-memory engine
-(:func:`~dmpreserve.selection.cuts.apply_cuts`) and selects bit for bit the same events.
+(:func:`~dmpreserve.selection.cuts.apply_cuts`) and selects bit for bit the same events, in the same
+order (files in the given order, rows in file order).  It is the engine of the ``select`` step
+(:mod:`dmpreserve.selection.scatter`), where it also checks the values batch by batch.
 """
 
 from __future__ import annotations
