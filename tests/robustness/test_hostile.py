@@ -569,8 +569,21 @@ CASES = [
         "part_cutflow_count_tampered",
         "select",
         "part_cutflow",
-        json_doc(lambda d: d["cuts"][-1].update(events=d["cuts"][-1]["events"] + 1)),
+        json_doc(
+            lambda d: [
+                d["cuts"][-1].update(events=d["cuts"][-1]["events"] - 1),
+                d.update(n_selected=d["n_selected"] - 1),
+            ]
+        ),
         "$.n_selected",
+        "the part has",
+    ),
+    Case(
+        "part_cutflow_count_increases",
+        "select",
+        "part_cutflow",
+        json_doc(lambda d: d["cuts"][2].update(events=d["cuts"][1]["events"] + 1)),
+        "$.cuts[2].events",
     ),
     Case(
         "part_nan",

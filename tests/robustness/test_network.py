@@ -75,8 +75,8 @@ def offline_config(tmp_path_factory, small_config_path: Path) -> Path:
 
 @pytest.mark.integration
 def test_cli_steps_run_without_network(tmp_path: Path, offline_config: Path) -> None:
-    """mdc -> select-part -> select -> mass-grid -> backgrounds -> signal -> likelihood -> fit -> limits -> plots -> hepdata
-    -> provenance."""
+    """mdc -> select-part -> select -> mass-grid -> backgrounds -> signal -> likelihood -> fit -> limits -> plots
+    -> hepdata -> provenance."""
     c, m, r = str(offline_config), "mdc", "res"
     steps = [
         [

@@ -74,15 +74,15 @@ def run_select_part(args: argparse.Namespace) -> None:
     from dmpreserve.config import load_config
     from dmpreserve.selection.scatter import select_part
 
-    doc = select_part(
+    part = select_part(
         load_config(args.config), args.science, selected=args.selected, cutflow=args.cutflow, progress=args.progress
     )
     LOG.info(
         "part of %d files: %d of %d events selected, live time %.6g s",
-        len(doc["files"]),
-        doc["n_selected"],
-        doc["n_events"],
-        doc["live_time_s"],
+        len(part.files),
+        part.n_selected,
+        part.n_events,
+        part.live_time_s,
     )
 
 

@@ -39,15 +39,13 @@ from dmpreserve.artifacts.reduced import (
     unreadable_parquet,
     validate_sidecar,
 )
-from dmpreserve.artifacts.tables import Acceptance, CutFlow
+from dmpreserve.artifacts.tables import Acceptance, CutFlow, PartCutFlow, PartFile
 from dmpreserve.config import AnalysisConfig
 from dmpreserve.errors import InvalidData
-from dmpreserve.files import atomic_write, read_json, write_json
-from dmpreserve.schema import validate
+from dmpreserve.files import atomic_write, write_json
 from dmpreserve.selection.cuts import ALL_EVENTS, cuts_for, cuts_from_config, exposure_of, nr_acceptance
 from dmpreserve.selection.stream import select_stream
 
-PART_FORMAT = "dmpreserve-select-part"
 #: Rows per row group of ``selected.parquet`` (as :func:`~dmpreserve.artifacts.reduced.write_reduced`).
 SELECTED_ROW_GROUP_ROWS = 1 << 20
 
@@ -102,7 +100,7 @@ def select_part(
     selected: str | os.PathLike,
     cutflow: str | os.PathLike,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> PartCutFlow:
     """Select one part of the science run: the events of ``science`` (in order) passing the configured cuts.
 
     Writes ``selected`` (+ its sidecar: the first file's, ``live_time_s`` = the part's summed live time,
@@ -115,7 +113,7 @@ def select_part(
             is left at ``selected`` or ``cutflow``.
 
     Returns:
-        The part's cut-flow document.
+        The part's cut flow.
     """
     files = inspect_science(science)
     first = files[0]
@@ -133,40 +131,25 @@ def select_part(
     )
     flow = effective.cutflow(res.n_events, res.cutflow.events[1:], all_description=ALL_EVENTS)
     upstream = set(effective.upstream_names)
-    doc = {
-        "format": PART_FORMAT,
-        "format_version": 1,
-        "config_sha256": config.sha256,
-        "selected": Path(selected).name,
-        "n_events": res.n_events,
-        "n_selected": res.n_selected,
-        "live_time_s": meta["live_time_s"],
-        "cuts": [
-            {"name": n, "description": d, "events": e, "applied_upstream": n in upstream}
-            for n, d, e in zip(flow.cuts, flow.descriptions, flow.events)
-        ],
-        "files": [
-            {
-                "path": f.path,
-                "sidecar": f.sidecar,
-                "n_events": f.n_events,
-                "live_time_s": t,
-                "nominal_exposure": f.meta.get("exposure"),
-            }
-            for f, t in zip(files, live)
-        ],
-    }
-    write_json(cutflow, doc)
-    return doc
+    part = PartCutFlow(
+        config_sha256=config.sha256,
+        selected=Path(selected).name,
+        cutflow=flow,
+        applied_upstream=tuple(n in upstream for n in flow.cuts),
+        live_time_s=meta["live_time_s"],
+        files=tuple(PartFile(f.path, f.sidecar, f.n_events, t, f.meta.get("exposure")) for f, t in zip(files, live)),
+    )
+    part.write(cutflow)
+    return part
 
 
 @dataclasses.dataclass(frozen=True)
 class Part:
-    """One checked part: its selected events (validated sidecar and schema) and its cut-flow document."""
+    """One checked part: its selected events (validated sidecar and schema) and its cut flow."""
 
     selected: ReducedFile
     cutflow_path: str
-    doc: dict[str, Any]
+    flow: PartCutFlow
 
 
 def read_parts(
@@ -191,18 +174,17 @@ def read_parts(
     out: list[Part] = []
     seen: dict[str, str] = {}
     for part, cpath in zip(parts, cutflows):
-        doc = read_json(cpath, what="part cut flow")
-        validate(doc, "select_part", path=cpath)
-        if doc["config_sha256"] != config.sha256:
+        flow = PartCutFlow.read(cpath)
+        if flow.config_sha256 != config.sha256:
             raise InvalidData(
-                f"part selected with another configuration (sha256 {doc['config_sha256'][:12]}..., this one "
+                f"part selected with another configuration (sha256 {flow.config_sha256[:12]}..., this one "
                 f"{config.sha256[:12]}...)",
                 path=cpath,
                 field="$.config_sha256",
             )
-        if doc["selected"] != Path(part).name:
+        if flow.selected != Path(part).name:
             raise InvalidData(
-                f"cut flow of part {doc['selected']!r}, given with part {Path(part).name!r}",
+                f"cut flow of part {flow.selected!r}, given with part {Path(part).name!r}",
                 path=cpath,
                 field="$.selected",
             )
@@ -212,34 +194,34 @@ def read_parts(
             raise InvalidData(
                 "part selected with another configuration", path=selected.sidecar, field="$.selection.config_sha256"
             )
-        if selected.n_events != doc["n_selected"] or doc["cuts"][-1]["events"] != doc["n_selected"]:
+        if selected.n_events != flow.n_selected:
             raise InvalidData(
-                f"the part has {selected.n_events} events, its cut flow says {doc['n_selected']} selected "
-                f"(last cut: {doc['cuts'][-1]['events']})",
+                f"the part has {selected.n_events} events, its cut flow says {flow.n_selected} selected",
                 path=cpath,
                 field="$.n_selected",
             )
-        for f in doc["files"]:
-            if f["path"] in seen:
-                raise InvalidData(
-                    f"science file {f['path']} is also in part {seen[f['path']]}", path=cpath, field="$.files"
-                )
-            seen[f["path"]] = str(part)
+        for f in flow.files:
+            if f.path in seen:
+                raise InvalidData(f"science file {f.path} is also in part {seen[f.path]}", path=cpath, field="$.files")
+            seen[f.path] = str(part)
         if out:
-            ref = out[0]
-            rows = [(c["name"], c["description"], c["applied_upstream"]) for c in doc["cuts"]]
-            if rows != [(c["name"], c["description"], c["applied_upstream"]) for c in ref.doc["cuts"]]:
-                raise InvalidData(f"cuts differ from those of {ref.cutflow_path}", path=cpath, field="$.cuts")
-        out.append(Part(selected, str(cpath), doc))
+            ref = out[0].flow
+            if (flow.cutflow.cuts, flow.cutflow.descriptions, flow.applied_upstream) != (
+                ref.cutflow.cuts,
+                ref.cutflow.descriptions,
+                ref.applied_upstream,
+            ):
+                raise InvalidData(f"cuts differ from those of {out[0].cutflow_path}", path=cpath, field="$.cuts")
+        out.append(Part(selected, str(cpath), flow))
     check_dataset([p.selected for p in out])
     return out
 
 
 def sum_cutflows(parts: Sequence[Part]) -> CutFlow:
     """The cut flow of the whole science run: the parts' counts summed exactly (integers)."""
-    ref = parts[0].doc["cuts"]
-    events = [sum(p.doc["cuts"][i]["events"] for p in parts) for i in range(len(ref))]
-    return CutFlow(tuple(c["name"] for c in ref), tuple(c["description"] for c in ref), tuple(events))
+    ref = parts[0].flow.cutflow
+    events = [sum(p.flow.cutflow.events[i] for p in parts) for i in range(len(ref.cuts))]
+    return CutFlow(ref.cuts, ref.descriptions, tuple(events))
 
 
 def concatenate_parts(parts: Sequence[Part], output: str | os.PathLike, meta: dict[str, Any]) -> int:
@@ -320,19 +302,18 @@ def gather(
     checked = read_parts(config, parts, part_cutflows)
     flow = sum_cutflows(checked)
     acc = nr_acceptance(read_dataset(sim_nr, kinds=("simulation_nr",)), cuts, config.acceptance_energy_edges_kev)
-    files = [f for p in checked for f in p.doc["files"]]
-    live = [f["live_time_s"] for f in files]
+    files = [f for p in checked for f in p.flow.files]
+    live = [f.live_time_s for f in files]
     first = checked[0].selected.meta
     expo = exposure_of(
         cuts,
         detector=first["detector"],
         live_time_s=math.fsum(live),
         nominal_masses=[
-            (f["sidecar"], None if f["nominal_exposure"] is None else f["nominal_exposure"]["fiducial_mass_t"])
-            for f in files
+            (f.sidecar, None if f.nominal_exposure is None else f.nominal_exposure["fiducial_mass_t"]) for f in files
         ],
     )
-    meta = _selected_meta(first, config, live, [f["nominal_exposure"] for f in files])
+    meta = _selected_meta(first, config, live, [f.nominal_exposure for f in files])
     n = concatenate_parts(checked, selected, meta)
     if n != flow.events[-1]:  # read_parts checked each part's rows against its cut flow
         raise AssertionError(f"{n} selected events written, the cut flow says {flow.events[-1]}")
