@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from dmpreserve.artifacts.reduced import (
     upstream_cuts,
     write_reduced,
 )
+from dmpreserve.artifacts.tables import CutFlow, PartCutFlow, PartFile
 from dmpreserve.errors import InvalidData
 from dmpreserve.schema import load_schema
 
@@ -175,3 +178,45 @@ def test_check_dataset_names_the_file_and_field(tmp_path: Path) -> None:
     files = [inspect_reduced(p) for p in paths]
     with pytest.raises(InvalidData, match=r"part-1.json: \$.columns: columns .* differ from those of"):
         check_dataset(files)
+
+
+# ------------------------------------------------------------------ the part cut flow (select-part)
+
+
+def _part_flow() -> PartCutFlow:
+    files = (
+        PartFile(
+            "a.parquet", "a.json", 60, 0.1, {"fiducial_mass_t": 5.5, "live_time_days": 1.0, "exposure_t_yr": 0.01}
+        ),
+        PartFile("b.parquet", "b.json", 40, 0.2, None),
+    )
+    flow = CutFlow(
+        ("all", "q", "fid", "roi"), ("all events in the file", "q", "applied upstream (x)", "roi"), (100, 70, 70, 9)
+    )
+    return PartCutFlow("0" * 64, "part-0.parquet", flow, (False, False, True, False), math.fsum([0.1, 0.2]), files)
+
+
+def test_part_cutflow_round_trip(tmp_path: Path) -> None:
+    part = _part_flow()
+    part.write(tmp_path / "c.json")
+    assert PartCutFlow.read(tmp_path / "c.json") == part
+    assert part.n_events == 100 and part.n_selected == 9
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d["cuts"][1].update(events=101), r"\$.cuts\[1\].events"),
+        (lambda d: d["cuts"][2].update(events=60), r"\$.cuts\[2\].events"),  # upstream row must keep the count
+        (lambda d: d.update(n_selected=8), r"\$.n_selected"),
+        (lambda d: d.update(live_time_s=0.3000001), r"\$.files"),
+        (lambda d: d["cuts"][0].update(name="everything"), r"\$.cuts\[0\]"),
+        (lambda d: d.update(config_sha256="abc"), r"\$.config_sha256"),
+    ],
+)
+def test_part_cutflow_refuses_inconsistent_counts(tmp_path: Path, mutate, field: str) -> None:
+    doc = _part_flow().to_json()
+    mutate(doc)
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    with pytest.raises(InvalidData, match=rf"c.json: {field}"):
+        PartCutFlow.read(tmp_path / "c.json")
