@@ -227,8 +227,10 @@ def sum_cutflows(parts: Sequence[Part]) -> CutFlow:
 def concatenate_parts(parts: Sequence[Part], output: str | os.PathLike, meta: dict[str, Any]) -> int:
     """Write the parts' events, in order, to ``output`` (+ sidecar ``meta`` with ``n_events``, ``columns``).
 
-    One part in memory at a time; values checked (naming the part and column) and event ids unique
-    across the parts.  Atomic: nothing is left at ``output`` on error.
+    One part in memory at a time (plus at most one row group of :data:`SELECTED_ROW_GROUP_ROWS` not yet
+    written: the file's row groups, hence its bytes, do not depend on how the science run was split into
+    files and parts); values checked (naming the part and column) and event ids unique across the parts.
+    Atomic: nothing is left at ``output`` on error.
 
     Returns:
         The number of events written.
@@ -241,6 +243,7 @@ def concatenate_parts(parts: Sequence[Part], output: str | os.PathLike, meta: di
     validate_sidecar(doc, schema, path=str(sidecar))
     ids: list[np.ndarray] = []
     n = 0
+    pending = schema.empty_table()  # rows not yet written: row groups do not depend on how the run was split
     with atomic_write(output) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for part in parts:
             try:
@@ -250,8 +253,13 @@ def concatenate_parts(parts: Sequence[Part], output: str | os.PathLike, meta: di
             check_batch_values(table, path=part.selected.path)
             if "event_id" in table.column_names:
                 ids.append(table.column("event_id").to_numpy())
-            writer.write_table(table.cast(schema), row_group_size=SELECTED_ROW_GROUP_ROWS)
+            pending = pa.concat_tables([pending, table.cast(schema)])
             n += table.num_rows
+            while pending.num_rows >= SELECTED_ROW_GROUP_ROWS:
+                writer.write_table(pending.slice(0, SELECTED_ROW_GROUP_ROWS).combine_chunks())
+                pending = pending.slice(SELECTED_ROW_GROUP_ROWS)
+        if pending.num_rows:
+            writer.write_table(pending.combine_chunks(), row_group_size=SELECTED_ROW_GROUP_ROWS)
         if ids:
             sel = np.concatenate(ids)
             if len(np.unique(sel)) != len(sel):

@@ -216,3 +216,19 @@ def test_gather_refuses_parts_that_do_not_belong(
     doc["files"][0]["path"] = str(files[0])
     flows[1].write_text(json.dumps(doc))
     refused(rf"part-1_cutflow.json: \$.files: science file {files[0]} is also in part")
+
+
+def test_selected_file_bytes_do_not_depend_on_the_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mdc_dir: Path, small_config, small_config_path
+) -> None:
+    """Row groups of 17 events: the gather writes the same row groups, hence the same bytes, for any split."""
+    import dmpreserve.selection.scatter as scatter
+
+    monkeypatch.setattr(scatter, "SELECTED_ROW_GROUP_ROWS", 17)
+    files = sorted(split_reduced(mdc_dir / "science.parquet", tmp_path / "split", 4).glob("*.parquet"))
+    sim = mdc_dir / "sim_nr.parquet"
+    one = _select(small_config, small_config_path, [files], sim, tmp_path / "one")
+    three = _select(small_config, small_config_path, [[files[0]], files[1:3], [files[3]]], sim, tmp_path / "three")
+    assert pq.ParquetFile(one["selected"]).metadata.num_row_groups > 2
+    assert one["selected"].read_bytes() == three["selected"].read_bytes()
+    assert one["selected"].with_suffix(".json").read_bytes() == three["selected"].with_suffix(".json").read_bytes()
