@@ -99,6 +99,7 @@ def markdown(rows: list[dict[str, str]]) -> str:
 BASELINES: tuple[tuple[str, str, str], ...] = (
     ("selection", "_vs_pyarrow", "bare `pyarrow.dataset` scan, same filters pushed down (the floor)"),
     ("selection", "_vs_pandas", "`pandas.read_parquet` + numpy masks + `to_parquet`"),
+    ("select_scatter", "", "one `select_stream` process over the whole dataset (cut flow and value checks on)"),
     ("limits", "", "pyhf `upper_limit(data, model, scan=None, level=0.1)`, numpy backend"),
     ("toys", "", 'pyhf `ToyCalculator(test_stat="qtilde").distributions(mu)`'),
     ("reinterpret", "", "`make run` (the whole pipeline)"),
@@ -109,6 +110,8 @@ BASELINES: tuple[tuple[str, str, str], ...] = (
 OURS = {
     "selection": "`dmpreserve.selection.select_stream(..., cutflow=False)` over bulk mock data "
     "(`selection_*`: row groups clustered by cS1; `selection_event_order_*`: plain event order)",
+    "select_scatter": "the scattered `select` through Snakemake on 2 cores (`select-part` jobs + the gather; "
+    "Snakemake's start-up included), over a bulk dataset of 40+ files; peak memory: the largest job's",
     "limits": "asymptotic limits + ±1σ/±2σ bands (CLs, Neyman t̃μ, PCL, p0) per mass of the default workspace",
     "toys": "q̃μ toy distributions (signal-like + background-like) at one mass",
     "reinterpret": "`dmpreserve reinterpret`, 50 SI masses from the kit (fresh process; `_inprocess`: in a running "

@@ -77,9 +77,11 @@ def mdc_dir(tmp_path_factory, small_config) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline_dir(tmp_path_factory, mdc_dir, small_config_path) -> Path:
-    """Directory with the outputs of ``dmpreserve select/mass-grid/backgrounds/signal/likelihood`` on ``mdc_dir``.
+    """Directory with the outputs of ``dmpreserve select-part/select/mass-grid/backgrounds/signal/likelihood`` on
+    ``mdc_dir``.
 
     Layout: ``selection/{selected.parquet,cutflow.csv,acceptance.csv,exposure.json}``,
+    ``selection/parts/{part-0.parquet,part-0.json,part-0_cutflow.json}`` (the science run as one part),
     ``backgrounds/{templates.json,summary.csv}``,
     ``response/{response_nr.json,response_er.json}`` (ER lines :data:`ER_LINES`),
     ``signal/{mass_grid.json,signal.json,spectra.csv}`` (SI mass grid of the configuration),
@@ -92,11 +94,24 @@ def pipeline_dir(tmp_path_factory, mdc_dir, small_config_path) -> Path:
     c = str(small_config_path)
     steps = [
         [
-            "select",
+            "select-part",
             "--config",
             c,
             "--science",
             f"{m}/science.parquet",
+            "--selected",
+            f"{r}/selection/parts/part-0.parquet",
+            "--cutflow",
+            f"{r}/selection/parts/part-0_cutflow.json",
+        ],
+        [
+            "select",
+            "--config",
+            c,
+            "--parts",
+            f"{r}/selection/parts/part-0.parquet",
+            "--part-cutflows",
+            f"{r}/selection/parts/part-0_cutflow.json",
             "--sim-nr",
             f"{m}/sim_nr.parquet",
             "--selected",

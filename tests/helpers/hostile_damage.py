@@ -244,3 +244,37 @@ def sparse_file(size: int) -> Callable[[Path, Path], Path]:
 def unlink_file(path: Path) -> Path:
     path.unlink()
     return path
+
+
+def in_dir(name: str, damage: Damage) -> Damage:
+    """Copy a dataset directory and apply ``damage`` to its file ``name`` (the returned path: the file to name)."""
+
+    def fn(src: Path, dest: Path) -> Path:
+        copy = dest / src.name
+        shutil.copytree(src, copy)
+        return damage(src / name, copy)
+
+    return fn
+
+
+def empty_dir(src: Path, dest: Path) -> Path:
+    """A dataset directory without Parquet files (only a stray sidecar)."""
+    out = dest / src.name
+    out.mkdir(parents=True)
+    (out / "README.json").write_text("{}")
+    return out
+
+
+def split_reduced(src: Path, dest: Path, n_files: int) -> Path:
+    """Write the reduced-data file ``src`` as ``n_files`` files ``part-<i>.parquet`` (+ sidecars, live time split)
+    in the directory ``dest``; returns ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    table = pq.read_table(src)
+    meta = json.loads(src.with_suffix(".json").read_text())
+    bounds = np.linspace(0, table.num_rows, n_files + 1).astype(int)
+    for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        pq.write_table(table.slice(lo, hi - lo), dest / f"part-{i}.parquet")
+        doc = {**meta, "n_events": int(hi - lo), "live_time_s": meta["live_time_s"] / n_files}
+        doc.pop("exposure", None)
+        (dest / f"part-{i}.json").write_text(json.dumps(doc))
+    return dest

@@ -34,6 +34,8 @@ from hostile_damage import (
     config,
     copy_reduced,
     csv_text,
+    empty_dir,
+    in_dir,
     json_doc,
     kit_dir,
     manifest_entry,
@@ -47,6 +49,7 @@ from hostile_damage import (
     sidecar,
     sparse_file,
     sparse_member,
+    split_reduced,
     tamper,
     unlink_file,
 )
@@ -60,7 +63,15 @@ REPO = Path(__file__).resolve().parents[2]
 INPUTS: dict[str, dict[str, str]] = {
     "validate-config": {"--config": "config"},
     "mdc": {"--config": "config"},
-    "select": {"--config": "config", "--science": "science", "--sim-nr": "sim_nr"},
+    "select-part": {"--config": "config", "--science": "science"},
+    # select-part on a dataset directory of two science files
+    "select-part-dir": {"--config": "config", "--science": "science_dir"},
+    "select": {
+        "--config": "config",
+        "--parts": "part",
+        "--part-cutflows": "part_cutflow",
+        "--sim-nr": "sim_nr",
+    },
     "backgrounds": {
         "--config": "config",
         "--science": "science",
@@ -141,6 +152,8 @@ OUTPUTS: dict[str, dict[str, str]] = {
         f"--{n}": f"{n}.parquet"
         for n in ("science", "truth", "calib-er", "calib-nr", "sim-nr", "isolated-s1", "isolated-s2")
     },
+    "select-part": {"--selected": "part.parquet", "--cutflow": "part_cutflow.json"},
+    "select-part-dir": {"--selected": "part.parquet", "--cutflow": "part_cutflow.json"},
     "select": {
         "--selected": "selected.parquet",
         "--cutflow": "cutflow.csv",
@@ -182,6 +195,9 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
         "templates": pipeline_dir / "backgrounds/templates.json",
         "signal": pipeline_dir / "signal/signal.json",
         "selected": pipeline_dir / "selection/selected.parquet",
+        "part": extra / "parts/part-0.parquet",  # the science run as one part, selected with this config
+        "part_cutflow": extra / "parts/part-0_cutflow.json",
+        "science_dir": split_reduced(mdc_dir / "science.parquet", extra / "science_dir", 2),
         "cutflow": pipeline_dir / "selection/cutflow.csv",
         "acceptance": pipeline_dir / "selection/acceptance.csv",
         "exposure": pipeline_dir / "selection/exposure.json",
@@ -190,6 +206,8 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
         "fit": extra / "fit.json",
         "limits": extra / "limits.csv",
     }
+    argv = ["select-part", "--config", str(cfg), "--science", str(paths["science"])]
+    assert main([*argv, "--selected", str(paths["part"]), "--cutflow", str(paths["part_cutflow"])]) == 0
     assert (
         main(
             ["fit", "--workspace", str(paths["workspace"]), "--gof-toys", "0", "--no-progress", "-o", str(paths["fit"])]
@@ -414,7 +432,7 @@ CASES = [
     ),
     Case("config_missing", "validate-config", "config", lambda src, dest: dest / "nowhere.yaml", None, "not found"),
     # --- reduced data (select, backgrounds, signal read it)
-    Case("parquet_truncated", "select", "science", raw_bytes(lambda b: b[: len(b) // 2]), None, "Parquet"),
+    Case("parquet_truncated", "select-part", "science", raw_bytes(lambda b: b[: len(b) // 2]), None, "Parquet"),
     Case(
         "parquet_garbage",
         "backgrounds",
@@ -424,7 +442,7 @@ CASES = [
         "Parquet",
     ),
     Case("parquet_empty_file", "select", "sim_nr", raw_bytes(lambda b: b""), None, "Parquet"),
-    Case("parquet_missing_column", "select", "science", parquet(lambda c: c.pop("cs1_phd")), "cs1_phd", "missing"),
+    Case("parquet_missing_column", "select-part", "science", parquet(lambda c: c.pop("cs1_phd")), "cs1_phd", "missing"),
     Case(
         "parquet_wrong_dtype",
         "backgrounds",
@@ -433,7 +451,7 @@ CASES = [
         "$.columns.event_id.dtype",
         names="sidecar",
     ),
-    Case("parquet_nan", "select", "science", parquet(col("cs2_phd", at(0, np.nan))), "cs2_phd", "NaN"),
+    Case("parquet_nan", "select-part", "science", parquet(col("cs2_phd", at(0, np.nan))), "cs2_phd", "NaN"),
     Case(
         "parquet_inf",
         "response",
@@ -442,7 +460,7 @@ CASES = [
         "true_energy_kev",
         "infinite",
     ),
-    Case("parquet_negative_area", "select", "science", parquet(col("s1_phd", at(3, -1.0))), "s1_phd", "negative"),
+    Case("parquet_negative_area", "select-part", "science", parquet(col("s1_phd", at(3, -1.0))), "s1_phd", "negative"),
     Case(
         "parquet_duplicate_event_id",
         "backgrounds",
@@ -453,7 +471,7 @@ CASES = [
     ),
     Case(
         "parquet_duplicate_column_name",
-        "select",
+        "select-part",
         "science",
         parquet(lambda c: pa.Table.from_arrays([pa.array(v) for v in [*c.values(), c["x_cm"]]], names=[*c, "x_cm"])),
         "x_cm",
@@ -461,7 +479,7 @@ CASES = [
     ),
     Case(
         "parquet_nested_column",
-        "select",
+        "select-part",
         "science",
         parquet(lambda c: c.update(x_cm=[[v] for v in c["x_cm"]])),
         "$.columns.x_cm.dtype",
@@ -469,7 +487,7 @@ CASES = [
     ),
     Case(
         "parquet_zero_rows_sidecar_disagrees",
-        "select",
+        "select-part",
         "science",
         parquet(lambda c: [c.__setitem__(k, v[:0]) for k, v in c.items()]),
         "$.n_events",
@@ -477,15 +495,15 @@ CASES = [
     ),
     Case(
         "sidecar_unit_disagrees",
-        "select",
+        "select-part",
         "science",
         sidecar(lambda d: d["columns"]["cs1_phd"].update(unit="keV")),
         "$.columns.cs1_phd.unit",
     ),
-    Case("sidecar_wrong_kind", "select", "science", sidecar(sets("kind", value="calibration_er")), "$.kind"),
+    Case("sidecar_wrong_kind", "select-part", "science", sidecar(sets("kind", value="calibration_er")), "$.kind"),
     Case(
         "truth_column_in_science",
-        "select",
+        "select-part",
         "science",
         parquet(
             lambda c: c.update(true_energy_kev=np.ones(len(c["x_cm"]))),
@@ -497,7 +515,7 @@ CASES = [
     ),
     Case(
         "sidecar_columns_not_object",
-        "select",
+        "select-part",
         "science",
         sidecar(sets("columns", value=["event_id"])),
         "$.columns",
@@ -505,15 +523,104 @@ CASES = [
     ),
     Case("sidecar_columns_number", "backgrounds", "science", sidecar(sets("columns", value=7)), "$.columns", "object"),
     Case("sidecar_not_object", "select", "sim_nr", sidecar(text="[1, 2, 3]"), None, "object"),
-    Case("sidecar_nan_literal", "select", "science", sidecar(text='{"kind": NaN}'), None, "NaN"),
-    Case("sidecar_deeply_nested", "select", "science", sidecar(text=nested(100_000)), None, "nested"),
+    Case("sidecar_nan_literal", "select-part", "science", sidecar(text='{"kind": NaN}'), None, "NaN"),
+    Case("sidecar_deeply_nested", "select-part", "science", sidecar(text=nested(100_000)), None, "nested"),
     Case(
         "sidecar_missing",
-        "select",
+        "select-part",
         "science",
         lambda src, dest: unlink_file(copy_reduced(src, dest).with_suffix(".json")),
         None,
         "not found",
+    ),
+    # --- datasets of several files (select-part on a directory of two science files) and the select gather
+    Case(
+        "dataset_sidecar_missing",
+        "select-part-dir",
+        "science_dir",
+        in_dir("part-1.parquet", lambda src, dest: unlink_file(copy_reduced(src, dest).with_suffix(".json"))),
+        None,
+        "not found",
+    ),
+    Case(
+        "dataset_columns_disagree",
+        "select-part-dir",
+        "science_dir",
+        in_dir("part-1.parquet", parquet(lambda c: c.pop("s1_phd"), lambda d: d["columns"].pop("s1_phd"))),
+        "$.columns",
+        "differ",
+        names="sidecar",
+    ),
+    Case(
+        "dataset_units_disagree",
+        "select-part-dir",
+        "science_dir",
+        in_dir("part-1.parquet", sidecar(lambda d: d["columns"]["drift_time_us"].update(unit="ms"))),
+        "$.columns.drift_time_us.unit",
+    ),
+    Case(
+        "dataset_detector_disagrees",
+        "select-part-dir",
+        "science_dir",
+        in_dir("part-1.parquet", sidecar(lambda d: d["detector"].update(g1_phd_per_photon=0.5))),
+        "$.detector",
+        "differs",
+    ),
+    Case("dataset_empty_directory", "select-part-dir", "science_dir", empty_dir, None, "no Parquet files"),
+    Case(
+        "dataset_nan_streamed_second_file",
+        "select-part-dir",
+        "science_dir",
+        in_dir("part-1.parquet", parquet(col("cs1_phd", at(5, np.nan)))),
+        "cs1_phd",
+        "NaN",
+    ),
+    Case(
+        "cut_on_missing_column_not_upstream",
+        "select-part",
+        "science",
+        parquet(
+            lambda c: [c.pop("x_cm"), c.pop("y_cm")],
+            lambda d: [d["columns"].pop("x_cm"), d["columns"].pop("y_cm")],
+        ),
+        "x_cm",
+        "fiducial_radius",
+    ),
+    Case(
+        "part_from_another_config",
+        "select",
+        "part_cutflow",
+        json_doc(sets("config_sha256", value="0" * 64)),
+        "$.config_sha256",
+        "another configuration",
+    ),
+    Case(
+        "part_cutflow_count_tampered",
+        "select",
+        "part_cutflow",
+        json_doc(
+            lambda d: [
+                d["cuts"][-1].update(events=d["cuts"][-1]["events"] - 1),
+                d.update(n_selected=d["n_selected"] - 1),
+            ]
+        ),
+        "$.n_selected",
+        "the part has",
+    ),
+    Case(
+        "part_cutflow_count_increases",
+        "select",
+        "part_cutflow",
+        json_doc(lambda d: d["cuts"][2].update(events=d["cuts"][1]["events"] + 1)),
+        "$.cuts[2].events",
+    ),
+    Case(
+        "part_nan",
+        "select",
+        "part",
+        parquet(col("cs2_phd", at(0, np.nan))),
+        "cs2_phd",
+        "NaN",
     ),
     # --- background templates, signal, likelihood, fit, limits
     Case("templates_truncated", "likelihood", "templates", raw_bytes(lambda b: b[:-100]), None, "not valid JSON"),
@@ -940,11 +1047,11 @@ def _argv(case: Case, good: dict[str, Path], tmp_path: Path) -> tuple[list[str],
         if named.suffix == ".json" and good[case.target].suffix == ".parquet"
         else named
     }
-    if case.target == "kit":  # a directory: the damaged file inside it is what the error must name
-        bad["kit"] = dest / "kit"
+    if good[case.target].is_dir():  # a directory: the damaged file inside it is what the error must name
+        bad[case.target] = dest / good[case.target].name
     if case.names == "sidecar":
         named = named.with_suffix(".json")
-    argv = [case.command.removesuffix("-model").removesuffix("-curve")]
+    argv = [case.command.removesuffix("-model").removesuffix("-curve").removesuffix("-dir")]
     argv += EXTRA.get(case.command, [])
     for option, key in INPUTS[case.command].items():
         argv += [option, str(bad.get(key, good[key]))]

@@ -75,8 +75,8 @@ def offline_config(tmp_path_factory, small_config_path: Path) -> Path:
 
 @pytest.mark.integration
 def test_cli_steps_run_without_network(tmp_path: Path, offline_config: Path) -> None:
-    """mdc -> select -> mass-grid -> backgrounds -> signal -> likelihood -> fit -> limits -> plots -> hepdata
-    -> provenance."""
+    """mdc -> select-part -> select -> mass-grid -> backgrounds -> signal -> likelihood -> fit -> limits -> plots
+    -> hepdata -> provenance."""
     c, m, r = str(offline_config), "mdc", "res"
     steps = [
         [
@@ -90,11 +90,24 @@ def test_cli_steps_run_without_network(tmp_path: Path, offline_config: Path) -> 
             ],
         ],
         [
-            "select",
+            "select-part",
             "--config",
             c,
             "--science",
             f"{m}/science.parquet",
+            "--selected",
+            f"{r}/parts/part-0.parquet",
+            "--cutflow",
+            f"{r}/parts/part-0_cutflow.json",
+        ],
+        [
+            "select",
+            "--config",
+            c,
+            "--parts",
+            f"{r}/parts/part-0.parquet",
+            "--part-cutflows",
+            f"{r}/parts/part-0_cutflow.json",
             "--sim-nr",
             f"{m}/sim_nr.parquet",
             "--selected",

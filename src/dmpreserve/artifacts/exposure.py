@@ -1,7 +1,9 @@
 """``exposure.json``: the science run's exposure, computed once by the ``select`` step.
 
 Schema: ``schemas/exposure.schema.json``.  Exposure = fiducial mass [t] (from the fiducial cuts and the
-detector geometry in the science sidecar) x live time [s] / (365.25 x 86400 s/yr).
+detector geometry in the science sidecars, or their nominal fiducial mass when the configuration has no
+fiducial cut: :func:`dmpreserve.selection.cuts.exposure_of`) x the science files' summed live time [s] /
+(365.25 x 86400 s/yr).
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
 """Reduced data: Parquet tables with a JSON sidecar, validated against ``reduced_data.schema.json``.
 
-Every reader in dmpreserve goes through :func:`read_reduced`, which checks the sidecar (units,
-detector parameters, exposure) and the Parquet columns (names, dtypes) against the schema, then
-the values (finite, non-negative areas and times, unique event ids).  An experiment's real
-reduced data is analysed by writing the same two files.
+Every reader in dmpreserve goes through :func:`inspect_reduced`, which checks the sidecar (units,
+detector parameters, live time) and the Parquet columns (names, dtypes, row count) against the schema
+without loading the data; :func:`read_reduced` then loads it and checks the values (finite,
+non-negative areas and times, unique event ids), and the streaming selection checks them batch by
+batch (:func:`check_batch_values`).  Each kind of file has required and optional columns
+(:func:`column_requirements`).  A dataset is one or more files (or directories of them) that agree
+(:func:`read_dataset`, :func:`check_dataset`); its live time is the sum of its files'.  An experiment's
+real reduced data is analysed by writing the same two files per Parquet file.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dmpreserve.errors import InvalidData
@@ -47,6 +52,56 @@ def column_catalogue() -> dict[str, dict[str, str]]:
         }
         for name, p in props.items()
     }
+
+
+def column_requirements(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The columns a file of ``kind`` must have and those it may have, from ``reduced_data.schema.json``.
+
+    Required: the ``columns.required`` of the kind's entry in the schema's ``allOf``; optional: every other
+    catalogue column the kind does not forbid (``true_energy_kev`` outside simulations and ER calibration).
+    A step that needs an optional column refuses a file without it, naming the file and the column.
+
+    Returns:
+        (required, optional), each in catalogue order.
+
+    Raises:
+        ValueError: ``kind`` is not a kind of the schema.
+    """
+    schema = load_schema("reduced_data")
+    catalogue = list(schema["properties"]["columns"]["properties"])
+    if kind not in schema["properties"]["kind"]["enum"]:
+        raise ValueError(f"unknown reduced-data kind {kind!r}")
+    required: list[str] = []
+    forbidden: list[str] = []
+    for entry in schema["allOf"]:
+        cond = entry["if"]["properties"]["kind"]
+        if kind not in cond.get("enum", [cond.get("const")]):
+            continue
+        cols = entry["then"].get("properties", {}).get("columns", {})
+        required += cols.get("required", [])
+        forbidden += cols.get("not", {}).get("required", [])
+    req = tuple(c for c in catalogue if c in required)
+    return req, tuple(c for c in catalogue if c not in required and c not in forbidden)
+
+
+def expand_dataset(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """The Parquet files of a dataset given as files and/or directories (a directory: its ``*.parquet``, sorted).
+
+    Raises:
+        InvalidData: no file at all, or a directory without Parquet files (naming it).
+    """
+    out: list[str] = []
+    for p in [paths] if isinstance(paths, (str, os.PathLike)) else list(paths):
+        if Path(p).is_dir():
+            found = sorted(str(f) for f in Path(p).glob("*.parquet"))
+            if not found:
+                raise InvalidData("no Parquet files (*.parquet) in the dataset directory", path=p)
+            out += found
+        else:
+            out.append(str(p))
+    if not out:
+        raise InvalidData("a dataset needs at least one Parquet file", path="<empty dataset>")
+    return out
 
 
 def sidecar_path(parquet_path: str | os.PathLike) -> Path:
@@ -141,10 +196,40 @@ def _validate_doc(doc: dict[str, Any], dtypes: dict[str, str], *, path: str) -> 
     validate(check, "reduced_data", path=path, error=InvalidData)
 
 
-def read_reduced(
+@dataclasses.dataclass(frozen=True)
+class ReducedFile:
+    """A reduced-data file whose sidecar and Parquet schema were validated, its data not loaded.
+
+    Attributes:
+        path: The Parquet file.
+        sidecar: Its JSON sidecar.
+        meta: The sidecar document (schema-valid, ``n_events`` equal to the file's rows).
+        schema: The Parquet file's Arrow schema (column names in file order, dtypes checked).
+    """
+
+    path: str
+    sidecar: str
+    meta: dict[str, Any]
+    schema: pa.Schema
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The columns in file order."""
+        return tuple(self.schema.names)
+
+    @property
+    def n_events(self) -> int:
+        """Rows of the file."""
+        return int(self.meta["n_events"])
+
+
+def inspect_reduced(
     parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike | None = None, kinds: tuple[str, ...] | None = None
-) -> ReducedData:
-    """Read and validate a reduced-data table.
+) -> ReducedFile:
+    """Validate a reduced-data file without loading its data: the sidecar against the schema, the Parquet
+    columns (names, dtypes) against the sidecar, ``n_events`` against the file's row count, and the
+    sidecar's ``upstream_cuts``.  The values are checked by the readers (:func:`read_reduced`, or batch by
+    batch with :func:`check_batch_values`).
 
     Args:
         parquet_path: The Parquet file.
@@ -152,7 +237,7 @@ def read_reduced(
         kinds: Accepted values of the sidecar's ``kind`` (None: any).
 
     Raises:
-        InvalidData: naming the file and the field for any schema or value problem.
+        InvalidData: naming the file and the field.
     """
     ppath = Path(parquet_path)
     spath = Path(sidecar) if sidecar is not None else sidecar_path(ppath)
@@ -171,15 +256,15 @@ def read_reduced(
         )
     try:
         with pq.ParquetFile(ppath) as pfile:
-            names = pfile.schema_arrow.names
-            twice = sorted({c for c in names if names.count(c) > 1})
-            if twice:
-                raise InvalidData("column appears twice in the Parquet file", path=ppath, field=twice[0])
-            table = pfile.read()
+            schema, num_rows = pfile.schema_arrow, pfile.metadata.num_rows
     except PARQUET_READ_ERRORS as exc:
         raise unreadable_parquet(ppath, exc) from None
-    dtypes = {name: _dtype_name(table.schema.field(name).type) for name in table.column_names}
-    missing_in_sidecar = [c for c in table.column_names if c not in meta.get("columns", {})]
+    names = schema.names
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise InvalidData("column appears twice in the Parquet file", path=ppath, field=twice[0])
+    dtypes = {name: _dtype_name(schema.field(name).type) for name in names}
+    missing_in_sidecar = [c for c in names if c not in meta.get("columns", {})]
     if missing_in_sidecar:
         raise InvalidData(
             "column is in the Parquet file but not described in the sidecar",
@@ -192,20 +277,42 @@ def read_reduced(
             "column described in the sidecar is missing from the Parquet file", path=ppath, field=missing_in_file[0]
         )
     _validate_doc(meta, dtypes, path=str(spath))
-    if table.num_rows != meta["n_events"]:
+    if num_rows != meta["n_events"]:
         raise InvalidData(
-            f"sidecar says {meta['n_events']} events, the file has {table.num_rows}", path=spath, field="$.n_events"
+            f"sidecar says {meta['n_events']} events, the file has {num_rows}", path=spath, field="$.n_events"
         )
+    upstream_cuts(meta, path=spath)
+    return ReducedFile(path=str(ppath), sidecar=str(spath), meta=meta, schema=schema)
+
+
+def read_reduced(
+    parquet_path: str | os.PathLike, *, sidecar: str | os.PathLike | None = None, kinds: tuple[str, ...] | None = None
+) -> ReducedData:
+    """Read and validate a reduced-data table (:func:`inspect_reduced`, then the values: :func:`check_values`).
+
+    Args:
+        parquet_path: The Parquet file.
+        sidecar: Its JSON sidecar (default: same stem, ``.json``).
+        kinds: Accepted values of the sidecar's ``kind`` (None: any).
+
+    Raises:
+        InvalidData: naming the file and the field for any schema or value problem.
+    """
+    info = inspect_reduced(parquet_path, sidecar=sidecar, kinds=kinds)
+    try:
+        table = pq.read_table(info.path)
+    except PARQUET_READ_ERRORS as exc:
+        raise unreadable_parquet(info.path, exc) from None
     columns = {}
     for name in table.column_names:
         col = table.column(name)
         if col.null_count:
-            raise InvalidData(f"{col.null_count} null values", path=ppath, field=name)
+            raise InvalidData(f"{col.null_count} null values", path=info.path, field=name)
         columns[name] = col.to_numpy()
-    check_values(columns, path=str(ppath))
+    check_values(columns, path=info.path)
     for arr in columns.values():
         arr.setflags(write=False)
-    return ReducedData(columns=columns, meta=meta, path=str(ppath))
+    return ReducedData(columns=columns, meta=info.meta, path=info.path)
 
 
 def check_values(columns: dict[str, np.ndarray], *, path: str) -> None:
@@ -225,6 +332,29 @@ def check_values(columns: dict[str, np.ndarray], *, path: str) -> None:
     ids = columns.get("event_id")
     if ids is not None and len(np.unique(ids)) != len(ids):
         raise InvalidData("duplicate event ids", path=path, field="event_id")
+
+
+def check_batch_values(batch: pa.RecordBatch | pa.Table, *, path: str) -> None:
+    """The value checks of :func:`check_values` on one streamed batch, with Arrow compute (no copy): no nulls,
+    finite floats, non-negative physical quantities.  Event-id uniqueness needs the whole dataset and is
+    left to the caller.
+
+    Raises:
+        InvalidData: naming the file and the column.
+    """
+    for name, col in zip(batch.schema.names, batch.columns):
+        if col.null_count:
+            raise InvalidData(f"{col.null_count} null values", path=path, field=name)
+        if pa.types.is_floating(col.type):
+            bad = len(col) - (pc.sum(pc.is_finite(col)).as_py() or 0)
+            if bad:
+                raise InvalidData(f"{bad} NaN or infinite values", path=path, field=name)
+        if name in NON_NEGATIVE and len(col):
+            low = pc.min(col).as_py()
+            if low < 0:
+                raise InvalidData(
+                    f"negative values (minimum {low!r}) in a non-negative quantity", path=path, field=name
+                )
 
 
 def _dtype_name(arrow_type: pa.DataType) -> str:
@@ -293,43 +423,55 @@ def upstream_cuts(meta: dict[str, Any], *, path: str | os.PathLike) -> tuple[Ups
 DATASET_SHARED = ("kind", "detector", "active_volume", "energy_range_kev", "upstream_cuts")
 
 
+def check_dataset(files: Sequence[ReducedFile]) -> None:
+    """Check that the files of one dataset agree: the same columns in the same order, the same units, and
+    the same :data:`DATASET_SHARED` sidecar fields.
+
+    Raises:
+        InvalidData: naming the first file that differs from the first file, and the field.
+    """
+    if not files:
+        raise InvalidData("a dataset needs at least one Parquet file", path="<empty dataset>")
+    first = files[0]
+    for part in files[1:]:
+        if part.column_names != first.column_names:
+            raise InvalidData(
+                f"columns {list(part.column_names)} differ from those of {first.path} ({list(first.column_names)})",
+                path=part.sidecar,
+                field="$.columns",
+            )
+        for name in first.column_names:
+            if part.meta["columns"][name].get("unit") != first.meta["columns"][name].get("unit"):
+                raise InvalidData(
+                    f"unit differs from {first.path} in the same dataset",
+                    path=part.sidecar,
+                    field=f"$.columns.{name}.unit",
+                )
+        for key in DATASET_SHARED:
+            if part.meta.get(key) != first.meta.get(key):
+                raise InvalidData(f"differs from {first.path} in the same dataset", path=part.sidecar, field=f"$.{key}")
+
+
 def read_dataset(
     paths: str | os.PathLike | Sequence[str | os.PathLike], *, kinds: tuple[str, ...] | None = None
 ) -> ReducedData:
     """Read a dataset of one or more reduced-data files (each with its sidecar) as one table.
 
-    The files must agree on their columns (names, units) and on :data:`DATASET_SHARED`; event ids
-    must be unique across the dataset.  The columns are concatenated in the given file order; the
-    returned sidecar is the first file's with ``n_events`` and ``live_time_s`` summed over the files
-    (a dataset's live time is the sum of its files').
+    ``paths``: files and/or directories of ``*.parquet`` (:func:`expand_dataset`).  The files must agree
+    (:func:`check_dataset`); event ids must be unique across the dataset.  The columns are concatenated in
+    the given file order; the returned sidecar is the first file's with ``n_events`` and ``live_time_s``
+    summed over the files (a dataset's live time is the sum of its files', :func:`math.fsum`).
 
     Raises:
         InvalidData: naming the file and field, for any problem of one file (:func:`read_reduced`), an
-            empty list, or files that disagree.
+            empty list or directory, or files that disagree.
     """
-    files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    if not files:
-        raise InvalidData("a dataset needs at least one Parquet file", path="<empty dataset>")
+    files = expand_dataset(paths)
+    check_dataset([inspect_reduced(p, kinds=kinds) for p in files])
     parts = [read_reduced(p, kinds=kinds) for p in files]
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
-    for part in parts[1:]:
-        spath = str(sidecar_path(part.path))
-        if list(part.columns) != list(first.columns):
-            raise InvalidData(
-                f"columns {sorted(part.columns)} differ from those of {first.path} ({sorted(first.columns)})",
-                path=spath,
-                field="$.columns",
-            )
-        for name in first.columns:
-            if part.meta["columns"][name].get("unit") != first.meta["columns"][name].get("unit"):
-                raise InvalidData(
-                    f"unit differs from {first.path} in the same dataset", path=spath, field=f"$.columns.{name}.unit"
-                )
-        for key in DATASET_SHARED:
-            if part.meta.get(key) != first.meta.get(key):
-                raise InvalidData(f"differs from {first.path} in the same dataset", path=spath, field=f"$.{key}")
     columns = {name: np.concatenate([p.columns[name] for p in parts]) for name in first.columns}
     ids = columns.get("event_id")
     if ids is not None and len(np.unique(ids)) != len(ids):

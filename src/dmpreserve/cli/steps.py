@@ -73,26 +73,6 @@ def register(sub, add) -> None:
 
     p = add(
         sub,
-        "select",
-        "apply the selection; cut flow and signal acceptance",
-        "Apply the cuts declared in the configuration to the science data and the NR simulation.",
-    )
-    p.add_argument("--config", required=True)
-    p.add_argument("--science", required=True, metavar="PARQUET")
-    p.add_argument("--sim-nr", required=True, metavar="PARQUET")
-    p.add_argument("--selected", required=True, metavar="PARQUET", help="selected science events (+ .json sidecar)")
-    p.add_argument("--cutflow", required=True, metavar="CSV")
-    p.add_argument("--acceptance", required=True, metavar="CSV")
-    p.add_argument(
-        "--exposure",
-        required=True,
-        metavar="JSON",
-        help="exposure: fiducial mass of the cuts x live time [t yr] (read by backgrounds and signal)",
-    )
-    p.set_defaults(handler=run_select)
-
-    p = add(
-        sub,
         "backgrounds",
         "estimate background templates and counts",
         "Build (cS1, log10 cS2) templates and expected counts for ER, neutrons, 8B CEvNS, accidentals "
@@ -197,37 +177,6 @@ def run_mdc(args: argparse.Namespace) -> None:
     )
     counts = generate(load_config(args.config), out)
     LOG.info("science run: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-
-
-def run_select(args: argparse.Namespace) -> None:
-    """``dmpreserve select``."""
-    from dmpreserve.artifacts.exposure import write_exposure
-    from dmpreserve.artifacts.reduced import read_reduced, write_reduced
-    from dmpreserve.config import load_config
-    from dmpreserve.selection.cuts import apply_cuts, cuts_from_config, exposure_of, nr_acceptance
-
-    cfg = load_config(args.config)
-    science = read_reduced(args.science, kinds=("science",))
-    sim = read_reduced(args.sim_nr, kinds=("simulation_nr",))
-    cuts = cuts_from_config(cfg)
-    mask, flow = apply_cuts(science, cuts)
-    acc = nr_acceptance(sim, cuts, cfg.acceptance_energy_edges_kev)
-    flow.write(args.cutflow)
-    acc.write(args.acceptance)
-    cols = {k: v[mask] for k, v in science.columns.items()}
-    meta = {k: v for k, v in science.meta.items() if k not in ("columns", "n_events")}
-    meta["selection"] = {"config_sha256": cfg.sha256, "cuts": [c["name"] for c in cfg.cuts()]}
-    write_reduced(args.selected, cols, meta)
-    exposure = exposure_of(science, cuts)
-    write_exposure(args.exposure, exposure)
-    LOG.info(
-        "exposure %.6g t yr (fiducial mass %.4g t x live time %.4g d)",
-        exposure.exposure_t_yr,
-        exposure.fiducial_mass_t,
-        exposure.live_time_s / 86400.0,
-    )
-    for row in flow.rows():
-        LOG.info("cut %-16s %8d events (%.4g cumulative)", row[0], row[2], row[3])
 
 
 def run_backgrounds(args: argparse.Namespace) -> None:

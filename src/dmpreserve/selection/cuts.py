@@ -4,22 +4,27 @@ Cuts are never evaluated as code: the variable must be a reduced-data column or 
 derived quantities (``r_cm``, ``log10_cs2``), and the bounds are numbers.
 
 Two engines share the cut definitions: :func:`apply_cuts` on an in-memory :class:`ReducedData`
-(the ``select`` step), and :func:`dmpreserve.selection.stream.select_stream`, which translates the
-cuts into pyarrow compute expressions pushed down into a ``pyarrow.dataset`` scan.  This module also
-computes what the cuts imply: the exposure (:func:`exposure_of`) and the NR signal acceptance.
+(control samples and the NR simulation), and :func:`dmpreserve.selection.stream.select_stream`,
+which translates the cuts into pyarrow compute expressions pushed down into a ``pyarrow.dataset``
+scan (the science run: the ``select`` step, :mod:`dmpreserve.selection.scatter`).  Both decide once,
+with :func:`cuts_for`, which configured cuts apply to a file: a cut its sidecar declares applied
+upstream is not applied again, and a cut on a column the file lacks is refused otherwise.  This
+module also computes what the cuts imply: the exposure (:func:`exposure_of`) and the NR signal
+acceptance.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from dmpreserve.artifacts.exposure import Exposure
-from dmpreserve.artifacts.reduced import ReducedData
+from dmpreserve.artifacts.reduced import ReducedData, UpstreamCut, upstream_cuts
 from dmpreserve.artifacts.tables import Acceptance, CutFlow
 from dmpreserve.config import AnalysisConfig
 from dmpreserve.detector import fiducial_mass_t
@@ -39,6 +44,11 @@ VARIABLES = (
     "r_cm",
     "s1_coincidence",
 )
+#: Description of the first cut-flow row (kept as in the single-file select, so that cut flows of a run split
+#: into several files and of the same run in one file are identical).
+ALL_EVENTS = "all events in the file"
+#: Columns each derived variable is computed from (every other variable is a column itself).
+SOURCE_COLUMNS = {"r_cm": ("x_cm", "y_cm"), "log10_cs2": ("cs2_phd",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +71,16 @@ class Cut:
         for bound in (self.lower, self.upper):
             if not isinstance(bound, (int, float)) or isinstance(bound, bool) or math.isnan(bound):
                 raise InvalidConfig(f"cut {self.name!r} has a non-numeric bound {bound!r}", field="min/max")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The reduced-data columns the cut reads."""
+        return SOURCE_COLUMNS.get(self.variable, (self.variable,))
+
+    @property
+    def label(self) -> str:
+        """The cut-flow description: the configured one, else ``lower <= variable < upper``."""
+        return self.description or f"{self.lower} <= {self.variable} < {self.upper}"
 
     def mask(self, data: ReducedData) -> np.ndarray:
         """Boolean mask of the events passing this cut."""
@@ -86,20 +106,93 @@ def cuts_from_config(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class EffectiveCuts:
+    """The configured cuts as they apply to one file or dataset (:func:`cuts_for`).
+
+    Attributes:
+        cuts: Every configured cut, in order.
+        upstream: The sidecar's declarations of those configured cuts that the data provider applied
+            upstream (matched by name): they are not applied again to this data.
+    """
+
+    cuts: tuple[Cut, ...]
+    upstream: tuple[UpstreamCut, ...] = ()
+
+    @property
+    def upstream_names(self) -> tuple[str, ...]:
+        """Names of the configured cuts applied upstream."""
+        return tuple(u.name for u in self.upstream)
+
+    @property
+    def applied(self) -> tuple[Cut, ...]:
+        """The cuts to apply here, in order (the configured ones not applied upstream)."""
+        return tuple(c for c in self.cuts if c.name not in self.upstream_names)
+
+    def cutflow(self, n_all: int, applied_counts: Sequence[int], *, all_description: str) -> CutFlow:
+        """The cut flow over every configured cut from the counts after each applied cut.
+
+        A cut applied upstream keeps a row, with the count unchanged and the description
+        ``applied upstream (<definition>)``.
+        """
+        if len(applied_counts) != len(self.applied):
+            raise ValueError(f"{len(applied_counts)} counts for {len(self.applied)} applied cuts")
+        declared = {u.name: u for u in self.upstream}
+        counts = iter(applied_counts)
+        names, descs, events = ["all"], [all_description], [int(n_all)]
+        for cut in self.cuts:
+            names.append(cut.name)
+            if cut.name in declared:
+                descs.append(f"applied upstream ({declared[cut.name].definition})")
+                events.append(events[-1])
+            else:
+                descs.append(cut.label)
+                events.append(int(next(counts)))
+        return CutFlow(tuple(names), tuple(descs), tuple(events))
+
+
+def cuts_for(
+    cuts: Sequence[Cut], meta: dict[str, Any], columns: Sequence[str], path: str | os.PathLike
+) -> EffectiveCuts:
+    """The configured ``cuts`` as they apply to a file (or dataset) with sidecar ``meta`` and ``columns``.
+
+    A configured cut that the sidecar's ``upstream_cuts`` declares applied (same name) is not applied
+    again; every other cut must find its columns (those of a derived variable: :data:`SOURCE_COLUMNS`).
+
+    Raises:
+        InvalidData: a configured cut reads a column the file lacks and the sidecar does not declare the
+            cut applied upstream (naming ``path``, the cut and the column).
+    """
+    declared = {u.name: u for u in upstream_cuts(meta, path=path)}
+    have = set(columns)
+    for cut in cuts:
+        missing = [c for c in cut.columns if c not in have]
+        if missing and cut.name not in declared:
+            raise InvalidData(
+                f"configured cut {cut.name!r} needs this column, which the file lacks, and the sidecar does not "
+                "declare the cut applied upstream (upstream_cuts)",
+                path=path,
+                field=missing[0],
+            )
+    return EffectiveCuts(tuple(cuts), tuple(declared[c.name] for c in cuts if c.name in declared))
+
+
 def apply_cuts(data: ReducedData, cuts: Sequence[Cut]) -> tuple[np.ndarray, CutFlow]:
-    """Apply cuts in order.
+    """Apply cuts in order to in-memory data; the cuts its sidecar declares applied upstream are skipped.
 
     Returns:
-        The mask of events passing all cuts, and the cut flow (first row: all events).
+        The mask of events passing all cuts, and the cut flow over every cut (first row: all events).
+
+    Raises:
+        InvalidData: a cut needs a column the data lacks (:func:`cuts_for`).
     """
+    effective = cuts_for(cuts, data.meta, list(data.columns), data.path)
     mask = np.ones(len(data), dtype=bool)
-    names, descs, events = ["all"], ["all events in the file"], [int(mask.sum())]
-    for cut in cuts:
+    counts = []
+    for cut in effective.applied:
         mask &= cut.mask(data)
-        names.append(cut.name)
-        descs.append(cut.description or f"{cut.lower} <= {cut.variable} < {cut.upper}")
-        events.append(int(mask.sum()))
-    return mask, CutFlow(tuple(names), tuple(descs), tuple(events))
+        counts.append(int(mask.sum()))
+    return mask, effective.cutflow(len(data), counts, all_description=ALL_EVENTS)
 
 
 def fiducial_window(cuts: Sequence[Cut]) -> dict[str, float]:
@@ -127,20 +220,49 @@ def fiducial_mass_from_cuts(detector: dict[str, Any], cuts: Sequence[Cut]) -> fl
     )
 
 
-def exposure_of(science: ReducedData, cuts: Sequence[Cut]) -> Exposure:
-    """The science run's exposure: fiducial mass of the cuts x the sidecar's live time.
+def exposure_of(
+    cuts: Sequence[Cut],
+    *,
+    detector: dict[str, Any],
+    live_time_s: float,
+    nominal_masses: Sequence[tuple[str, float | None]],
+) -> Exposure:
+    """The science data's exposure: fiducial mass x summed live time / (365.25 x 86400 s/yr).
+
+    The fiducial mass is that of the configured fiducial cuts (also when they were applied upstream: the
+    configuration still gives their bounds) in the detector of the sidecars; when the configuration has no
+    fiducial cut, it is the sidecars' nominal ``exposure.fiducial_mass_t``, which every file must state alike.
+
+    Args:
+        cuts: The configured cuts.
+        detector: The sidecars' ``detector`` section.
+        live_time_s: Summed live time of the science files [s].
+        nominal_masses: (sidecar path, its ``exposure.fiducial_mass_t`` or None) of every science file.
 
     Raises:
-        InvalidData: naming the science file when its sidecar lacks the detector or live time.
+        InvalidData: no fiducial cut and a sidecar without a nominal fiducial mass, or two that differ.
     """
-    try:
-        detector, live_time_s = science.meta["detector"], float(science.meta["live_time_s"])
+    if any(c.kind == "fiducial" for c in cuts):
         mass = fiducial_mass_from_cuts(detector, cuts)
-    except (KeyError, TypeError) as exc:
-        raise InvalidData(
-            f"sidecar lacks what the exposure needs ({exc})", path=science.path, field="detector/live_time_s"
-        ) from None
-    return Exposure(fiducial_mass_t=mass, live_time_s=live_time_s, exposure_t_yr=mass * live_time_s / SECONDS_PER_YEAR)
+    else:
+        if not nominal_masses:
+            raise InvalidData("no science file", path="<empty dataset>")
+        for path, m in nominal_masses:
+            if m is None:
+                raise InvalidData(
+                    "the configuration has no fiducial cut, and the sidecar states no nominal fiducial mass",
+                    path=path,
+                    field="$.exposure.fiducial_mass_t",
+                )
+            if m != nominal_masses[0][1]:
+                raise InvalidData(
+                    f"nominal fiducial mass {m} t differs from {nominal_masses[0][1]} t of {nominal_masses[0][0]}",
+                    path=path,
+                    field="$.exposure.fiducial_mass_t",
+                )
+        mass = float(nominal_masses[0][1])
+    live = float(live_time_s)
+    return Exposure(fiducial_mass_t=mass, live_time_s=live, exposure_t_yr=mass * live / SECONDS_PER_YEAR)
 
 
 def fiducial_volume_fraction(active_volume: dict[str, float], cuts: Sequence[Cut]) -> float:

@@ -2,7 +2,9 @@
 ``pyarrow.dataset`` scan of a Parquet dataset of any size, batch by batch with bounded memory.
 
 It applies the same :class:`~dmpreserve.selection.cuts.Cut` definitions as the in-memory engine
-(:func:`~dmpreserve.selection.cuts.apply_cuts`) and selects bit for bit the same events.
+(:func:`~dmpreserve.selection.cuts.apply_cuts`) and selects bit for bit the same events, in the same
+order (files in the given order, rows in file order).  It is the engine of the ``select`` step
+(:mod:`dmpreserve.selection.scatter`), where it also checks the values batch by batch.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from dmpreserve.artifacts.reduced import PARQUET_READ_ERRORS, column_catalogue, unreadable_parquet
+from dmpreserve.artifacts.reduced import (
+    PARQUET_READ_ERRORS,
+    check_batch_values,
+    column_catalogue,
+    unreadable_parquet,
+)
 from dmpreserve.artifacts.tables import CutFlow
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import atomic_write, write_json
-from dmpreserve.selection.cuts import Cut
+from dmpreserve.selection.cuts import ALL_EVENTS, Cut
 
-#: Columns each variable is computed from.
-SOURCE_COLUMNS = {"r_cm": ("x_cm", "y_cm"), "log10_cs2": ("cs2_phd",)}
 #: Rows per scanned batch, and how many batches/files the scanner reads ahead (bounds the memory).
 BATCH_ROWS = 1 << 17
 BATCH_READAHEAD, FRAGMENT_READAHEAD = 2, 1
@@ -94,7 +99,7 @@ def needed_columns(cuts: Sequence[Cut]) -> tuple[str, ...]:
     """Reduced-data columns the cuts read, in first-use order."""
     out: list[str] = []
     for cut in cuts:
-        out.extend(c for c in SOURCE_COLUMNS.get(cut.variable, (cut.variable,)) if c not in out)
+        out.extend(c for c in cut.columns if c not in out)
     return tuple(out)
 
 
@@ -166,6 +171,15 @@ def _batch_mask(batch: pa.RecordBatch, n_cuts: int, counts: list[int]) -> pa.Arr
     return mask
 
 
+def _where(source: Any) -> str:
+    """The source named in an error: a path, or the first files of a list or dataset."""
+    if isinstance(source, ds.FileSystemDataset):
+        source = source.files
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return ", ".join(str(p) for p in source)[:200]
+
+
 def select_stream(
     source: str | os.PathLike | Sequence[str | os.PathLike] | ds.Dataset,
     cuts: Sequence[Cut],
@@ -179,6 +193,7 @@ def select_stream(
     use_threads: bool = True,
     progress: bool = False,
     compression: str = "zstd",
+    check_values: bool = False,
 ) -> StreamSelection:
     """Apply ``cuts`` to a Parquet dataset, streaming batch by batch with bounded memory.
 
@@ -204,9 +219,18 @@ def select_stream(
         use_threads: Let Arrow decode in parallel.
         progress: Show a progress bar (events).
         compression: Parquet codec of ``output``.
+        check_values: Check the values of every scanned batch (no nulls, finite floats, non-negative
+            areas and times: :func:`~dmpreserve.artifacts.reduced.check_batch_values`, naming the batch's
+            file) and that the selected events' ``event_id`` are unique.  With ``cutflow=True`` every event
+            of the output columns is checked; with ``cutflow=False`` only the events the pushed-down
+            filter lets through.
 
     Returns:
         A :class:`StreamSelection`.
+
+    Raises:
+        InvalidData: a column is missing or has the wrong dtype; with ``check_values`` a bad value (naming
+            the file and column) or a duplicate selected event id.  Nothing is left at ``output``.
     """
     dataset = source if isinstance(source, ds.Dataset) else open_dataset(source)
     names = dataset.schema.names
@@ -216,7 +240,7 @@ def select_stream(
             raise InvalidData(
                 "column needed by the selection is missing from the dataset",
                 field=name,
-                path=getattr(source, "__fspath__", lambda: str(source))(),
+                path=_where(source),
             )
     scan_cols: list[str] | dict[str, ds.Expression] = out_cols
     if cutflow:  # each cut's flag is computed in Arrow's scan threads, the cumulative masks here
@@ -236,6 +260,7 @@ def select_stream(
     counts = [0] * len(cuts)
     n_events = n_selected = n_batches = 0
     kept: list[pa.RecordBatch] = []
+    ids: list[np.ndarray] = []  # selected event ids (check_values)
     pending: list[pa.RecordBatch] = []  # selected batches not yet written (one output row group)
     schema = pa.schema([dataset.schema.field(c) for c in out_cols])
     with contextlib.ExitStack() as stack:
@@ -246,13 +271,18 @@ def select_stream(
         bar = stack.enter_context(
             tqdm(total=total or None, desc="select", unit="evt", unit_scale=True, mininterval=1.0, disable=not progress)
         )
-        for batch in scanner.to_batches():
+        for tagged in scanner.scan_batches():
+            batch = tagged.record_batch
             n_batches += 1
+            if check_values:
+                check_batch_values(batch.select(out_cols), path=tagged.fragment.path)
             if cutflow:
                 n_events += batch.num_rows
                 if cuts:
                     batch = batch.filter(_batch_mask(batch, len(cuts), counts))
                 batch = batch.select(out_cols)
+            if check_values and "event_id" in out_cols:
+                ids.append(batch.column("event_id").to_numpy())
             n_selected += batch.num_rows
             if writer is not None:
                 pending.append(batch)
@@ -262,6 +292,12 @@ def select_stream(
             elif collect:
                 kept.append(batch)
             bar.update(batch.num_rows if not cutflow else 0)
+        if ids:
+            sel = np.concatenate(ids)
+            if len(np.unique(sel)) != len(sel):
+                raise InvalidData(
+                    "duplicate event ids among the selected events", path=_where(source), field="event_id"
+                )
         if writer is not None:
             if pending or n_selected == 0:
                 writer.write_table(pa.Table.from_batches(pending, schema=schema))
@@ -272,7 +308,7 @@ def select_stream(
     if cutflow:
         flow = CutFlow(
             ("all", *(c.name for c in cuts)),
-            ("all events in the dataset", *(c.description or f"{c.lower} <= {c.variable} < {c.upper}" for c in cuts)),
+            (ALL_EVENTS, *(c.label for c in cuts)),
             (n_events, *counts),
         )
     if output is not None and sidecar_meta is not None:

@@ -366,7 +366,15 @@ BAD_REDUCED = [
         "g1_phd_per_photon",
     ),
     ("wrong_format", None, lambda d: d.update(format="csv"), "sidecar", "$.format", ""),
-    ("science_without_exposure", None, lambda d: d.pop("exposure"), "sidecar", "$", "exposure"),
+    ("science_without_live_time", None, lambda d: d.pop("live_time_s"), "sidecar", "$", "live_time_s"),
+    (
+        "science_without_required_cs2",
+        _drop_column("cs2_phd"),
+        lambda d: d["columns"].pop("cs2_phd"),
+        "sidecar",
+        "$.columns",
+        "cs2_phd",
+    ),
 ]
 
 

@@ -190,28 +190,22 @@ def test_validate_config_ok(small_config_path: Path, small_config, capsys: pytes
 def _select_args(config: Path, tmp_path: Path, mdc_dir: Path | None = None) -> list[str]:
     m = mdc_dir or tmp_path
     return [
-        "select",
+        "select-part",
         "--config",
         str(config),
         "--science",
         str(m / "science.parquet"),
-        "--sim-nr",
-        str(m / "sim_nr.parquet"),
         "--selected",
-        str(tmp_path / "out" / "selected.parquet"),
+        str(tmp_path / "out" / "part-0.parquet"),
         "--cutflow",
-        str(tmp_path / "out" / "cutflow.csv"),
-        "--acceptance",
-        str(tmp_path / "out" / "acc.csv"),
-        "--exposure",
-        str(tmp_path / "out" / "exposure.json"),
+        str(tmp_path / "out" / "part-0_cutflow.json"),
     ]
 
 
 def test_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     missing = tmp_path / "missing.yaml"
     assert main(_select_args(missing, tmp_path)) == 2
-    line = _one_line_error(capsys, "select")
+    line = _one_line_error(capsys, "select-part")
     assert str(missing) in line and "not found" in line
     assert not (tmp_path / "out").exists()
 
@@ -222,7 +216,7 @@ def test_schema_invalid_config(tmp_path: Path, test_config_doc, capsys: pytest.C
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc), encoding="utf-8")
     assert main(_select_args(bad, tmp_path)) == 2
-    line = _one_line_error(capsys, "select")
+    line = _one_line_error(capsys, "select-part")
     assert str(bad) in line and "$.signal.masses_gev.count" in line
     assert not (tmp_path / "out").exists()
     assert main(["validate-config", "--config", str(bad)]) == 2
@@ -249,7 +243,7 @@ def test_wrong_kind_of_input_file(
     args = _select_args(small_config_path, tmp_path, mdc_dir)
     args[args.index("--science") + 1] = str(mdc_dir / "calib_er.parquet")
     assert main(args) == 2
-    line = _one_line_error(capsys, "select")
+    line = _one_line_error(capsys, "select-part")
     assert str(mdc_dir / "calib_er.json") in line and "$.kind" in line
     assert not (tmp_path / "out").exists()
 
