@@ -302,8 +302,9 @@ class BinnedModel:
         nll, (c, dc, d2c, m, coef, a_part, gam, inside, big, nu) = self._terms(theta, data, aux)
         n_f, n_p = self.n_factors, self.n_params
         n_rows = theta.shape[0]
-        u = 1.0 - data / nu  # d nll / d nu
-        w = data / (nu * nu)  # d2 nll / d nu2
+        ratio = data / nu
+        u = 1.0 - ratio  # d nll / d nu
+        w = ratio / nu  # d2 nll / d nu2 (nu * nu would underflow at the floor TINY)
         x = self.stat_mask
         if m is None:
             return nll, *self._fast_derivatives(theta, data, aux, dc, d2c, a_part, big, inside, u, w)
@@ -431,8 +432,13 @@ def _staterror(channels, offsets, n_bins, rows) -> tuple[np.ndarray, list[tuple[
     return mask, gammas
 
 
-def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> BinnedModel:
+def build_model(
+    workspace: dict[str, Any], patch: dict[str, Any] | None, *, background_only: bool = False
+) -> BinnedModel:
     """The model of a pyhf workspace with one patch of a patchset applied (``None``: as is).
+
+    With ``background_only`` a model without any sample carrying the POI is accepted (the POI is then
+    a parameter without effect; :mod:`dmpreserve.stats.fit` profiles the gammas of such a model).
 
     Raises:
         InvalidWorkspace: what the shared likelihood validation refuses
@@ -476,7 +482,7 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
             if mod["type"] == "normfactor":
                 incidence[i, fidx[mod["name"]]] = 1.0
     signal_mask = incidence[:, 0] > 0
-    if not signal_mask.any():
+    if not signal_mask.any() and not background_only:
         raise InvalidWorkspace(f"no sample carries the POI normfactor {poi!r}", field="channels")
     names = tuple(sorted(alphas))
     index = {n: k for k, n in enumerate(names)}
