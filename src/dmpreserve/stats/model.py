@@ -277,14 +277,17 @@ class BinnedModel:
             gam, inside = self._profile(a_part, r_part, data, aux)
             big = np.ones_like(a_part)
             big[:, self.gamma_bins] = gam
-            nu = np.maximum(r_part + big * a_part, TINY)
+            raw = r_part + big * a_part
         else:
             gam, inside, big = np.ones((theta.shape[0], 0)), np.ones((theta.shape[0], 0), bool), 1.0
-            nu = np.maximum(r_part + a_part, TINY)
+            raw = r_part + a_part
+        # pyhf's Poisson term nu - n ln nu: a negative nu (histosys beyond its range) counts as such in
+        # an empty bin; only the logarithm is floored (pyhf: NaN there)
+        nu = np.maximum(raw, TINY)
         k = len(self.alpha_names)
         alphas = theta[:, self.n_factors :]
         nll = (
-            np.sum(nu, axis=1)
+            np.sum(raw, axis=1)
             - np.einsum("rb,rb->r", data, np.log(nu))
             + 0.5 * np.sum((alphas - aux[:, :k]) ** 2, axis=1)
             + 0.5 * np.sum(((gam - aux[:, k:]) / self.gamma_sigma) ** 2, axis=1)
