@@ -38,3 +38,18 @@ def test_fit_documents_have_no_gamma_rows(likelihood) -> None:
     sb = fit_signal_plus_background(ws, patch, scan_points=5)
     assert sb["poi"]["name"] == "mu" and sb["valid"]
     assert all(d >= 0 for d in sb["scan"]["delta_twice_nll"])
+
+
+def test_hepdata_tables_keep_pulls_with_a_free_normfactor(likelihood) -> None:
+    import hepdata_lib
+
+    from dmpreserve.publish.hepdata_fit_tables import fit_tables
+    from dmpreserve.stats.fit import fit_all
+
+    ws, patch = likelihood
+    doc = fit_all(ws, {"patches": [patch]}, scan_points=3, gof_toys=0).to_json()
+    tables = {t.name: t for t in fit_tables(hepdata_lib, doc, {})}
+    pulls = {v.name: v.values for v in tables["Background-only fit"].variables}
+    assert "Pull" in pulls and "rate_b" not in pulls["Parameter"] and len(pulls["Pull"]) == len(pulls["Parameter"])
+    free = {v.name: v.values for v in tables["Background-only fit: free parameters"].variables}
+    assert free["Parameter"] == ["rate_b"]
