@@ -1,4 +1,4 @@
-"""pyhf's interpolation codes and the analytic profile of a staterror gamma, vectorized over rows.
+"""pyhf's interpolation codes, staterror widths and the analytic profile of a staterror gamma, vectorized.
 
 * ``normsys`` code4 (pyhf default): polynomial for |alpha| < 1, exponential outside;
   :func:`code4_coefficients` gives the six coefficients of one (hi, lo) pair, :func:`code4` the factor
@@ -7,6 +7,8 @@
   delta ``alpha * delta_up`` for alpha > 1, ``alpha * delta_dn`` for alpha < -1 and
   ``alpha S + alpha^2 A (15 - 10 alpha^2 + 3 alpha^4)`` in between (S = (delta_up + delta_dn) / 2,
   A = (delta_up - delta_dn) / 16; ``pyhf.interpolators.code4p``).
+* :func:`staterror_gammas`: the free gammas of the staterror modifiers and their widths, as pyhf's
+  ``staterror_builder`` computes them (bins with zero width are fixed by pyhf and have no gamma here);
 * :func:`profile_gamma`: the minimum over gamma of ``gamma A + R - n ln(gamma A + R) + (gamma - a)^2 / (2
   sigma^2)`` (one bin's Poisson term with its staterror constraint), the larger root of a quadratic,
   clipped to pyhf's bounds of a staterror gamma.
@@ -129,3 +131,50 @@ def profile_gamma(a_part: np.ndarray, r_part: np.ndarray, n: np.ndarray, aux: np
         gamma = np.divide(num, den, out=np.array(aux, dtype=float, copy=True), where=den != 0)
     clipped = np.clip(gamma, *GAMMA_BOUNDS)
     return clipped, clipped == gamma
+
+
+def staterror_gammas(
+    offsets: dict[str, int], n_bins: int, rows: list
+) -> tuple[np.ndarray, list[tuple[int, float, str]]]:
+    """The (S, B) gamma mask and the free gammas (bin, sigma, name), as pyhf's staterror_builder computes them.
+
+    Args:
+        offsets: First bin of each channel in the concatenated bins.
+        n_bins: Number of bins B.
+        rows: (channel name, pyhf sample dict) per nominal row (S).
+
+    Returns:
+        The (S, B) 0/1 mask of the yields multiplied by a free gamma, and per free gamma its bin, sigma and
+        pyhf name (``<modifier>[<index within the modifier's bins>]``).
+    """
+    mask = np.zeros((len(rows), n_bins))
+    gammas = []
+    names = sorted({m["name"] for _, s in rows for m in s["modifiers"] if m["type"] == "staterror"})
+    for name in names:
+        carriers = {
+            s["name"] for _, s in rows for m in s["modifiers"] if m["type"] == "staterror" and m["name"] == name
+        }
+        in_mod = np.zeros(n_bins, bool)
+        nomsall, uncrt = np.zeros(n_bins), []
+        for i, (ch, sample) in enumerate(rows):
+            sl = slice(offsets[ch], offsets[ch] + len(sample["data"]))
+            if sample["name"] in carriers:
+                nomsall[sl] += np.asarray(sample["data"], float)
+            for mod in sample["modifiers"]:
+                if mod["type"] == "staterror" and mod["name"] == name:
+                    in_mod[sl] = True
+                    mask[i, sl] = 1.0
+                    u = np.zeros(n_bins)
+                    u[sl] = np.asarray(mod["data"], float)
+                    uncrt.append(u)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel2 = np.sum(
+                [np.where(nomsall > 0, (u / np.where(nomsall > 0, nomsall, 1.0)) ** 2, 0.0) for u in uncrt], 0
+            )
+        sigma = np.sqrt(rel2)
+        for j, b in enumerate(np.flatnonzero(in_mod)):
+            if sigma[b] > 0:
+                gammas.append((int(b), float(sigma[b]), f"{name}[{j}]"))
+            else:  # pyhf fixes this gamma at 1
+                mask[:, b] = 0.0
+    return mask, gammas

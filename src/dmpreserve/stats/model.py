@@ -48,7 +48,14 @@ import numpy as np
 
 from dmpreserve.artifacts.likelihood import check_model
 from dmpreserve.errors import InvalidWorkspace
-from dmpreserve.stats.interpolation import code4, code4_coefficients, code4p, code4p_basis, profile_gamma
+from dmpreserve.stats.interpolation import (
+    code4,
+    code4_coefficients,
+    code4p,
+    code4p_basis,
+    profile_gamma,
+    staterror_gammas,
+)
 
 #: Floor of the expected counts per bin (an empty bin with data has likelihood zero).
 TINY = 1e-300
@@ -397,44 +404,6 @@ def _scalar_setting(config: dict[str, dict[str, Any]], name: str, bounds: tuple[
     return lo, hi, float(par["inits"][0]) if "inits" in par else init
 
 
-def _staterror(channels, offsets, n_bins, rows) -> tuple[np.ndarray, list[tuple[int, float, str]]]:
-    """The (S, B) gamma mask and the free gammas (bin, sigma, name), as pyhf's staterror_builder computes them.
-
-    ``rows``: (channel name, sample dict) per nominal row.
-    """
-    mask = np.zeros((len(rows), n_bins))
-    gammas = []
-    names = sorted({m["name"] for _, s in rows for m in s["modifiers"] if m["type"] == "staterror"})
-    for name in names:
-        carriers = {
-            s["name"] for _, s in rows for m in s["modifiers"] if m["type"] == "staterror" and m["name"] == name
-        }
-        in_mod = np.zeros(n_bins, bool)
-        nomsall, uncrt = np.zeros(n_bins), []
-        for i, (ch, sample) in enumerate(rows):
-            sl = slice(offsets[ch], offsets[ch] + len(sample["data"]))
-            if sample["name"] in carriers:
-                nomsall[sl] += np.asarray(sample["data"], float)
-            for mod in sample["modifiers"]:
-                if mod["type"] == "staterror" and mod["name"] == name:
-                    in_mod[sl] = True
-                    mask[i, sl] = 1.0
-                    u = np.zeros(n_bins)
-                    u[sl] = np.asarray(mod["data"], float)
-                    uncrt.append(u)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel2 = np.sum(
-                [np.where(nomsall > 0, (u / np.where(nomsall > 0, nomsall, 1.0)) ** 2, 0.0) for u in uncrt], 0
-            )
-        sigma = np.sqrt(rel2)
-        for j, b in enumerate(np.flatnonzero(in_mod)):
-            if sigma[b] > 0:
-                gammas.append((int(b), float(sigma[b]), f"{name}[{j}]"))
-            else:  # pyhf fixes this gamma at 1
-                mask[:, b] = 0.0
-    return mask, gammas
-
-
 def build_model(
     workspace: dict[str, Any], patch: dict[str, Any] | None, *, background_only: bool = False
 ) -> BinnedModel:
@@ -491,7 +460,7 @@ def build_model(
     index = {n: k for k, n in enumerate(names)}
     settings = [_scalar_setting(config, n, (0.0, 10.0), 1.0) for n in factor_names]
     settings += [_scalar_setting(config, n, ALPHA_BOUNDS, 0.0) for n in names]
-    stat_mask, gammas = _staterror(channels, offsets, n_bins, rows)
+    stat_mask, gammas = staterror_gammas(offsets, n_bins, rows)
     return BinnedModel(
         nominal=nominal,
         signal_mask=signal_mask,
