@@ -297,6 +297,19 @@ def _shapesys(doc: dict) -> None:
     doc["channels"][0]["samples"][0]["modifiers"].append({"name": "stat", "type": "shapesys", "data": [1.0] * n})
 
 
+def _staterror_short(doc: dict) -> None:
+    """A staterror with one bin fewer than its sample."""
+    n = len(doc["observations"][0]["data"])
+    doc["channels"][0]["samples"][0]["modifiers"].append({"name": "stat", "type": "staterror", "data": [0.1] * (n - 1)})
+
+
+def _two_staterrors(doc: dict) -> None:
+    """Two staterror names on one channel (the fast engine profiles one gamma per bin)."""
+    n = len(doc["observations"][0]["data"])
+    for k, sample in enumerate(doc["channels"][0]["samples"][:2]):
+        sample["modifiers"].append({"name": f"stat_{k}", "type": "staterror", "data": [0.1] * n})
+
+
 def _zero_signal_patch(doc: dict) -> None:
     """The first patch's signal sample expects nothing (a mass below threshold)."""
     value = doc["patches"][0]["patch"][0]["value"]
@@ -808,6 +821,22 @@ CASES = [
         json_doc(_shapesys),
         "$.channels[0].samples[0]",
         "not supported",
+    ),
+    Case(
+        "workspace_staterror_wrong_length",
+        "fit",
+        "workspace",
+        json_doc(_staterror_short),
+        "$.channels[0].samples[0].modifiers[1].data",
+        "bins, the sample",
+    ),
+    Case(
+        "limits_point_workspace_two_staterrors",
+        "limits-point",
+        "workspace",
+        json_doc(_two_staterrors),
+        "$.channels[0].samples[1].modifiers[1].name",
+        "one staterror name per channel",
     ),
     Case("patchset_zero_signal", "fit", "patchset", json_doc(_zero_signal_patch), "$.patches[0]", "no sensitivity"),
     Case(

@@ -28,8 +28,8 @@ def validate_workspace(spec: dict[str, Any], *, path: str | None = None, engine:
     Args:
         spec: The workspace document.
         path: The file it came from (named in errors).
-        engine: ``fast`` (dmpreserve.stats: normsys and the POI normfactor) or ``pyhf`` (limits computed
-            with pyhf itself, as for imported template releases: also histosys).
+        engine: ``fast`` (dmpreserve.stats) or ``pyhf`` (limits computed with pyhf itself); both accept
+            :data:`SUPPORTED_MODIFIERS` (the fast engine also needs at most one staterror name per bin).
 
     Raises:
         InvalidWorkspace: naming ``path`` and the JSON path of the first problem.
@@ -56,17 +56,23 @@ def validate_workspace(spec: dict[str, Any], *, path: str | None = None, engine:
     check_model(spec, path=path, engine=engine)
 
 
-#: Modifier types each statistics engine supports (normsys: code4 interpolation; normfactor: the POI only;
-#: histosys: pyhf's code4p, for likelihoods whose limits pyhf computes).
-SUPPORTED_MODIFIERS = {"fast": ("normsys", "normfactor"), "pyhf": ("normsys", "normfactor", "histosys")}
+#: Modifier types each statistics engine supports (pyhf's default interpolation: normsys code4, histosys
+#: code4p; normfactor: the POI and free rate factors; staterror: per-bin gammas, Gaussian constraint).
+_MODIFIERS = ("normsys", "histosys", "normfactor", "staterror")
+SUPPORTED_MODIFIERS = {"fast": _MODIFIERS, "pyhf": _MODIFIERS}
+#: Parameter-config keys the statistics honour (auxdata / sigmas overrides are refused).
+_PARAMETER_KEYS = {"name", "bounds", "inits", "fixed"}
 
 
 def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool = False, engine: str = "fast") -> None:
     """What dmpreserve's statistics (fits, limits, toys) support, for a schema-valid workspace.
 
-    * the first measurement's POI has finite bounds low < high, and no parameter is fixed;
+    * the first measurement's parameters have finite bounds low < high, none is fixed, and none
+      overrides ``auxdata`` or ``sigmas``;
     * modifiers are ``normsys`` with finite factors hi, lo > 0 (lo = 0 is common in converted ROOT
-      workspaces and makes ln L undefined) or the POI's ``normfactor``;
+      workspaces and makes ln L undefined), ``histosys`` and ``staterror`` with finite data >= 0 of the
+      sample's length, or ``normfactor`` (the POI or a free rate factor);
+    * at most one staterror name acts on a channel (the fast engine profiles one gamma per bin);
     * sample yields and observations are finite and >= 0;
     * with ``signal`` (a workspace with a signal patch applied): some sample carries the POI and the
       signal samples expect more than zero events in total (a mass without sensitivity is refused).
@@ -80,11 +86,18 @@ def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool =
         field = f"$.measurements[0].config.parameters[{k}]"
         if par.get("fixed"):
             raise InvalidWorkspace(f"fixed parameter {par['name']!r} is not supported", path=path, field=field)
-        if par["name"] == poi and "bounds" in par:
+        extra = sorted(set(par) - _PARAMETER_KEYS)
+        if extra:
+            raise InvalidWorkspace(
+                f"parameter {par['name']!r}: settings {extra} are not supported (bounds and inits are)",
+                path=path,
+                field=f"{field}.{extra[0]}",
+            )
+        if "bounds" in par:
             lo, hi = (float(b) for b in par["bounds"][0])
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise InvalidWorkspace(
-                    f"POI bounds must be finite with low < high, got {par['bounds'][0]}",
+                    f"bounds of {par['name']!r} must be finite with low < high, got {par['bounds'][0]}",
                     path=path,
                     field=field + ".bounds",
                 )
@@ -92,12 +105,22 @@ def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool =
         _check_counts(obs["data"], path=path, field=f"$.observations[{k}].data")
     signal_events, has_poi = 0.0, False
     for i, channel in enumerate(spec["channels"]):
+        stat_names: set[str] = set()
         for j, sample in enumerate(channel["samples"]):
             at = f"$.channels[{i}].samples[{j}]"
             _check_counts(sample["data"], path=path, field=at + ".data")
             for k, mod in enumerate(sample["modifiers"]):
-                _check_modifier(mod, poi, path=path, field=f"{at}.modifiers[{k}]", engine=engine)
-                if mod["type"] == "normfactor":
+                _check_modifier(mod, poi, len(sample["data"]), path=path, field=f"{at}.modifiers[{k}]", engine=engine)
+                if mod["type"] == "staterror":
+                    stat_names.add(mod["name"])
+                    if len(stat_names) > 1:
+                        raise InvalidWorkspace(
+                            f"staterror modifiers {sorted(stat_names)} act on the same channel; one staterror "
+                            "name per channel is supported",
+                            path=path,
+                            field=f"{at}.modifiers[{k}].name",
+                        )
+                if mod["type"] == "normfactor" and mod["name"] == poi:
                     has_poi = True
                     signal_events += float(sum(sample["data"]))
     if signal and not has_poi:
@@ -111,27 +134,22 @@ def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool =
         )
 
 
-def _check_modifier(mod: dict[str, Any], poi: str, *, path: str | None, field: str, engine: str) -> None:
+def _check_modifier(mod: dict[str, Any], poi: str, n_bins: int, *, path: str | None, field: str, engine: str) -> None:
     kind = mod["type"]
     if kind not in SUPPORTED_MODIFIERS[engine]:
         raise InvalidWorkspace(
-            f"modifier {mod['name']!r}: type {kind!r} is not supported by dmpreserve.stats (normsys and the POI "
-            "normfactor are)"
-            if engine == "fast"
-            else f"modifier {mod['name']!r}: type {kind!r} is not supported (normsys, histosys and the POI "
-            "normfactor are)",
+            f"modifier {mod['name']!r}: type {kind!r} is not supported by dmpreserve.stats "
+            f"({', '.join(SUPPORTED_MODIFIERS[engine])} are)",
             path=path,
             field=field + ".type",
         )
-    if kind == "histosys":
-        for side in ("hi_data", "lo_data"):
-            _check_counts(mod["data"][side], path=path, field=f"{field}.data.{side}")
-    if kind == "normfactor" and mod["name"] != poi:
-        raise InvalidWorkspace(
-            f"normfactor {mod['name']!r} is not the POI {poi!r} (only the POI may be a normfactor)",
-            path=path,
-            field=field + ".name",
-        )
+    sides = {"histosys": ("hi_data", "lo_data"), "staterror": (None,)}.get(kind, ())
+    for side in sides:
+        data = mod["data"] if side is None else mod["data"][side]
+        at = field + ".data" + ("" if side is None else f".{side}")
+        if len(data) != n_bins:
+            raise InvalidWorkspace(f"has {len(data)} bins, the sample {n_bins}", path=path, field=at)
+        _check_counts(data, path=path, field=at)
     if kind == "normsys":
         for side in ("hi", "lo"):
             value = float(mod["data"][side])

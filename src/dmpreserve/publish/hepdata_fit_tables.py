@@ -75,10 +75,22 @@ def fit_tables(hdl, fit: Mapping, keywords) -> list:
                 + method.format("")
                 + f" -2 ln L at the minimum: {fit['twice_nll']:.7g}. "
                 + _gof_text(fit["goodness_of_fit"]),
-                fit["parameters"],
+                [r for r in fit["parameters"] if r.get("pull") is not None] or fit["parameters"],
                 keywords,
             )
         )
+        free = [r for r in fit["parameters"] if r.get("pull") is None]
+        if free and len(free) < len(fit["parameters"]):  # free rate factors: no pre-fit constraint, no pull
+            tables.append(
+                _parameter_table(
+                    hdl,
+                    "Background-only fit: free parameters",
+                    "Background-only fit: post-fit values of the unconstrained parameters (free normfactors) "
+                    "with HESSE uncertainties. " + method.format(""),
+                    free,
+                    keywords,
+                )
+            )
     sb = fit.get("signal_plus_background")
     rows = [r for r in fit.get("best_fit_per_mass") or () if _valid(r)]
     omitted = [r["mass_gev"] for r in fit.get("best_fit_per_mass") or () if not _valid(r)]

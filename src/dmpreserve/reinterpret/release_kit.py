@@ -12,7 +12,9 @@ The kit (``kit.json`` with ``kind: template_release``, ``format_version: 2``; sc
 
 ``dmpreserve reinterpret --kit KIT`` builds any NR model's (or user spectrum's) signal from
 ``mono_templates.json`` (:func:`dmpreserve.reinterpret.xenonnt.signal_patch`) and computes the limits with
-pyhf (:mod:`dmpreserve.reinterpret.pyhf_limits`; the fast engine has no histosys).
+the fast engine (:mod:`dmpreserve.stats`, which evaluates the release's normsys + histosys exactly as pyhf;
+:func:`patch_limit`).  :mod:`dmpreserve.reinterpret.pyhf_limits` computes the same limits with pyhf itself
+(the cross-check of ``tests/unit/reinterpret/test_release_engine.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import SignalModel, UserSpectra, model_from_dict
 from dmpreserve.reinterpret.engine import Reinterpretation
 from dmpreserve.reinterpret.kit import Kit, write_kit
-from dmpreserve.reinterpret.pyhf_limits import patch_limit
 from dmpreserve.reinterpret.release import Release
 from dmpreserve.reinterpret.xenonnt import (
     PRIORS,
@@ -45,6 +46,9 @@ from dmpreserve.reinterpret.xenonnt import (
     mono_weights,
     signal_patch,
 )
+from dmpreserve.stats.asymptotic import asymptotic_limits
+from dmpreserve.stats.limits import MassLimit
+from dmpreserve.stats.model import build_model
 
 KIND = "template_release"
 CL = 0.9
@@ -54,8 +58,9 @@ SOURCE = (
     "Zenodo 10.5281/zenodo.20576156"
 )
 METHOD = (
-    "pyhf (numpy, scipy optimiser; normsys code4, histosys code4p): asymptotic Neyman upper limit of the "
-    "two-sided PLR t~mu (chi2_1 threshold), no power constraint; Asimov sensitivity band; asymptotic CLs (q~mu)"
+    "dmpreserve.stats fast engine (pyhf model conventions; normsys code4, histosys code4p): asymptotic Neyman "
+    "upper limit of the two-sided PLR t~mu (chi2_1 threshold), no power constraint; Asimov sensitivity band; "
+    "asymptotic CLs (q~mu)"
 )
 README = """# dmpreserve reinterpretation kit: XENONnT 2026 light-DM / solar 8B release
 
@@ -170,6 +175,34 @@ def import_release(
     }
     write_kit(outdir, files=files, manifest=manifest)
     return manifest
+
+
+def patch_limit(workspace: dict[str, Any], patch: dict[str, Any], *, reference: float, cl: float = CL) -> MassLimit:
+    """Asymptotic limits of one signal patch with the fast engine, in units of mu (no power constraint).
+
+    The conventions of :func:`dmpreserve.reinterpret.pyhf_limits.patch_limit` (``mu_limit`` = the
+    unconstrained Neyman limit, ``mu_pcl_threshold`` = the -1 sigma sensitivity), with every limit solved
+    exactly (:func:`dmpreserve.stats.asymptotic.asymptotic_limits`) instead of interpolated on a grid.
+
+    Raises:
+        InvalidWorkspace: a limit beyond the POI bounds.
+    """
+    a = asymptotic_limits(build_model(workspace, patch), cl=cl)
+    return MassLimit(
+        mass_gev=float(patch["metadata"]["values"][0]),
+        reference_cross_section_cm2=float(reference),
+        mu_limit=a.neyman,
+        mu_expected=a.neyman_expected,
+        mu_unconstrained=a.neyman,
+        mu_pcl=a.neyman,
+        mu_cls=a.cls,
+        mu_cls_expected=a.cls_expected,
+        mu_pcl_threshold=a.neyman_expected[1],
+        p0=a.p0,
+        z0=a.z0,
+        neyman_threshold=a.threshold,
+        mu_hat=a.mu_hat,
+    )
 
 
 def is_release_kit(kit: Kit) -> bool:

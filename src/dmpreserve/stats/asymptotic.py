@@ -67,9 +67,8 @@ class ObservedSetup:
 def observed_setup(model: BinnedModel) -> ObservedSetup:
     """Free fits of the observed data and of the background-only Asimov data; q0 of the data."""
     asimov, asimov_aux, cond0 = asimov_background(model)
-    k = model.n_params - 1
     data = np.stack([model.observed, asimov])
-    aux = np.stack([np.zeros(k), asimov_aux])
+    aux = np.stack([model.nominal_aux, asimov_aux])
     sets = fit_datasets(model, data, aux)
     q0 = float(max(2.0 * (cond0.nll[0] - sets.free.nll[0]), 0.0)) if sets.mu_hat[0] > 0 else 0.0
     return ObservedSetup(sets=sets, q0=q0)

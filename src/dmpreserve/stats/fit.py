@@ -1,7 +1,13 @@
 """Maximum-likelihood fits of the serialized likelihood with iminuit: pulls, correlations, MINOS, scans, GoF.
 
 The objective is ``-2 ln L`` of the pyhf model (numpy backend, ``normsys`` code4 / ``histosys`` code4p
-interpolation, the same model the limits use), minimized directly with iminuit (``errordef = 1``):
+interpolation, the same model the limits use), minimized directly with iminuit (``errordef = 1``).
+Staterror gammas (one per bin, hundreds) are not MINUIT parameters: at every evaluation they are set to
+their analytic profile of the fast engine (:meth:`dmpreserve.stats.model.BinnedModel.gammas`), so MINUIT
+minimizes the profile likelihood over the other parameters (same minimum, and HESSE of the profile
+likelihood gives the errors and correlations of the listed parameters with the gammas profiled out).
+Gammas are not listed in the parameter table, pulls or correlation matrix, nor counted as free
+parameters of the goodness of fit (each has its own auxiliary measurement).
 
 * **background-only fit**: MIGRAD + HESSE; post-fit values, errors, pulls (θ̂ − θ₀)/Δθ of the
   constrained parameters (Δθ = pre-fit constraint width) and the correlation matrix;
@@ -32,6 +38,7 @@ from tqdm import tqdm
 from dmpreserve.artifacts.fit import FitResults
 from dmpreserve.artifacts.likelihood import check_model, check_patches
 from dmpreserve.errors import InvalidWorkspace
+from dmpreserve.stats.model import build_model
 
 #: Significant digits kept in the JSON output (iminuit's last digits are not meaningful).
 DIGITS = 7
@@ -95,24 +102,53 @@ class FitModel:
             self.model = ws.model(patches=[pyhf.patchset.Patch(patch)], modifier_settings=MODIFIER_SETTINGS)
         self.data = np.asarray(ws.data(self.model) if data is None else data, dtype=float)
         cfg = self.model.config
-        self.names = tuple(cfg.par_names)
-        self.init = np.asarray(cfg.suggested_init(), dtype=float)
-        self.bounds = [tuple(float(b) for b in bound) for bound in cfg.suggested_bounds()]
-        self.fixed = tuple(bool(f) for f in cfg.suggested_fixed())
-        self.poi_index = cfg.poi_index
-        widths, prefit = [], []
+        self.full_init = np.asarray(cfg.suggested_init(), dtype=float)
+        stat = {name for name, kind in cfg.modifiers if kind == "staterror"}
+        names = list(cfg.par_names)
+        self._keep = [i for i, n in enumerate(names) if n.split("[")[0] not in stat]
+        self._engine = build_model(workspace, patch, background_only=patch is None) if stat else None
+        if self._engine is not None:
+            self._theta_at = [names.index(n) if n in names else -1 for n in self._engine.param_names]
+            self._gamma_at = [names.index(n) for n in self._engine.gamma_names]
+            aux_names = []
+            for name in cfg.auxdata_order:
+                sl = cfg.par_slice(name)
+                aux_names.extend(names[sl] if name in stat else [name] * (sl.stop - sl.start))
+            wanted = self._engine.alpha_names + self._engine.gamma_names
+            self._aux_at = [aux_names.index(n) for n in wanted]
+        self.names = tuple(names[i] for i in self._keep)
+        self.init = self.full_init[self._keep]
+        bounds = [tuple(float(b) for b in bound) for bound in cfg.suggested_bounds()]
+        self.bounds = [bounds[i] for i in self._keep]
+        self.fixed = tuple(bool(cfg.suggested_fixed()[i]) for i in self._keep)
+        self.poi_index = None if cfg.poi_index is None else self._keep.index(cfg.poi_index)
+        widths = []
         for name in cfg.par_order:
             sl = cfg.par_slice(name)
             par = cfg.param_set(name)
             width = par.width() if hasattr(par, "width") else [None] * (sl.stop - sl.start)
             widths.extend(None if w is None else float(w) for w in width)
-            prefit.extend(float(v) for v in self.init[sl])
-        self.prefit_width = tuple(widths)
-        self.prefit_value = tuple(prefit)
+        self.prefit_width = tuple(widths[i] for i in self._keep)
+        self.prefit_value = tuple(float(v) for v in self.init)
+
+    def expand(self, pars, data=None) -> np.ndarray:
+        """pyhf's full parameter vector: ``pars`` (the listed parameters) and the profiled staterror gammas."""
+        pars = np.asarray(pars, dtype=float)
+        if self._engine is None:
+            return pars
+        d = self.data if data is None else np.asarray(data, dtype=float)
+        full = self.full_init.copy()
+        full[self._keep] = pars
+        theta = np.array([full[i] if i >= 0 else 0.0 for i in self._theta_at])
+        n_main = self.model.config.nmaindata
+        aux = d[n_main:][self._aux_at]
+        full[self._gamma_at] = self._engine.gammas(theta[None], d[:n_main][None], aux[None])[0]
+        return full
 
     def twice_nll(self, pars, data=None) -> float:
         """``-2 ln L`` at ``pars`` (the model's data unless ``data`` is given)."""
-        value = -2.0 * float(self.model.logpdf(np.asarray(pars, dtype=float), self.data if data is None else data)[0])
+        d = self.data if data is None else data
+        value = -2.0 * float(self.model.logpdf(self.expand(pars, d), d)[0])
         return value if np.isfinite(value) else 1e300
 
     def minuit(self, *, data=None, start=None, fix: dict[int, float] | None = None) -> Minuit:
@@ -161,7 +197,8 @@ class FitModel:
         d = self.data if data is None else np.asarray(data, dtype=float)
         n_main = self.model.config.nmaindata
         n = d[:n_main]
-        nu = np.asarray(self.model.expected_actualdata(np.asarray(pars, dtype=float)), dtype=float)[:n_main]
+        full = self.expand(pars, d)
+        nu = np.asarray(self.model.expected_actualdata(full), dtype=float)[:n_main]
         if np.any((nu <= 0) & (n > 0)):
             raise InvalidWorkspace(
                 "a bin with observed events has zero expectation; the saturated-model goodness of fit is undefined",
@@ -172,8 +209,8 @@ class FitModel:
         main = 2.0 * float(np.sum(nu - n + log_term))
         aux = d[n_main:]
         constraint = -2.0 * (
-            float(np.sum(self.model.constraint_logpdf(aux, np.asarray(pars, float))))
-            - float(np.sum(self.model.constraint_logpdf(aux, self.init)))
+            float(np.sum(self.model.constraint_logpdf(aux, full)))
+            - float(np.sum(self.model.constraint_logpdf(aux, self.full_init)))
         )
         return max(main + constraint, 0.0)
 
@@ -242,7 +279,7 @@ def goodness_of_fit(
     if toys > 0:
         rng = np.random.default_rng(seed)
         n_main = lik.model.config.nmaindata
-        nu = np.asarray(lik.model.expected_actualdata(np.asarray(result.values)), dtype=float)[:n_main]
+        nu = np.asarray(lik.model.expected_actualdata(lik.expand(result.values)), dtype=float)[:n_main]
         aux = lik.data[n_main:]
         counts = rng.poisson(np.clip(nu, 0.0, None), size=(toys, n_main)).astype(float)
         above = 0

@@ -1,16 +1,39 @@
 """A vectorized binned-Poisson model read from a pyhf workspace plus one signal patch.
 
-Supported modifiers are the ones this project's likelihood uses: ``normsys`` (pyhf's code4
-polynomial interpolation / exponential extrapolation, Gaussian constraint with unit width) and
-the ``normfactor`` that is the POI; the shared validation
-:func:`dmpreserve.artifacts.likelihood.check_model` refuses anything else, for every reader alike.
-The negative log-likelihood and its derivatives are computed
-in numpy for a *batch* of rows (each row: a dataset, auxiliary data and parameter point), and
-:func:`minimize` runs a bounded, damped Newton iteration on all rows at once.  This reproduces
-pyhf's numpy backend (``-2 log L`` up to a data-dependent constant) at a fraction of the cost.
+Supported modifiers (pyhf's conventions, numpy backend, default interpolation codes):
 
-Parameter vector per row: ``theta = [mu, alpha_0, ..., alpha_{K-1}]`` (POI first, then the
-``normsys`` parameters in sorted name order).
+* ``normfactor``: the POI and any number of free rate factors (bounds and inits from the
+  measurement's parameter config, pyhf's (0, 10) and 1 otherwise);
+* ``normsys``: code4 interpolation, Gaussian constraint N(aux | alpha, 1);
+* ``histosys``: code4p interpolation (pyhf's default), additive on the sample's nominal yields,
+  sharing its alpha with a ``normsys`` of the same name as pyhf does;
+* ``staterror``: one gamma per bin shared by the samples carrying a staterror of that name, constraint
+  N(aux | gamma, sigma_b) with sigma_b = sqrt(sum_s delta_sb^2) / sum_s N_sb over the samples carrying
+  the modifier (pyhf ``staterror_builder``).  Bins with sigma_b = 0 (no uncertainty or no yield) have
+  their gamma *fixed* at 1 by pyhf (``suggested_fixed``); here they have no gamma at all.  At most one
+  staterror name may act on a bin (:func:`dmpreserve.artifacts.likelihood.check_model`).
+
+Staterror gammas are **profiled analytically**, not fitted: for fixed other parameters theta each
+bin's NLL ``gamma A_b + R_b - n_b ln(gamma A_b + R_b) + (gamma - a_b)^2 / (2 sigma_b^2)`` (A: the yields
+gamma multiplies, R: the rest) is convex in gamma and its minimum is the root of a quadratic
+(:func:`dmpreserve.stats.interpolation.profile_gamma`).  The Newton iteration therefore only sees the
+few parameters theta: the gradient of the profiled NLL is the partial derivative at gamma_hat
+(envelope theorem) and its Hessian is the Schur complement H_tt - sum_b H_tb H_bt / H_bb (the gamma
+block is diagonal), exact for the profiled function.  The cost per row is O(P^2 B), as without
+staterror, instead of O((P + B)^3) for a dense Newton step over P + B parameters, and no iteration
+is spent on hundreds of gammas; the minimum is the same as pyhf's joint fit.  Gammas at their bounds
+(1e-10, 10) are held there (no Schur term).
+
+The negative log-likelihood and its derivatives are computed for a *batch* of rows (each row: a
+dataset, auxiliary data and parameter point); :func:`dmpreserve.stats.newton.minimize` runs a
+bounded, damped Newton iteration on all rows at once.  Up to constants (ln n!, the Gaussian
+normalisations ln(sigma sqrt(2 pi)) and the constraint terms of pyhf's fixed gammas, which do not
+depend on the parameters) ``2 nll`` is pyhf's ``-2 logpdf``.
+
+Parameter vector per row: ``theta = [mu, nf_1.., alpha_1..]`` (POI, the other normfactors in sorted
+name order, then the normsys/histosys alphas in sorted name order; :attr:`BinnedModel.param_names`).
+Auxiliary data per row: ``[alpha aux (K), gamma aux (G)]`` (observed: 0 and 1).  A *full* parameter
+vector appends the G gammas (toys are generated at one).
 """
 
 from __future__ import annotations
@@ -18,7 +41,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import math
 from typing import Any
 
 import jsonpatch
@@ -26,6 +48,14 @@ import numpy as np
 
 from dmpreserve.artifacts.likelihood import check_model
 from dmpreserve.errors import InvalidWorkspace
+from dmpreserve.stats.interpolation import (
+    code4,
+    code4_coefficients,
+    code4p,
+    code4p_basis,
+    profile_gamma,
+    staterror_gammas,
+)
 
 #: Floor of the expected counts per bin (an empty bin with data has likelihood zero).
 TINY = 1e-300
@@ -33,79 +63,69 @@ TINY = 1e-300
 ALPHA_BOUNDS = (-5.0, 5.0)
 
 
-def _code4_coefficients(hi: float, lo: float) -> np.ndarray:
-    """The six polynomial coefficients of pyhf's code4 for one (hi, lo) pair (alpha0 = 1)."""
-    a_inv = np.array(
-        [
-            [15 / 16, -15 / 16, -7 / 16, -7 / 16, 1 / 16, -1 / 16],
-            [3 / 2, 3 / 2, -9 / 16, 9 / 16, 1 / 16, 1 / 16],
-            [-5 / 8, 5 / 8, 5 / 8, 5 / 8, -1 / 8, 1 / 8],
-            [-3 / 2, -3 / 2, 7 / 8, -7 / 8, -1 / 8, -1 / 8],
-            [3 / 16, -3 / 16, -3 / 16, -3 / 16, 1 / 16, -1 / 16],
-            [1 / 2, 1 / 2, -5 / 16, 5 / 16, 1 / 16, 1 / 16],
-        ]
-    )
-    lu, ld = math.log(hi), math.log(lo)
-    b = np.array([hi - 1, lo - 1, lu * hi, -ld * lo, lu * lu * hi, ld * ld * lo])
-    return a_inv @ b
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class BinnedModel:
-    """Expected counts ``nu = sum_s g_s(mu) prod_t I_t(alpha) N_s`` and the constrained Poisson NLL.
+    """Expected counts ``nu_b = sum_s G_sb c_s(theta) (N_sb + sum_h Delta_hb(alpha))`` and the constrained NLL.
+
+    ``c_s`` is the product of the sample's normfactors and code4 normsys factors, ``Delta_h`` the
+    code4p histosys deltas of the sample, ``G_sb`` the bin's staterror gamma for samples carrying it.
 
     Attributes:
         nominal: Nominal sample yields, shape (S, B) [events].
-        signal_mask: Which samples scale with the POI, shape (S,).
-        term_sample, term_alpha: For each normsys term t, its sample and parameter index, shape (T,).
-        term_coef: code4 polynomial coefficients, shape (T, 6).
-        term_log_hi, term_log_lo: log of the hi / lo factors, shape (T,).
-        alpha_names: The normsys parameter names (constraint N(0, 1) each).
+        signal_mask: Which samples carry the POI, shape (S,).
+        factor_names: Normfactor names, POI first (F,); factor_incidence (S, F) 0/1.
+        alpha_names: normsys/histosys parameter names (K,), constraint N(0, 1) each.
+        term_sample, term_alpha, term_coef, term_log_hi, term_log_lo: normsys terms (T,), code4.
+        hist_sample, hist_alpha: histosys terms (H,); hist_basis: code4p basis (H, 4, B).
+        stat_mask: (S, B) 1 where the sample's yield is multiplied by a free gamma.
+        gamma_bins: Bin of each free gamma (G,); gamma_sigma: its constraint width (G,);
+            gamma_names: pyhf's names, e.g. ``staterror_ch[3]``.
         observed: Observed counts, shape (B,).
-        poi_bounds: (low, high) bounds of the POI.
+        lower, upper, init: Bounds and start values of theta (P,).
     """
 
     nominal: np.ndarray
     signal_mask: np.ndarray
+    factor_names: tuple[str, ...]
+    factor_incidence: np.ndarray
+    alpha_names: tuple[str, ...]
     term_sample: np.ndarray
     term_alpha: np.ndarray
     term_coef: np.ndarray
     term_log_hi: np.ndarray
     term_log_lo: np.ndarray
-    alpha_names: tuple[str, ...]
+    hist_sample: np.ndarray
+    hist_alpha: np.ndarray
+    hist_basis: np.ndarray
+    stat_mask: np.ndarray
+    gamma_bins: np.ndarray
+    gamma_sigma: np.ndarray
+    gamma_names: tuple[str, ...]
     observed: np.ndarray
-    poi_bounds: tuple[float, float]
+    lower: np.ndarray
+    upper: np.ndarray
+    init: np.ndarray
 
-    @functools.cached_property
-    def _sample_onehot(self) -> np.ndarray:
-        """(T, S) matrix: term t belongs to sample s."""
-        out = np.zeros((self.term_sample.size, self.nominal.shape[0]))
-        out[np.arange(self.term_sample.size), self.term_sample] = 1.0
-        return out
-
-    @functools.cached_property
-    def _param_sample_onehot(self) -> np.ndarray:
-        """(T, P*S) matrix: term t acts on (parameter 1 + alpha_t, sample s_t)."""
-        n_s = self.nominal.shape[0]
-        out = np.zeros((self.term_sample.size, self.n_params * n_s))
-        out[np.arange(self.term_sample.size), (1 + self.term_alpha) * n_s + self.term_sample] = 1.0
-        return out
-
-    @functools.cached_property
-    def _sample_totals(self) -> np.ndarray:
-        """Total nominal yield per sample, (S,)."""
-        return self.nominal.sum(axis=1)
-
-    @functools.cached_property
-    def _pair_products(self) -> np.ndarray:
-        """(S(S+1)/2, B) products N_s N_t of the upper-triangle sample pairs."""
-        iu = np.triu_indices(self.nominal.shape[0])
-        return self.nominal[iu[0]] * self.nominal[iu[1]]
+    # ---- sizes and names
+    @property
+    def n_factors(self) -> int:
+        """Number of normfactors F (the POI included)."""
+        return len(self.factor_names)
 
     @property
     def n_params(self) -> int:
-        """Number of parameters (POI + normsys)."""
-        return 1 + len(self.alpha_names)
+        """Number of fitted parameters P = F + K (gammas are profiled)."""
+        return self.n_factors + len(self.alpha_names)
+
+    @property
+    def n_gammas(self) -> int:
+        """Number of free staterror gammas G."""
+        return int(self.gamma_bins.size)
+
+    @property
+    def n_aux(self) -> int:
+        """Number of auxiliary data K + G."""
+        return len(self.alpha_names) + self.n_gammas
 
     @property
     def n_bins(self) -> int:
@@ -113,94 +133,284 @@ class BinnedModel:
         return int(self.nominal.shape[1])
 
     @property
-    def lower(self) -> np.ndarray:
-        """Lower parameter bounds."""
-        return np.array([self.poi_bounds[0], *[ALPHA_BOUNDS[0]] * len(self.alpha_names)])
+    def param_names(self) -> tuple[str, ...]:
+        """Names of theta: factor names, then alpha names."""
+        return self.factor_names + self.alpha_names
 
     @property
-    def upper(self) -> np.ndarray:
-        """Upper parameter bounds."""
-        return np.array([self.poi_bounds[1], *[ALPHA_BOUNDS[1]] * len(self.alpha_names)])
+    def poi_bounds(self) -> tuple[float, float]:
+        """(low, high) bounds of the POI."""
+        return float(self.lower[0]), float(self.upper[0])
 
-    def _interp(self, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """code4 factor I, d ln I/d alpha and d2 ln I/d alpha2 per term, each (R, T)."""
-        a = alpha[:, self.term_alpha]
-        c = self.term_coef
-        poly = 1 + a * (c[:, 0] + a * (c[:, 1] + a * (c[:, 2] + a * (c[:, 3] + a * (c[:, 4] + a * c[:, 5])))))
-        d1 = c[:, 0] + a * (2 * c[:, 1] + a * (3 * c[:, 2] + a * (4 * c[:, 3] + a * (5 * c[:, 4] + a * 6 * c[:, 5]))))
-        d2 = 2 * c[:, 1] + a * (6 * c[:, 2] + a * (12 * c[:, 3] + a * (20 * c[:, 4] + a * 30 * c[:, 5])))
-        up, dn = a >= 1.0, a <= -1.0
-        with np.errstate(over="ignore", invalid="ignore"):
-            value = np.where(up, np.exp(a * self.term_log_hi), np.where(dn, np.exp(-a * self.term_log_lo), poly))
-            dlog = np.where(up, self.term_log_hi, np.where(dn, -self.term_log_lo, d1 / poly))
-            d2log = np.where(up | dn, 0.0, d2 / poly - (d1 / poly) ** 2)
-        return value, dlog, d2log
+    @functools.cached_property
+    def aux_sigma(self) -> np.ndarray:
+        """Widths of the auxiliary Gaussians (K + G,): 1 for alphas, sigma_b for gammas."""
+        return np.concatenate([np.ones(len(self.alpha_names)), self.gamma_sigma])
 
-    def _factors(self, value: np.ndarray) -> np.ndarray:
-        """prod_t I_t per sample, shape (R, S)."""
-        return np.exp(np.log(value) @ self._sample_onehot)
+    @functools.cached_property
+    def nominal_aux(self) -> np.ndarray:
+        """The observed auxiliary data (K + G,): 0 for alphas, 1 for gammas."""
+        return np.concatenate([np.zeros(len(self.alpha_names)), np.ones(self.n_gammas)])
+
+    def aux_expected(self, full: np.ndarray) -> np.ndarray:
+        """Means of the auxiliary data at full parameters (R, P [+ G]): alphas and gammas (R, K + G)."""
+        full = np.atleast_2d(full)
+        return np.concatenate([full[:, self.n_factors : self.n_params], self._gammas_of(full)], axis=1)
+
+    def start(self, aux: np.ndarray) -> np.ndarray:
+        """Start points of fits (R, P): factors at their inits, alphas at their auxiliary data (clipped)."""
+        aux = np.atleast_2d(aux)
+        out = np.repeat(self.init[None], aux.shape[0], axis=0)
+        out[:, self.n_factors :] = aux[:, : len(self.alpha_names)]
+        return np.clip(out, self.lower, self.upper)
+
+    def _gammas_of(self, full: np.ndarray) -> np.ndarray:
+        if full.shape[1] == self.n_params + self.n_gammas and self.n_gammas:
+            return full[:, self.n_params :]
+        return np.ones((full.shape[0], self.n_gammas))
+
+    # ---- the model
+    @functools.cached_property
+    def _split(self) -> tuple[np.ndarray, np.ndarray]:
+        """Nominal yields multiplied by a gamma (A) and not (R), each (S, B)."""
+        return self.nominal * self.stat_mask, self.nominal * (1.0 - self.stat_mask)
+
+    @functools.cached_property
+    def _hist_onehot(self) -> np.ndarray:
+        """(H, S): histosys term h acts on sample s."""
+        out = np.zeros((self.hist_sample.size, self.nominal.shape[0]))
+        out[np.arange(self.hist_sample.size), self.hist_sample] = 1.0
+        return out
+
+    def _factors(self, theta: np.ndarray, *, derivatives: bool = True):
+        """c (R, S), dc (R, P, S), d2c (R, P, P, S) of the per-sample scale factors (only c without ``derivatives``)."""
+        n_rows, n_f = theta.shape[0], self.n_factors
+        inc = self.factor_incidence  # (S, F)
+        nf = theta[:, :n_f]
+        per = np.where(inc[None] > 0, nf[:, None, :], 1.0)  # (R, S, F)
+        value, dlog, d2log = code4(
+            theta[:, n_f:][:, self.term_alpha], self.term_coef, self.term_log_hi, self.term_log_lo
+        )
+        n_s, n_k = self.nominal.shape[0], len(self.alpha_names)
+        lp = np.zeros((n_rows, n_k, n_s))
+        lpp = np.zeros((n_rows, n_k, n_s))
+        log_i = np.zeros((n_rows, n_s))
+        for t in range(self.term_sample.size):  # few terms; a Python loop keeps it readable
+            s, k = self.term_sample[t], self.term_alpha[t]
+            log_i[:, s] += np.log(value[:, t])
+            lp[:, k, s] += dlog[:, t]
+            lpp[:, k, s] += d2log[:, t]
+        isys = np.exp(log_i)
+        c = np.prod(per, axis=2) * isys
+        if not derivatives:
+            return c, None, None
+        n_p = self.n_params
+        dc = np.zeros((n_rows, n_p, n_s))
+        d2c = np.zeros((n_rows, n_p, n_p, n_s))
+        for f in range(n_f):
+            others = np.prod(np.where(np.arange(n_f) == f, 1.0, per), axis=2)
+            dnf = inc[:, f] * others * isys  # (R, S)
+            dc[:, f] = dnf
+            d2c[:, f, n_f:] = dnf[:, None, :] * lp
+            d2c[:, n_f:, f] = d2c[:, f, n_f:]
+            for g in range(f + 1, n_f):
+                both = np.prod(np.where((np.arange(n_f) == f) | (np.arange(n_f) == g), 1.0, per), axis=2)
+                d2c[:, f, g] = d2c[:, g, f] = inc[:, f] * inc[:, g] * both * isys
+        dc[:, n_f:] = c[:, None, :] * lp
+        d2c[:, n_f:, n_f:] = c[:, None, None, :] * lp[:, :, None, :] * lp[:, None, :, :]
+        idx = np.arange(n_f, n_p)
+        d2c[:, idx, idx] += c[:, None, :] * lpp
+        return c, dc, d2c
+
+    def _shapes(self, theta: np.ndarray):
+        """Sample yields before scaling m (R, S, B) with histosys (None without) and the code4p coefficients."""
+        if self.hist_sample.size == 0:
+            return None, None
+        coef = code4p(theta[:, self.n_factors :][:, self.hist_alpha])
+        delta = np.einsum("rhk,hkb->rhb", coef[0], self.hist_basis)
+        return self.nominal[None] + np.einsum("rhb,hs->rsb", delta, self._hist_onehot), coef
+
+    def _parts(self, c: np.ndarray, m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """A (yields multiplied by gamma) and R (the rest), each (R, B)."""
+        if m is None:
+            if not self.n_gammas:
+                return np.zeros((c.shape[0], 1)), c @ self.nominal  # A = 0 broadcasts over the bins
+            a_n, r_n = self._split
+            return c @ a_n, c @ r_n
+        cm = c[:, :, None] * m
+        a_part = np.sum(cm * self.stat_mask, axis=1)
+        return a_part, np.sum(cm, axis=1) - a_part
+
+    def _profile(self, a_part, r_part, data, aux) -> tuple[np.ndarray, np.ndarray]:
+        """Profiled gammas (R, G) at the gamma bins and whether each is inside its bounds."""
+        gb = self.gamma_bins
+        k = len(self.alpha_names)
+        return profile_gamma(a_part[:, gb], r_part[:, gb], data[:, gb], aux[:, k:], self.gamma_sigma)
 
     def scales(self, theta: np.ndarray) -> np.ndarray:
-        """Per-sample scale factors c_s(theta) = g_s(mu) f_s(alpha), shape (R, S)."""
-        value, _, _ = self._interp(theta[:, 1:])
-        return np.where(self.signal_mask, theta[:, :1], 1.0) * self._factors(value)
+        """Per-sample scale factors c_s(theta) (normfactors x normsys), shape (R, S)."""
+        return self._factors(np.atleast_2d(theta)[:, : self.n_params], derivatives=False)[0]
 
-    def expected(self, theta: np.ndarray) -> np.ndarray:
-        """Expected counts per bin, shape (R, B)."""
-        return self.scales(np.atleast_2d(theta)) @ self.nominal
+    def expected(self, full: np.ndarray) -> np.ndarray:
+        """Expected counts per bin (R, B) at theta (R, P; gammas 1) or full parameters (R, P + G)."""
+        full = np.atleast_2d(np.asarray(full, float))
+        theta = full[:, : self.n_params]
+        c = self.scales(theta)
+        a_part, r_part = self._parts(c, self._shapes(theta)[0])
+        if not self.n_gammas:
+            return r_part + a_part
+        gam = np.ones_like(a_part)
+        gam[:, self.gamma_bins] = self._gammas_of(full)
+        return r_part + gam * a_part
+
+    def gammas(self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray) -> np.ndarray:
+        """Profiled staterror gammas (R, G) at theta (R, P) for the rows' data and auxiliary data."""
+        theta = np.atleast_2d(theta)
+        data = np.broadcast_to(data, (theta.shape[0], self.n_bins))
+        aux = np.broadcast_to(aux, (theta.shape[0], self.n_aux))
+        a_part, r_part = self._parts(self.scales(theta), self._shapes(theta)[0])
+        return self._profile(a_part, r_part, data, aux)[0]
+
+    def full(self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray) -> np.ndarray:
+        """theta with the profiled gammas appended (R, P + G)."""
+        theta = np.atleast_2d(theta)
+        return np.concatenate([theta, self.gammas(theta, data, aux)], axis=1)
+
+    def _terms(self, theta, data, aux, *, derivatives: bool = True):
+        c, dc, d2c = self._factors(theta, derivatives=derivatives)
+        m, coef = self._shapes(theta)
+        a_part, r_part = self._parts(c, m)
+        if self.n_gammas:
+            gam, inside = self._profile(a_part, r_part, data, aux)
+            big = np.ones_like(a_part)
+            big[:, self.gamma_bins] = gam
+            raw = r_part + big * a_part
+        else:
+            gam, inside, big = np.ones((theta.shape[0], 0)), np.ones((theta.shape[0], 0), bool), 1.0
+            raw = r_part + a_part
+        # pyhf's Poisson term nu - n ln nu: a negative nu (histosys beyond its range) counts as such in
+        # an empty bin; only the logarithm is floored (pyhf: NaN there)
+        nu = np.maximum(raw, TINY)
+        k = len(self.alpha_names)
+        alphas = theta[:, self.n_factors :]
+        nll = (
+            np.sum(raw, axis=1)
+            - np.einsum("rb,rb->r", data, np.log(nu))
+            + 0.5 * np.sum((alphas - aux[:, :k]) ** 2, axis=1)
+            + 0.5 * np.sum(((gam - aux[:, k:]) / self.gamma_sigma) ** 2, axis=1)
+        )
+        return nll, (c, dc, d2c, m, coef, a_part, gam, inside, big, nu)
 
     def nll(self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray) -> np.ndarray:
-        """Negative log-likelihood per row, without the data-only constants (log n!, log 2 pi)."""
-        c = self.scales(theta)
-        nu = np.maximum(c @ self.nominal, TINY)
-        return (
-            c @ self._sample_totals
-            - np.einsum("rb,rb->r", data, np.log(nu))
-            + 0.5 * np.sum((theta[:, 1:] - aux) ** 2, axis=1)
-        )
+        """Profiled NLL per row (gammas at their minimum), without the constants (see the module docstring)."""
+        return self._terms(theta, data, aux, derivatives=False)[0]
 
     def derivatives(
         self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """NLL, gradient (R, P) and Hessian (R, P, P) per row (exact second derivatives)."""
-        n_rows, n_par = theta.shape
-        value, dlog, d2log = self._interp(theta[:, 1:])
-        f = self._factors(value)
-        g = np.where(self.signal_mask, theta[:, :1], 1.0)
-        c = g * f  # (R, S)
-        nu = np.maximum(c @ self.nominal, TINY)
+        """Profiled NLL, gradient (R, P) and Hessian (R, P, P) per row (exact second derivatives)."""
+        nll, (c, dc, d2c, m, coef, a_part, gam, inside, big, nu) = self._terms(theta, data, aux)
+        n_f, n_p = self.n_factors, self.n_params
+        n_rows = theta.shape[0]
         ratio = data / nu
-        u = self._sample_totals - ratio @ self.nominal.T  # (R, S): d NLL / d c_s
-        w = ratio / nu  # data / nu^2
-        n_s = c.shape[1]
-        iu = np.triu_indices(n_s)
-        q = np.empty((n_rows, n_s, n_s))
-        q[:, iu[0], iu[1]] = w @ self._pair_products.T  # sum_b w_b N_sb N_tb, (R, S, S)
-        q[:, iu[1], iu[0]] = q[:, iu[0], iu[1]]
-        # dc/dtheta (R, P, S) and d2c/dtheta2 (R, P, P, S); ln f_s = sum of ln I_t over the terms of s
-        lp = (dlog @ self._param_sample_onehot).reshape(n_rows, n_par, n_s)
-        lpp = (d2log @ self._param_sample_onehot).reshape(n_rows, n_par, n_s)
-        d1 = c[:, None, :] * lp
-        d1[:, 0, :] = np.where(self.signal_mask, f, 0.0)
-        d2 = c[:, None, None, :] * lp[:, :, None, :] * lp[:, None, :, :]
-        idx = np.arange(1, n_par)
-        d2[:, idx, idx, :] += c[:, None, :] * lpp[:, 1:, :]
-        cross = d1[:, 0, None, :] * lp[:, 1:, :]  # d2 c / d mu d alpha = f_s L'_k (signal samples)
-        d2[:, 0, 1:, :] = cross
-        d2[:, 1:, 0, :] = cross
-        grad = (d1 @ u[:, :, None])[:, :, 0]
-        hess = (d1 @ q) @ d1.transpose(0, 2, 1) + (d2.reshape(n_rows, n_par * n_par, n_s) @ u[:, :, None]).reshape(
-            n_rows, n_par, n_par
-        )
-        grad[:, 1:] += theta[:, 1:] - aux
+        u = 1.0 - ratio  # d nll / d nu
+        w = ratio / nu  # d2 nll / d nu2 (nu * nu would underflow at the floor TINY)
+        x = self.stat_mask
+        if m is None:
+            return nll, *self._fast_derivatives(theta, data, aux, dc, d2c, a_part, big, inside, u, w)
+        g_sb = np.where(x[None] > 0, np.broadcast_to(big, nu.shape)[:, None, :], 1.0)  # (R, S, B) gamma per yield
+        jac = dc @ (g_sb * m)  # d nu / d theta, (R, P, B)
+        jac_a = dc @ (x * m)  # d A / d theta
+        gw = g_sb * u[:, None, :]
+        u_s = np.sum(gw * m, axis=2)
+        hess2 = (d2c.reshape(n_rows, n_p * n_p, -1) @ u_s[:, :, None]).reshape(n_rows, n_p, n_p)
+        d_delta = np.einsum("rhk,hkb->rhb", coef[1], self.hist_basis)  # histosys terms
+        d2_delta = np.einsum("rhk,hkb->rhb", coef[2], self.hist_basis)
+        cs = c[:, self.hist_sample]  # (R, H)
+        gw_h = gw[:, self.hist_sample]  # (R, H, B)
+        v = np.sum(gw_h * d_delta, axis=2)
+        wh = np.sum(gw_h * d2_delta, axis=2)
+        for h, (s, k) in enumerate(zip(self.hist_sample, self.hist_alpha)):
+            p = n_f + k
+            jac[:, p] += cs[:, h, None] * g_sb[:, s] * d_delta[:, h]
+            jac_a[:, p] += cs[:, h, None] * x[s] * d_delta[:, h]
+            hess2[:, :, p] += dc[:, :, s] * v[:, h, None]
+            hess2[:, p, :] += dc[:, :, s] * v[:, h, None]
+            hess2[:, p, p] += cs[:, h] * wh[:, h]
+        grad = (jac @ u[:, :, None])[:, :, 0]
+        hess = (jac * w[:, None, :]) @ jac.transpose(0, 2, 1) + hess2
+        if self.n_gammas:  # Schur complement of the (diagonal) gamma block
+            gb = self.gamma_bins
+            kk = w[:, None, gb] * jac[:, :, gb] * a_part[:, None, gb] + u[:, None, gb] * jac_a[:, :, gb]
+            h_gg = w[:, gb] * a_part[:, gb] ** 2 + 1.0 / self.gamma_sigma**2
+            hess -= (kk * np.where(inside, 1.0 / h_gg, 0.0)[:, None, :]) @ kk.transpose(0, 2, 1)
+        return nll, *self._constrain(theta, aux, grad, hess)
+
+    def _constrain(self, theta, aux, grad, hess):
+        """Add the alphas' N(aux | alpha, 1) constraint terms to gradient and Hessian."""
+        n_f = self.n_factors
+        idx = np.arange(n_f, self.n_params)
+        grad[:, n_f:] += theta[:, n_f:] - aux[:, : len(self.alpha_names)]
         hess[:, idx, idx] += 1.0
-        nll = c @ self._sample_totals - np.einsum("rb,rb->r", data, np.log(nu))
-        nll += 0.5 * np.sum((theta[:, 1:] - aux) ** 2, axis=1)
-        return nll, grad, hess
+        return grad, hess
+
+    @functools.cached_property
+    def _pair_products(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(B, S*S) products A_sb A_tb, A_sb R_tb + R_sb A_tb and R_sb R_tb of the split nominal yields."""
+        a_n, r_n = self._split
+        n_s, n_b = a_n.shape
+        aa = np.einsum("sb,tb->bst", a_n, a_n).reshape(n_b, n_s * n_s)
+        ar = np.einsum("sb,tb->bst", a_n, r_n).reshape(n_b, n_s * n_s)
+        rr = np.einsum("sb,tb->bst", r_n, r_n).reshape(n_b, n_s * n_s)
+        return aa, ar + ar.reshape(n_b, n_s, n_s).transpose(0, 2, 1).reshape(n_b, -1), rr
+
+    def _fast_derivatives(self, theta, data, aux, dc, d2c, a_part, big, inside, u, w):
+        """Gradient and Hessian without histosys: nu_b = sum_s c_s (gamma_b A_sb + R_sb).
+
+        Every bin sum is a product of per-bin weights with the precomputed sample-pair products
+        (:attr:`_pair_products`): sum_b w_b dnu_b dnu_b^T = dc Q dc^T with Q_st = sum_b w_b N'_sb N'_tb
+        (N' = gamma A + R), and the Schur term of the gammas likewise, with K_sb = alpha_b A_sb + beta_b R_sb
+        (alpha = w A gamma + u, beta = w A; d2 nll / d theta d gamma_b = dc K_b).
+        """
+        n_rows, n_s = dc.shape[0], dc.shape[2]
+        n_p = self.n_params
+        a_n, r_n = self._split
+        aa, ar, rr = self._pair_products
+        if self.n_gammas:
+            u_s = (u * big) @ a_n.T + u @ r_n.T  # d nll / d c_s, (R, S)
+            gb = self.gamma_bins
+            h_inv = np.zeros_like(w)
+            h_gg = w[:, gb] * a_part[:, gb] ** 2 + 1.0 / self.gamma_sigma**2
+            h_inv[:, gb] = np.where(inside, 1.0 / h_gg, 0.0)
+            al, be = w * a_part * big + u, w * a_part
+            q = (w * big * big - h_inv * al * al) @ aa + (w * big - h_inv * al * be) @ ar + (w - h_inv * be * be) @ rr
+        else:  # A = 0: the nominal yields are all R
+            u_s = u @ r_n.T
+            q = w @ rr
+        q = q.reshape(n_rows, n_s, n_s)
+        grad = (dc @ u_s[:, :, None])[:, :, 0]
+        hess = dc @ q @ dc.transpose(0, 2, 1)
+        hess += (d2c.reshape(n_rows, n_p * n_p, n_s) @ u_s[:, :, None]).reshape(n_rows, n_p, n_p)
+        return self._constrain(theta, aux, grad, hess)
 
 
-def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> BinnedModel:
+def _parameter_config(measurement: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in measurement.get("parameters", [])}
+
+
+def _scalar_setting(config: dict[str, dict[str, Any]], name: str, bounds: tuple[float, float], init: float):
+    par = config.get(name, {})
+    lo, hi = (float(b) for b in par["bounds"][0]) if "bounds" in par else bounds
+    return lo, hi, float(par["inits"][0]) if "inits" in par else init
+
+
+def build_model(
+    workspace: dict[str, Any], patch: dict[str, Any] | None, *, background_only: bool = False
+) -> BinnedModel:
     """The model of a pyhf workspace with one patch of a patchset applied (``None``: as is).
+
+    With ``background_only`` a model without any sample carrying the POI is accepted (the POI is then
+    a parameter without effect; :mod:`dmpreserve.stats.fit` profiles the gammas of such a model).
 
     Raises:
         InvalidWorkspace: what the shared likelihood validation refuses
@@ -212,45 +422,65 @@ def build_model(workspace: dict[str, Any], patch: dict[str, Any] | None) -> Binn
     check_model(spec, signal=patch is not None)
     measurement = spec["measurements"][0]["config"]
     poi = measurement["poi"]
-    bounds = (0.0, 10.0)
-    for par in measurement.get("parameters", []):
-        if par["name"] == poi and "bounds" in par:
-            bounds = (float(par["bounds"][0][0]), float(par["bounds"][0][1]))
+    config = _parameter_config(measurement)
     channels = sorted(spec["channels"], key=lambda ch: ch["name"])  # pyhf orders channels by name
     obs = {o["name"]: np.asarray(o["data"], float) for o in spec["observations"]}
     offsets, n_bins = {}, 0
     for ch in channels:
         offsets[ch["name"]] = n_bins
         n_bins += len(ch["samples"][0]["data"])
-    nominal, signal_mask, terms, alphas = [], [], [], set()
-    for ch in channels:
-        for sample in ch["samples"]:
-            row = np.zeros(n_bins)
-            row[offsets[ch["name"]] : offsets[ch["name"]] + len(sample["data"])] = sample["data"]
-            is_signal = False
-            for mod in sample["modifiers"]:  # check_model: the POI normfactor or a valid normsys
-                if mod["type"] == "normfactor":
-                    is_signal = True
-                else:
-                    hi, lo = float(mod["data"]["hi"]), float(mod["data"]["lo"])
-                    terms.append((len(nominal), mod["name"], hi, lo))
-                    alphas.add(mod["name"])
-            nominal.append(row)
-            signal_mask.append(is_signal)
-    if not any(signal_mask):
+    rows = [(ch["name"], sample) for ch in channels for sample in ch["samples"]]
+    nominal = np.zeros((len(rows), n_bins))
+    factors, alphas, terms, hists = {poi}, set(), [], []
+    for i, (ch, sample) in enumerate(rows):
+        sl = slice(offsets[ch], offsets[ch] + len(sample["data"]))
+        nominal[i, sl] = sample["data"]
+        for mod in sample["modifiers"]:
+            if mod["type"] == "normfactor":
+                factors.add(mod["name"])
+            elif mod["type"] == "normsys":
+                terms.append((i, mod["name"], float(mod["data"]["hi"]), float(mod["data"]["lo"])))
+                alphas.add(mod["name"])
+            elif mod["type"] == "histosys":
+                hi, lo = np.zeros(n_bins), np.zeros(n_bins)
+                hi[sl], lo[sl] = mod["data"]["hi_data"], mod["data"]["lo_data"]
+                hists.append((i, mod["name"], code4p_basis(nominal[i], hi, lo)))
+                alphas.add(mod["name"])
+    factor_names = (poi, *sorted(factors - {poi}))
+    fidx = {n: j for j, n in enumerate(factor_names)}
+    incidence = np.zeros((len(rows), len(factor_names)))
+    for i, (_, sample) in enumerate(rows):
+        for mod in sample["modifiers"]:
+            if mod["type"] == "normfactor":
+                incidence[i, fidx[mod["name"]]] = 1.0
+    signal_mask = incidence[:, 0] > 0
+    if not signal_mask.any() and not background_only:
         raise InvalidWorkspace(f"no sample carries the POI normfactor {poi!r}", field="channels")
     names = tuple(sorted(alphas))
-    index = {n: i for i, n in enumerate(names)}
-    observed = np.concatenate([obs[ch["name"]] for ch in channels])
+    index = {n: k for k, n in enumerate(names)}
+    settings = [_scalar_setting(config, n, (0.0, 10.0), 1.0) for n in factor_names]
+    settings += [_scalar_setting(config, n, ALPHA_BOUNDS, 0.0) for n in names]
+    stat_mask, gammas = staterror_gammas(offsets, n_bins, rows)
     return BinnedModel(
-        nominal=np.asarray(nominal),
-        signal_mask=np.asarray(signal_mask),
+        nominal=nominal,
+        signal_mask=signal_mask,
+        factor_names=factor_names,
+        factor_incidence=incidence,
+        alpha_names=names,
         term_sample=np.array([t[0] for t in terms], int),
         term_alpha=np.array([index[t[1]] for t in terms], int),
-        term_coef=np.array([_code4_coefficients(t[2], t[3]) for t in terms]).reshape(-1, 6),
+        term_coef=np.array([code4_coefficients(t[2], t[3]) for t in terms]).reshape(-1, 6),
         term_log_hi=np.log([t[2] for t in terms]),
         term_log_lo=np.log([t[3] for t in terms]),
-        alpha_names=names,
-        observed=observed,
-        poi_bounds=bounds,
+        hist_sample=np.array([h[0] for h in hists], int),
+        hist_alpha=np.array([index[h[1]] for h in hists], int),
+        hist_basis=np.array([h[2] for h in hists]).reshape(-1, 4, n_bins),
+        stat_mask=stat_mask,
+        gamma_bins=np.array([g[0] for g in gammas], int),
+        gamma_sigma=np.array([g[1] for g in gammas], float),
+        gamma_names=tuple(g[2] for g in gammas),
+        observed=np.concatenate([obs[ch["name"]] for ch in channels]),
+        lower=np.array([s[0] for s in settings]),
+        upper=np.array([s[1] for s in settings]),
+        init=np.array([s[2] for s in settings]),
     )

@@ -3,7 +3,8 @@
 Every row (dataset, auxiliary data, start point) is minimized independently but in the same numpy
 operations.  The Hessian is made positive definite by taking the absolute values of its eigenvalues
 (saddle-free Newton), steps are halved until the NLL decreases, and parameters at a bound whose
-gradient points outwards are held there (active set).
+gradient points outwards are held there (active set).  Staterror gammas are not parameters here: the
+model profiles them analytically inside every NLL evaluation (:mod:`dmpreserve.stats.model`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def minimize(
     Args:
         model: The model.
         data: Main-measurement counts, shape (R, B) (or (B,), broadcast).
-        aux: Auxiliary data of the normsys constraints, shape (R, K) (or (K,)).
+        aux: Auxiliary data of the constraints (alphas, then staterror gammas), shape (R, K + G) (or (K + G,)).
         init: Start points, shape (R, P); with ``fix_poi`` the POI stays at ``init[:, 0]``.
         fix_poi: Conditional fit (POI fixed) instead of a free fit.
         max_iter: Newton iterations at most.
@@ -62,7 +63,7 @@ def minimize(
     init = np.atleast_2d(np.asarray(init, float))
     n_rows = init.shape[0]
     data = np.broadcast_to(np.asarray(data, float), (n_rows, model.n_bins))
-    aux = np.broadcast_to(np.asarray(aux, float), (n_rows, model.n_params - 1))
+    aux = np.broadcast_to(np.asarray(aux, float), (n_rows, model.n_aux))
     if n_rows == 0:
         return NewtonMinimum(theta=init.reshape(0, model.n_params), nll=np.zeros(0), converged=np.zeros(0, bool))
     parts = [

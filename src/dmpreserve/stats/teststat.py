@@ -23,7 +23,7 @@ class Datasets:
 
     Attributes:
         data: Main-measurement counts, shape (D, B).
-        aux: Auxiliary data of the constraints, shape (D, K).
+        aux: Auxiliary data of the constraints, shape (D, K + G) (alphas, staterror gammas).
         free: Free fits (mu within the POI bounds), one per dataset.
     """
 
@@ -38,10 +38,11 @@ class Datasets:
 
 
 def fit_datasets(model: BinnedModel, data: np.ndarray, aux: np.ndarray, *, init: np.ndarray | None = None) -> Datasets:
-    """Free fits of a batch of datasets (start: ``init`` rows or mu = 1, alpha = aux)."""
+    """Free fits of a batch of datasets (start: ``init`` rows (R, P) or :meth:`BinnedModel.start` of ``aux``)."""
     data, aux = np.atleast_2d(np.asarray(data, float)), np.atleast_2d(np.asarray(aux, float))
     if init is None:
-        init = np.concatenate([np.ones((data.shape[0], 1)), aux], axis=1)
+        init = model.start(np.broadcast_to(aux, (data.shape[0], model.n_aux)))
+    init = np.atleast_2d(init)[:, : model.n_params]
     return Datasets(data=data, aux=aux, free=minimize(model, data, aux, init, fix_poi=False))
 
 
@@ -84,11 +85,13 @@ def qmu_tilde(t: np.ndarray, mu: np.ndarray, mu_hat: np.ndarray) -> np.ndarray:
 def asimov_background(model: BinnedModel) -> tuple[np.ndarray, np.ndarray, NewtonMinimum]:
     """Background-only Asimov dataset as pyhf builds it (nuisances from the mu = 0 fit to the data).
 
+    The auxiliary data are the fitted alphas and profiled staterror gammas (pyhf's expected auxdata).
+
     Returns:
-        Main data (B,), auxiliary data (K,) and the conditional mu = 0 fit to the observed data.
+        Main data (B,), auxiliary data (K + G,) and the conditional mu = 0 fit to the observed data.
     """
-    k = model.n_params - 1
-    init = np.zeros((1, model.n_params))
-    cond0 = minimize(model, model.observed[None], np.zeros((1, k)), init, fix_poi=True)
-    theta0 = cond0.theta
-    return model.expected(theta0)[0], theta0[0, 1:].copy(), cond0
+    init = model.start(model.nominal_aux)
+    init[:, 0] = 0.0
+    cond0 = minimize(model, model.observed[None], model.nominal_aux[None], init, fix_poi=True)
+    full0 = model.full(cond0.theta, model.observed[None], model.nominal_aux[None])
+    return model.expected(full0)[0], model.aux_expected(full0)[0], cond0

@@ -46,16 +46,22 @@ class ToySettings:
 
 
 def background_theta(model: BinnedModel) -> np.ndarray:
-    """Parameters of the toys: mu = 0 and the nuisances of the conditional mu = 0 fit to the observed data."""
-    _, aux0, _ = asimov_background(model)
-    return np.concatenate([[0.0], aux0])
+    """Full parameters of the toys (P + G,): mu = 0 and the nuisances (profiled gammas appended) of the
+    conditional mu = 0 fit to the observed data."""
+    _, _, cond0 = asimov_background(model)
+    return model.full(cond0.theta, model.observed[None], model.nominal_aux[None])[0]
 
 
 def generate(model: BinnedModel, theta: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` toys at parameters ``theta`` (P,): Poisson main data (n, B), Normal(alpha, 1) auxiliary data."""
+    """``n`` toys at parameters ``theta`` (P,: gammas 1, or full P + G,) as pyhf samples its model.
+
+    Returns:
+        Poisson main data (n, B) and Normal auxiliary data (n, K + G): N(alpha, 1) for each normsys/histosys
+        alpha, N(gamma_b, sigma_b) for each free staterror gamma.
+    """
     nu = model.expected(theta[None])[0]
     data = rng.poisson(nu, size=(n, nu.size)).astype(float)
-    aux = rng.normal(theta[1:], 1.0, size=(n, theta.size - 1))
+    aux = rng.normal(model.aux_expected(theta[None])[0], model.aux_sigma, size=(n, model.n_aux))
     return data, aux
 
 
@@ -64,7 +70,7 @@ def toy_tmu_fits(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """t~mu at ``mu_test`` of ``n`` toys generated at ``theta``; also mu_hat and the fit status (both fits)."""
     data, aux = generate(model, theta, n, rng)
-    sets = fit_datasets(model, data, aux, init=np.repeat(theta[None], n, axis=0))
+    sets = fit_datasets(model, data, aux, init=np.repeat(theta[None, : model.n_params], n, axis=0))
     t, cond = tmu_tilde(model, sets, np.full(n, mu_test))
     ok = sets.free.converged & cond.converged & np.isfinite(t)
     return t, sets.mu_hat, ok
@@ -88,7 +94,7 @@ def background_datasets(model: BinnedModel, theta0: np.ndarray, n: int, seed: in
     """The shared background-only pseudo-datasets (identical for every mass), with this model's free fits."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_BACKGROUND]))
     data, aux = generate(model, theta0, n, rng)
-    return fit_datasets(model, data, aux, init=np.repeat(theta0[None], n, axis=0))
+    return fit_datasets(model, data, aux, init=np.repeat(theta0[None, : model.n_params], n, axis=0))
 
 
 def atom_pvalue(t: np.ndarray, signal_events: float) -> float:

@@ -54,11 +54,24 @@ def test_normsys_lo_refused_alike_by_every_reader(lo: float) -> None:
             "not supported",
         ),
         (
-            lambda ws: ws["channels"][0]["samples"][0]["modifiers"].append(
-                {"name": "k", "type": "normfactor", "data": None}
+            lambda ws: ws["channels"][0]["samples"][0]["modifiers"].extend(
+                [{"name": "stat_a", "type": "staterror", "data": [1.0] * 3}]
+                + [{"name": "stat_b", "type": "staterror", "data": [1.0] * 3}]
             ),
-            "$.channels[0].samples[0].modifiers[1].name",
-            "POI",
+            "$.channels[0].samples[0].modifiers[2].name",
+            "one staterror name per channel",
+        ),
+        (
+            lambda ws: ws["channels"][0]["samples"][0]["modifiers"].append(
+                {"name": "stat", "type": "staterror", "data": [1.0] * 2}
+            ),
+            "$.channels[0].samples[0].modifiers[1].data",
+            "has 2 bins, the sample 3",
+        ),
+        (
+            lambda ws: ws["measurements"][0]["config"]["parameters"][0].update(auxdata=[0.0]),
+            "$.measurements[0].config.parameters[0].auxdata",
+            "not supported",
         ),
         (
             lambda ws: ws["measurements"][0]["config"]["parameters"][0].update(fixed=True),
