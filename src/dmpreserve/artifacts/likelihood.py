@@ -57,8 +57,11 @@ def validate_workspace(spec: dict[str, Any], *, path: str | None = None, engine:
 
 
 #: Modifier types each statistics engine supports (normsys: code4 interpolation; normfactor: the POI only;
-#: histosys: pyhf's code4p, for likelihoods whose limits pyhf computes).
-SUPPORTED_MODIFIERS = {"fast": ("normsys", "normfactor"), "pyhf": ("normsys", "normfactor", "histosys")}
+#: histosys: pyhf's code4p, staterror and free background normfactors, for likelihoods whose limits pyhf computes).
+SUPPORTED_MODIFIERS = {
+    "fast": ("normsys", "normfactor"),
+    "pyhf": ("normsys", "normfactor", "histosys", "staterror"),
+}
 
 
 def check_model(spec: dict[str, Any], *, path: str | None = None, signal: bool = False, engine: str = "fast") -> None:
@@ -126,7 +129,7 @@ def _check_modifier(mod: dict[str, Any], poi: str, *, path: str | None, field: s
     if kind == "histosys":
         for side in ("hi_data", "lo_data"):
             _check_counts(mod["data"][side], path=path, field=f"{field}.data.{side}")
-    if kind == "normfactor" and mod["name"] != poi:
+    if kind == "normfactor" and mod["name"] != poi and engine == "fast":
         raise InvalidWorkspace(
             f"normfactor {mod['name']!r} is not the POI {poi!r} (only the POI may be a normfactor)",
             path=path,
