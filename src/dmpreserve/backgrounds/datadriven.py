@@ -17,9 +17,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 from scipy.special import ndtr
 
-from dmpreserve.artifacts.reduced import DATASET_SHARED, ReducedData, sidecar_path
+from dmpreserve.artifacts.reduced import (
+    DATASET_SHARED,
+    PARQUET_READ_ERRORS,
+    ReducedData,
+    sidecar_path,
+    unreadable_parquet,
+    validate_sidecar,
+)
 from dmpreserve.config import AnalysisConfig, Binning
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import read_json
@@ -58,30 +66,76 @@ class ScienceRun:
     live_time_s: float
 
 
-def science_run(paths: Sequence[str | os.PathLike]) -> ScienceRun:
-    """Read only the sidecars of a science dataset (kind ``science``; :data:`DATASET_SHARED` fields agree).
+def _science_sidecar(parquet: str) -> dict[str, Any]:
+    """One science file's sidecar, validated against its Parquet schema and row count without reading the events.
 
     Raises:
-        InvalidData: naming the sidecar and field: missing, another kind, fields that disagree, no live time.
+        InvalidData: as :func:`dmpreserve.artifacts.reduced.read_reduced`, naming the file and field.
+    """
+    spath = str(sidecar_path(parquet))
+    if not os.path.isfile(parquet):
+        raise InvalidData("reduced-data file not found", path=parquet)
+    meta = read_json(spath, what="reduced-data sidecar")
+    if not isinstance(meta, dict):
+        raise InvalidData("sidecar must be a JSON object", path=spath)
+    if not isinstance(meta.get("columns", {}), dict):
+        raise InvalidData(
+            "must be an object mapping column names to unit and description", path=spath, field="$.columns"
+        )
+    if meta.get("kind") != "science":
+        raise InvalidData(f"expected a file of kind science, got {meta.get('kind')!r}", path=spath, field="$.kind")
+    try:
+        schema = pq.read_schema(parquet)
+        n_rows = pq.read_metadata(parquet).num_rows
+    except PARQUET_READ_ERRORS as exc:
+        raise unreadable_parquet(parquet, exc) from None
+    for name in schema.names:
+        if name not in meta.get("columns", {}):
+            raise InvalidData(
+                "column is in the Parquet file but not described in the sidecar", path=spath, field=f"$.columns.{name}"
+            )
+    for name in meta.get("columns", {}):
+        if name not in schema.names:
+            raise InvalidData(
+                "column described in the sidecar is missing from the Parquet file", path=parquet, field=name
+            )
+    validate_sidecar(meta, schema, path=spath)
+    if n_rows != meta["n_events"]:
+        raise InvalidData(
+            f"sidecar says {meta['n_events']} events, the file has {n_rows}", path=spath, field="$.n_events"
+        )
+    lt = meta.get("live_time_s")
+    if isinstance(lt, bool) or not isinstance(lt, (int, float)) or not (math.isfinite(lt) and lt > 0):
+        raise InvalidData("a science file needs a live time > 0 s", path=spath, field="$.live_time_s")
+    return meta
+
+
+def science_run(paths: Sequence[str | os.PathLike]) -> ScienceRun:
+    """The science dataset from its files' sidecars (validated against each file's Parquet schema and row count,
+    kind ``science``, :data:`DATASET_SHARED` fields and column units agreeing); the events are not read.
+
+    Raises:
+        InvalidData: naming the file or sidecar and the field.
     """
     files = tuple(str(p) for p in paths)
     if not files:
         raise InvalidData("a dataset needs at least one Parquet file", path="<empty dataset>")
     metas = []
     for f in files:
-        spath = sidecar_path(f)
-        if not os.path.isfile(f):
-            raise InvalidData("reduced-data file not found", path=f)
-        meta = read_json(spath, what="reduced-data sidecar")
-        if not isinstance(meta, dict) or meta.get("kind") != "science":
-            got = meta.get("kind") if isinstance(meta, dict) else None
-            raise InvalidData(f"expected a file of kind science, got {got!r}", path=spath, field="$.kind")
-        lt = meta.get("live_time_s")
-        if isinstance(lt, bool) or not isinstance(lt, (int, float)) or not (math.isfinite(lt) and lt > 0):
-            raise InvalidData("a science file needs a live time > 0 s", path=spath, field="$.live_time_s")
-        for key in DATASET_SHARED:
-            if metas and meta.get(key) != metas[0].get(key):
-                raise InvalidData(f"differs from {files[0]} in the same dataset", path=spath, field=f"$.{key}")
+        meta = _science_sidecar(f)
+        spath = str(sidecar_path(f))
+        if metas:
+            first = metas[0]
+            if list(meta["columns"]) != list(first["columns"]):
+                raise InvalidData(f"columns differ from those of {files[0]}", path=spath, field="$.columns")
+            for name in first["columns"]:
+                if meta["columns"][name].get("unit") != first["columns"][name].get("unit"):
+                    raise InvalidData(
+                        f"unit differs from {files[0]} in the same dataset", path=spath, field=f"$.columns.{name}.unit"
+                    )
+            for key in DATASET_SHARED:
+                if meta.get(key) != first.get(key):
+                    raise InvalidData(f"differs from {files[0]} in the same dataset", path=spath, field=f"$.{key}")
         metas.append(meta)
     return ScienceRun(files, metas[0], float(math.fsum(m["live_time_s"] for m in metas)))
 
@@ -214,9 +268,10 @@ def wall_events(run: ScienceRun, config: AnalysisConfig, *, r_min_cm: float) -> 
     keep = [c for c in cuts if not (c.kind == "fiducial" and c.variable == "r_cm")]
     side = Cut(name="wall_sideband", kind="fiducial", variable="r_cm", lower=r_min_cm)
     table = select_stream(list(run.files), (*keep, side), columns=["cs1_phd", "cs2_phd", "s2_phd"], cutflow=False).table
-    cs1 = table.column("cs1_phd").to_numpy()
-    cs2 = table.column("cs2_phd").to_numpy()
-    s2 = table.column("s2_phd").to_numpy()
+    cs1, cs2, s2 = (table.column(c).to_numpy() for c in ("cs1_phd", "cs2_phd", "s2_phd"))
+    for name, arr in (("cs1_phd", cs1), ("cs2_phd", cs2), ("s2_phd", s2)):
+        if not np.all(np.isfinite(arr)):
+            raise InvalidData("NaN or infinite values among the wall-sideband events", path=run.files[0], field=name)
     res = det["position_resolution_cm"]
     sigma = res["a_cm"] * np.sqrt(1000.0 / np.maximum(s2, 1.0)) + res["b_cm"]
     r_wall = det["wall_radius_cm"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -115,10 +116,10 @@ def _shape(name: str, comp: dict[str, Any], inputs: BackgroundInputs, config: An
         )
     if shape == "template":
         src = comp["shape"]["template"]
-        if "csv" in src:
-            ext, where = read_csv_template(src["csv"], binning), src["csv"]
+        if "csv" in src:  # paths relative to the working directory; errors name the absolute path
+            ext, where = read_csv_template(os.path.abspath(src["csv"]), binning), src["csv"]
         else:
-            ext = read_hdf5_template(src["hdf5"]["path"], src["hdf5"]["histogram"], binning)
+            ext = read_hdf5_template(os.path.abspath(src["hdf5"]["path"]), src["hdf5"]["histogram"], binning)
             where = f"{src['hdf5']['path']}:{src['hdf5']['histogram']}"
         return ext.values, ext.stat_err, 0.0, None, "external template", f"external template {where}"
     if shape == "isolated_pairs":

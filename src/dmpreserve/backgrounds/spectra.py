@@ -102,8 +102,8 @@ def spectrum_from_config(spec: dict[str, Any], *, field: str) -> Spectrum:
     if kind == "lines":
         lines = tuple((float(e), float(i)) for e, i in zip(p["energies_kev"], p["intensities"]))
         return Spectrum(label="lines at " + ", ".join(f"{e:g}" for e, _ in lines) + " keV", absolute=True, lines=lines)
-    if kind == "csv":
-        return read_csv_spectrum(p["path"])
+    if kind == "csv":  # relative to the working directory (where Snakemake runs); errors name the absolute path
+        return read_csv_spectrum(os.path.abspath(p["path"]))
     name = p["name"]
     try:
         if name == "cevns_8b":

@@ -253,3 +253,57 @@ def test_config_file_round_trip(small_config_path: Path) -> None:
     """The YAML of the test configuration declares the five default components."""
     doc = yaml.safe_load(small_config_path.read_text(encoding="utf-8"))
     assert sorted(doc["backgrounds"]["components"]) == ["accidental", "cevns_8b", "er", "neutron", "wall"]
+
+
+def test_external_and_builtin_components(bg_dir: Path, mdc_dir: Path, small_config, tmp_path: Path) -> None:
+    """A CSV template in events/(t yr) (normalisation template), an HDF5 template (expected_events) and the
+    136Xe 2vbb spectrum through the ER lines, each against an independent number."""
+    import multihist
+    from inference_interface import multihist_to_template
+
+    from dmpreserve.physics.double_beta import rate_xe136_2vbb
+
+    b = small_config.binning
+    e1, e2 = b.cs1_edges_phd, b.log10_cs2_edges
+    n1, n2 = b.shape
+    values = np.arange(n1 * n2, dtype=float).reshape(n1, n2) / 100.0 + 0.01
+    rows = "".join(
+        f"{e1[i]!r},{e1[i + 1]!r},{e2[j]!r},{e2[j + 1]!r},{float(values[i, j])!r},{float(values[i, j]) / 10!r}\n"
+        for i in range(n1)
+        for j in range(n2)
+    )
+    (tmp_path / "t.csv").write_text(
+        "cs1_min_phd,cs1_max_phd,log10_cs2_min,log10_cs2_max,events,events_err\n" + rows, encoding="utf-8"
+    )
+    hist = multihist.Histdd(bins=[list(e1), list(e2)], axis_names=["cs1", "log10_cs2"])
+    hist.histogram = values
+    multihist_to_template([hist], str(tmp_path / "t.h5"), histogram_names=["radon"])
+    comps = copy.deepcopy(small_config["backgrounds"]["components"])
+    comps["csv_template"] = {
+        "shape": {"template": {"csv": str(tmp_path / "t.csv")}},
+        "normalisation": {"template": True, "constraint": {"lognormal": 0.1}},
+    }
+    comps["h5_template"] = {
+        "shape": {"template": {"hdf5": {"path": str(tmp_path / "t.h5"), "histogram": "radon"}}},
+        "normalisation": {"expected_events": 3.0, "constraint": {"gaussian": 0.2}},
+    }
+    comps["xe136"] = {
+        "kind": "ER",
+        "spectrum": {"builtin": {"name": "xe136_2vbb"}},
+        "shape": "nest",
+        "normalisation": {"spectrum": True, "constraint": {"lognormal": 0.1}},
+    }
+    t = estimate_backgrounds(_with_components(small_config, comps), _inputs(bg_dir, mdc_dir))
+    exposure = t.exposure_t_yr
+    np.testing.assert_allclose(t.components["csv_template"].template, exposure * values, rtol=1e-12)
+    np.testing.assert_allclose(t.components["csv_template"].stat_err, exposure * values / 10, rtol=1e-12)
+    h5 = t.components["h5_template"]
+    np.testing.assert_allclose(h5.template, 3.0 * values / values.sum(), rtol=1e-12)
+    assert h5.stat_err is None and h5.constraint == "gaussian"
+    resp = read_line_response(bg_dir / "response_er.json")
+    fine = np.linspace(resp.line_energies_kev[0], resp.line_energies_kev[-1], 59001)
+    mid = 0.5 * (fine[1:] + fine[:-1])
+    acc = np.array([resp.row(e).sum() for e in mid])
+    want = exposure * float(np.sum(rate_xe136_2vbb(mid) * acc) * (fine[1] - fine[0]))
+    assert t.components["xe136"].expected_events == pytest.approx(want, rel=1e-4)
+    build_workspace(t, poi_bounds=(0.0, 50.0))  # valid for pyhf
