@@ -6,9 +6,10 @@ rule backgrounds:
         selected=rules.select.output.selected,
         selected_meta=rules.select.output.selected_meta,
         exposure=rules.select.output.exposure,
-        # the NEST responses (nest shapes); with the response step: rules.response.output.response_nr / response_er
-        response_nr=rules.signal.output.response,
-        response_er=rules.signal.output.response_er,
+        # the NEST responses of nest shapes (made by the signal rule, included after this file; with the response
+        # step: f"{R}/response/response_nr.json" and f"{R}/response/response_er.json")
+        response_nr=f"{R}/signal/response_nr.json",
+        response_er=f"{R}/signal/response_er.json",
         science=rules.mdc.output.science,
         calib_er=rules.mdc.output.calib_er,
         isolated_s1=rules.mdc.output.isolated_s1,

@@ -41,6 +41,7 @@ def run_backgrounds(args: argparse.Namespace) -> None:
     from dmpreserve.artifacts.response import read_line_response, read_response
     from dmpreserve.artifacts.templates import write_templates
     from dmpreserve.backgrounds import BackgroundInputs, estimate_backgrounds, science_run, write_summary
+    from dmpreserve.backgrounds.quality import MIN_EVENTS_PER_BIN, poorly_sampled_fraction
     from dmpreserve.config import load_config
 
     def dataset(paths, kind):
@@ -61,12 +62,14 @@ def run_backgrounds(args: argparse.Namespace) -> None:
     templates = estimate_backgrounds(load_config(args.config), inputs)
     for name, comp in sorted(templates.components.items()):
         LOG.info(
-            "%-10s %10.4g +- %.3g events (%s; %s)",
+            "%-10s %10.4g +- %.3g events (%s; %s); %.1f%% of it in bins on < %d simulated events",
             name,
             comp.expected_events,
             comp.uncertainty_events,
             comp.constraint,
             comp.method,
+            100 * poorly_sampled_fraction(comp.template, comp.stat_err),
+            MIN_EVENTS_PER_BIN,
         )
     LOG.info("observed %d events, exposure %.4g t yr", int(templates.observed.sum()), templates.exposure_t_yr)
     write_summary(args.summary, templates)
