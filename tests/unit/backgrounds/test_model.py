@@ -307,3 +307,27 @@ def test_external_and_builtin_components(bg_dir: Path, mdc_dir: Path, small_conf
     want = exposure * float(np.sum(rate_xe136_2vbb(mid) * acc) * (fine[1] - fine[0]))
     assert t.components["xe136"].expected_events == pytest.approx(want, rel=1e-4)
     build_workspace(t, poi_bounds=(0.0, 50.0))  # valid for pyhf
+
+
+def test_accidentals_rate_and_counting_errors(mdc_dir: Path, doc, small_config) -> None:
+    """rate per pairing = r_S1 r_S2 window live time / pairs (from the sidecars); each bin holds a whole number of
+    pairings and its uncertainty is sqrt(pairings) x rate per pairing."""
+    iso1, iso2 = read_reduced(mdc_dir / "isolated_s1.parquet"), read_reduced(mdc_dir / "isolated_s2.parquet")
+    science = read_json(mdc_dir / "science.json")
+    pairs = small_config["backgrounds"]["components"]["accidental"]["shape"]["isolated_pairs"]["pairs"]
+    total = (
+        len(iso1)
+        / iso1.meta["live_time_s"]
+        * len(iso2)
+        / iso2.meta["live_time_s"]
+        * science["active_volume"]["drift_time_max_us"]
+        * 1e-6
+        * science["live_time_s"]
+    )
+    acc = doc["components"]["accidental"]
+    counts = np.asarray(acc["template"]) / (total / pairs)
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-6)
+    assert 0.3 * pairs < counts.sum() <= pairs
+    np.testing.assert_allclose(np.asarray(acc["stat_err"]), np.sqrt(np.round(counts)) * total / pairs, rtol=1e-9)
+    rel = np.hypot(0.2, np.sqrt(1 / len(iso1) + 1 / len(iso2)))
+    assert acc["uncertainty_events"] == pytest.approx(acc["expected_events"] * rel, rel=1e-12)
