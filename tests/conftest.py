@@ -21,9 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / "tests" / "data" / "test_config.yaml"
 DEFAULT_CONFIG = REPO / "workflow" / "config" / "config.yaml"
 
-#: Small ER line grid and NEST sample for ``dmpreserve signal`` (fast tests; the CLI defaults are 0.5:30:0.5, 2000).
-ER_LINES = "1:3:1"
-ER_EVENTS_PER_LINE = 50
+#: ER line grid and small NEST sample for ``dmpreserve signal`` (fast tests; the CLI defaults are 0.5:30:0.5, 2000).
+#: The lines span the ER background's range in the ROI: the backgrounds step folds the flat ER spectrum through them.
+ER_LINES = "0.5:30:0.5"
+ER_EVENTS_PER_LINE = 100
 
 #: MDC sample names (attributes of dmpreserve.mdc.generate.MdcOutputs) -> file stem.
 MDC_FILES = ("science", "truth", "calib_er", "calib_nr", "sim_nr", "isolated_s1", "isolated_s2")
@@ -36,7 +37,7 @@ def shrink(doc: dict[str, Any]) -> dict[str, Any]:
     doc["mdc"]["calibration"]["nr_events"] = 1000
     doc["mdc"]["simulation"]["nr_events"] = 20000
     doc["mdc"]["components"]["accidental"]["isolated_s1_events"] = 2000
-    doc["backgrounds"]["accidental"]["pairs"] = 20000
+    doc["backgrounds"]["components"]["accidental"]["shape"]["isolated_pairs"]["pairs"] = 20000
     return doc
 
 
@@ -125,29 +126,6 @@ def pipeline_dir(tmp_path_factory, mdc_dir, small_config_path) -> Path:
         ],
         ["mass-grid", "--config", c, "-o", f"{r}/signal/mass_grid.json"],
         [
-            "backgrounds",
-            "--config",
-            c,
-            "--science",
-            f"{m}/science.parquet",
-            "--calib-er",
-            f"{m}/calib_er.parquet",
-            "--sim-nr",
-            f"{m}/sim_nr.parquet",
-            "--isolated-s1",
-            f"{m}/isolated_s1.parquet",
-            "--isolated-s2",
-            f"{m}/isolated_s2.parquet",
-            "--selected",
-            f"{r}/selection/selected.parquet",
-            "--exposure",
-            f"{r}/selection/exposure.json",
-            "--templates",
-            f"{r}/backgrounds/templates.json",
-            "--summary",
-            f"{r}/backgrounds/summary.csv",
-        ],
-        [
             "response",
             "--config",
             c,
@@ -179,6 +157,31 @@ def pipeline_dir(tmp_path_factory, mdc_dir, small_config_path) -> Path:
             f"{r}/signal/signal.json",
             "--spectra",
             f"{r}/signal/spectra.csv",
+        ],
+        [
+            "backgrounds",
+            "--config",
+            c,
+            "--science",
+            f"{m}/science.parquet",
+            "--calib-er",
+            f"{m}/calib_er.parquet",
+            "--response-nr",
+            f"{r}/response/response_nr.json",
+            "--response-er",
+            f"{r}/response/response_er.json",
+            "--isolated-s1",
+            f"{m}/isolated_s1.parquet",
+            "--isolated-s2",
+            f"{m}/isolated_s2.parquet",
+            "--selected",
+            f"{r}/selection/selected.parquet",
+            "--exposure",
+            f"{r}/selection/exposure.json",
+            "--templates",
+            f"{r}/backgrounds/templates.json",
+            "--summary",
+            f"{r}/backgrounds/summary.csv",
         ],
         [
             "likelihood",

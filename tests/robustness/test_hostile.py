@@ -76,11 +76,27 @@ INPUTS: dict[str, dict[str, str]] = {
         "--config": "config",
         "--science": "science",
         "--calib-er": "calib_er",
-        "--sim-nr": "sim_nr",
         "--isolated-s1": "isolated_s1",
         "--isolated-s2": "isolated_s2",
+        "--response-nr": "response",
+        "--response-er": "response_er",
         "--selected": "selected",
         "--exposure": "exposure",
+    },
+    # the backgrounds step with a configuration whose extra component reads an external file (in/<name>)
+    **{
+        f"backgrounds-{v}": {
+            "--config": f"config_bg_{v}",
+            "--science": "science",
+            "--calib-er": "calib_er",
+            "--isolated-s1": "isolated_s1",
+            "--isolated-s2": "isolated_s2",
+            "--response-nr": "response",
+            "--response-er": "response_er",
+            "--selected": "selected",
+            "--exposure": "exposure",
+        }
+        for v in ("spectrum", "template", "hdf5")
     },
     "mass-grid": {"--config": "config", "--signal-model": "signal_model"},
     "response": {"--config": "config", "--sim-nr": "sim_nr", "--selected-sidecar": "selected_meta"},
@@ -161,6 +177,10 @@ OUTPUTS: dict[str, dict[str, str]] = {
         "--exposure": "exposure.json",
     },
     "backgrounds": {"--templates": "templates.json", "--summary": "summary.csv"},
+    **{
+        f"backgrounds-{v}": {"--templates": "templates.json", "--summary": "summary.csv"}
+        for v in ("spectrum", "template", "hdf5")
+    },
     "mass-grid": {"-o": "mass_grid.json"},
     "response": {"--response-nr": "response_nr.json", "--response-er": "response_er.json"},
     "response-curve": {"--response-nr": "response_nr.json", "--response-er": "response_er.json"},
@@ -214,6 +234,7 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
         )
         == 0
     )
+    paths.update(_external_background_inputs(extra, doc))
     paths["signal_model"] = REPO / "workflow/config/signal_model.yaml"
     paths["response"] = pipeline_dir / "response/response_nr.json"
     paths["response_er"] = pipeline_dir / "response/response_er.json"
@@ -282,6 +303,82 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
         == 0
     )
     return paths
+
+
+#: External files of the backgrounds-{spectrum,template,hdf5} variants: each configuration reads ``in/<name>``
+#: relative to the working directory (the test's tmp_path), where the damaged copy is written.
+EXTERNAL_BACKGROUND_FILES = {"spectrum": "bg_spectrum.csv", "template": "bg_template.csv", "hdf5": "bg_template.h5"}
+
+
+def _external_background_inputs(extra: Path, doc: dict) -> dict[str, Path]:
+    """Good external background files and, per variant, a configuration with one extra component reading one."""
+    import multihist
+    from inference_interface import multihist_to_template
+
+    from dmpreserve.config import config_from_dict
+
+    binning = config_from_dict(doc).binning
+    e1, e2 = binning.cs1_edges_phd, binning.log10_cs2_edges
+    out: dict[str, Path] = {}
+    files = {k: extra / name for k, name in EXTERNAL_BACKGROUND_FILES.items()}
+    files["spectrum"].write_text(
+        "energy_kev,rate_per_t_yr_kev\n" + "".join(f"{e},0.1\n" for e in range(1, 21)), encoding="utf-8"
+    )
+    files["template"].write_text(
+        "cs1_min_phd,cs1_max_phd,log10_cs2_min,log10_cs2_max,events\n"
+        + "".join(
+            f"{e1[i]!r},{e1[i + 1]!r},{e2[j]!r},{e2[j + 1]!r},1.0\n"
+            for i in range(len(e1) - 1)
+            for j in range(len(e2) - 1)
+        ),
+        encoding="utf-8",
+    )
+    hist = multihist.Histdd(bins=[list(e1), list(e2)], axis_names=["cs1", "log10_cs2"])
+    hist.histogram = np.ones((len(e1) - 1, len(e2) - 1))
+    multihist_to_template([hist], str(files["hdf5"]), histogram_names=["extra"])
+    components = {
+        "spectrum": {
+            "kind": "ER",
+            "spectrum": {"csv": {"path": "in/bg_spectrum.csv"}},
+            "shape": "nest",
+            "normalisation": {"spectrum": True, "constraint": {"lognormal": 0.1}},
+        },
+        "template": {
+            "shape": {"template": {"csv": "in/bg_template.csv"}},
+            "normalisation": {"expected_events": 1.0, "constraint": {"lognormal": 0.1}},
+        },
+        "hdf5": {
+            "shape": {"template": {"hdf5": {"path": "in/bg_template.h5", "histogram": "extra"}}},
+            "normalisation": {"expected_events": 1.0, "constraint": {"gaussian": 0.1}},
+        },
+    }
+    for variant, comp in components.items():
+        d = yaml.safe_load(yaml.safe_dump(doc))
+        d["backgrounds"]["components"]["extra"] = comp
+        out[f"config_bg_{variant}"] = extra / f"config_bg_{variant}.yaml"
+        out[f"config_bg_{variant}"].write_text(yaml.safe_dump(d, sort_keys=False), encoding="utf-8")
+        out[f"bg_{variant}"] = files[variant]
+    return out
+
+
+def _not_inference_interface(src: Path, dest: Path) -> Path:
+    """An HDF5 file with the histogram but neither the ``bins`` nor the ``templates`` group."""
+    import h5py
+
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / src.name
+    with h5py.File(out, "w") as f:
+        f.create_dataset("extra", data=np.ones((2, 2)))
+    return out
+
+
+def _line_outside_response(doc: dict) -> None:
+    doc["backgrounds"]["components"]["ar37"] = {
+        "kind": "ER",
+        "spectrum": {"lines": {"energies_kev": [2.82, 41.5], "intensities": [1.0, 1.0]}},
+        "shape": "nest",
+        "normalisation": {"expected_events": 1.0, "constraint": {"free": {}}},
+    }
 
 
 def _cut_code(doc: dict) -> None:
@@ -1054,6 +1151,72 @@ CASES = [
         "$.energy_edges_kev",
         "another binning",
     ),
+    # --- the background model's external inputs (backgrounds reads them through the configuration)
+    Case(
+        "bg_template_binning_differs",
+        "backgrounds-template",
+        "bg_template",
+        csv_text(lambda s: s.replace("3.0,10.0,", "3.0,11.0,")),
+        "cs1_max_phd",
+        "analysis binning",
+    ),
+    Case(
+        "bg_template_bin_missing",
+        "backgrounds-template",
+        "bg_template",
+        csv_text(lambda s: "\n".join(s.splitlines()[:-1]) + "\n"),
+        "cs1_min_phd",
+        "exactly once",
+    ),
+    Case(
+        "bg_hdf5_not_inference_interface",
+        "backgrounds-hdf5",
+        "bg_hdf5",
+        _not_inference_interface,
+        "bins",
+        "inference_interface",
+    ),
+    Case("bg_hdf5_not_hdf5", "backgrounds-hdf5", "bg_hdf5", raw_bytes(lambda b: b"not hdf5\n"), "templates/extra"),
+    Case(
+        "bg_spectrum_nan",
+        "backgrounds-spectrum",
+        "bg_spectrum",
+        csv_text(lambda s: s.replace("5,0.1", "5,nan")),
+        "rate_per_t_yr_kev",
+        "finite",
+    ),
+    Case(
+        "bg_spectrum_negative",
+        "backgrounds-spectrum",
+        "bg_spectrum",
+        csv_text(lambda s: s.replace("5,0.1", "5,-0.1")),
+        "rate_per_t_yr_kev",
+        ">= 0",
+    ),
+    Case(
+        "bg_spectrum_not_increasing",
+        "backgrounds-spectrum",
+        "bg_spectrum",
+        csv_text(lambda s: s.replace("\n5,0.1", "\n3,0.1")),
+        "energy_kev",
+        "increase",
+    ),
+    Case(
+        "bg_line_outside_response",
+        "backgrounds",
+        "config",
+        config(_line_outside_response),
+        "$.backgrounds.components.ar37.spectrum.lines.energies_kev[1]",
+        "outside the energy range",
+    ),
+    Case(
+        "bg_response_binning_differs",
+        "backgrounds",
+        "response",
+        json_doc(lambda d: d["binning"]["cs1_edges_phd"].__setitem__(1, 4.0)),
+        "binning.cs1_edges_phd",
+        "binning",
+    ),
     # --- provenance
     Case(
         "provenance_missing_input",
@@ -1080,7 +1243,11 @@ def _argv(case: Case, good: dict[str, Path], tmp_path: Path) -> tuple[list[str],
         bad[case.target] = dest / good[case.target].name
     if case.names == "sidecar":
         named = named.with_suffix(".json")
-    argv = [case.command.removesuffix("-model").removesuffix("-curve").removesuffix("-dir")]
+    argv = [
+        case.command.removesuffix("-model").split("-")[0]
+        if case.command.startswith("backgrounds")
+        else case.command.removesuffix("-model").removesuffix("-curve").removesuffix("-dir")
+    ]
     argv += EXTRA.get(case.command, [])
     for option, key in INPUTS[case.command].items():
         argv += [option, str(bad.get(key, good[key]))]

@@ -32,6 +32,12 @@ class BackgroundComponent:
         template: Expected events per bin, shape (n_cs1, n_log10cs2).
         method: How it was estimated (one line).
         description: Physics description.
+        constraint: The rate constraint in the likelihood: ``lognormal`` (pyhf normsys), ``gaussian``
+            (pyhf histosys) with relative width ``uncertainty_events / expected_events``, or ``free`` (an
+            unconstrained normfactor; ``uncertainty_events`` is 0).
+        bounds: For ``free``: the bounds of the rate multiplier.
+        stat_err: Absolute 1-sigma statistical uncertainty of each bin of ``template`` from the finite
+            simulation or sample it was made from [events], same shape; None: none (pyhf staterror).
     """
 
     name: str
@@ -40,16 +46,26 @@ class BackgroundComponent:
     template: np.ndarray
     method: str
     description: str
+    constraint: str = "lognormal"
+    bounds: tuple[float, float] | None = None
+    stat_err: np.ndarray | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The component's entry in ``templates.json``."""
-        return {
+        constraint: dict[str, Any] = {"type": self.constraint}
+        if self.bounds is not None:
+            constraint["bounds"] = [float(b) for b in self.bounds]
+        doc = {
             "expected_events": float(self.expected_events),
             "uncertainty_events": float(self.uncertainty_events),
             "template": np.asarray(self.template).tolist(),
             "method": self.method,
             "description": self.description,
+            "constraint": constraint,
         }
+        if self.stat_err is not None:
+            doc["stat_err"] = np.asarray(self.stat_err).tolist()
+        return doc
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -113,6 +129,19 @@ class BackgroundTemplates:
         _grid(doc["observed"], path=path, field="$.observed", shape=shape)  # checked; kept as read (counts)
         comps = {}
         for name, comp in doc["components"].items():
+            constraint = comp["constraint"]
+            bounds = constraint.get("bounds")
+            if (constraint["type"] == "free") != (bounds is not None):
+                raise InvalidData(
+                    "bounds are required for, and only for, a free rate",
+                    path=path,
+                    field=f"$.components.{name}.constraint.bounds",
+                )
+            if bounds is not None and not bounds[0] < bounds[1]:
+                raise InvalidData(
+                    f"inverted bounds {bounds}", path=path, field=f"$.components.{name}.constraint.bounds"
+                )
+            err = comp.get("stat_err")
             comps[name] = BackgroundComponent(
                 name,
                 float(comp["expected_events"]),
@@ -120,6 +149,11 @@ class BackgroundTemplates:
                 _grid(comp["template"], path=path, field=f"$.components.{name}.template", shape=shape),
                 comp.get("method", ""),
                 comp.get("description", ""),
+                constraint=constraint["type"],
+                bounds=None if bounds is None else (float(bounds[0]), float(bounds[1])),
+                stat_err=None
+                if err is None
+                else _grid(err, path=path, field=f"$.components.{name}.stat_err", shape=shape),
             )
         return cls(
             cs1_edges_phd=tuple(doc["binning"]["cs1_edges_phd"]),

@@ -73,22 +73,6 @@ def register(sub, add) -> None:
 
     p = add(
         sub,
-        "backgrounds",
-        "estimate background templates and counts",
-        "Build (cS1, log10 cS2) templates and expected counts for ER, neutrons, 8B CEvNS, accidentals "
-        "and wall events, and histogram the observed events.",
-    )
-    p.add_argument("--config", required=True)
-    for name in ("science", "calib-er", "sim-nr", "isolated-s1", "isolated-s2"):
-        p.add_argument(f"--{name}", required=True, metavar="PARQUET")
-    p.add_argument("--selected", required=True, metavar="PARQUET", help="the select step's selected events")
-    p.add_argument("--exposure", required=True, metavar="JSON", help="the select step's exposure.json")
-    p.add_argument("--templates", required=True, metavar="JSON")
-    p.add_argument("--summary", required=True, metavar="CSV")
-    p.set_defaults(handler=run_backgrounds)
-
-    p = add(
-        sub,
         "spectrum",
         "write an SI WIMP recoil spectrum",
         "Differential SI WIMP-xenon recoil rate dR/dE in events/(t yr keV) on an energy grid.",
@@ -177,31 +161,6 @@ def run_mdc(args: argparse.Namespace) -> None:
     )
     counts = generate(load_config(args.config), out)
     LOG.info("science run: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-
-
-def run_backgrounds(args: argparse.Namespace) -> None:
-    """``dmpreserve backgrounds``."""
-    from dmpreserve.artifacts.exposure import read_exposure
-    from dmpreserve.artifacts.reduced import read_reduced
-    from dmpreserve.artifacts.templates import write_templates
-    from dmpreserve.backgrounds import estimate_backgrounds, write_summary
-    from dmpreserve.config import load_config
-
-    templates = estimate_backgrounds(
-        config=load_config(args.config),
-        science=read_reduced(args.science, kinds=("science",)),
-        selected=read_reduced(args.selected, kinds=("science",)),
-        calib_er=read_reduced(args.calib_er, kinds=("calibration_er",)),
-        sim_nr=read_reduced(args.sim_nr, kinds=("simulation_nr",)),
-        isolated_s1=read_reduced(args.isolated_s1, kinds=("isolated_s1",)),
-        isolated_s2=read_reduced(args.isolated_s2, kinds=("isolated_s2",)),
-        exposure=read_exposure(args.exposure),
-    )
-    for name, comp in sorted(templates.components.items()):
-        LOG.info("%-10s %10.4g +- %.3g events (%s)", name, comp.expected_events, comp.uncertainty_events, comp.method)
-    LOG.info("observed %d events, exposure %.4g t yr", int(templates.observed.sum()), templates.exposure_t_yr)
-    write_summary(args.summary, templates)
-    write_templates(args.templates, templates)
 
 
 def run_spectrum(args: argparse.Namespace) -> None:

@@ -1,4 +1,6 @@
-"""Tests of dmpreserve.backgrounds and dmpreserve.signals on the session's mock-data pipeline outputs."""
+"""Tests of dmpreserve.signals (and the exposure the backgrounds carry) on the session's mock-data pipeline outputs.
+
+The background model's tests are in tests/unit/backgrounds/."""
 
 from __future__ import annotations
 
@@ -11,13 +13,11 @@ import pytest
 from scipy.integrate import quad
 
 from dmpreserve.artifacts.reduced import read_reduced
-from dmpreserve.backgrounds import COMPONENTS, histogram
 from dmpreserve.config import Binning
 from dmpreserve.files import read_json
 from dmpreserve.physics.constants import SPEED_OF_LIGHT_KM_S
 from dmpreserve.physics.wimp import XENON_ISOTOPES, rate_si, reduced_mass_gev
 from dmpreserve.schema import validate
-from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config
 from dmpreserve.signals import (
     ResponseMatrix,
     counts_per_energy_bin,
@@ -56,69 +56,12 @@ def test_outputs_match_their_schemas(pipeline_dir: Path, templates, signal_doc) 
 # ------------------------------------------------------------------------------- backgrounds
 
 
-def test_templates_shape_and_components(templates, small_config) -> None:
-    n1, n2 = small_config.binning.shape
-    assert sorted(templates["components"]) == sorted(COMPONENTS)
-    assert templates["binning"]["cs1_edges_phd"] == list(small_config.binning.cs1_edges_phd)
-    assert np.shape(templates["observed"]) == (n1, n2)
-    for name, comp in templates["components"].items():
-        assert np.shape(comp["template"]) == (n1, n2), name
-
-
-@pytest.mark.parametrize("name", COMPONENTS)
-def test_template_sums_to_expected_events(templates, name: str) -> None:
-    comp = templates["components"][name]
-    t = np.asarray(comp["template"])
-    assert comp["expected_events"] > 0
-    assert t.sum() == pytest.approx(comp["expected_events"], rel=1e-9)
-    assert np.all(np.isfinite(t)) and np.all(t >= 0)
-    assert 0 < comp["uncertainty_events"] < 2 * comp["expected_events"]
-
-
-def test_observed_is_the_histogram_of_the_selected_events(pipeline_dir: Path, templates, small_config) -> None:
-    selected = read_reduced(pipeline_dir / "selection" / "selected.parquet", kinds=("science",))
-    observed = np.asarray(templates["observed"])
-    assert observed.dtype.kind == "i"
-    assert observed.sum() == len(selected) > 0
-    expected = histogram(selected.columns["cs1_phd"], selected.variable("log10_cs2"), small_config.binning)
-    np.testing.assert_array_equal(observed, expected)
-
-
-def test_er_sideband_normalisation_reproduces_science_sideband(mdc_dir: Path, templates, small_config) -> None:
-    """Scaling the calibration by the ER normalisation gives back the science count in the cS1 sideband."""
-    science = read_reduced(mdc_dir / "science.parquet")
-    calib = read_reduced(mdc_dir / "calib_er.parquet")
-    pre = cuts_from_config(small_config, kinds=("quality", "fiducial"))
-    sb = small_config["backgrounds"]["er"]["sideband_cs1_phd"]
-    side = Cut("sideband", "roi", "cs1_phd", lower=sb["min"], upper=sb["max"])
-    n_sci_sb = int(apply_cuts(science, (*pre, side))[0].sum())
-    n_cal_sb = int(apply_cuts(calib, (*pre, side))[0].sum())
-    n_cal_roi = int(apply_cuts(calib, cuts_from_config(small_config))[0].sum())
-    assert n_sci_sb > 50 and n_cal_sb > 50 and n_cal_roi > 50
-    er = templates["components"]["er"]
-    floor = small_config["backgrounds"]["template_floor_events"]
-    n_bins = small_config.binning.n_bins
-    scale = (er["expected_events"] - floor * n_bins) / n_cal_roi  # ROI template = calibration ROI x scale
-    assert scale * n_cal_sb == pytest.approx(n_sci_sb, rel=1e-9)
-    assert f"{n_sci_sb} science / {n_cal_sb} calibration" in er["description"]
-    # every bin holds (calibration count) x scale + floor: the floor is the smallest possible entry
-    assert np.min(er["template"]) >= floor * (1 - 1e-12)
-
-
 def test_exposure_from_fiducial_cuts(mdc_dir: Path, templates) -> None:
     science = read_reduced(mdc_dir / "science.parquet")
     # 60 days of a 5.46 t fiducial volume (see test_selection.test_fiducial_mass_hand_computed)
     nominal = science.meta["exposure"]["exposure_t_yr"]
     assert templates["exposure_t_yr"] == pytest.approx(nominal, rel=0.05)
     assert templates["exposure_t_yr"] == pytest.approx(5.4637 * 60 / 365.25, rel=0.02)
-
-
-def test_nr_backgrounds_below_their_unselected_rate(templates, small_config) -> None:
-    """NR backgrounds are (rate x exposure) x acceptance: positive and not above the rate x exposure."""
-    exposure = templates["exposure_t_yr"]
-    rate_n = small_config["backgrounds"]["neutron"]["rate_per_t_yr"]
-    n = templates["components"]["neutron"]["expected_events"]
-    assert 0.2 * rate_n * exposure < n < 1.05 * rate_n * exposure
 
 
 # ------------------------------------------------------------------------------------ signal
