@@ -85,8 +85,11 @@ class AnalysisConfig:
 
     @property
     def signal_energy_edges_kev(self) -> np.ndarray:
-        """True recoil-energy bin edges of the response matrix [keV]."""
+        """True recoil-energy bin edges of the response matrix [keV], shape (bins + 1,): evenly spaced in energy
+        or, with ``spacing: log``, in log(energy)."""
         e = self.raw["signal"]["energy_bins_kev"]
+        if e.get("spacing", "linear") == "log":
+            return np.geomspace(e["min"], e["max"], e["bins"] + 1)
         return np.linspace(e["min"], e["max"], e["bins"] + 1)
 
     @property
@@ -254,6 +257,8 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
     _check_range(sig["masses_gev"]["min"], sig["masses_gev"]["max"], path=path, field="$.signal.masses_gev")
     e = sig["energy_bins_kev"]
     _check_range(e["min"], e["max"], path=path, field="$.signal.energy_bins_kev")
+    if e.get("spacing") == "log" and e["min"] <= 0:
+        raise InvalidConfig("log-spaced bins need min > 0 keV", path=path, field="$.signal.energy_bins_kev.min")
     if e["min"] < sim["nr_energy_min_kev"] - 1e-9 or e["max"] > sim["nr_energy_max_kev"] + 1e-9:
         raise InvalidConfig(
             "signal energy bins reach outside the simulated NR energy range "
