@@ -67,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         LOG.info(
             "running in SLURM job %s on node %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?")
         )
+    # One BLAS thread per job: our matrices are small (a few hundred bins), Snakemake already runs one job per
+    # core, and OpenBLAS's own threads then only contend (up to 40x slower batched toy fits measured on a
+    # loaded 2-core machine).  Set before the handler imports numpy; an explicit setting is kept.  Not
+    # OMP_NUM_THREADS: Arrow sizes its scan thread pool from it, and the streaming selection uses those threads.
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     try:
         args.handler(args)
     except DmpreserveError as exc:
