@@ -37,14 +37,17 @@ def bg_dir(tmp_path_factory, mdc_dir: Path, small_config_path: Path) -> Path:
     r = tmp_path_factory.mktemp("bg")
     m, c = mdc_dir, str(small_config_path)
     steps = [
-        ["select", "--config", c, "--science", f"{m}/science.parquet", "--sim-nr", f"{m}/sim_nr.parquet"]
-        + ["--selected", f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv"]
+        ["select-part", "--config", c, "--science", f"{m}/science.parquet"]
+        + ["--selected", f"{r}/part.parquet", "--cutflow", f"{r}/part_cutflow.json"],
+        ["select", "--config", c, "--parts", f"{r}/part.parquet", "--part-cutflows", f"{r}/part_cutflow.json"]
+        + ["--sim-nr", f"{m}/sim_nr.parquet", "--selected", f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv"]
         + ["--acceptance", f"{r}/acceptance.csv", "--exposure", f"{r}/exposure.json"],
         ["mass-grid", "--config", c, "-o", f"{r}/mass_grid.json"],
-        ["signal", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--exposure", f"{r}/exposure.json"]
-        + ["--mass-grid", f"{r}/mass_grid.json", "--response", f"{r}/response_nr.json"]
-        + ["--response-er", f"{r}/response_er.json", "--signal", f"{r}/signal.json", "--spectra", f"{r}/spectra.csv"]
+        ["response", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--selected-sidecar", f"{r}/selected.json"]
+        + ["--response-nr", f"{r}/response_nr.json", "--response-er", f"{r}/response_er.json"]
         + ["--er-lines", ER_LINES, "--er-events-per-line", str(ER_EVENTS_PER_LINE), "--no-progress"],
+        ["signal", "--config", c, "--response-nr", f"{r}/response_nr.json", "--exposure", f"{r}/exposure.json"]
+        + ["--mass-grid", f"{r}/mass_grid.json", "--signal", f"{r}/signal.json", "--spectra", f"{r}/spectra.csv"],
         ["backgrounds", "--config", c, "--science", f"{m}/science.parquet", "--calib-er", f"{m}/calib_er.parquet"]
         + ["--isolated-s1", f"{m}/isolated_s1.parquet", "--isolated-s2", f"{m}/isolated_s2.parquet"]
         + ["--response-nr", f"{r}/response_nr.json", "--response-er", f"{r}/response_er.json"]

@@ -34,14 +34,15 @@ def _run(config: Path, r: Path, events_per_line: int) -> Path:
         generate(load_config(config), MdcOutputs(**{k: str(m / f"{k}.parquet") for k in names}))
     c, out = str(config), r / f"epl{events_per_line}"
     steps = [
-        ["select", "--config", c, "--science", f"{m}/science.parquet", "--sim-nr", f"{m}/sim_nr.parquet"]
-        + ["--selected", f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv"]
+        ["select-part", "--config", c, "--science", f"{m}/science.parquet"]
+        + ["--selected", f"{r}/part.parquet", "--cutflow", f"{r}/part_cutflow.json"],
+        ["select", "--config", c, "--parts", f"{r}/part.parquet", "--part-cutflows", f"{r}/part_cutflow.json"]
+        + ["--sim-nr", f"{m}/sim_nr.parquet", "--selected", f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv"]
         + ["--acceptance", f"{r}/acceptance.csv", "--exposure", f"{r}/exposure.json"],
         ["mass-grid", "--config", c, "-o", f"{r}/mass_grid.json"],
-        ["signal", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--exposure", f"{r}/exposure.json"]
-        + ["--mass-grid", f"{r}/mass_grid.json", "--response", f"{out}/response_nr.json"]
-        + ["--response-er", f"{out}/response_er.json", "--signal", f"{out}/signal.json"]
-        + ["--spectra", f"{out}/spectra.csv", "--er-events-per-line", str(events_per_line), "--no-progress"],
+        ["response", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--selected-sidecar", f"{r}/selected.json"]
+        + ["--response-nr", f"{out}/response_nr.json", "--response-er", f"{out}/response_er.json"]
+        + ["--er-events-per-line", str(events_per_line), "--no-progress"],
         ["backgrounds", "--config", c, "--science", f"{m}/science.parquet", "--calib-er", f"{m}/calib_er.parquet"]
         + ["--isolated-s1", f"{m}/isolated_s1.parquet", "--isolated-s2", f"{m}/isolated_s2.parquet"]
         + ["--response-nr", f"{out}/response_nr.json", "--response-er", f"{out}/response_er.json"]
