@@ -6,8 +6,9 @@ rule signal:
     input:
         config=rules.resolve_config.output.config,
         model=SIGNAL_MODEL,
-        sim_nr=rules.mdc.output.sim_nr,
-        sim_nr_meta=rules.mdc.output.sim_nr_meta,
+        manifest=INPUTS_MANIFEST or [],
+        sim_nr=input_files("simulation_nr"),
+        sim_nr_meta=input_sidecars("simulation_nr"),
         exposure=rules.select.output.exposure,
         mass_grid=rules.mass_grid.output.grid,
     output:

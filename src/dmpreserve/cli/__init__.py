@@ -3,9 +3,9 @@
 Every subcommand takes explicit input and output paths (the Snakemake rules pass them), validates
 its inputs, writes its outputs atomically and exits 2 with one clear message naming the file and
 field on bad input.  Each module of this package (:mod:`~dmpreserve.cli.steps`,
-:mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.publish`, :mod:`~dmpreserve.cli.reinterpret`,
-:mod:`~dmpreserve.cli.tools`) defines its subcommands' parsers next to their handlers (``register(sub, add)`` sets
-``handler=function``); :func:`main` calls ``args.handler(args)``.
+:mod:`~dmpreserve.cli.inputs`, :mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.publish`,
+:mod:`~dmpreserve.cli.reinterpret`, :mod:`~dmpreserve.cli.tools`) defines its subcommands' parsers next
+to their handlers (``register(sub, add)`` sets ``handler=function``); :func:`main` calls ``args.handler(args)``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from dmpreserve import __version__
-from dmpreserve.cli import publish, reinterpret, stats, steps, tools, toys
+from dmpreserve.cli import inputs, publish, reinterpret, stats, steps, tools, toys
 from dmpreserve.errors import DmpreserveError
 
 LOG = logging.getLogger("dmpreserve")
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (steps, stats, toys, publish, reinterpret, tools):
+    for module in (steps, inputs, stats, toys, publish, reinterpret, tools):
         module.register(sub, _add)
     return parser
 

@@ -1,0 +1,134 @@
+# Input datasets (config section `inputs`, docs/operations.md "Inputs"), resolved here at DAG-build time
+# in plain Python (the Snakefile cannot import dmpreserve; keep in step with dmpreserve.config:
+# INPUT_NAMES, STORAGE_PLUGINS, url_scheme, check_inputs, which validate-config and resolve_config apply).
+#
+# Each input is `mdc` (the mock-data challenge: the outputs of rule mdc) or a dataset: one Parquet file or
+# a directory of them, each x.parquet with its JSON sidecar x.json, local or behind a URL that a Snakemake
+# storage plugin retrieves (root:// XRootD, http(s)://, s3://, zenodo://).  Local copies of remote files
+# are made by Snakemake itself (under .snakemake/storage/), before the jobs that read them; rule
+# inputs_manifest checks their declared sha256 and records them before any step reads them.
+
+import shlex
+
+from snakemake.exceptions import WorkflowError
+
+INPUT_NAMES = ("science", "calibration_er", "calibration_nr", "simulation_nr", "isolated_s1", "isolated_s2")
+# file stem of each input among the outputs of rule mdc (results/mdc/STEM.parquet + STEM.json)
+MDC_STEMS = {
+    "science": "science",
+    "calibration_er": "calib_er",
+    "calibration_nr": "calib_nr",
+    "simulation_nr": "sim_nr",
+    "isolated_s1": "isolated_s1",
+    "isolated_s2": "isolated_s2",
+}
+# URL scheme -> Snakemake storage plugin (the package snakemake-storage-plugin-NAME)
+STORAGE_PLUGINS = {"root": "xrootd", "xroot": "xrootd", "http": "http", "https": "http", "s3": "s3", "zenodo": "zenodo"}
+_INPUTS = config.get("inputs") or {}
+
+
+def _dataset(name):
+    """The dataset of input `name` (its config dict), or None where it is the mock-data challenge."""
+    spec = _INPUTS.get(name, "mdc")
+    return None if spec == "mdc" else spec
+
+
+def url_scheme(location):
+    head, sep, _ = location.partition("://")
+    return head.lower() if sep and head.replace("+", "").replace("-", "").replace(".", "").isalnum() else None
+
+
+def _sidecar(location):
+    return location[: -len(".parquet")] + ".json"
+
+
+def input_locations(name):
+    """The Parquet files of dataset input `name` as configured (local paths or URLs), in analysis order:
+    the location itself if it is one file, else its `files` (default for a local directory: its *.parquet
+    files, sorted)."""
+    spec = _dataset(name)
+    location = spec["location"]
+    if location.endswith(".parquet"):
+        return [location]
+    files = spec.get("files")
+    if url_scheme(location) is not None:
+        if not files:
+            raise WorkflowError(f"inputs.{name}.files: a remote directory ({location}) needs its file names")
+        return [location.rstrip("/") + "/" + f for f in files]
+    if files is None:
+        if not os.path.isdir(location):
+            raise WorkflowError(f"inputs.{name}.location: {location}: no such file or directory")
+        files = sorted(f for f in os.listdir(location) if f.endswith(".parquet"))
+        if not files:
+            raise WorkflowError(f"inputs.{name}.location: {location}: no .parquet files in the directory")
+    return [os.path.join(location, f) for f in files]
+
+
+def _as_input(location):
+    """A local path as it is; a URL as a storage object of its plugin (Snakemake >= 8 only)."""
+    scheme = url_scheme(location)
+    if scheme is None:
+        return location
+    return getattr(storage, STORAGE_PLUGINS[scheme])(location)
+
+
+def input_files(name):
+    """The Parquet files of input `name`, as workflow inputs (paths, or storage objects for URLs)."""
+    if _dataset(name) is None:
+        return [f"{R}/mdc/{MDC_STEMS[name]}.parquet"]
+    return [_as_input(loc) for loc in input_locations(name)]
+
+
+def input_sidecars(name):
+    """The JSON sidecars of the Parquet files of input `name`, in the same order."""
+    if _dataset(name) is None:
+        return [f"{R}/mdc/{MDC_STEMS[name]}.json"]
+    return [_as_input(_sidecar(loc)) for loc in input_locations(name)]
+
+
+DATASET_INPUTS = [name for name in INPUT_NAMES if _dataset(name) is not None]
+USES_MDC = len(DATASET_INPUTS) < len(INPUT_NAMES)
+
+# The scattered selection: one select_part job per group of files_per_job science files.
+_FILES_PER_JOB = int((_dataset("science") or {}).get("files_per_job", 1))
+_SCIENCE = list(zip(input_files("science"), input_sidecars("science")))
+SCIENCE_GROUPS = [_SCIENCE[i : i + _FILES_PER_JOB] for i in range(0, len(_SCIENCE), _FILES_PER_JOB)]
+N_SCIENCE_PARTS = len(SCIENCE_GROUPS)
+
+# rule inputs_manifest: every file of every dataset input (Parquet and sidecar), with its input name and
+# its location as configured; the rule runs only where some input is a dataset (INPUTS_MANIFEST).
+_MANIFEST_ENTRIES = [
+    (name, location)
+    for name in DATASET_INPUTS
+    for parquet in input_locations(name)
+    for location in (parquet, _sidecar(parquet))
+]
+INPUTS_MANIFEST = f"{R}/inputs/manifest.json" if DATASET_INPUTS else None
+
+
+def _manifest_args(wildcards, input):
+    """--file NAME LOCATION LOCAL_PATH for each file, in the order of input.files."""
+    return " ".join(
+        f"--file {name} {shlex.quote(location)} {shlex.quote(str(local))}"
+        for (name, location), local in zip(_MANIFEST_ENTRIES, input.files)
+    )
+
+
+rule inputs_manifest:
+    """Check the declared sha256 of every file of the dataset inputs (local copies, after storage retrieval;
+    a mismatch fails here, before any step reads the file) and record, per input and file, the location,
+    local path, sha256 and storage plugin version (results/inputs/manifest.json, part of provenance)."""
+    input:
+        config=rules.resolve_config.output.config,
+        files=[_as_input(location) for _, location in _MANIFEST_ENTRIES],
+    output:
+        manifest=f"{R}/inputs/manifest.json",
+    params:
+        files=_manifest_args,
+    log:
+        f"{R}/logs/inputs_manifest.log",
+    resources:
+        mem_mb=500,
+        kubernetes_memory_limit="1Gi",
+    shell:
+        with_dirs("dmpreserve inputs-manifest --config {input.config} {params.files} -o {output.manifest} > {log} 2>&1")
