@@ -129,8 +129,9 @@ run xrootd "$WORK/xrootd.yaml" --storage-xrootd-max-requests-per-second 50
 grep -q "Retrieving from storage: $URL" "$WORK/xrootd.log" || { echo "nothing was retrieved from $URL" >&2; exit 1; }
 
 echo "--- byte-identical results (XRootD vs local files)"
-for f in likelihood/BkgOnly.json likelihood/patchset.json limits/limits.csv limits/limits.json \
-    hepdata/submission.tar.gz; do
+COMPARED=(likelihood/BkgOnly.json likelihood/patchset.json limits/limits.csv limits/limits.json)
+COMPARED+=(hepdata/submission.tar.gz)
+for f in "${COMPARED[@]}"; do
     cmp "$WORK/local/results/$f" "$WORK/xrootd/results/$f"
     echo "identical: results/$f"
 done
