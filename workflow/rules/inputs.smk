@@ -72,6 +72,18 @@ def _as_input(location):
     return getattr(storage, STORAGE_PLUGINS[scheme])(location)
 
 
+def _probe(name, location):
+    """Stop at DAG-build time with one line where the first file of a remote input cannot be reached (the plugins
+    raise their client's exception, e.g. requests' ConnectionError, with a traceback): one request per input."""
+    try:
+        _as_input(location).flags["storage_object"].exists()
+    except Exception as exc:  # whatever the plugin's client raises
+        reason = " ".join(str(exc).split()) or "no reason given"
+        raise WorkflowError(
+            f"inputs.{name}.location: {location}: unreachable ({type(exc).__name__}: {reason[:300]})"
+        ) from None
+
+
 def input_files(name):
     """The Parquet files of input `name`, as workflow inputs (paths, or storage objects for URLs)."""
     if _dataset(name) is None:
@@ -88,6 +100,13 @@ def input_sidecars(name):
 
 DATASET_INPUTS = [name for name in INPUT_NAMES if _dataset(name) is not None]
 USES_MDC = len(DATASET_INPUTS) < len(INPUT_NAMES)
+# The XRootD client waits up to 5 x 120 s for a host that does not answer (and the plugin tries 3 times):
+# where not set otherwise, give up on a connection after 2 x 15 s (the client reads these when it starts).
+os.environ.setdefault("XRD_CONNECTIONRETRY", "2")
+os.environ.setdefault("XRD_CONNECTIONWINDOW", "15")
+for _name in DATASET_INPUTS:
+    if url_scheme(input_locations(_name)[0]) is not None:
+        _probe(_name, input_locations(_name)[0])
 
 # The scattered selection: one select_part job per group of files_per_job science files.
 _FILES_PER_JOB = int((_dataset("science") or {}).get("files_per_job", 1))
