@@ -2,12 +2,14 @@
 # in plain Python (the Snakefile cannot import dmpreserve; keep in step with dmpreserve.config:
 # INPUT_NAMES, STORAGE_PLUGINS, url_scheme, check_inputs, which validate-config and resolve_config apply).
 #
-# Each input is `mdc` (the mock-data challenge: the outputs of rule mdc) or a dataset: one Parquet file or
+# Each input is `mdc` (the mock-data challenge: the outputs of the mdc rule) or a dataset: one Parquet file or
 # a directory of them, each x.parquet with its JSON sidecar x.json, local or behind a URL that a Snakemake
 # storage plugin retrieves (root:// XRootD, http(s)://, s3://, zenodo://).  Local copies of remote files
 # are made by Snakemake itself (under .snakemake/storage/), before the jobs that read them; rule
 # inputs_manifest checks their declared sha256 and records them before any step reads them.
 
+import posixpath
+import re
 import shlex
 
 from snakemake.exceptions import WorkflowError
@@ -35,11 +37,11 @@ def _dataset(name):
 
 def url_scheme(location):
     head, sep, _ = location.partition("://")
-    return head.lower() if sep and head.replace("+", "").replace("-", "").replace(".", "").isalnum() else None
+    return head.lower() if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9.+-]*", head) else None
 
 
 def _sidecar(location):
-    return location[: -len(".parquet")] + ".json"
+    return f"{location[: -len('.parquet')]}.json"
 
 
 def input_locations(name):
@@ -54,7 +56,7 @@ def input_locations(name):
     if url_scheme(location) is not None:
         if not files:
             raise WorkflowError(f"inputs.{name}.files: a remote directory ({location}) needs its file names")
-        return [location.rstrip("/") + "/" + f for f in files]
+        return [posixpath.join(location, f) for f in files]
     if files is None:
         if not os.path.isdir(location):
             raise WorkflowError(f"inputs.{name}.location: {location}: no such file or directory")
@@ -100,10 +102,24 @@ def input_sidecars(name):
 
 DATASET_INPUTS = [name for name in INPUT_NAMES if _dataset(name) is not None]
 USES_MDC = len(DATASET_INPUTS) < len(INPUT_NAMES)
-# The XRootD client waits up to 5 x 120 s for a host that does not answer (and the plugin tries 3 times):
-# where not set otherwise, give up on a connection after 2 x 15 s (the client reads these when it starts).
-os.environ.setdefault("XRD_CONNECTIONRETRY", "2")
-os.environ.setdefault("XRD_CONNECTIONWINDOW", "15")
+
+
+def _xrootd_timeouts():
+    """The XRootD client waits up to 5 x 120 s for a host that does not answer (and the plugin tries 3 times):
+    give up on a connection after 2 x 15 s, unless XRD_CONNECTIONRETRY / XRD_CONNECTIONWINDOW say otherwise.
+    (The client is already loaded with Snakemake's plugins, so the environment variables are too late here.)"""
+    try:
+        from XRootD.client import EnvPutInt
+    except ImportError:  # no XRootD client: the plugin's own error says so
+        return
+    if "XRD_CONNECTIONRETRY" not in os.environ:
+        EnvPutInt("ConnectionRetry", 2)
+    if "XRD_CONNECTIONWINDOW" not in os.environ:
+        EnvPutInt("ConnectionWindow", 15)
+
+
+if any(STORAGE_PLUGINS.get(url_scheme(input_locations(n)[0]) or "") == "xrootd" for n in DATASET_INPUTS):
+    _xrootd_timeouts()
 for _name in DATASET_INPUTS:
     if url_scheme(input_locations(_name)[0]) is not None:
         _probe(_name, input_locations(_name)[0])
@@ -114,8 +130,19 @@ _SCIENCE = list(zip(input_files("science"), input_sidecars("science")))
 SCIENCE_GROUPS = [_SCIENCE[i : i + _FILES_PER_JOB] for i in range(0, len(_SCIENCE), _FILES_PER_JOB)]
 N_SCIENCE_PARTS = len(SCIENCE_GROUPS)
 
-# rule inputs_manifest: every file of every dataset input (Parquet and sidecar), with its input name and
-# its location as configured; the rule runs only where some input is a dataset (INPUTS_MANIFEST).
+
+def science_group(wildcards):
+    """The science Parquet files of select_part job `wildcards.part`."""
+    return [parquet for parquet, _ in SCIENCE_GROUPS[int(wildcards.part)]]
+
+
+def science_group_sidecars(wildcards):
+    """Their sidecars."""
+    return [sidecar for _, sidecar in SCIENCE_GROUPS[int(wildcards.part)]]
+
+
+# Every file of every dataset input (Parquet and sidecar) with its input name and its location as configured,
+# for the inputs_manifest job (provenance.smk), which runs only where some input is a dataset (INPUTS_MANIFEST).
 _MANIFEST_ENTRIES = [
     (name, location)
     for name in DATASET_INPUTS
@@ -125,7 +152,7 @@ _MANIFEST_ENTRIES = [
 INPUTS_MANIFEST = f"{R}/inputs/manifest.json" if DATASET_INPUTS else None
 
 
-def _manifest_args(wildcards, input):
+def manifest_args(wildcards, input):
     """--file NAME LOCATION LOCAL_PATH for each file, in the order of input.files."""
     return " ".join(
         f"--file {name} {shlex.quote(location)} {shlex.quote(str(local))}"
@@ -133,21 +160,5 @@ def _manifest_args(wildcards, input):
     )
 
 
-rule inputs_manifest:
-    """Check the declared sha256 of every file of the dataset inputs (local copies, after storage retrieval;
-    a mismatch fails here, before any step reads the file) and record, per input and file, the location,
-    local path, sha256 and storage plugin version (results/inputs/manifest.json, part of provenance)."""
-    input:
-        config=rules.resolve_config.output.config,
-        files=[_as_input(location) for _, location in _MANIFEST_ENTRIES],
-    output:
-        manifest=f"{R}/inputs/manifest.json",
-    params:
-        files=_manifest_args,
-    log:
-        f"{R}/logs/inputs_manifest.log",
-    resources:
-        mem_mb=500,
-        kubernetes_memory_limit="1Gi",
-    shell:
-        with_dirs("dmpreserve inputs-manifest --config {input.config} {params.files} -o {output.manifest} > {log} 2>&1")
+MANIFEST_FILES = [_as_input(location) for _, location in _MANIFEST_ENTRIES]
+SELECT_PARTS = [f"{R}/selection/parts/{part}" for part in range(N_SCIENCE_PARTS)]

@@ -33,3 +33,23 @@ rule provenance:
             "dmpreserve provenance --config {input.config} --inputs {input.config} {input.data} {params.manifest} "
             "--outputs {input.results} --output {output.provenance} > {log} 2>&1"
         )
+
+
+rule inputs_manifest:
+    """Check the declared sha256 of every file of the dataset inputs (local copies, after storage retrieval;
+    a mismatch fails here, before any step reads the file) and record, per input and file, the location,
+    local path, sha256 and storage plugin version (results/inputs/manifest.json, part of provenance)."""
+    input:
+        config=rules.resolve_config.output.config,
+        files=MANIFEST_FILES,
+    output:
+        manifest=f"{R}/inputs/manifest.json",
+    params:
+        files=manifest_args,
+    log:
+        f"{R}/logs/inputs_manifest.log",
+    resources:
+        mem_mb=500,
+        kubernetes_memory_limit="1Gi",
+    shell:
+        with_dirs("dmpreserve inputs-manifest --config {input.config} {params.files} -o {output.manifest} > {log} 2>&1")

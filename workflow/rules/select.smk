@@ -4,21 +4,13 @@
 # from the NR simulation and the exposure.
 
 
-def _science_group(wildcards):
-    return [parquet for parquet, _ in SCIENCE_GROUPS[int(wildcards.part)]]
-
-
-def _science_group_sidecars(wildcards):
-    return [sidecar for _, sidecar in SCIENCE_GROUPS[int(wildcards.part)]]
-
-
 rule select_part:
     """Apply the configured cuts to one group of science files: its selected events and its cut flow."""
     input:
         config=rules.resolve_config.output.config,
         manifest=INPUTS_MANIFEST or [],
-        science=_science_group,
-        science_meta=_science_group_sidecars,
+        science=science_group,
+        science_meta=science_group_sidecars,
     output:
         selected=f"{R}/selection/parts/{{part}}.parquet",
         selected_meta=f"{R}/selection/parts/{{part}}.json",
@@ -35,9 +27,6 @@ rule select_part:
             "dmpreserve select-part --config {input.config} --science {input.science} "
             "--selected {output.selected} --cutflow {output.cutflow} > {log} 2>&1"
         )
-
-
-SELECT_PARTS = [f"{R}/selection/parts/{part}" for part in range(N_SCIENCE_PARTS)]
 
 
 rule select:
