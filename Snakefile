@@ -39,6 +39,7 @@ container: IMAGE
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/config.smk"
+include: "workflow/rules/inputs.smk"
 include: "workflow/rules/mdc.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/backgrounds.smk"

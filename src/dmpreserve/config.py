@@ -22,6 +22,11 @@ from dmpreserve.schema import validate
 #: Maximum size of a configuration file (bytes).
 MAX_CONFIG_BYTES = 1024 * 1024
 
+#: The input datasets of the analysis (config section ``inputs``), in the order the workflow lists them.
+INPUT_NAMES = ("science", "calibration_er", "calibration_nr", "simulation_nr", "isolated_s1", "isolated_s2")
+#: URL scheme of a remote input -> the Snakemake storage plugin that reads it (snakemake-storage-plugin-NAME).
+STORAGE_PLUGINS = {"root": "xrootd", "xroot": "xrootd", "http": "http", "https": "http", "s3": "s3", "zenodo": "zenodo"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Binning:
@@ -119,6 +124,26 @@ class AnalysisConfig:
         out["threshold_table"] = {**table, **(out.get("threshold_table") or {})}
         return out
 
+    @property
+    def inputs(self) -> dict[str, dict[str, Any] | str]:
+        """Each input dataset (:data:`INPUT_NAMES`): ``"mdc"`` (the mock-data challenge, the default) or
+        the dataset's ``{"location", "files", "sha256", "files_per_job"}`` with defaults filled in
+        (``files``: None where the location is one file or a local directory listed at run time)."""
+        section = self.raw.get("inputs") or {}
+        out: dict[str, dict[str, Any] | str] = {}
+        for name in INPUT_NAMES:
+            spec = section.get(name, "mdc")
+            if spec == "mdc":
+                out[name] = "mdc"
+                continue
+            out[name] = {
+                "location": spec["location"],
+                "files": list(spec["files"]) if "files" in spec else None,
+                "sha256": {k: v.lower() for k, v in (spec.get("sha256") or {}).items()},
+                "files_per_job": int(spec.get("files_per_job", 1)),
+            }
+        return out
+
     def cuts(self, *, kinds: tuple[str, ...] = ("quality", "fiducial", "roi")) -> list[dict[str, Any]]:
         """The cuts of the given kinds, in declaration order."""
         return [c for c in self.raw["selection"]["cuts"] if c["kind"] in kinds]
@@ -180,6 +205,63 @@ def config_from_dict(doc: Any, *, path: str = "<config>") -> AnalysisConfig:
     return AnalysisConfig(raw=doc, path=path, sha256=canonical_hash(doc))
 
 
+def url_scheme(location: str) -> str | None:
+    """The URL scheme of an input location (``root``, ``https``, ...), or None for a local path."""
+    head, sep, _ = location.partition("://")
+    return head.lower() if sep and head.replace("+", "").replace("-", "").replace(".", "").isalnum() else None
+
+
+def check_inputs(doc: dict[str, Any], *, path: str) -> None:
+    """The checks of the ``inputs`` section a schema cannot express.
+
+    A URL's scheme must have a storage plugin (:data:`STORAGE_PLUGINS`); a remote directory (a URL not
+    ending in ``.parquet``) must list its ``files``; a single-file location takes no ``files``; every
+    ``sha256`` key must name a listed file or its sidecar (where ``files`` is listed, or the location's
+    own file); ``files_per_job`` is a science-only key (schema) of at least 1 (schema).
+
+    Raises:
+        InvalidConfig: naming the key as a JSON path (``$.inputs.NAME.FIELD``).
+    """
+    for name, spec in (doc.get("inputs") or {}).items():
+        if not isinstance(spec, dict):
+            continue
+        field = f"$.inputs.{name}"
+        location = spec["location"]
+        scheme = url_scheme(location)
+        if scheme is not None and scheme not in STORAGE_PLUGINS:
+            raise InvalidConfig(
+                f"unknown URL scheme {scheme!r} in {location!r} (known: {', '.join(sorted(STORAGE_PLUGINS))})",
+                path=path,
+                field=field + ".location",
+            )
+        single = location.rstrip("/").endswith(".parquet") and not location.endswith("/")
+        files = spec.get("files")
+        if single and files is not None:
+            raise InvalidConfig(
+                "'files' lists the files of a directory, but the location is one .parquet file",
+                path=path,
+                field=field + ".files",
+            )
+        if scheme is not None and not single and files is None:
+            raise InvalidConfig(
+                "a remote directory needs 'files' (the names of its Parquet files): a URL cannot be listed",
+                path=path,
+                field=field + ".files",
+            )
+        if single:
+            files = [location.rstrip("/").rsplit("/", 1)[-1]]
+        if files is None:  # a local directory: listed by the workflow at run time
+            continue
+        known = set(files) | {f[: -len(".parquet")] + ".json" for f in files}
+        for key in spec.get("sha256") or {}:
+            if key not in known:
+                raise InvalidConfig(
+                    f"names no file of the input (files: {', '.join(files)}, and their .json sidecars)",
+                    path=path,
+                    field=f"{field}.sha256.{key}",
+                )
+
+
 def _check_range(lo: float, hi: float, *, path: str, field: str) -> None:
     if not lo < hi:
         raise InvalidConfig(f"inverted or empty range: min {lo} is not below max {hi}", path=path, field=field)
@@ -191,6 +273,7 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
     Raises:
         InvalidConfig: naming the offending key as a JSON path.
     """
+    check_inputs(doc, path=path)
     mdc = doc["mdc"]
     er = mdc["components"]["er"]
     _check_range(er["energy_min_kev"], er["energy_max_kev"], path=path, field="$.mdc.components.er")

@@ -152,6 +152,7 @@ INPUTS: dict[str, dict[str, str]] = {
     "reinterpret": {"--kit": "kit", "--spectrum": "spectrum"},
     "reinterpret-model": {"--kit": "kit", "--model": "signal_model"},
     "verify": {"--reference": "limits", "--result": "limits"},
+    "partition": {"--input": "science"},
 }
 #: Fixed extra arguments (small and fast settings).
 EXTRA: dict[str, list[str]] = {
@@ -161,6 +162,7 @@ EXTRA: dict[str, list[str]] = {
     "reinterpret": ["--no-progress"],
     "limits-point": ["--index", "0", "--no-progress"],
     "reinterpret-model": ["--no-progress"],
+    "partition": ["--parts", "4"],
 }
 OUTPUTS: dict[str, dict[str, str]] = {
     "validate-config": {},
@@ -197,6 +199,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "reinterpret": {"-o": "reinterpreted"},
     "reinterpret-model": {"-o": "reinterpreted"},
     "verify": {},
+    "partition": {"--outdir": "parts"},
 }
 
 
@@ -1217,6 +1220,54 @@ CASES = [
         "binning.cs1_edges_phd",
         "binning",
     ),
+    # --- input datasets (config section inputs; dmpreserve partition)
+    Case(
+        "config_inputs_unknown_url_scheme",
+        "validate-config",
+        "config",
+        config(sets("inputs", "science", value={"location": "gopher://lake/run/", "files": ["a.parquet"]})),
+        "$.inputs.science.location",
+        "unknown URL scheme",
+    ),
+    Case(
+        "config_inputs_remote_directory_without_files",
+        "validate-config",
+        "config",
+        config(sets("inputs", "science", value={"location": "root://lake.example//store/run/"})),
+        "$.inputs.science.files",
+        "remote directory",
+    ),
+    Case(
+        "config_inputs_sha256_of_unknown_file",
+        "validate-config",
+        "config",
+        config(
+            sets(
+                "inputs",
+                "calibration_er",
+                value={"location": "https://lake.example/er.parquet", "sha256": {"nr.parquet": "0" * 64}},
+            )
+        ),
+        "$.inputs.calibration_er.sha256.nr.parquet",
+        "names no file",
+    ),
+    Case(
+        "config_inputs_files_per_job_zero",
+        "validate-config",
+        "config",
+        config(sets("inputs", "science", value={"location": "data/run/", "files_per_job": 0})),
+        "$.inputs.science.files_per_job",
+    ),
+    Case("partition_truncated", "partition", "science", raw_bytes(lambda b: b[: len(b) // 2]), None, "Parquet"),
+    Case(
+        "partition_sidecar_live_time_missing",
+        "partition",
+        "science",
+        sidecar(lambda d: d.pop("live_time_s")),
+        "$",
+        "live_time_s",
+        names="sidecar",
+    ),
     # --- provenance
     Case(
         "provenance_missing_input",
@@ -1339,7 +1390,7 @@ def workflow_copy(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path) -> Path:
 
 # (case id, rule, target file, file under results/ to damage)
 SNAKEMAKE_CASES = [
-    ("parquet_truncated", "select", "results/selection/cutflow.csv", "results/mdc/science.parquet"),
+    ("parquet_truncated", "select_part", "results/selection/parts/0.cutflow.json", "results/mdc/science.parquet"),
     # calib_er: read by backgrounds only (damaging science would make Snakemake rerun select first)
     ("sidecar_unit_disagrees", "backgrounds", "results/backgrounds/templates.json", "results/mdc/calib_er.parquet"),
     ("patchset_digest_mismatch", "limits_point", "results/limits/points/0.json", "results/likelihood/patchset.json"),

@@ -6,19 +6,19 @@ rule backgrounds:
         selected=rules.select.output.selected,
         selected_meta=rules.select.output.selected_meta,
         exposure=rules.select.output.exposure,
-        # the NEST responses of nest shapes (made by the signal rule, included after this file; with the response
-        # step: f"{R}/response/response_nr.json" and f"{R}/response/response_er.json")
-        response_nr=f"{R}/signal/response_nr.json",
-        response_er=f"{R}/signal/response_er.json",
-        science=rules.mdc.output.science,
-        calib_er=rules.mdc.output.calib_er,
-        isolated_s1=rules.mdc.output.isolated_s1,
-        isolated_s2=rules.mdc.output.isolated_s2,
+        # the NEST responses of nest shapes (rule response, in signal.smk, included after this file)
+        response_nr=f"{R}/response/response_nr.json",
+        response_er=f"{R}/response/response_er.json",
+        manifest=INPUTS_MANIFEST or [],
+        science=input_files("science"),
+        calib_er=input_files("calibration_er"),
+        isolated_s1=input_files("isolated_s1"),
+        isolated_s2=input_files("isolated_s2"),
         sidecars=[
-            rules.mdc.output.science_meta,
-            rules.mdc.output.calib_er_meta,
-            rules.mdc.output.isolated_s1_meta,
-            rules.mdc.output.isolated_s2_meta,
+            *input_sidecars("science"),
+            *input_sidecars("calibration_er"),
+            *input_sidecars("isolated_s1"),
+            *input_sidecars("isolated_s2"),
         ],
     output:
         templates=f"{R}/backgrounds/templates.json",

@@ -1,5 +1,6 @@
 rule mdc:
-    """Generate the mock-data challenge (reduced data, calibrations, NR simulation) with NEST."""
+    """Generate the mock-data challenge (reduced data, calibrations, NR simulation) with NEST.  Its outputs are the
+    inputs configured as `mdc` (the default, inputs.smk); with no such input nothing asks for them and it does not run."""
     input:
         config=rules.resolve_config.output.config,
     output:

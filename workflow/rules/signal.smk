@@ -13,8 +13,9 @@ rule response:
     """
     input:
         config=rules.resolve_config.output.config,
-        sim_nr=rules.mdc.output.sim_nr,
-        sim_nr_meta=rules.mdc.output.sim_nr_meta,
+        manifest=INPUTS_MANIFEST or [],
+        sim_nr=input_files("simulation_nr"),
+        sim_nr_meta=input_sidecars("simulation_nr"),
         selected_meta=rules.select.output.selected_meta,
         curve=EFFICIENCY_CURVE or [],
     output:

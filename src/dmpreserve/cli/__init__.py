@@ -2,8 +2,8 @@
 
 Every subcommand takes explicit input and output paths (the Snakemake rules pass them), validates
 its inputs, writes its outputs atomically and exits 2 with one clear message naming the file and
-field on bad input.  Each module of this package (:mod:`~dmpreserve.cli.steps`, :mod:`~dmpreserve.cli.select`,
-:mod:`~dmpreserve.cli.signal`, :mod:`~dmpreserve.cli.backgrounds`,
+field on bad input.  Each module of this package (:mod:`~dmpreserve.cli.steps`, :mod:`~dmpreserve.cli.inputs`,
+:mod:`~dmpreserve.cli.select`, :mod:`~dmpreserve.cli.signal`, :mod:`~dmpreserve.cli.backgrounds`,
 :mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.publish`, :mod:`~dmpreserve.cli.reinterpret`,
 :mod:`~dmpreserve.cli.tools`) defines its subcommands' parsers next to their handlers (``register(sub, add)`` sets
 ``handler=function``); :func:`main` calls ``args.handler(args)``.
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from dmpreserve import __version__
-from dmpreserve.cli import backgrounds, publish, reinterpret, select, signal, stats, steps, tools, toys
+from dmpreserve.cli import backgrounds, inputs, publish, reinterpret, select, signal, stats, steps, tools, toys
 from dmpreserve.errors import DmpreserveError
 
 LOG = logging.getLogger("dmpreserve")
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (steps, select, backgrounds, signal, stats, toys, publish, reinterpret, tools):
+    for module in (steps, inputs, select, backgrounds, signal, stats, toys, publish, reinterpret, tools):
         module.register(sub, _add)
     return parser
 

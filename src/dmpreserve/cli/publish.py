@@ -68,6 +68,11 @@ def register(sub, add) -> None:
     p.add_argument("--config", required=True)
     p.add_argument("--inputs", nargs="+", required=True)
     p.add_argument("--outputs", nargs="+", required=True)
+    p.add_argument(
+        "--inputs-manifest",
+        metavar="JSON",
+        help="the dataset inputs' manifest (dmpreserve inputs-manifest), embedded as input_datasets",
+    )
     p.add_argument("-o", "--output", required=True, metavar="JSON")
     p.set_defaults(handler=run_provenance)
 
@@ -137,5 +142,6 @@ def run_provenance(args: argparse.Namespace) -> None:
         image=cfg["container_image"],
         inputs=sorted(set(args.inputs)),
         outputs=sorted(set(args.outputs)),
+        inputs_manifest=args.inputs_manifest,
     )
     write_json(args.output, doc)

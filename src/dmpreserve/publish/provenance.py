@@ -14,7 +14,8 @@ from typing import Any
 
 from dmpreserve import __version__
 from dmpreserve.errors import InvalidData
-from dmpreserve.files import sha256_file
+from dmpreserve.files import read_json, sha256_file
+from dmpreserve.schema import validate
 
 PACKAGES = (
     "dmpreserve",
@@ -193,11 +194,39 @@ def checksums(paths: Sequence[str | os.PathLike]) -> dict[str, str]:
     return out
 
 
+def read_inputs_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """The dataset inputs' manifest (:mod:`dmpreserve.publish.inputs`), validated against
+    ``inputs_manifest.schema.json``.
+
+    Raises:
+        InvalidData: naming the file and the JSON path.
+    """
+    doc = read_json(path, what="inputs manifest")
+    validate(doc, "inputs_manifest", path=str(path), error=InvalidData)
+    return doc
+
+
 def build_provenance(
-    *, config_path: str, config_sha256: str, image: str, inputs: Sequence[str], outputs: Sequence[str]
+    *,
+    config_path: str,
+    config_sha256: str,
+    image: str,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    inputs_manifest: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """The ``provenance.json`` document.  Only ``runtime`` and ``git_commit`` depend on where it ran."""
+    """The ``provenance.json`` document.  Only ``runtime`` and ``git_commit`` depend on where it ran.
+
+    With ``inputs_manifest`` (results/inputs/manifest.json) its ``inputs`` are embedded as ``input_datasets``
+    (per dataset input: location or URL, storage plugin and version, and per file the local path and sha256),
+    and the manifest file itself is checksummed among the inputs.
+    """
+    extra = {}
+    if inputs_manifest is not None:
+        extra["input_datasets"] = read_inputs_manifest(inputs_manifest)["inputs"]
+        inputs = sorted({*inputs, str(inputs_manifest)})
     return {
+        **extra,
         "dmpreserve_version": __version__,
         "config": {"path": config_path, "sha256": config_sha256},
         "container_image": image,
