@@ -12,6 +12,7 @@ import numpy as np
 import pyhf
 import pytest
 import yaml
+from pyhf_reference import patchset_for, without_staterror
 from scipy import stats
 
 from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS
@@ -24,6 +25,20 @@ from dmpreserve.stats.model import build_model
 from dmpreserve.stats.reference import pyhf_model_and_data
 from dmpreserve.stats.teststat import fit_datasets, tmu_tilde
 from dmpreserve.stats.toys import generate, quantile_with_error, toy_tmu, upper_crossing
+
+
+@pytest.fixture(scope="module")
+def workspace(workspace):
+    """The pipeline's workspace without staterror, on both sides of the comparisons with pyhf's own fits
+    (tests/helpers/pyhf_reference.py)."""
+    return without_staterror(workspace)
+
+
+@pytest.fixture(scope="module")
+def patchset(patchset, workspace):
+    """The pipeline's patchset, with the digest of the workspace above."""
+    return patchset_for(patchset, workspace)
+
 
 MASS_GEV = 46.4159
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyhf
 import pytest
+from pyhf_reference import patchset_for, without_staterror
 
 from dmpreserve.artifacts.signal_templates import read_signal
 from dmpreserve.artifacts.templates import read_templates
@@ -63,6 +64,19 @@ def ps_path(pipeline_dir: Path) -> Path:
 def limit(workspace, patchset) -> MassLimit:
     (result,) = compute_limits(workspace, patchset, cl=0.9, masses_gev=[MASS_GEV], progress=False)
     return result
+
+
+@pytest.fixture(scope="module")
+def reference(workspace, patchset, tmp_path_factory) -> tuple[dict[str, Any], dict[str, Any], Path, Path, MassLimit]:
+    """Workspace, patchset (and their files) without staterror, and our limit on them: the side of the checks
+    against pyhf's own fits (tests/helpers/pyhf_reference.py)."""
+    ws = without_staterror(workspace)
+    ps = patchset_for(patchset, ws)
+    d = tmp_path_factory.mktemp("pyhf_reference")
+    (d / "BkgOnly.json").write_text(json.dumps(ws), encoding="utf-8")
+    (d / "patchset.json").write_text(json.dumps(ps), encoding="utf-8")
+    (result,) = compute_limits(ws, ps, cl=0.9, masses_gev=[MASS_GEV], progress=False)
+    return ws, ps, d / "BkgOnly.json", d / "patchset.json", result
 
 
 def _patch(patchset: dict[str, Any], mass_gev: float) -> dict[str, Any]:
@@ -240,8 +254,9 @@ def test_expected_band_ordering(limit: MassLimit) -> None:
     )
 
 
-def test_pyhf_cli_cls_is_010_at_the_limit(limit: MassLimit, ws_path: Path, ps_path: Path, tmp_path: Path) -> None:
+def test_pyhf_cli_cls_is_010_at_the_limit(reference, tmp_path: Path) -> None:
     """An independent check with pyhf's CLI: the observed CLs at mu = the reported 90% CL CLs limit is 0.10."""
+    _, _, ws_path, ps_path, limit = reference
     name = patch_name(MASS_GEV)
     patch_file = tmp_path / "patch.json"
     out = _pyhf("patchset", "extract", str(ps_path), "--name", name, "--output-file", str(patch_file), cwd=tmp_path)
@@ -255,8 +270,9 @@ def test_pyhf_cli_cls_is_010_at_the_limit(limit: MassLimit, ws_path: Path, ps_pa
     assert abs(cls["CLs_obs"] - 0.05) > 0.03
 
 
-def test_expected_limits_have_cls_exp_010(limit: MassLimit, workspace, patchset) -> None:
+def test_expected_limits_have_cls_exp_010(reference) -> None:
     """At each expected-band signal strength the matching expected CLs is 0.10."""
+    workspace, patchset, _, _, limit = reference
     pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
     ws = pyhf.Workspace(workspace)
     model = ws.model(
