@@ -100,11 +100,24 @@ def test_workspace_validates_and_matches_templates(workspace, pipeline_dir: Path
     for sample in workspace["channels"][0]["samples"]:
         comp = templates["components"][sample["name"]]
         np.testing.assert_allclose(sample["data"], np.asarray(comp["template"]).ravel())  # k = i * n2 + j
-        (mod,) = sample["modifiers"]
-        assert mod["type"] == "normsys"
+        mods = {m["type"]: m for m in sample["modifiers"]}
         rel = comp["uncertainty_events"] / comp["expected_events"]
-        assert mod["data"]["hi"] == pytest.approx(1 + rel)
-        assert mod["data"]["hi"] * mod["data"]["lo"] == pytest.approx(1.0)
+        kind = comp["constraint"]["type"]
+        if kind == "lognormal":
+            assert mods["normsys"]["data"]["hi"] == pytest.approx(1 + rel)
+            assert mods["normsys"]["data"]["hi"] * mods["normsys"]["data"]["lo"] == pytest.approx(1.0)
+        elif kind == "gaussian":
+            data = np.asarray(sample["data"])
+            np.testing.assert_allclose(mods["histosys"]["data"]["hi_data"], data * (1 + rel))
+            np.testing.assert_allclose(mods["histosys"]["data"]["lo_data"], data * (1 - rel))
+        else:
+            assert kind == "free" and mods["normfactor"]["name"] == f"rate_{sample['name']}"
+        # the per-bin statistical uncertainty of finite-sample shapes (absolute, events)
+        if "stat_err" in comp:
+            np.testing.assert_allclose(mods["staterror"]["data"], np.asarray(comp["stat_err"]).ravel())
+        else:
+            assert "staterror" not in mods
+        assert len(mods) == len(sample["modifiers"])
     # the background-only expectation is the sum of the templates
     expected = model.expected_actualdata(model.config.suggested_init())
     total = sum(np.asarray(c["template"]).ravel() for c in templates["components"].values())
