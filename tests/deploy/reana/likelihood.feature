@@ -12,5 +12,5 @@ Feature: Serialized likelihood
     Scenario: The background-only workspace and the signal patchset are the published ones
         When the workflow is finished
         Then the workspace should contain "results/likelihood/BkgOnly.json"
-        And the sha256 checksum of the file "results/likelihood/BkgOnly.json" should be "432c3ef8b4f68f2854d56de0a23b2322043f24f52ff54afe891419e02c6d4c44"
-        And the sha256 checksum of the file "results/likelihood/patchset.json" should be "92d8cf6fbaeffce664535594d16b5eeed609738b5c909644dc4402d71c074ad9"
+        And the sha256 checksum of the file "results/likelihood/BkgOnly.json" should be "bb4ed2f92bd8d80445d6a11765183cfafec8e4b6c811589634f69c803b813d20"
+        And the sha256 checksum of the file "results/likelihood/patchset.json" should be "13cb199a2e6add9513c6e828dc6b7b6f240e13d433e3ae690a970dc9675fcb06"
