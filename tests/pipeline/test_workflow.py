@@ -110,10 +110,11 @@ def test_corrupt_input_fails_job_and_leaves_no_output(workflow_run: Path) -> Non
     original = science.read_bytes()
     try:
         science.write_bytes(original[: len(original) // 2])
-        proc = _snakemake(work, "results/selection/cutflow.csv", "--force", "--allowed-rules", "select", check=False)
+        part = "results/selection/parts/0.cutflow.json"
+        proc = _snakemake(work, part, "--force", "--allowed-rules", "select_part", check=False)
         assert proc.returncode != 0
-        log = (work / "results/logs/select.log").read_text()
+        log = (work / "results/logs/select_part/0.log").read_text()
         assert "science.parquet" in log and "not a readable Parquet file" in log
-        assert not (work / "results/selection/cutflow.csv").exists()
+        assert not (work / part).exists() and not (work / "results/selection/parts/0.parquet").exists()
     finally:
         science.write_bytes(original)
