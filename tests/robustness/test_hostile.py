@@ -397,15 +397,23 @@ def _shapesys(doc: dict) -> None:
     doc["channels"][0]["samples"][0]["modifiers"].append({"name": "stat", "type": "shapesys", "data": [1.0] * n})
 
 
+def _without_staterror(doc: dict) -> None:
+    """Remove the pipeline's own staterror modifiers (each sample then has only its rate modifier)."""
+    for sample in doc["channels"][0]["samples"]:
+        sample["modifiers"] = [m for m in sample["modifiers"] if m["type"] != "staterror"]
+
+
 def _staterror_short(doc: dict) -> None:
     """A staterror with one bin fewer than its sample."""
     n = len(doc["observations"][0]["data"])
+    _without_staterror(doc)
     doc["channels"][0]["samples"][0]["modifiers"].append({"name": "stat", "type": "staterror", "data": [0.1] * (n - 1)})
 
 
 def _two_staterrors(doc: dict) -> None:
     """Two staterror names on one channel (the fast engine profiles one gamma per bin)."""
     n = len(doc["observations"][0]["data"])
+    _without_staterror(doc)
     for k, sample in enumerate(doc["channels"][0]["samples"][:2]):
         sample["modifiers"].append({"name": f"stat_{k}", "type": "staterror", "data": [0.1] * n})
 

@@ -197,13 +197,17 @@ def templates_docs(draw) -> dict:
         tmpl = draw(hnp.arrays(float, (n1, n2), elements=level))
         tmpl[0, 0] += 1e-3  # no all-zero sample
         exp = float(tmpl.sum())
+        kind = draw(st.sampled_from(["lognormal", "gaussian", "free"]))
         comps[name] = {
             "template": tmpl.tolist(),
             "expected_events": exp,
-            "uncertainty_events": exp * draw(st.floats(0.0, 2.0)),
+            "uncertainty_events": exp * draw(st.floats(0.0, 0.95 if kind == "gaussian" else 2.0)),
             "method": "generated",
             "description": "generated",
+            "constraint": {"type": kind, **({"bounds": [0.0, 10.0]} if kind == "free" else {})},
         }
+        if draw(st.booleans()):  # a finite-sample shape: per-bin statistical uncertainty (staterror)
+            comps[name]["stat_err"] = draw(hnp.arrays(float, (n1, n2), elements=st.floats(0.0, 10.0))).tolist()
     observed = draw(hnp.arrays(np.int64, (n1, n2), elements=st.integers(0, 1000)))
     return {
         "binning": {

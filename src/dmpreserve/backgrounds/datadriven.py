@@ -17,20 +17,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 from scipy.special import ndtr
 
-from dmpreserve.artifacts.reduced import (
-    DATASET_SHARED,
-    PARQUET_READ_ERRORS,
-    ReducedData,
-    sidecar_path,
-    unreadable_parquet,
-    validate_sidecar,
-)
+from dmpreserve.artifacts.reduced import ReducedData, check_dataset, inspect_reduced
 from dmpreserve.config import AnalysisConfig, Binning
 from dmpreserve.errors import InvalidData
-from dmpreserve.files import read_json
 from dmpreserve.selection.cuts import Cut, apply_cuts, cuts_from_config
 from dmpreserve.selection.stream import select_stream
 
@@ -66,78 +57,19 @@ class ScienceRun:
     live_time_s: float
 
 
-def _science_sidecar(parquet: str) -> dict[str, Any]:
-    """One science file's sidecar, validated against its Parquet schema and row count without reading the events.
-
-    Raises:
-        InvalidData: as :func:`dmpreserve.artifacts.reduced.read_reduced`, naming the file and field.
-    """
-    spath = str(sidecar_path(parquet))
-    if not os.path.isfile(parquet):
-        raise InvalidData("reduced-data file not found", path=parquet)
-    meta = read_json(spath, what="reduced-data sidecar")
-    if not isinstance(meta, dict):
-        raise InvalidData("sidecar must be a JSON object", path=spath)
-    if not isinstance(meta.get("columns", {}), dict):
-        raise InvalidData(
-            "must be an object mapping column names to unit and description", path=spath, field="$.columns"
-        )
-    if meta.get("kind") != "science":
-        raise InvalidData(f"expected a file of kind science, got {meta.get('kind')!r}", path=spath, field="$.kind")
-    try:
-        schema = pq.read_schema(parquet)
-        n_rows = pq.read_metadata(parquet).num_rows
-    except PARQUET_READ_ERRORS as exc:
-        raise unreadable_parquet(parquet, exc) from None
-    for name in schema.names:
-        if name not in meta.get("columns", {}):
-            raise InvalidData(
-                "column is in the Parquet file but not described in the sidecar", path=spath, field=f"$.columns.{name}"
-            )
-    for name in meta.get("columns", {}):
-        if name not in schema.names:
-            raise InvalidData(
-                "column described in the sidecar is missing from the Parquet file", path=parquet, field=name
-            )
-    validate_sidecar(meta, schema, path=spath)
-    if n_rows != meta["n_events"]:
-        raise InvalidData(
-            f"sidecar says {meta['n_events']} events, the file has {n_rows}", path=spath, field="$.n_events"
-        )
-    lt = meta.get("live_time_s")
-    if isinstance(lt, bool) or not isinstance(lt, (int, float)) or not (math.isfinite(lt) and lt > 0):
-        raise InvalidData("a science file needs a live time > 0 s", path=spath, field="$.live_time_s")
-    return meta
-
-
 def science_run(paths: Sequence[str | os.PathLike]) -> ScienceRun:
-    """The science dataset from its files' sidecars (validated against each file's Parquet schema and row count,
-    kind ``science``, :data:`DATASET_SHARED` fields and column units agreeing); the events are not read.
+    """The science dataset from its files' sidecars, validated against each file's Parquet schema and row count
+    (:func:`~dmpreserve.artifacts.reduced.inspect_reduced`, kind ``science``) and against each other
+    (:func:`~dmpreserve.artifacts.reduced.check_dataset`); the events are not read.
 
     Raises:
         InvalidData: naming the file or sidecar and the field.
     """
-    files = tuple(str(p) for p in paths)
-    if not files:
-        raise InvalidData("a dataset needs at least one Parquet file", path="<empty dataset>")
-    metas = []
-    for f in files:
-        meta = _science_sidecar(f)
-        spath = str(sidecar_path(f))
-        if metas:
-            first = metas[0]
-            if list(meta["columns"]) != list(first["columns"]):
-                raise InvalidData(f"columns differ from those of {files[0]}", path=spath, field="$.columns")
-            for name in first["columns"]:
-                if meta["columns"][name].get("unit") != first["columns"][name].get("unit"):
-                    raise InvalidData(
-                        f"unit differs from {files[0]} in the same dataset", path=spath, field=f"$.columns.{name}.unit"
-                    )
-            for key in DATASET_SHARED:
-                if meta.get(key) != first.get(key):
-                    raise InvalidData(f"differs from {files[0]} in the same dataset", path=spath, field=f"$.{key}")
-        metas.append(meta)
-    return ScienceRun(files, metas[0], float(math.fsum(m["live_time_s"] for m in metas)))
+    files = [inspect_reduced(p, kinds=("science",)) for p in paths]
+    check_dataset(files)
+    return ScienceRun(
+        tuple(f.path for f in files), files[0].meta, float(math.fsum(f.meta["live_time_s"] for f in files))
+    )
 
 
 def count_science(run: ScienceRun, cuts: Sequence[Cut]) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 import pyhf
 import pytest
 import yaml
+from front_steps import response_and_backgrounds, select_steps
 from scipy.integrate import quad
 
 from conftest import ER_EVENTS_PER_LINE, ER_LINES
@@ -36,24 +37,11 @@ def bg_dir(tmp_path_factory, mdc_dir: Path, small_config_path: Path) -> Path:
     """select, signal (NR and ER responses) and backgrounds of the small configuration."""
     r = tmp_path_factory.mktemp("bg")
     m, c = mdc_dir, str(small_config_path)
-    steps = [
-        ["select-part", "--config", c, "--science", f"{m}/science.parquet"]
-        + ["--selected", f"{r}/part.parquet", "--cutflow", f"{r}/part_cutflow.json"],
-        ["select", "--config", c, "--parts", f"{r}/part.parquet", "--part-cutflows", f"{r}/part_cutflow.json"]
-        + ["--sim-nr", f"{m}/sim_nr.parquet", "--selected", f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv"]
-        + ["--acceptance", f"{r}/acceptance.csv", "--exposure", f"{r}/exposure.json"],
-        ["mass-grid", "--config", c, "-o", f"{r}/mass_grid.json"],
-        ["response", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--selected-sidecar", f"{r}/selected.json"]
-        + ["--response-nr", f"{r}/response_nr.json", "--response-er", f"{r}/response_er.json"]
-        + ["--er-lines", ER_LINES, "--er-events-per-line", str(ER_EVENTS_PER_LINE), "--no-progress"],
-        ["signal", "--config", c, "--response-nr", f"{r}/response_nr.json", "--exposure", f"{r}/exposure.json"]
-        + ["--mass-grid", f"{r}/mass_grid.json", "--signal", f"{r}/signal.json", "--spectra", f"{r}/spectra.csv"],
-        ["backgrounds", "--config", c, "--science", f"{m}/science.parquet", "--calib-er", f"{m}/calib_er.parquet"]
-        + ["--isolated-s1", f"{m}/isolated_s1.parquet", "--isolated-s2", f"{m}/isolated_s2.parquet"]
-        + ["--response-nr", f"{r}/response_nr.json", "--response-er", f"{r}/response_er.json"]
-        + ["--selected", f"{r}/selected.parquet", "--exposure", f"{r}/exposure.json"]
-        + ["--templates", f"{r}/templates.json", "--summary", f"{r}/summary.csv"],
-    ]
+    er = ["--er-lines", ER_LINES, "--er-events-per-line", str(ER_EVENTS_PER_LINE)]
+    signal = ["signal", "--config", c, "--response-nr", f"{r}/response_nr.json", "--exposure", f"{r}/exposure.json"]
+    signal += ["--mass-grid", f"{r}/mass_grid.json", "--signal", f"{r}/signal.json", "--spectra", f"{r}/spectra.csv"]
+    front, back = select_steps(m, c, r), response_and_backgrounds(m, c, r, r, er)
+    steps = [*front, ["mass-grid", "--config", c, "-o", f"{r}/mass_grid.json"], back[0], signal, back[1]]
     for argv in steps:
         assert main(argv) == 0, argv[0]
     return r

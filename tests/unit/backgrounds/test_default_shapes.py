@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from front_steps import response_and_backgrounds, select_steps
 
 from dmpreserve.artifacts.templates import read_templates
 from dmpreserve.backgrounds.quality import MAX_POORLY_SAMPLED_FRACTION, poorly_sampled_fraction
@@ -34,20 +35,8 @@ def _run(config: Path, r: Path, events_per_line: int) -> Path:
         generate(load_config(config), MdcOutputs(**{k: str(m / f"{k}.parquet") for k in names}))
     c, out = str(config), r / f"epl{events_per_line}"
     steps = [
-        ["select-part", "--config", c, "--science", f"{m}/science.parquet"]
-        + ["--selected", f"{r}/part.parquet", "--cutflow", f"{r}/part_cutflow.json"],
-        ["select", "--config", c, "--parts", f"{r}/part.parquet", "--part-cutflows", f"{r}/part_cutflow.json"]
-        + ["--sim-nr", f"{m}/sim_nr.parquet", "--selected", f"{r}/selected.parquet", "--cutflow", f"{r}/cutflow.csv"]
-        + ["--acceptance", f"{r}/acceptance.csv", "--exposure", f"{r}/exposure.json"],
-        ["mass-grid", "--config", c, "-o", f"{r}/mass_grid.json"],
-        ["response", "--config", c, "--sim-nr", f"{m}/sim_nr.parquet", "--selected-sidecar", f"{r}/selected.json"]
-        + ["--response-nr", f"{out}/response_nr.json", "--response-er", f"{out}/response_er.json"]
-        + ["--er-events-per-line", str(events_per_line), "--no-progress"],
-        ["backgrounds", "--config", c, "--science", f"{m}/science.parquet", "--calib-er", f"{m}/calib_er.parquet"]
-        + ["--isolated-s1", f"{m}/isolated_s1.parquet", "--isolated-s2", f"{m}/isolated_s2.parquet"]
-        + ["--response-nr", f"{out}/response_nr.json", "--response-er", f"{out}/response_er.json"]
-        + ["--selected", f"{r}/selected.parquet", "--exposure", f"{r}/exposure.json"]
-        + ["--templates", f"{out}/templates.json", "--summary", f"{out}/summary.csv"],
+        *select_steps(m, c, r),
+        *response_and_backgrounds(m, c, r, out, ["--er-events-per-line", str(events_per_line)]),
     ]
     for argv in steps:
         assert main(argv) == 0, argv[0]
