@@ -4,7 +4,8 @@
 #  1. start the cluster with ../shared/tools/slurm-local (Debian slurm-wlm + munge, no accounting,
 #     so the executor polls with `--slurm-status-command squeue`);
 #  2. run the limits target of the test configuration -- mock data, selection, backgrounds,
-#     signal, likelihood, the toy stage (`toys_shard`, one SLURM job per reference shape and shard,
+#     signal, likelihood (the selection as `select_part` jobs, one per group of science files, and
+#     their gather), the toy stage (`toys_shard`, one SLURM job per reference shape and shard,
 #     merged by `thresholds` into the threshold table), then the per-mass limit jobs (`limits_point`,
 #     one SLURM job per mass) and their gather -- with
 #     `snakemake --executor slurm --workflow-profile workflow/profiles/slurm`, then provenance;
@@ -130,9 +131,13 @@ points = sorted(k for k in steps if "limits_point" in k)
 shards = sorted(k for k in steps if "logs/toys/" in k)
 if not shards:
     sys.exit("no toy shard (rule toys_shard) ran as a SLURM job")
+parts = sorted(k for k in steps if "logs/select_part/" in k)
+if not parts:
+    sys.exit("no select part (rule select_part) ran as a SLURM job")
 print(f"{len(submitted)} SLURM jobs submitted and COMPLETED: {sorted(submitted, key=int)}")
-print(f"{len(steps)} rule logs name their SLURM job ({len(shards)} toy shards, {len(points)} per-mass limit jobs); e.g.")
-for k in list(steps)[:3] + shards[:2] + points[:2]:
+print(f"{len(steps)} rule logs name their SLURM job ({len(parts)} select parts, {len(shards)} toy shards, "
+      f"{len(points)} per-mass limit jobs); e.g.")
+for k in list(steps)[:3] + parts[:1] + shards[:2] + points[:2]:
     print(f"  {k}: SLURM job {steps[k]}")
 print(f"provenance.json: runtime.batch_system = {json.dumps(batch, sort_keys=True)}")
 EOF
