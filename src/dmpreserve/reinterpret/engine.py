@@ -67,7 +67,9 @@ def kit_halo(kit: Kit) -> StandardHalo:
     return StandardHalo(**kit.manifest["halo"])
 
 
-def _signal(masses, refs, templates, *, exposure: float, unit: str, description: str, halo) -> SignalTemplates:
+def _signal(
+    masses, refs, templates, *, exposure: float, unit: str, description: str, halo, band=None
+) -> SignalTemplates:
     return SignalTemplates(
         masses_gev=tuple(float(m) for m in masses),
         reference_cross_section_cm2=tuple(float(r) for r in refs),
@@ -77,7 +79,28 @@ def _signal(masses, refs, templates, *, exposure: float, unit: str, description:
         halo=halo,
         model=description,
         units={"expected_events": "events", "reference_cross_section_cm2": unit},
+        efficiency_lo=tuple(lo for lo, _ in band) if band else None,
+        efficiency_hi=tuple(hi for _, hi in band) if band else None,
     )
+
+
+def efficiency_band(resp: ResponseMatrix, per_energy_bin: np.ndarray) -> tuple[float, float]:
+    """(lo, hi): expected signal with the kit response's lower/upper efficiency curve over the nominal one, as
+    the pipeline's ``signal_efficiency`` normsys (:func:`dmpreserve.signals.build_signal`).
+
+    Raises:
+        InvalidSpectrum: no expected signal with the lower curve (the normsys needs lo > 0).
+    """
+    total = float(resp.fold(per_energy_bin).sum())
+    if not total > 0:  # no expected signal at all: the mass is skipped (split_visible)
+        return 1.0, 1.0
+    lo, hi = (float(resp.fold(per_energy_bin, which=w).sum()) / total for w in ("lo", "hi"))
+    if not lo > 0:
+        raise InvalidSpectrum(
+            "no expected signal with the kit's lower efficiency curve (the signal_efficiency normsys needs lo > 0)",
+            field="masses_gev",
+        )
+    return lo, hi
 
 
 def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] | None = None) -> SignalTemplates:
@@ -86,7 +109,7 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
     target = float(kit.manifest["target_events_at_reference"])
     masses = masses_gev or model.masses_gev or tuple(kit.manifest["masses_gev"])
     halo = model.halo or kit_halo(kit)
-    refs, templates = [], []
+    refs, templates, band = [], [], []  # band: the NR response's efficiency band (ER lines have none)
     if model.is_er:
         resp = read_line_response(kit.file("response_er.json"))
         lo, hi = resp.line_energies_kev[0], resp.line_energies_kev[-1]
@@ -105,17 +128,17 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
         resp = read_nr_response(kit)
         for m in masses:
             rate = model.rate(mass_gev=m, strength=1e-45, halo=halo)
-            tmpl = resp.fold(
-                counts_per_energy_bin(
-                    resp.energy_edges_kev,
-                    rate=rate,
-                    exposure_t_yr=exposure,
-                    breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo),
-                )
+            per_e = counts_per_energy_bin(
+                resp.energy_edges_kev,
+                rate=rate,
+                exposure_t_yr=exposure,
+                breakpoints_kev=model.breakpoints_kev(mass_gev=m, halo=halo),
             )
-            t, r = scaled_template(tmpl, strength=1e-45, target_events=target)
+            t, r = scaled_template(resp.fold(per_e), strength=1e-45, target_events=target)
             refs.append(r)
             templates.append(t)
+            if resp.has_band:
+                band.append(efficiency_band(resp, per_e))
     return _signal(
         masses,
         refs,
@@ -124,6 +147,7 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
         unit=model.strength_unit,
         description=f"{model.model} ({model.strength_unit})",
         halo=halo.as_dict(),
+        band=band,
     )
 
 
@@ -143,20 +167,21 @@ def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_c
     exposure = float(kit.manifest["exposure_t_yr"])
     target = float(kit.manifest["target_events_at_reference"])
     resp = read_nr_response(kit)
-    refs, templates = [], []
+    refs, templates, band = [], [], []
     for i, _m in enumerate(spectra.masses_gev):
 
-        def fold(rate, i=i):
-            per_e = counts_per_energy_bin(
+        def per_energy_bin(rate, i=i):
+            return counts_per_energy_bin(
                 resp.energy_edges_kev, rate=rate, exposure_t_yr=exposure, breakpoints_kev=spectra.breakpoints_kev(i)
             )
-            return resp.fold(per_e)
 
-        tmpl = fold(spectra.rate(i))
-        grid_resolution(spectra, i, lambda rate, fold=fold: float(np.sum(fold(rate))))
-        t, r = scaled_template(tmpl, strength=reference_cross_section_cm2, target_events=target)
+        per_e = per_energy_bin(spectra.rate(i))
+        grid_resolution(spectra, i, lambda rate, f=per_energy_bin: float(np.sum(resp.fold(f(rate)))))
+        t, r = scaled_template(resp.fold(per_e), strength=reference_cross_section_cm2, target_events=target)
         refs.append(r)
         templates.append(t)
+        if resp.has_band:
+            band.append(efficiency_band(resp, per_e))
     return _signal(
         spectra.masses_gev,
         refs,
@@ -165,6 +190,7 @@ def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_c
         unit="cm^2 (user spectrum)",
         description="user spectrum (NR)",
         halo=None,
+        band=band,
     )
 
 
@@ -219,6 +245,8 @@ def split_visible(signal: SignalTemplates) -> tuple[SignalTemplates, tuple[float
             reference_cross_section_cm2=tuple(signal.reference_cross_section_cm2[i] for i in keep),
             expected_events=tuple(signal.expected_events[i] for i in keep),
             templates=np.asarray(signal.templates)[keep],
+            efficiency_lo=None if signal.efficiency_lo is None else tuple(signal.efficiency_lo[i] for i in keep),
+            efficiency_hi=None if signal.efficiency_hi is None else tuple(signal.efficiency_hi[i] for i in keep),
         ),
         invisible,
     )

@@ -287,3 +287,49 @@ def test_curve_reader_ignores_extra_columns(tmp_path: Path) -> None:
         _write_curve(p, [0, 1], [0.5, 0.5], [0.5, 0.5], [0.5, 0.4])
         read_efficiency_curve(p)
     assert err.value.field == "efficiency_hi"
+
+
+def test_reinterpretation_carries_the_efficiency_band(
+    pipeline_dir: Path, mdc_dir: Path, small_config, small_config_path: Path, tmp_path: Path
+) -> None:
+    """A kit whose NR response has an efficiency band: reinterpreting the default SI model gives the pipeline's
+    signal_efficiency hi/lo per mass (the signal step's numbers), and the patches carry the normsys."""
+    import shutil
+
+    from dmpreserve.physics.signal_models import SignalModel
+    from dmpreserve.reinterpret.engine import model_signal, split_visible
+    from dmpreserve.reinterpret.kit import Kit
+
+    energy = np.linspace(0.0, 120.0, 13)
+    eff = 0.85 * (1.0 - np.exp(-energy / 5.0))
+    csv = _write_curve(tmp_path / "eff.csv", energy, eff, 0.7 * eff, np.minimum(1.0, 1.2 * eff))
+    cfg_path = _curve_config(small_config_path, tmp_path, csv)
+    r = pipeline_dir
+    argv = ["response", "--config", str(cfg_path), "--sim-nr", str(mdc_dir / "sim_nr.parquet")]
+    argv += ["--selected-sidecar", str(r / "selection/selected.json"), "--efficiency-curve", str(csv)]
+    argv += ["--response-nr", str(tmp_path / "nr.json"), "--response-er", str(tmp_path / "er.json"), *QUICK_ER]
+    assert main(argv) == 0
+    argv = ["signal", "--config", str(cfg_path), "--response-nr", str(tmp_path / "nr.json")]
+    argv += ["--exposure", str(r / "selection/exposure.json"), "--mass-grid", str(r / "signal/mass_grid.json")]
+    assert main([*argv, "--signal", str(tmp_path / "signal.json"), "--spectra", str(tmp_path / "sp.csv")]) == 0
+    pipeline = read_json(tmp_path / "signal.json")
+
+    kit_dir = tmp_path / "kit"
+    kit_dir.mkdir()
+    shutil.copy(tmp_path / "nr.json", kit_dir / "response_nr.json")
+    manifest = {
+        "exposure_t_yr": read_json(r / "selection/exposure.json")["exposure_t_yr"],
+        "target_events_at_reference": small_config["signal"]["target_events_at_reference"],
+        "halo": small_config.halo.as_dict(),
+        "masses_gev": pipeline["masses_gev"],
+    }
+    kit = Kit(path=str(kit_dir), manifest=manifest, workspace={})
+    signal, _ = split_visible(model_signal(kit, SignalModel(model="si")))
+    assert signal.masses_gev == tuple(pipeline["masses_gev"])
+    np.testing.assert_allclose(signal.efficiency_lo, pipeline["efficiency_lo"], rtol=1e-10)
+    np.testing.assert_allclose(signal.efficiency_hi, pipeline["efficiency_hi"], rtol=1e-10)
+    ws = read_json(r / "likelihood/BkgOnly.json")
+    ps = build_patchset(ws, signal, inspire_id="ins0000000")
+    for patch, lo, hi in zip(ps["patches"], pipeline["efficiency_lo"], pipeline["efficiency_hi"]):
+        (mod,) = [x for x in patch["patch"][0]["value"]["modifiers"] if x["name"] == SIGNAL_EFFICIENCY]
+        assert mod["data"] == pytest.approx({"hi": hi, "lo": lo}, rel=1e-10)
