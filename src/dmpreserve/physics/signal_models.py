@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from scipy.interpolate import PchipInterpolator
 
 from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.files import load_yaml, read_csv
+from dmpreserve.physics.grids import log_mass_grid
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.nr_models import Interaction, kinematic_breakpoints_kev, rate_nr
 from dmpreserve.schema import validate
@@ -37,12 +38,6 @@ SPECTRUM_COLUMNS = ("mass_gev", "energy_kev", "dr_de")
 MAX_MODEL_BYTES = 1 << 20
 MAX_SPECTRUM_ROWS = 2_000_000
 Rate = Callable[[np.ndarray], np.ndarray]
-
-
-def log_mass_grid(spec: Mapping[str, Any]) -> tuple[float, ...]:
-    """The log-spaced mass grid ``{min, max, count}`` [GeV], each mass rounded to 6 significant digits."""
-    grid = np.geomspace(spec["min"], spec["max"], spec["count"]) if spec["count"] > 1 else np.array([spec["min"]])
-    return tuple(float(f"{x:.6g}") for x in grid)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
