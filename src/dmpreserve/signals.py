@@ -157,8 +157,7 @@ def build_signal(
         nominal = response.fold(per_e)
         tmpl, ref = scaled_template(nominal, strength=TABULATION_CROSS_SECTION_CM2, target_events=target)
         if response.has_band:
-            total = float(nominal.sum())
-            band.append(tuple(float(response.fold(per_e, which=w).sum()) / total for w in ("lo", "hi")))
+            band.append(response.efficiency_band(per_e))
         masses.append(m)
         refs.append(ref)
         expected.append(float(tmpl.sum()))

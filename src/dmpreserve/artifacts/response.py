@@ -73,6 +73,20 @@ class ResponseMatrix:
             raise ValueError(f"this response has no {which} efficiency band")
         return np.asarray(counts_per_energy_bin) @ matrix
 
+    def efficiency_band(self, counts_per_energy_bin: np.ndarray) -> tuple[float, float]:
+        """(lo, hi): the expected signal with the lower/upper efficiency curve over the nominal one, for expected
+        recoils per true-energy bin (the ``signal_efficiency`` normsys factors); (1, 1) where the nominal
+        expectation is zero (such a mass has no sensitivity and is refused or skipped by the caller).
+
+        Raises:
+            ValueError: the response has no efficiency band.
+        """
+        total = float(self.fold(counts_per_energy_bin).sum())
+        if not total > 0:
+            return 1.0, 1.0
+        lo, hi = (float(self.fold(counts_per_energy_bin, which=w).sum()) / total for w in ("lo", "hi"))
+        return lo, hi
+
     def to_json(self) -> dict[str, Any]:
         """Serialisable form (``response_nr.json``; the optional keys only where set)."""
         doc = self._core_json()

@@ -85,16 +85,13 @@ def _signal(
 
 
 def efficiency_band(resp: ResponseMatrix, per_energy_bin: np.ndarray) -> tuple[float, float]:
-    """(lo, hi): expected signal with the kit response's lower/upper efficiency curve over the nominal one, as
-    the pipeline's ``signal_efficiency`` normsys (:func:`dmpreserve.signals.build_signal`).
+    """(lo, hi) of the kit response's efficiency band (:meth:`ResponseMatrix.efficiency_band`), as the pipeline's
+    ``signal_efficiency`` normsys.
 
     Raises:
         InvalidSpectrum: no expected signal with the lower curve (the normsys needs lo > 0).
     """
-    total = float(resp.fold(per_energy_bin).sum())
-    if not total > 0:  # no expected signal at all: the mass is skipped (split_visible)
-        return 1.0, 1.0
-    lo, hi = (float(resp.fold(per_energy_bin, which=w).sum()) / total for w in ("lo", "hi"))
+    lo, hi = resp.efficiency_band(per_energy_bin)
     if not lo > 0:
         raise InvalidSpectrum(
             "no expected signal with the kit's lower efficiency curve (the signal_efficiency normsys needs lo > 0)",
