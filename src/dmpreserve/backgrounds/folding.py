@@ -34,7 +34,7 @@ class Folded:
     stat_err: np.ndarray
 
 
-def _check_edges(
+def _check_range(
     spectrum: Spectrum,
     matrix: np.ndarray,
     lo_kev: float,
@@ -45,7 +45,18 @@ def _check_edges(
     field: str,
     what: str,
 ) -> None:
-    """Refuse spectra reaching beyond the response's energy range where the edge row still lands in the ROI."""
+    """Refuse a line outside the response's energy range, or a continuous spectrum reaching beyond it where the
+    edge row still lands in the ROI."""
+    for i, (e, _) in enumerate(spectrum.lines):
+        if not lo_kev <= e <= hi_kev:
+            raise InvalidData(
+                f"line energy {e:g} keV is outside the energy range of the {what} {response_path} "
+                f"({lo_kev:g}-{hi_kev:g} keV)",
+                path=path,
+                field=f"{field}.lines.energies_kev[{i}]",
+            )
+    if spectrum.lines:
+        return
     for side, (a, b), row in (
         ("below", (spectrum.support_kev[0], lo_kev), matrix[0]),
         ("above", (hi_kev, spectrum.support_kev[1]), matrix[-1]),
@@ -57,19 +68,6 @@ def _check_edges(
                 "analysis region: extend the response or restrict the spectrum",
                 path=path,
                 field=field,
-            )
-
-
-def _check_lines(
-    spectrum: Spectrum, lo_kev: float, hi_kev: float, *, path: str, response_path: str, field: str, what: str
-) -> None:
-    for i, (e, _) in enumerate(spectrum.lines):
-        if not lo_kev <= e <= hi_kev:
-            raise InvalidData(
-                f"line energy {e:g} keV is outside the energy range of the {what} {response_path} "
-                f"({lo_kev:g}-{hi_kev:g} keV)",
-                path=path,
-                field=f"{field}.lines.energies_kev[{i}]",
             )
 
 
@@ -92,23 +90,13 @@ def fold_nr(
             negligible.
     """
     edges = np.asarray(response.energy_edges_kev, float)
-    lo, hi = float(edges[0]), float(edges[-1])
+    where = {"path": config_path, "response_path": response_path, "field": field, "what": "NR response"}
+    _check_range(spectrum, response.matrix, float(edges[0]), float(edges[-1]), **where)
     if spectrum.lines:
-        _check_lines(spectrum, lo, hi, path=config_path, response_path=response_path, field=field, what="NR response")
         w = np.zeros(len(edges) - 1)
         for e, intensity in spectrum.lines:
             w[min(int(np.searchsorted(edges, e, side="right")) - 1, len(w) - 1)] += intensity
     else:
-        _check_edges(
-            spectrum,
-            response.matrix,
-            lo,
-            hi,
-            path=config_path,
-            response_path=response_path,
-            field=field,
-            what="NR response",
-        )
         w = np.asarray([spectrum.integrate(a, b) for a, b in zip(edges[:-1], edges[1:])])
     w = w * exposure_t_yr
     return Folded(w @ response.matrix, np.sqrt((w**2) @ (response.matrix_err**2)))
@@ -154,21 +142,7 @@ def fold_er(
     e = np.asarray(response.line_energies_kev, float)
     if len(e) < 2 or np.any(np.diff(e) <= 0):
         raise InvalidData("needs at least two increasing line energies", path=response_path, field="line_energies_kev")
-    lo, hi = float(e[0]), float(e[-1])
-    if spectrum.lines:
-        _check_lines(
-            spectrum, lo, hi, path=config_path, response_path=response_path, field=field, what="ER line response"
-        )
-    else:
-        _check_edges(
-            spectrum,
-            response.matrix,
-            lo,
-            hi,
-            path=config_path,
-            response_path=response_path,
-            field=field,
-            what="ER line response",
-        )
+    where = {"path": config_path, "response_path": response_path, "field": field, "what": "ER line response"}
+    _check_range(spectrum, response.matrix, float(e[0]), float(e[-1]), **where)
     w = line_weights(spectrum, e) * exposure_t_yr
     return Folded(w @ response.matrix, np.sqrt((w**2) @ (response.matrix_err**2)))
