@@ -13,6 +13,7 @@ import copy
 from typing import Any
 
 import pyhf
+import pytest
 
 
 def without_staterror(workspace: dict[str, Any]) -> dict[str, Any]:
@@ -29,3 +30,19 @@ def patchset_for(patchset: dict[str, Any], workspace: dict[str, Any]) -> dict[st
     out = copy.deepcopy(patchset)
     out["metadata"]["digests"] = {"sha256": pyhf.utils.digest(workspace, algorithm="sha256")}
     return out
+
+
+def without_staterror_fixtures():
+    """``(workspace, patchset)`` module fixtures overriding the conftest's: the pipeline's likelihood without
+    staterror, for a test module that compares with pyhf's own fits (``workspace, patchset =
+    without_staterror_fixtures()`` at module level)."""
+
+    @pytest.fixture(scope="module")
+    def workspace(workspace):
+        return without_staterror(workspace)
+
+    @pytest.fixture(scope="module")
+    def patchset(patchset, workspace):
+        return patchset_for(patchset, workspace)
+
+    return workspace, patchset

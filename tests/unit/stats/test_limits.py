@@ -12,7 +12,7 @@ import numpy as np
 import pyhf
 import pytest
 import yaml
-from pyhf_reference import patchset_for, without_staterror
+from pyhf_reference import without_staterror_fixtures
 from scipy import stats
 
 from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS
@@ -26,18 +26,8 @@ from dmpreserve.stats.reference import pyhf_model_and_data
 from dmpreserve.stats.teststat import fit_datasets, tmu_tilde
 from dmpreserve.stats.toys import generate, quantile_with_error, toy_tmu, upper_crossing
 
-
-@pytest.fixture(scope="module")
-def workspace(workspace):
-    """The pipeline's workspace without staterror, on both sides of the comparisons with pyhf's own fits
-    (tests/helpers/pyhf_reference.py)."""
-    return without_staterror(workspace)
-
-
-@pytest.fixture(scope="module")
-def patchset(patchset, workspace):
-    """The pipeline's patchset, with the digest of the workspace above."""
-    return patchset_for(patchset, workspace)
+# the pipeline's likelihood without staterror, on both sides of the comparisons with pyhf's own fits
+workspace, patchset = without_staterror_fixtures()
 
 
 MASS_GEV = 46.4159

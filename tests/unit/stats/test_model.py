@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyhf
 import pytest
-from pyhf_reference import patchset_for, without_staterror
+from pyhf_reference import without_staterror_fixtures
 
 from dmpreserve.errors import InvalidWorkspace
 from dmpreserve.stats.model import build_model
@@ -16,18 +16,8 @@ from dmpreserve.stats.newton import minimize
 from dmpreserve.stats.reference import pyhf_model_and_data
 from dmpreserve.stats.teststat import fit_datasets, qmu_tilde, tmu_tilde
 
-
-@pytest.fixture(scope="module")
-def workspace(workspace):
-    """The pipeline's workspace without staterror, on both sides of the comparisons with pyhf's own fits
-    (tests/helpers/pyhf_reference.py)."""
-    return without_staterror(workspace)
-
-
-@pytest.fixture(scope="module")
-def patchset(patchset, workspace):
-    """The pipeline's patchset, with the digest of the workspace above."""
-    return patchset_for(patchset, workspace)
+# the pipeline's likelihood without staterror, on both sides of the comparisons with pyhf's own fits
+workspace, patchset = without_staterror_fixtures()
 
 
 MASS_GEV = 46.4159

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyhf
 import pytest
-from pyhf_reference import patchset_for, without_staterror
+from pyhf_reference import without_staterror_fixtures
 
 from dmpreserve.artifacts.thresholds import read_threshold_table, write_threshold_table
 from dmpreserve.errors import InvalidData
@@ -29,18 +29,8 @@ from dmpreserve.stats.thresholds import (
 )
 from dmpreserve.stats.toys import ToySettings, background_theta, quantile_with_error, toy_tmu
 
-
-@pytest.fixture(scope="module")
-def workspace(workspace):
-    """The pipeline's workspace without staterror, on both sides of the comparisons with pyhf's own fits
-    (tests/helpers/pyhf_reference.py)."""
-    return without_staterror(workspace)
-
-
-@pytest.fixture(scope="module")
-def patchset(patchset, workspace):
-    """The pipeline's patchset, with the digest of the workspace above."""
-    return patchset_for(patchset, workspace)
+# the pipeline's likelihood without staterror, on both sides of the comparisons with pyhf's own fits
+workspace, patchset = without_staterror_fixtures()
 
 
 MASS_GEV = 46.4159
