@@ -59,6 +59,18 @@ from dmpreserve.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: Inputs of the backgrounds step (option -> key of the ``good`` fixture).
+_BACKGROUNDS_INPUTS = {
+    "--config": "config",
+    "--science": "science",
+    "--calib-er": "calib_er",
+    "--isolated-s1": "isolated_s1",
+    "--isolated-s2": "isolated_s2",
+    "--response-nr": "response",
+    "--response-er": "response_er",
+    "--selected": "selected",
+    "--exposure": "exposure",
+}
 #: Inputs of each subcommand (option -> key of the ``good`` fixture) and its outputs (option -> file name).
 INPUTS: dict[str, dict[str, str]] = {
     "validate-config": {"--config": "config"},
@@ -72,30 +84,10 @@ INPUTS: dict[str, dict[str, str]] = {
         "--part-cutflows": "part_cutflow",
         "--sim-nr": "sim_nr",
     },
-    "backgrounds": {
-        "--config": "config",
-        "--science": "science",
-        "--calib-er": "calib_er",
-        "--isolated-s1": "isolated_s1",
-        "--isolated-s2": "isolated_s2",
-        "--response-nr": "response",
-        "--response-er": "response_er",
-        "--selected": "selected",
-        "--exposure": "exposure",
-    },
+    "backgrounds": _BACKGROUNDS_INPUTS,
     # the backgrounds step with a configuration whose extra component reads an external file (in/<name>)
     **{
-        f"backgrounds-{v}": {
-            "--config": f"config_bg_{v}",
-            "--science": "science",
-            "--calib-er": "calib_er",
-            "--isolated-s1": "isolated_s1",
-            "--isolated-s2": "isolated_s2",
-            "--response-nr": "response",
-            "--response-er": "response_er",
-            "--selected": "selected",
-            "--exposure": "exposure",
-        }
+        f"backgrounds-{v}": {**_BACKGROUNDS_INPUTS, "--config": f"config_bg_{v}"}
         for v in ("spectrum", "template", "hdf5")
     },
     "mass-grid": {"--config": "config", "--signal-model": "signal_model"},
