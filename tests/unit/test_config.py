@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,14 @@ import numpy as np
 import pytest
 import yaml
 
-from dmpreserve.config import AnalysisConfig, canonical_hash, config_from_dict, load_config
+from dmpreserve.config import (
+    INPUT_NAMES,
+    STORAGE_PLUGINS,
+    AnalysisConfig,
+    canonical_hash,
+    config_from_dict,
+    load_config,
+)
 from dmpreserve.errors import DmpreserveError, InvalidConfig
 from dmpreserve.schema import load_schema
 
@@ -437,3 +446,12 @@ def test_nan_in_config_is_rejected(tmp_path: Path, test_config_doc: dict[str, An
     with pytest.raises(InvalidConfig) as info:
         load_config(path)
     assert str(path) in str(info.value)
+
+
+def test_workflow_input_tables_match_the_package() -> None:
+    """workflow/rules/inputs.smk repeats the input names and the URL-scheme -> storage-plugin table of
+    dmpreserve.config (the Snakefile cannot import the package, e.g. under REANA): they must stay equal."""
+    text = (Path(__file__).resolve().parents[2] / "workflow/rules/inputs.smk").read_text(encoding="utf-8")
+    for name, value in (("INPUT_NAMES", INPUT_NAMES), ("STORAGE_PLUGINS", STORAGE_PLUGINS)):
+        (literal,) = re.findall(rf"^{name} = (.+)$", text, flags=re.M)
+        assert ast.literal_eval(literal) == value, name
