@@ -5,6 +5,7 @@
 # output and log directories (with_dirs, common.smk); all run in the project image (the global
 # container: below; --use-singularity / --software-deployment-method apptainer).
 
+import copy
 import json
 import os
 
@@ -18,6 +19,16 @@ min_version("7.32.4")
 configfile: "workflow/config/config.yaml"
 
 
+# A complete analysis configuration (workflow/analyses/NAME/config.yaml) says `standalone: true`: it replaces the
+# default configuration instead of layering on it (as --replace-workflow-config does), so that sections it
+# leaves out (e.g. a background component of the mock-data default) do not creep in.  Later --configfile files
+# and --config KEY=VALUE still layer on it.
+STANDALONE = bool(workflow.config_settings.overwrite_config.get("standalone"))
+if STANDALONE:
+    config.clear()
+    config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
+
+
 validate(config, "schemas/config.schema.json")
 
 # Configuration: Snakemake merges the default configfile: above, then every --configfile in order, then
@@ -25,6 +36,8 @@ validate(config, "schemas/config.schema.json")
 # results/config.resolved.yaml, the one file every step reads: every override reaches every step.
 CONFIGFILES = list(dict.fromkeys(os.path.relpath(str(f)) for f in workflow.configfiles))
 CONFIGFILES.sort(key=lambda f: f != "workflow/config/config.yaml")  # merge order: the default first
+if STANDALONE:
+    CONFIGFILES = [f for f in CONFIGFILES if f != "workflow/config/config.yaml"]
 IMAGE = config["container_image"]
 # Signal model file (RECAST-style rerun: --config signal_model=PATH): an input of mass_grid (its mass grid sizes
 # the limits scatter), signal and reinterpretation_kit, and not part of the resolved configuration, so a new
@@ -40,6 +53,7 @@ container: IMAGE
 include: "workflow/rules/common.smk"
 include: "workflow/rules/config.smk"
 include: "workflow/rules/inputs.smk"
+include: "workflow/rules/imports.smk"
 include: "workflow/rules/mdc.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/backgrounds.smk"

@@ -148,6 +148,9 @@ class AnalysisConfig:
                 "sha256": {k: v.lower() for k, v in (spec.get("sha256") or {}).items()},
                 "files_per_job": int(spec.get("files_per_job", 1)),
             }
+            if "table" in spec:
+                table = spec["table"]
+                out[name]["table"] = {"columns": list(table["columns"]), "description": table["description"]}
         return out
 
     def cuts(self, *, kinds: tuple[str, ...] = ("quality", "fiducial", "roi")) -> list[dict[str, Any]]:
@@ -240,6 +243,9 @@ def check_inputs(doc: dict[str, Any], *, path: str) -> None:
                 path=path,
                 field=field + ".location",
             )
+        if "table" in spec:  # a released event table: one text file, imported by rule import_events
+            _check_table_input(spec, path=path, field=field)
+            continue
         single = location.rstrip("/").endswith(".parquet") and not location.endswith("/")
         files = spec.get("files")
         if single and files is not None:
@@ -266,6 +272,23 @@ def check_inputs(doc: dict[str, Any], *, path: str) -> None:
                     path=path,
                     field=f"{field}.sha256.{key}",
                 )
+
+
+def _check_table_input(spec: dict[str, Any], *, path: str, field: str) -> None:
+    """A released table input: one text file (not Parquet, not a directory), no ``files``, sha256 keys naming it."""
+    location = spec["location"]
+    if location.endswith((".parquet", "/")):
+        raise InvalidConfig(
+            "a released table is one text file (not Parquet, not a directory)", path=path, field=field + ".location"
+        )
+    if "files" in spec:
+        raise InvalidConfig("a released table is one file: 'files' does not apply", path=path, field=field + ".files")
+    base = location.rsplit("/", 1)[-1]
+    for key in spec.get("sha256") or {}:
+        if key != base:
+            raise InvalidConfig(
+                f"names no file of the input (the table is {base})", path=path, field=f"{field}.sha256.{key}"
+            )
 
 
 def _check_range(lo: float, hi: float, *, path: str, field: str) -> None:
@@ -304,13 +327,16 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
 
     r_fid = window("r_cm", "fiducial")
     dt_fid = window("drift_time_us", "fiducial")
-    if not math.isfinite(r_fid[1]):
+    # No fiducial cut at all: the data provider applied it upstream and its sidecars state the fiducial mass
+    # (exposure.fiducial_mass_t).  Otherwise the configured cuts define the fiducial mass and must bound it.
+    has_fiducial = any(c["kind"] == "fiducial" for c in cuts)
+    if has_fiducial and not math.isfinite(r_fid[1]):
         raise InvalidConfig(
             "a fiducial cut with a maximum on r_cm is required (it defines the fiducial mass)",
             path=path,
             field="$.selection.cuts",
         )
-    if not (math.isfinite(dt_fid[0]) and math.isfinite(dt_fid[1])):
+    if has_fiducial and not (math.isfinite(dt_fid[0]) and math.isfinite(dt_fid[1])):
         raise InvalidConfig(
             "fiducial cuts must bound drift_time_us on both sides (they define the fiducial mass)",
             path=path,

@@ -44,13 +44,18 @@ def _sidecar(location):
     return f"{location[: -len('.parquet')]}.json"
 
 
+def _table(name):
+    """The `table` setting of input `name` where it is a released event table (rule import_events), else None."""
+    return (_dataset(name) or {}).get("table")
+
+
 def input_locations(name):
     """The Parquet files of dataset input `name` as configured (local paths or URLs), in analysis order:
     the location itself if it is one file, else its `files` (default for a local directory: its *.parquet
-    files, sorted)."""
+    files, sorted).  A released table: the table itself."""
     spec = _dataset(name)
     location = spec["location"]
-    if location.endswith(".parquet"):
+    if location.endswith(".parquet") or _table(name):
         return [location]
     files = spec.get("files")
     if url_scheme(location) is not None:
@@ -90,6 +95,8 @@ def input_files(name):
     """The Parquet files of input `name`, as workflow inputs (paths, or storage objects for URLs)."""
     if _dataset(name) is None:
         return [f"{R}/mdc/{MDC_STEMS[name]}.parquet"]
+    if _table(name):
+        return [f"{R}/inputs/{name}.parquet"]
     return [_as_input(loc) for loc in input_locations(name)]
 
 
@@ -97,6 +104,8 @@ def input_sidecars(name):
     """The JSON sidecars of the Parquet files of input `name`, in the same order."""
     if _dataset(name) is None:
         return [f"{R}/mdc/{MDC_STEMS[name]}.json"]
+    if _table(name):
+        return [f"{R}/inputs/{name}.json"]
     return [_as_input(_sidecar(loc)) for loc in input_locations(name)]
 
 
@@ -147,8 +156,10 @@ _MANIFEST_ENTRIES = [
     (name, location)
     for name in DATASET_INPUTS
     for parquet in input_locations(name)
-    for location in (parquet, _sidecar(parquet))
+    for location in ((parquet, _table(name)["description"]) if _table(name) else (parquet, _sidecar(parquet)))
 ]
+# Released event tables (inputs.NAME.table): input name -> the table (path or storage object), for import_events.
+TABLE_INPUTS = {name: _as_input(input_locations(name)[0]) for name in DATASET_INPUTS if _table(name)}
 INPUTS_MANIFEST = f"{R}/inputs/manifest.json" if DATASET_INPUTS else None
 
 

@@ -2,6 +2,8 @@
 # of the response rule, so that a new curve reruns it; none with the default signal.efficiency: simulation.
 _EFFICIENCY = config["signal"].get("efficiency", "simulation")
 EFFICIENCY_CURVE = _EFFICIENCY["curve"] if isinstance(_EFFICIENCY, dict) else None
+if isinstance(EFFICIENCY_CURVE, dict):  # a released curve in three files: combined by rule import_efficiency
+    EFFICIENCY_CURVE = f"{R}/inputs/efficiency_curve.csv"
 
 
 rule response:

@@ -1,4 +1,5 @@
-"""Subcommands of the input datasets: ``inputs-manifest`` (rule inputs_manifest) and ``partition``.
+"""Subcommands of the input datasets: ``inputs-manifest`` (rule inputs_manifest), ``partition``, and the imports of
+released text tables: ``import-events`` (rule import_events) and ``import-efficiency`` (rule import_efficiency).
 
 Handlers import the library late (see :mod:`dmpreserve.cli.steps`).
 """
@@ -46,6 +47,45 @@ def register(sub, add) -> None:
     p.add_argument("--outdir", required=True, metavar="DIR")
     p.set_defaults(handler=run_partition)
 
+    p = add(
+        sub,
+        "import-events",
+        "convert a released event table (text) into reduced data",
+        "Read a collaboration's released events after all cuts (headerless text, one event per row, columns as "
+        "the configuration's inputs.NAME.table.columns name them, e.g. cs1_phd [phd] and log10_cs2 "
+        "[log10(phd)]), check every row (field count, finite numbers, inside the configured ROI) and write a "
+        "reduced-data Parquet file with its sidecar; the sidecar's live time, exposure, upstream cuts and "
+        "detector come from the table's description file (inputs.NAME.table.description). Exit 2 naming the "
+        "file and row on bad input, nothing written.",
+    )
+    p.add_argument("--config", required=True, metavar="YAML", help="the resolved configuration")
+    p.add_argument("--input", required=True, metavar="NAME", help="the input's name (science, ...)")
+    p.add_argument("--table", required=True, metavar="TEXT", help="the released table (local copy)")
+    p.add_argument("--parquet", required=True, metavar="PARQUET", help="the reduced-data file (sidecar beside it)")
+    p.set_defaults(handler=run_import_events)
+
+    p = add(
+        sub,
+        "import-efficiency",
+        "combine a released efficiency curve (median, lower, upper files) into one CSV",
+        "Read a released NR signal-efficiency curve given as three headerless two-column files (true NR energy "
+        "[keV], efficiency), check them (finite, energies strictly increasing, efficiencies in [0, 1]), "
+        "interpolate the lower and upper curves onto the median's energies and write the CSV that "
+        "signal.efficiency.curve reads (energy_kev, efficiency, efficiency_lo, efficiency_hi).",
+    )
+    p.add_argument("--median", required=True, metavar="TEXT")
+    p.add_argument("--lower", required=True, metavar="TEXT")
+    p.add_argument("--upper", required=True, metavar="TEXT")
+    p.add_argument(
+        "--extend-flat-to-kev",
+        type=float,
+        metavar="KEV",
+        help="continue the curve at its last values up to this energy [keV] "
+        "(signal.efficiency.curve.extend_flat_to_kev)",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="CSV")
+    p.set_defaults(handler=run_import_efficiency)
+
 
 def run_inputs_manifest(args: argparse.Namespace) -> None:
     """``dmpreserve inputs-manifest``."""
@@ -63,3 +103,39 @@ def run_partition(args: argparse.Namespace) -> None:
 
     for path in partition_reduced(args.input, args.parts, args.outdir):
         print(path)
+
+
+def run_import_events(args: argparse.Namespace) -> None:
+    """``dmpreserve import-events``."""
+    from dmpreserve.artifacts.released import import_event_table
+    from dmpreserve.config import load_config
+    from dmpreserve.errors import InvalidConfig
+    from dmpreserve.files import sha256_file
+
+    cfg = load_config(args.config)
+    spec = cfg.inputs.get(args.input)
+    if not isinstance(spec, dict) or "table" not in spec:
+        raise InvalidConfig(f"inputs.{args.input} is not a released table (no 'table' key)", path=args.config)
+    n = import_event_table(
+        args.table,
+        spec["table"]["columns"],
+        spec["table"]["description"],
+        args.parquet,
+        roi=cfg.cuts(kinds=("roi",)),
+        sha256=sha256_file(args.table),
+    )
+    print(f"{args.input}: {n} events from {args.table} -> {args.parquet}")
+
+
+def run_import_efficiency(args: argparse.Namespace) -> None:
+    """``dmpreserve import-efficiency``."""
+    from dmpreserve.artifacts.released import read_efficiency_triplet
+    from dmpreserve.artifacts.response import EFFICIENCY_COLUMNS
+    from dmpreserve.files import write_csv
+
+    curve = read_efficiency_triplet(args.median, args.lower, args.upper, extend_flat_to_kev=args.extend_flat_to_kev)
+    write_csv(args.output, EFFICIENCY_COLUMNS, curve.rows())
+    print(
+        f"{len(curve.energy_kev)} points, {curve.energy_kev[0]:g}-{curve.energy_kev[-1]:g} keV; band widened to "
+        f"contain the median at {curve.widened} point(s) -> {args.output}"
+    )

@@ -5,7 +5,8 @@ compared range (never extrapolated); the ratio result / reference must lie withi
 Curves are CSV files: either with a header naming ``mass_gev`` (or ``mass``, as the XENONnT 2026
 release's limit files) and the limit column (``limits.csv``), or
 header-less numeric rows (mass in GeV first, limit second, as in the XENON1T release's
-``xenon1t_1ty.csv``); lines starting with ``#`` (or ``"#``) are comments.
+``xenon1t_1ty.csv``), comma-separated or, in a line without a comma, separated by white space (the digitised
+curves of cajohare/DirectDetectionPlots, e.g. LZ's); lines starting with ``#`` (or ``"#``) are comments.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def read_curve(path: str | os.PathLike, *, column: str = "limit_cm2") -> Curve:
         for ln in read_text(p, "limit curve").splitlines()
         if ln.strip() and not ln.lstrip().lstrip('"').startswith("#")
     ]
-    rows = [[c.strip() for c in r] for r in csv.reader(lines)]
+    # comma-separated, or white-space separated where a line has no comma (e.g. digitised curves: mass<TAB>limit)
+    rows = [[c.strip() for c in next(csv.reader([ln]))] if "," in ln else ln.split() for ln in lines]
     if not rows:
         raise InvalidData("no data rows", path=p)
     i_mass, i_lim, start = 0, 1, 0

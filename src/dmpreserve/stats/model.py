@@ -312,7 +312,9 @@ class BinnedModel:
         nll, (c, dc, d2c, m, coef, a_part, gam, inside, big, nu) = self._terms(theta, data, aux)
         n_f, n_p = self.n_factors, self.n_params
         n_rows = theta.shape[0]
-        ratio = data / nu
+        # where nu sits on its floor the floored logarithm is constant: d nll / d nu = 1 there and the curvature 0
+        # (data / TINY would overflow the Hessian, e.g. an Asimov bin fed only by a component fitted to 0)
+        ratio = np.where(nu > TINY, data / nu, 0.0)
         u = 1.0 - ratio  # d nll / d nu
         w = ratio / nu  # d2 nll / d nu2 (nu * nu would underflow at the floor TINY)
         x = self.stat_mask
