@@ -36,7 +36,7 @@ PIP_INSTALL := $(VENV)/bin/python -m pip install --no-input --require-hashes
 .PHONY: help venv run test lint format report image sif bench clean distclean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 # The venv is rebuilt from scratch whenever a requirements file changes, so it
 # holds exactly the hashed pins and nothing else; pip itself is left as shipped
@@ -81,6 +81,22 @@ run: venv  ## run the full analysis (Snakemake target `all`) into results/
 	snakemake all --cores $(CORES) --configfile $(CONFIG) || status=$$?
 	printf '==> make run: wall time %dm%02ds (exit %d)\n' $$((SECONDS / 60)) $$((SECONDS % 60)) $$status
 	exit $$status
+
+# Real experiments preserved from their released data (docs/analyses.md); inputs from ../shared/reference/.
+LZ_REFERENCE ?= ../shared/reference/lz_ws2022
+.PHONY: lz-ws2022 lz-ws2024
+lz-ws2022: venv  ## LZ WS2022 from its released events into results/lz_ws2022/, compared with LZ's published curves
+	$(ACTIVATE)
+	snakemake all --cores $(CORES) --configfile workflow/analyses/lz_ws2022/config.yaml
+	dmpreserve verify --reference $(LZ_REFERENCE)/LZ_2022_non-power-constrained.txt \
+	  --result results/lz_ws2022/limits/limits.csv --column limit_unconstrained_cm2 --rtol 0.25 --mass-range 10:10000
+	dmpreserve verify --reference $(LZ_REFERENCE)/LZ_2022_power-constrained.txt \
+	  --result results/lz_ws2022/limits/limits.csv --column limit_cm2 --rtol 0.25 --mass-range 10:10000
+	dmpreserve verify-yields --fit results/lz_ws2022/fit/fit.json --published workflow/analyses/lz_ws2022/published_yields.csv
+
+lz-ws2024: venv  ## LZ WS2024 from its released events into results/lz_ws2024/ (LZ's curve is not compared)
+	$(ACTIVATE)
+	snakemake all --cores $(CORES) --configfile workflow/analyses/lz_ws2024/config.yaml
 
 test: venv  ## run the test suite (pytest)
 	$(ACTIVATE)

@@ -43,7 +43,7 @@ IMAGE = config["container_image"]
 # the limits scatter), signal and reinterpretation_kit, and not part of the resolved configuration, so a new
 # model reruns only those rules and what follows them.
 SIGNAL_MODEL = config.get("signal_model") or "workflow/config/signal_model.yaml"
-R = "results"
+R = config.get("results_dir", "results")  # an analysis of workflow/analyses/ writes into results/NAME
 
 
 # Every rule runs in the project image (versioned reference, config key container_image).

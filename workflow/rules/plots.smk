@@ -10,6 +10,7 @@ rule plots:
         cutflow=rules.select.output.cutflow,
         acceptance=rules.select.output.acceptance,
         fit=rules.fit.output.fit,
+        references=[c["path"] for c in config["limits"].get("reference_curves") or []],
     output:
         limits_png=report(f"{R}/plots/limits.png", caption="../report/limits.rst", category="Limits"),
         limits_pdf=f"{R}/plots/limits.pdf",
@@ -21,6 +22,10 @@ rule plots:
         correlation_png=report(f"{R}/plots/correlation.png", caption="../report/correlation.rst", category="Fit"),
         scan_png=report(f"{R}/plots/poi_scan.png", caption="../report/poi_scan.rst", category="Fit"),
         best_fit_png=report(f"{R}/plots/best_fit.png", caption="../report/best_fit.rst", category="Fit"),
+    params:
+        references=lambda wildcards: " ".join(
+            shlex.quote(f"--reference={c['label']}={c['path']}") for c in config["limits"].get("reference_curves") or []
+        ),
     log:
         f"{R}/logs/plots.log",
     resources:
@@ -30,5 +35,5 @@ rule plots:
         with_dirs(
             "dmpreserve plots --limits {input.limits} --templates {input.templates} --signal {input.signal} "
             "--selected {input.selected} --cutflow {input.cutflow} --acceptance {input.acceptance} --fit {input.fit} "
-            "--outdir $(dirname {output.limits_png}) > {log} 2>&1"
+            "{params.references} --outdir $(dirname {output.limits_png}) > {log} 2>&1"
         )

@@ -26,6 +26,8 @@ class FitResults:
         method: How the fits were made (minimizer, errors, goodness of fit).
         valid: Whether MIGRAD converged for the background-only fit.
         parameters: Per parameter: name, value, error, prefit value and error, pull.
+        yields: Per background sample: expected events before and after the background-only fit, with the
+            postfit uncertainty (:func:`dmpreserve.stats.yields.sample_yields`); None in older files.
         correlation: ``names`` and ``matrix`` of the background-only fit.
         goodness_of_fit: Saturated-model test statistic, ndof and p-values.
         signal_plus_background: The fit at the reference mass (POI with MINOS errors, scan), or None.
@@ -36,6 +38,7 @@ class FitResults:
     method: str
     valid: bool | None = None
     parameters: tuple[Mapping[str, Any], ...]
+    yields: tuple[Mapping[str, Any], ...] | None = None
     correlation: Mapping[str, Any] | None = None
     goodness_of_fit: Mapping[str, Any] | None = None
     signal_plus_background: Mapping[str, Any] | None = None
@@ -52,6 +55,7 @@ class FitResults:
             "method": self.method,
             "valid": self.valid,
             "parameters": [dict(p) for p in self.parameters],
+            "yields": None if self.yields is None else [dict(y) for y in self.yields],
             "correlation": self.correlation,
             "goodness_of_fit": self.goodness_of_fit,
             "signal_plus_background": self.signal_plus_background,
@@ -68,6 +72,7 @@ class FitResults:
             method=doc["method"],
             valid=doc.get("valid"),
             parameters=tuple(doc["parameters"]),
+            yields=None if doc.get("yields") is None else tuple(doc["yields"]),
             correlation=doc.get("correlation"),
             goodness_of_fit=doc.get("goodness_of_fit"),
             signal_plus_background=doc.get("signal_plus_background"),

@@ -34,6 +34,14 @@ def register(sub, add) -> None:
         "acceptance.png, pulls.png, correlation.png, poi_scan.png, "
         "best_fit.png (the last two only for fits with a patchset)",
     )
+    p.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="LABEL=CSV",
+        help="a published curve to draw on the limit plot (mass [GeV], limit [cm^2] rows, as dmpreserve verify "
+        "reads them); repeatable (config limits.reference_curves)",
+    )
     p.set_defaults(handler=run_plots)
 
     p = add(
@@ -85,8 +93,17 @@ def run_plots(args: argparse.Namespace) -> None:
     from dmpreserve.artifacts.signal_templates import read_signal
     from dmpreserve.artifacts.tables import Acceptance, CutFlow
     from dmpreserve.artifacts.templates import read_templates
+    from dmpreserve.errors import InvalidData
     from dmpreserve.publish.figures import write_result_plots
+    from dmpreserve.reinterpret.verify import read_curve
 
+    references = []
+    for item in args.reference:
+        label, sep, path = item.partition("=")
+        if not sep or not label.strip() or not path:
+            raise InvalidData(f"expected LABEL=CSV, got {item!r}", field="--reference")
+        curve = read_curve(path)
+        references.append((label.strip(), curve.mass_gev, curve.limit))
     templates = read_templates(args.templates)
     write_result_plots(
         Path(args.outdir),
@@ -97,6 +114,7 @@ def run_plots(args: argparse.Namespace) -> None:
         cutflow=CutFlow.read(args.cutflow),
         acceptance=Acceptance.read(args.acceptance),
         fit=read_fit(args.fit),
+        references=references,
     )
 
 

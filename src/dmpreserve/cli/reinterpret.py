@@ -99,6 +99,22 @@ def register(sub, add) -> None:
 
     p = add(
         sub,
+        "verify-yields",
+        "compare the background-only fit's counts per component with a published background table",
+        "Print, per component of a published background table (CSV: sample, table_row, expected_events, "
+        "expected_error, fit_events, fit_error_low, fit_error_high; e.g. workflow/analyses/lz_ws2022/"
+        "published_yields.csv), the published expectation and fit result next to our prefit and postfit counts "
+        "(fit.json yields) and the pull in published sigmas; exit 1 if a postfit count lies more than NSIGMA "
+        "published sigmas from the published fit result or a prefit count differs from the published "
+        "expectation by more than 1 %% (exit 2 on bad input).",
+    )
+    p.add_argument("--fit", required=True, metavar="JSON", help="fit.json of the analysis (results/fit/fit.json)")
+    p.add_argument("--published", required=True, metavar="CSV", help="the published background table")
+    p.add_argument("--nsigma", type=float, default=1.0, help="allowed deviation in published sigmas (default 1)")
+    p.set_defaults(handler=run_verify_yields)
+
+    p = add(
+        sub,
         "import-release",
         "import a XENONnT binned template release as a pyhf likelihood and reinterpretation kit",
         "Read a template release (binning/, data/, templates/ as XENONnT/cevns_data_release, arXiv:2604.06002) "
@@ -323,6 +339,23 @@ def run_verify(args: argparse.Namespace) -> None:
     )
     print(f"reference: {args.reference}\nresult:    {args.result}")
     print(format_table(rows, rtol=args.rtol))
+    sys.stdout.flush()
+    if not all(r.ok for r in rows):
+        raise SystemExit(1)
+
+
+def run_verify_yields(args: argparse.Namespace) -> None:
+    """``dmpreserve verify-yields``: exits 1 when a component fails."""
+    from dmpreserve.artifacts.fit import read_fit
+    from dmpreserve.errors import InvalidData
+    from dmpreserve.reinterpret.verify_yields import compare_yields, format_yields_table, read_published_yields
+
+    fit = read_fit(args.fit)
+    if not fit.yields:
+        raise InvalidData("no 'yields' (counts per component): rerun the fit step", path=args.fit, field="yields")
+    rows = compare_yields(fit.yields, read_published_yields(args.published), nsigma=args.nsigma, path=args.fit)
+    print(f"published: {args.published}\nfit:       {args.fit}")
+    print(format_yields_table(rows, nsigma=args.nsigma))
     sys.stdout.flush()
     if not all(r.ok for r in rows):
         raise SystemExit(1)

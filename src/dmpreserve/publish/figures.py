@@ -7,6 +7,7 @@ arrays and return a Figure; this module decides which arrays go into which figur
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,12 @@ LOG = logging.getLogger("dmpreserve")
 ANALYSIS_SPACE_MASS_GEV = 50.0
 
 
-def write_limit_plot(limits: LimitTable, outdir: Path) -> None:
-    """``limits.png`` and ``limits.pdf``: PCL headline, unconstrained PLR and CLs over the PLR sensitivity band."""
+def write_limit_plot(limits: LimitTable, outdir: Path, references: Sequence[tuple] = ()) -> None:
+    """``limits.png`` and ``limits.pdf``: PCL headline, unconstrained PLR and CLs over the PLR sensitivity band,
+    with ``references`` (``(label, mass_gev, limit_cm2)``, e.g. the collaboration's published curves) drawn over."""
     both = "limit_unconstrained_cm2" in limits and "limit_cls_cm2" in limits
     kwargs = {k: limits[k] for k in plots.LIMIT_CURVE_COLUMNS if k in limits}
+    kwargs["references"] = list(references)
     if both:
         fig = plots.plot_limit_curve(
             **kwargs,
@@ -99,9 +102,11 @@ def write_result_plots(
     cutflow: CutFlow,
     acceptance: Acceptance,
     fit: FitResults,
+    references: Sequence[tuple] = (),
 ) -> None:
-    """Every figure of the ``plots`` step into ``outdir`` (see ``dmpreserve plots --help``)."""
-    write_limit_plot(limits, outdir)
+    """Every figure of the ``plots`` step into ``outdir`` (see ``dmpreserve plots --help``); ``references``:
+    published curves ``(label, mass_gev, limit_cm2)`` for the limit plot."""
+    write_limit_plot(limits, outdir, references)
     i_mass = int(np.argmin(np.abs(np.log(np.asarray(signal.masses_gev) / ANALYSIS_SPACE_MASS_GEV))))
     fig = plots.plot_analysis_space(
         cs1_edges_phd=templates.cs1_edges_phd,

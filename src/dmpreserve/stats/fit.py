@@ -299,14 +299,21 @@ def fit_background_only(
     """Background-only fit with MINUIT (MIGRAD + HESSE), pulls, correlations and goodness of fit.
 
     Returns:
-        ``{"parameters": [{name, value, error, prefit_value, prefit_error, pull, fixed}], "twice_nll",
+        ``{"parameters": [{name, value, error, prefit_value, prefit_error, pull, fixed}], "yields": [{sample,
+        prefit_events, postfit_events, postfit_error}] (:func:`dmpreserve.stats.yields.sample_yields`), "twice_nll",
         "valid", "correlation": {names, matrix}, "goodness_of_fit": {...}, "method"}``; the pull of a
         constrained parameter is (value - prefit) / prefit_error (null for unconstrained ones).
     """
+    from dmpreserve.stats.yields import sample_yields
+
     lik = FitModel(workspace)
     result = lik.fit()
+    yields = [
+        {k: (rounded(v) if isinstance(v, float) else v) for k, v in row.items()} for row in sample_yields(lik, result)
+    ]
     return {
         "parameters": _parameter_rows(lik, result),
+        "yields": yields,
         "twice_nll": rounded(result.twice_nll),
         "valid": result.valid,
         "correlation": _correlation(result),
