@@ -15,6 +15,7 @@ job must be marked failed and its outputs must not exist.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from hostile_damage import (
@@ -145,6 +147,21 @@ INPUTS: dict[str, dict[str, str]] = {
     "reinterpret-model": {"--kit": "kit", "--model": "signal_model"},
     "verify": {"--reference": "limits", "--result": "limits"},
     "partition": {"--input": "science"},
+    # released text tables (config inputs.science.table; signal.efficiency.curve as median/lower/upper files)
+    "import-events": {"--config": "config_table", "--table": "events_table"},
+    "import-efficiency": {"--median": "eff_median", "--lower": "eff_lower", "--upper": "eff_upper"},
+}
+#: Subcommands without rows in this table, and where their bad input is tested instead.
+ELSEWHERE = {
+    "bulk-mdc": "tests/unit/mdc/test_bulk.py",
+    "cluster": "tests/unit/mdc/test_layout.py",
+    "image": "tests/deploy/test_image.py (builds the container image)",
+    "import-release": "tests/unit/reinterpret/test_xenonnt_release.py",
+    "inputs-manifest": "tests/pipeline/test_inputs.py",
+    "resolve-config": "validate-config's rows (the same configuration reader)",
+    "spectrum": "tests/unit/cli/test_cli.py",
+    "thresholds": "tests/unit/publish/test_hepdata.py",
+    "toys-shard": "limits-point's rows (the same workspace and patchset readers)",
 }
 #: Fixed extra arguments (small and fast settings).
 EXTRA: dict[str, list[str]] = {
@@ -155,6 +172,7 @@ EXTRA: dict[str, list[str]] = {
     "limits-point": ["--index", "0", "--no-progress"],
     "reinterpret-model": ["--no-progress"],
     "partition": ["--parts", "4"],
+    "import-events": ["--input", "science"],
 }
 OUTPUTS: dict[str, dict[str, str]] = {
     "validate-config": {},
@@ -192,6 +210,8 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "reinterpret-model": {"-o": "reinterpreted"},
     "verify": {},
     "partition": {"--outdir": "parts"},
+    "import-events": {"--parquet": "science.parquet"},
+    "import-efficiency": {"-o": "efficiency.csv"},
 }
 
 
@@ -242,6 +262,7 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
     doc["signal"]["efficiency"] = {"curve": str(paths["efficiency_curve"]), "includes_roi": False}
     paths["config_curve"] = extra / "config_curve.yaml"
     paths["config_curve"].write_text(yaml.safe_dump(doc), encoding="utf-8")
+    paths.update(_released_inputs(extra, cfg))
     # a model with masses below threshold, and its resolved mass grid (the signal step refuses such masses)
     paths["sub_threshold_model"] = extra / "sub_threshold.yaml"
     paths["sub_threshold_model"].write_text(SUB_THRESHOLD_MODEL, encoding="utf-8")
@@ -298,6 +319,43 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
         == 0
     )
     return paths
+
+
+#: A good released event table (S1c [phd], log10(S2c/phd); inside the test configuration's ROI) and its description.
+EVENTS_TABLE = "# S1c, log10(S2c)\n5.0,3.2\n10.0,3.5\n20.0,3.9\n40.0,4.1\n"
+EVENTS_DESCRIPTION = {
+    "kind": "science",
+    "live_time_s": 86400.0,
+    "exposure": {"fiducial_mass_t": 5.5, "live_time_days": 1.0, "exposure_t_yr": 5.5 / 365.0},
+    "detector": "LZ_WS2022",
+    "active_volume": {"r_max_cm": 68.8, "drift_time_min_us": 86.0, "drift_time_max_us": 936.5},
+    "upstream_cuts": [{"name": "single_scatter", "definition": "one S1 and one S2"}],
+    "source": {"release": "synthetic hostile-input test table"},
+}
+#: A good released efficiency curve: median, lower and upper as headerless ``energy, efficiency`` files.
+EFFICIENCY_FILES = {
+    "eff_median": "0.5,0.0\n1.0,0.2\n5.0,0.6\n10.0,0.8\n50.0,0.9\n",
+    "eff_lower": "0.5,0.0\n1.0,0.18\n5.0,0.55\n10.0,0.76\n50.0,0.86\n",
+    "eff_upper": "0.5,0.0\n1.0,0.22\n5.0,0.65\n10.0,0.84\n50.0,0.94\n",
+}
+
+
+def _released_inputs(extra: Path, cfg: Path) -> dict[str, Path]:
+    """A released event table, its description, a configuration importing it, and a released efficiency curve."""
+    out = {"events_table": extra / "events.csv", "events_description": extra / "events.yaml"}
+    out["events_table"].write_text(EVENTS_TABLE, encoding="utf-8")
+    out["events_description"].write_text(yaml.safe_dump(EVENTS_DESCRIPTION), encoding="utf-8")
+    doc = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    doc["inputs"]["science"] = {
+        "location": str(out["events_table"]),
+        "table": {"columns": ["cs1_phd", "log10_cs2"], "description": str(out["events_description"])},
+    }
+    out["config_table"] = extra / "config_table.yaml"
+    out["config_table"].write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    for key, text in EFFICIENCY_FILES.items():
+        out[key] = extra / f"{key}.csv"
+        out[key].write_text(text, encoding="utf-8")
+    return out
 
 
 #: External files of the backgrounds-{spectrum,template,hdf5} variants: each configuration reads ``in/<name>``
@@ -1268,6 +1326,63 @@ CASES = [
         "live_time_s",
         names="sidecar",
     ),
+    # --- released text tables: events (import-events) and efficiency curves (import-efficiency)
+    Case(
+        "import_events_extra_column",
+        "import-events",
+        "events_table",
+        csv_text(lambda t: t.replace("10.0,3.5\n", "10.0,3.5,0.7\n")),
+        "line 3",
+        "3 fields, expected 2",
+    ),
+    Case(
+        "import_events_missing_column",
+        "import-events",
+        "events_table",
+        csv_text(lambda t: t.replace("20.0,3.9\n", "20.0\n")),
+        "line 4",
+        "1 fields, expected 2",
+    ),
+    Case(
+        "import_events_nan",
+        "import-events",
+        "events_table",
+        csv_text(lambda t: t.replace("10.0,3.5", "10.0,nan")),
+        "log10_cs2",
+        "not finite",
+    ),
+    Case(
+        "import_events_outside_roi",
+        "import-events",
+        "events_table",
+        csv_text(lambda t: t.replace("20.0,3.9", "120.0,3.9")),
+        "cs1_phd",
+        "outside the ROI cut roi_cs1",
+    ),
+    Case(
+        "import_efficiency_above_one",
+        "import-efficiency",
+        "eff_upper",
+        csv_text(lambda t: t.replace("10.0,0.84", "10.0,1.2")),
+        "efficiency",
+        "outside [0, 1]",
+    ),
+    Case(
+        "import_efficiency_negative",
+        "import-efficiency",
+        "eff_lower",
+        csv_text(lambda t: t.replace("1.0,0.18", "1.0,-0.1")),
+        "efficiency",
+        "outside [0, 1]",
+    ),
+    Case(
+        "import_efficiency_energies_not_increasing",
+        "import-efficiency",
+        "eff_median",
+        csv_text(lambda t: t.replace("5.0,0.6", "0.8,0.6")),
+        "energy_kev",
+        "strictly increasing (data row 3)",
+    ),
     # --- provenance
     Case(
         "provenance_missing_input",
@@ -1334,11 +1449,29 @@ def test_hostile_input_fails_cleanly(
     assert not (tmp_path / "EVALUATED").exists()
 
 
+def test_released_good_inputs_import(good: dict[str, Path], tmp_path: Path) -> None:
+    """The undamaged released inputs import cleanly: each import row fails for its one damage only."""
+    for command in ("import-events", "import-efficiency"):
+        argv = [command, *EXTRA.get(command, [])]
+        argv += [x for o, k in INPUTS[command].items() for x in (o, str(good[k]))]
+        argv += [x for o, name in OUTPUTS[command].items() for x in (o, str(tmp_path / name))]
+        assert main(argv) == 0, command
+    assert len(pq.read_table(tmp_path / "science.parquet")) == EVENTS_TABLE.count("\n") - 1
+    assert (tmp_path / "efficiency.csv").read_text().count("\n") == 1 + EFFICIENCY_FILES["eff_median"].count("\n")
+
+
 def test_table_covers_every_entry_point() -> None:
     """Every subcommand that reads a user file has cases; the table has at least 40 cases."""
     assert len(CASES) >= 40
     assert {c.command for c in CASES} >= set(INPUTS)
     assert len({c.id for c in CASES}) == len(CASES)
+    # every subcommand of the CLI has rows here or is named, with where its bad input is tested, in ELSEWHERE
+    from dmpreserve.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert not set(INPUTS) & set(ELSEWHERE)
+    assert set(sub.choices) - set(ELSEWHERE) <= set(INPUTS), sorted(set(sub.choices) - set(ELSEWHERE) - set(INPUTS))
+    assert set(ELSEWHERE) <= set(sub.choices), sorted(set(ELSEWHERE) - set(sub.choices))
 
 
 # ---------------------------------------------------------------------------------- Snakemake

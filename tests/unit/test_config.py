@@ -455,3 +455,113 @@ def test_workflow_input_tables_match_the_package() -> None:
     for name, value in (("INPUT_NAMES", INPUT_NAMES), ("STORAGE_PLUGINS", STORAGE_PLUGINS)):
         (literal,) = re.findall(rf"^{name} = (.+)$", text, flags=re.M)
         assert ast.literal_eval(literal) == value, name
+
+
+# ---------------------------------------------------------------------------------------------
+# Released tables as inputs, a released efficiency curve (three files), fiducial cuts applied upstream
+
+
+def _table_input(**extra: Any) -> dict[str, Any]:
+    return {
+        "location": "../shared/reference/lz_ws2022/lz_ws2022_wimp_data.csv",
+        "sha256": {"lz_ws2022_wimp_data.csv": "c" * 64},
+        "table": {"columns": ["cs1_phd", "log10_cs2"], "description": "workflow/analyses/lz_ws2022/events.yaml"},
+        **extra,
+    }
+
+
+def test_table_input_validates(tmp_path: Path, test_config_doc: dict[str, Any]) -> None:
+    doc = copy.deepcopy(test_config_doc)
+    doc["inputs"]["science"] = _table_input()
+    cfg = load_config(_write(tmp_path, doc, "table.yaml"))
+    assert cfg.inputs["science"]["table"]["columns"] == ["cs1_phd", "log10_cs2"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "text"),
+    [
+        (_table_input(location="data/events.parquet"), "$.inputs.science.location", "one text file"),
+        (_table_input(location="data/events/"), "$.inputs.science.location", "one text file"),
+        (_table_input(files=["a.parquet"]), "$.inputs.science.files", "'files' does not apply"),
+        (
+            _table_input(sha256={"other.csv": "0" * 64}),
+            "$.inputs.science.sha256.other.csv",
+            "the table is lz_ws2022_wimp_data.csv",
+        ),
+        (
+            {**_table_input(), "table": {"columns": ["cs1_phd"], "description": "d.yaml", "unit": "phd"}},
+            "$.inputs.science.table",
+            "unit",
+        ),
+        ({**_table_input(), "table": {"columns": [], "description": "d.yaml"}}, "$.inputs.science.table.columns", ""),
+    ],
+    ids=["parquet", "directory", "files", "sha256_other_file", "table_unknown_key", "no_columns"],
+)
+def test_bad_table_input_refused(
+    tmp_path: Path, test_config_doc: dict[str, Any], spec: dict[str, Any], field: str, text: str
+) -> None:
+    doc = copy.deepcopy(test_config_doc)
+    doc["inputs"]["science"] = spec
+    path = _write(tmp_path, doc)
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert info.value.path == str(path)
+    assert info.value.field == field, str(info.value)
+    assert text in str(info.value)
+
+
+def test_efficiency_curve_triplet_validates(tmp_path: Path, test_config_doc: dict[str, Any]) -> None:
+    doc = copy.deepcopy(test_config_doc)
+    curve = {"median": "m.csv", "lower": "l.csv", "upper": "u.csv"}
+    doc["signal"]["efficiency"] = {"curve": curve, "includes_roi": False}
+    assert load_config(_write(tmp_path, doc, "a.yaml"))["signal"]["efficiency"]["curve"] == curve
+    doc["signal"]["efficiency"]["curve"] = {**curve, "extend_flat_to_kev": 100.0}
+    load_config(_write(tmp_path, doc, "b.yaml"))
+    for bad, field in (
+        ({"median": "m.csv", "lower": "l.csv"}, "$.signal.efficiency.curve"),
+        ({**curve, "extend_flat_to_kev": 0.0}, "$.signal.efficiency.curve"),
+        ({**curve, "band": "u.csv"}, "$.signal.efficiency.curve"),
+    ):
+        doc["signal"]["efficiency"]["curve"] = bad
+        path = _write(tmp_path, doc, "bad.yaml")
+        with pytest.raises(InvalidConfig) as info:
+            load_config(path)
+        assert info.value.field.startswith(field) and str(path) in str(info.value), bad
+
+
+def test_config_without_fiducial_cut_validates(tmp_path: Path, test_config_doc: dict[str, Any]) -> None:
+    """A provider that applied the fiducial cut upstream: no configured fiducial cut at all is allowed."""
+    doc = copy.deepcopy(test_config_doc)
+    doc["selection"]["cuts"] = [c for c in doc["selection"]["cuts"] if c["kind"] != "fiducial"]
+    # the wall component's radial sideband lies outside the fiducial radius: without one it is refused
+    path = _write(tmp_path, doc, "wall.yaml")
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert info.value.field == "$.backgrounds.components.wall.shape.radial_sideband.r_min_cm"
+    del doc["backgrounds"]["components"]["wall"]
+    cfg = load_config(_write(tmp_path, doc, "nofid.yaml"))
+    assert cfg.cuts(kinds=("fiducial",)) == []
+
+
+def test_fiducial_drift_cut_without_radius_refused(tmp_path: Path, test_config_doc: dict[str, Any]) -> None:
+    doc = copy.deepcopy(test_config_doc)
+    doc["selection"]["cuts"] = [c for c in doc["selection"]["cuts"] if c["name"] != "fiducial_radius"]
+    assert [c["variable"] for c in doc["selection"]["cuts"] if c["kind"] == "fiducial"] == ["drift_time_us"]
+    path = _write(tmp_path, doc)
+    with pytest.raises(InvalidConfig) as info:
+        load_config(path)
+    assert info.value.field == "$.selection.cuts"
+    assert "r_cm" in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(("power", "ok"), [(0.16, True), (0.5, True), (0.6, False), (0.0, False)])
+def test_pcl_power_range(tmp_path: Path, test_config_doc: dict[str, Any], power: float, ok: bool) -> None:
+    doc = copy.deepcopy(test_config_doc)
+    doc["statistics"]["pcl_power"] = power
+    path = _write(tmp_path, doc)
+    if ok:
+        assert load_config(path)["statistics"]["pcl_power"] == power
+    else:
+        with pytest.raises(InvalidConfig) as info:
+            load_config(path)
+        assert info.value.field == "$.statistics.pcl_power"

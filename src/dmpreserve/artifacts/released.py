@@ -235,9 +235,11 @@ def read_description(path: str | os.PathLike) -> dict[str, Any]:
     (as in a sidecar) and ``source`` (free-form: release, citation, licence).
 
     Raises:
-        InvalidData: naming the file and the key: not a mapping, an unknown or missing key.
+        InvalidData: naming the file and the key: not a mapping, an unknown or missing key, a detector that is
+            not one of the nestpy detectors ``mdc.detector`` accepts.
     """
     from dmpreserve.files import load_yaml
+    from dmpreserve.schema import load_schema
 
     doc = load_yaml(read_text(path, "event-table description"), path=path, what="event-table description")
     if not isinstance(doc, dict):
@@ -250,6 +252,13 @@ def read_description(path: str | os.PathLike) -> dict[str, Any]:
             raise InvalidData("required key is missing", path=path, field=key)
     if not isinstance(doc["detector"], str):
         raise InvalidData("a nestpy detector name (e.g. LZ_WS2022) is expected", path=path, field="detector")
+    # the detectors mdc.detector accepts: a name is looked up as an attribute of nestpy.detectors, where
+    # other attributes (base classes, dunder names) exist too and must not be instantiated
+    known = load_schema("config")["properties"]["mdc"]["properties"]["detector"]["enum"]
+    if doc["detector"] not in known:
+        raise InvalidData(
+            f"no nestpy detector {doc['detector']!r} (known: {', '.join(known)})", path=path, field="detector"
+        )
     return doc
 
 

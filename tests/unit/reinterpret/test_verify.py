@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,46 @@ def test_bad_mass_range(text: str) -> None:
     with pytest.raises(InvalidData):
         parse_mass_range(text)
     assert parse_mass_range(None) == (0.0, math.inf)
+
+
+# ---- white-space separated curves (digitised limits: a '# url' line, then "mass<TAB> sigma")
+
+REPO = Path(__file__).resolve().parents[3]
+LZ_NON_PCL = REPO.parent / "shared/reference/lz_ws2022/LZ_2022_non-power-constrained.txt"
+
+
+def test_whitespace_curve_with_comment(tmp_path) -> None:
+    p = tmp_path / "digitised.txt"
+    p.write_text(
+        "# https://arxiv.org/abs/2207.03764\n9.0\t 3.5e-46\n\n30.0   6.0e-48\n  1000.0 \t1.0e-46  \n100.0\t2e-47"
+    )
+    curve = read_curve(p)
+    assert curve.mass_gev.tolist() == [9.0, 30.0, 100.0, 1000.0]  # sorted by mass
+    assert curve.limit.tolist() == [3.5e-46, 6.0e-48, 2e-47, 1.0e-46]
+    # the same curve as CSV compares equal, row by row
+    res = _write(tmp_path / "res.csv", [(m, v, 1) for m, v in zip(curve.mass_gev, curve.limit)])
+    assert all(r.ok and r.ratio == pytest.approx(1.0) for r in compare(curve, read_curve(res), rtol=1e-12))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["# c\n9.0\t3.5e-46\n30.0\n", "# c\n9.0\tnan\n", "# c\n9.0\t-1e-46\n", "# c\n9.0 x\n"],
+    ids=["one_field", "nan", "negative", "not_a_number"],
+)
+def test_bad_whitespace_curve(tmp_path, text: str) -> None:
+    p = tmp_path / "c.txt"
+    p.write_text(text)
+    with pytest.raises(InvalidData) as err:
+        read_curve(p)
+    assert err.value.path == str(p) and err.value.field == "limit_cm2"
+
+
+@pytest.mark.reference
+@pytest.mark.skipif(not LZ_NON_PCL.is_file(), reason=f"LZ's digitised WS2022 limit not found at {LZ_NON_PCL}")
+def test_lz_ws2022_published_curve() -> None:
+    curve = read_curve(LZ_NON_PCL)
+    assert len(curve.mass_gev) == 93
+    i = int(curve.limit.argmin())
+    assert curve.limit[i] == pytest.approx(5.93e-48, rel=0.01)
+    assert curve.mass_gev[i] == pytest.approx(29.6, rel=0.02)
+    assert curve.mass_gev[0] == pytest.approx(9.0, rel=0.01) and curve.mass_gev[-1] > 1000.0
