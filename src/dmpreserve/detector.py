@@ -57,16 +57,40 @@ class DetectorParameters:
         return {"r_max_cm": self.wall_radius_cm, "drift_time_min_us": 0.0, "drift_time_max_us": self.drift_time_max_us}
 
 
+#: nestpy's default NRERWidthsParam (13 values); an 11-value vector (NEST v2.4.0) is completed with the last two.
+_NESTPY_WIDTHS_TAIL = (0.0, 0.0)
+
+
+def _nest_vectors(params: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Keyword arguments of nestpy's GetYields and GetQuanta for the configured NEST vectors."""
+    yk: dict[str, list[float]] = {}
+    qk: dict[str, list[float]] = {}
+    if "nr_yields" in params:
+        yk["nr_parameters"] = [float(v) for v in params["nr_yields"]]
+    if "er_yields" in params:
+        yk["er_parameters"] = [float(v) for v in params["er_yields"]]
+    if "nr_er_widths" in params:
+        widths = [float(v) for v in params["nr_er_widths"]]
+        qk["nr_er_width_parameters"] = widths + list(_NESTPY_WIDTHS_TAIL[: max(0, 13 - len(widths))])
+    return yk, qk
+
+
 class NestDetector:
     """A nestpy detector plus the calculator that simulates events in it.
 
     Args:
         name: A nestpy bundled detector (``LZ_WS2022``, ``LZ_WS2024``, ``LUX_Run03``, ``DetectorExample_XENON10``).
+        nest_parameters: Optional NEST model vectors replacing nestpy's defaults (config ``mdc.nest_parameters``):
+            ``nr_yields`` (NEST's NRYieldsParam, 12 values), ``er_yields`` (ERYieldsParam, 10 values),
+            ``nr_er_widths`` (NRERWidthsParam: 11 values as NEST v2.4.0 and LZ's detector files give them, or
+            nestpy's 13; 11 are completed with nestpy's last two defaults).  E.g. LZ's calibration-tuned
+            vectors from the header released with WS2024 (LZ_WS2024.hh).
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, nest_parameters: dict[str, Any] | None = None):
         nestpy = _nestpy()
         self._nestpy = nestpy
+        self._yield_kwargs, self._quanta_kwargs = _nest_vectors(nest_parameters or {})
         self.det = getattr(nestpy.detectors, name)()
         self.calc = nestpy.NESTcalc(self.det)
         det = self.det
@@ -145,8 +169,8 @@ class NestDetector:
             itype = kinds[species_arr[i]]
             xm, ym, zm = 10.0 * float(x_cm[i]), 10.0 * float(y_cm[i]), float(z_mm[i])
             field = det.FitEF(xm, ym, zm)
-            yields = calc.GetYields(itype, e, self.density, field, MOLAR_MASS_XE, Z_XE)
-            quanta = calc.GetQuanta(yields, self.density)
+            yields = calc.GetYields(itype, e, self.density, field, MOLAR_MASS_XE, Z_XE, **self._yield_kwargs)
+            quanta = calc.GetQuanta(yields, self.density, **self._quanta_kwargs)
             dt = (gate - zm) / dv
             electrons = quanta.electrons
             if survival[i] < 1.0:

@@ -15,7 +15,9 @@ two places (``signal.efficiency``):
   through the configured detector): only the analysis-space distribution P(k | E), i.e. the fraction of
   all simulated recoils of the energy bin that fall inside the ROI cuts (kind ``roi``) and the analysis
   binning, with no quality or fiducial cut (the detector response is averaged over the simulated
-  volume).  With ``includes_roi: true`` the curve already contains the ROI acceptance, so P is
+  volume), among the recoils NEST detects (an S1 passing the coincidence and an S2) when the curve
+  contains the detection threshold (``includes_threshold``, default true, as LZ's released curves do:
+  otherwise the threshold would count twice), else among all simulated recoils.  With ``includes_roi: true`` the curve already contains the ROI acceptance, so P is
   normalised to the ROI: ``P(k | E, in ROI) = P(k | E) / sum_k P(k | E)`` (rows with no simulated event
   in the ROI are zero).  The curve is evaluated at the energy-bin centres by linear interpolation and
   must cover them (no extrapolation).  ``matrix_lo``/``matrix_hi`` use the band's edges instead.
@@ -58,7 +60,11 @@ def efficiency_setting(config: AnalysisConfig) -> dict[str, Any] | None:
     eff = config["signal"].get("efficiency", "simulation")
     if eff == "simulation":
         return None
-    return {"curve": eff["curve"], "includes_roi": bool(eff.get("includes_roi", False))}
+    return {
+        "curve": eff["curve"],
+        "includes_roi": bool(eff.get("includes_roi", False)),
+        "includes_threshold": bool(eff.get("includes_threshold", True)),
+    }
 
 
 def _bin_counts(
@@ -105,7 +111,7 @@ def build_response(
 
 
 def analysis_space_probability(
-    sim: ReducedData, config: AnalysisConfig, *, includes_roi: bool
+    sim: ReducedData, config: AnalysisConfig, *, includes_roi: bool, includes_threshold: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(analysis bin k | true energy bin e) from the NR simulation with only the ROI cuts and the binning.
 
@@ -113,14 +119,25 @@ def analysis_space_probability(
         sim: The NR simulation (flat in true energy).
         config: The analysis configuration (ROI cuts, binning, ``signal.energy_bins_kev``).
         includes_roi: Normalise each row to the events inside the ROI (the efficiency curve already contains
-            the ROI acceptance) instead of to every simulated event of the energy bin.
+            the ROI acceptance) instead of to the simulated events of the energy bin.
+        includes_threshold: The curve contains the detection threshold (the S1 coincidence and the S2
+            trigger, as LZ's "trigger + S1 threshold + SS + analysis cuts" curves do): normalise each row to
+            the simulated events that NEST detects (an S1 and an S2: ``cs1_phd > 0`` and ``cs2_phd > 0``),
+            so that the threshold is not applied twice.  False: to every simulated event of the energy bin.
 
     Returns:
         (P, its Poisson error), each of shape (n_energy, n_bins); rows without events are zero.
     """
     edges = config.signal_energy_edges_kev
     counts, n_gen = _bin_counts(sim, config, cuts_from_config(config, kinds=("roi",)), edges)
-    denom = counts.sum(axis=1) if includes_roi else n_gen.astype(float)
+    if includes_roi:
+        denom = counts.sum(axis=1)
+    elif includes_threshold:
+        detected = (sim.columns["cs1_phd"] > 0) & (sim.columns["cs2_phd"] > 0)
+        denom, _ = np.histogram(sim.columns["true_energy_kev"][detected], bins=edges)
+        denom = denom.astype(float)
+    else:
+        denom = n_gen.astype(float)
     scale = np.divide(1.0, denom, out=np.zeros(len(denom)), where=denom > 0)[:, None]
     return counts * scale, np.sqrt(counts) * scale
 
@@ -142,7 +159,11 @@ def response_from_curve(
     edges = config.signal_energy_edges_kev
     centres = 0.5 * (edges[:-1] + edges[1:])
     curve.check_covers(centres)
-    p, p_err = analysis_space_probability(sim, config, includes_roi=includes_roi)
+    setting = efficiency_setting(config) or {}
+    includes_threshold = bool(setting.get("includes_threshold", True))
+    p, p_err = analysis_space_probability(
+        sim, config, includes_roi=includes_roi, includes_threshold=includes_threshold
+    )
     eff = {c: curve.at(centres, c)[:, None] for c in ("efficiency", "efficiency_lo", "efficiency_hi")}
     return ResponseMatrix(
         np.asarray(edges),
@@ -156,6 +177,7 @@ def response_from_curve(
             "curve": os.fspath(curve.path),
             "curve_sha256": curve.sha256,
             "includes_roi": includes_roi,
+            "includes_threshold": includes_threshold,
             "upstream_cuts": [],
         },
     )
@@ -247,7 +269,7 @@ def simulate_er_response(
     response.  Seeded from the configuration's ``seed`` (stream :data:`ER_STREAM`): reruns are identical.
     """
     seed = int(config["seed"])
-    det = NestDetector(config["mdc"]["detector"])
+    det = NestDetector(config["mdc"]["detector"], config["mdc"].get("nest_parameters"))
     det.seed(seed * 101 + ER_STREAM)
     rng = np.random.default_rng([seed, ER_STREAM])
     lines = np.asarray(line_energies_kev, dtype=float)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,11 +36,10 @@ DERIVED_COLUMNS = {"log10_cs2": "cs2_phd"}
 #: curves (LZ's WS2022 median curve starts at -5.6e-5).  Anything lower is refused.
 EFFICIENCY_NEGATIVE_TOLERANCE = 1e-4
 
-_SPLIT = re.compile(r"[,;\s]+")
 
 
 def read_numeric_table(path: str | os.PathLike, names: Sequence[str], *, what: str) -> dict[str, np.ndarray]:
-    """Read a headerless numeric text table (fields separated by commas, semicolons or white space).
+    """Read a headerless numeric text table (fields separated by commas, or by white space in a line without one).
 
     Blank lines and lines starting with ``#`` are skipped.
 
@@ -65,7 +63,10 @@ def read_numeric_table(path: str | os.PathLike, names: Sequence[str], *, what: s
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        fields = [f for f in _SPLIT.split(stripped) if f]
+        # commas (with optional spaces) or, in a line without a comma, white space; an empty field is an error
+        fields = [f.strip() for f in stripped.split(",")] if "," in stripped else stripped.split()
+        if any(not f for f in fields):
+            raise InvalidData(f"line {lineno} has an empty field", path=path, field=f"line {lineno}")
         if len(fields) != len(names):
             raise InvalidData(
                 f"line {lineno} has {len(fields)} fields, expected {len(names)} ({', '.join(names)})",
@@ -215,7 +216,13 @@ def read_efficiency_triplet(
     lo_i, hi_i = np.interp(e, el, lo), np.interp(e, eu, hi)
     widened = int(np.count_nonzero((lo_i > m) | (hi_i < m)))
     lo_i, hi_i = np.minimum(lo_i, m), np.maximum(hi_i, m)
-    if extend_flat_to_kev is not None and extend_flat_to_kev > e[-1]:
+    if extend_flat_to_kev is not None and extend_flat_to_kev <= e[-1]:
+        raise InvalidData(
+            f"extend_flat_to_kev = {extend_flat_to_kev:g} keV does not extend the curve, which reaches {e[-1]:g} keV",
+            path=median,
+            field="extend_flat_to_kev",
+        )
+    if extend_flat_to_kev is not None:
         e = np.append(e, float(extend_flat_to_kev))
         m, lo_i, hi_i = (np.append(a, a[-1]) for a in (m, lo_i, hi_i))
     return EfficiencyTriplet(e, m, lo_i, hi_i, widened)

@@ -171,7 +171,7 @@ def generate(config: AnalysisConfig, outputs: MdcOutputs) -> dict[str, int]:
         Event counts per science-run component (for the log).
     """
     cfg, seed = config["mdc"], int(config["seed"])
-    det = NestDetector(cfg["detector"])
+    det = NestDetector(cfg["detector"], cfg.get("nest_parameters"))
     mass_t = active_mass_t(det)
     live_days = float(cfg["live_time_days"])
     live_s = live_days * 86400.0

@@ -47,7 +47,7 @@ def _write(path: Path, text: str) -> Path:
         "5.0,3.2\n10,3.5\n2e1,3.9\n",
         "5.0 3.2\n10   3.5\n2e1 3.9",
         "5.0\t3.2\n10\t 3.5\n2e1\t3.9\n",
-        "5.0, 3.2\n10;3.5\n2e1 ,3.9\n",
+        "5.0, 3.2\n10 3.5\n2e1 ,3.9\n",
     ],
     ids=["comma", "space", "tab", "mixed"],
 )
@@ -262,8 +262,9 @@ def test_triplet_extend_flat_appends_one_point(tmp_path: Path) -> None:
     assert t.energy_kev[-1] == 100.0
     assert (t.efficiency[-1], t.efficiency_lo[-1], t.efficiency_hi[-1]) == (0.94, 0.9, 0.97)
     np.testing.assert_array_equal(t.energy_kev[:-1], plain.energy_kev)
-    # an energy inside the curve adds nothing
-    assert len(_triplet(tmp_path, *curves, extend_flat_to_kev=50.0).energy_kev) == 3
+    # an energy inside the curve would extend nothing: refused rather than ignored
+    with pytest.raises(InvalidData, match="does not extend the curve"):
+        _triplet(tmp_path, *curves, extend_flat_to_kev=50.0)
 
 
 # --------------------------------------------------------------------------- descriptions and imports
@@ -478,3 +479,9 @@ def test_lz_ws2022_efficiency_triplet() -> None:
     ext = read_efficiency_triplet(*files, extend_flat_to_kev=100.0)
     assert len(ext.energy_kev) == 180 and ext.energy_kev[-1] == 100.0
     assert ext.efficiency[-1] == t.efficiency[-1] and math.isclose(ext.efficiency[-1], 0.94, abs_tol=0.01)
+
+
+@pytest.mark.parametrize("text", ["5.0,,3.2\n", "5.0,3.2,\n", ",5.0,3.2\n"], ids=["doubled", "trailing", "leading"])
+def test_read_numeric_table_refuses_empty_fields(tmp_path: Path, text: str) -> None:
+    with pytest.raises(InvalidData, match="line 1 has an empty field"):
+        read_numeric_table(_write(tmp_path / "t.txt", text), NAMES, what="event table")
