@@ -69,7 +69,7 @@ def read_published_yields(path: str | os.PathLike) -> list[PublishedYield]:
 
     Raises:
         InvalidData: naming the file and column: a missing column, a value that is not a finite number >= 0,
-            a sample named twice.
+            a sample named twice, a table without data rows.
     """
     p = str(path)
     cols = read_csv(p, required=COLUMNS, what="published background table")
@@ -90,6 +90,8 @@ def read_published_yields(path: str | os.PathLike) -> list[PublishedYield]:
                 vals["fit_error_high"],
             )
         )
+    if not rows:
+        raise InvalidData("no data rows (nothing to compare)", path=p, field="sample")
     names = [r.sample for r in rows]
     for name in names:
         if names.count(name) > 1:
@@ -133,7 +135,8 @@ def format_yields_table(rows: Sequence[YieldComparison], *, nsigma: float) -> st
     lines = [head]
     for r in rows:
         p = r.published
-        exp = "-" if p.expected is None else f"{p.expected:g} +- {p.expected_error:g}"
+        exp = "-" if p.expected is None else f"{p.expected:g}"
+        exp += "" if p.expected is None or p.expected_error is None else f" +- {p.expected_error:g}"
         fit = (
             f"{p.fit:g} +- {p.fit_error_high:g}"
             if p.fit_error_low == p.fit_error_high
