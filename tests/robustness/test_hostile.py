@@ -146,6 +146,7 @@ INPUTS: dict[str, dict[str, str]] = {
     "reinterpret": {"--kit": "kit", "--spectrum": "spectrum"},
     "reinterpret-model": {"--kit": "kit", "--model": "signal_model"},
     "verify": {"--reference": "limits", "--result": "limits"},
+    "verify-yields": {"--fit": "fit", "--published": "published_yields"},
     "partition": {"--input": "science"},
     # released text tables (config inputs.science.table; signal.efficiency.curve as median/lower/upper files)
     "import-events": {"--config": "config_table", "--table": "events_table"},
@@ -209,10 +210,24 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "reinterpret": {"-o": "reinterpreted"},
     "reinterpret-model": {"-o": "reinterpreted"},
     "verify": {},
+    "verify-yields": {},
     "partition": {"--outdir": "parts"},
     "import-events": {"--parquet": "science.parquet"},
     "import-efficiency": {"-o": "efficiency.csv"},
 }
+
+
+def _published_yields(fit: Path, dest: Path) -> Path:
+    """A published background table (verify-yields) that agrees with the good fit.json's yields."""
+    import json
+
+    rows = [
+        f"{y['sample']},{y['sample']} row,{y['prefit_events']!r},1.0,{y['postfit_events']!r},1.0,1.0\n"
+        for y in json.loads(fit.read_text(encoding="utf-8"))["yields"]
+    ]
+    header = "sample,table_row,expected_events,expected_error,fit_events,fit_error_low,fit_error_high\n"
+    dest.write_text(header + "".join(rows), encoding="utf-8")
+    return dest
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +264,7 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
         )
         == 0
     )
+    paths["published_yields"] = _published_yields(paths["fit"], extra / "published_yields.csv")
     paths.update(_external_background_inputs(extra, doc))
     paths["signal_model"] = REPO / "workflow/config/signal_model.yaml"
     paths["response"] = pipeline_dir / "response/response_nr.json"
@@ -1141,6 +1157,37 @@ CASES = [
         "kit_response_er_truncated", "kit", "response_er", raw_bytes(lambda b: b[: len(b) // 2]), None, "not valid JSON"
     ),
     Case("verify_reference_nan", "verify", "limits", csv_text(replace_cell("limit_cm2", "nan")), "limit_cm2"),
+    Case(
+        "verify_yields_published_nan",
+        "verify-yields",
+        "published_yields",
+        csv_text(replace_cell("fit_events", "nan")),
+        "fit_events",
+        "finite",
+    ),
+    Case(
+        "verify_yields_published_missing_column",
+        "verify-yields",
+        "published_yields",
+        csv_text(lambda t: "\n".join(line.rsplit(",", 1)[0] for line in t.splitlines()) + "\n"),
+        "fit_error_high",
+        "missing",
+    ),
+    Case(
+        "verify_yields_fit_without_yields",
+        "verify-yields",
+        "fit",
+        json_doc(lambda doc: doc.pop("yields")),
+        "yields",
+        "rerun the fit step",
+    ),
+    Case(
+        "verify_yields_fit_negative_count",
+        "verify-yields",
+        "fit",
+        json_doc(sets("yields", 0, "postfit_events", value=-1.0)),
+        "$.yields[0].postfit_events",
+    ),
     # --- efficiency curve (signal.efficiency.curve; the response step reads it) and upstream cuts
     Case(
         "config_efficiency_unknown",

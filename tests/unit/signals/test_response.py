@@ -12,13 +12,19 @@ import pytest
 import yaml
 
 from dmpreserve.artifacts.likelihood import validate_workspace
-from dmpreserve.artifacts.reduced import UpstreamCut, read_reduced
+from dmpreserve.artifacts.reduced import ReducedData, UpstreamCut, read_reduced
 from dmpreserve.artifacts.response import EfficiencyCurve, read_efficiency_curve, read_response, write_response
 from dmpreserve.cli import main
 from dmpreserve.config import config_from_dict
 from dmpreserve.errors import InvalidConfig, InvalidData
 from dmpreserve.files import read_json
-from dmpreserve.response import apply_upstream_cuts, build_response, nr_response, response_from_curve
+from dmpreserve.response import (
+    analysis_space_probability,
+    apply_upstream_cuts,
+    build_response,
+    nr_response,
+    response_from_curve,
+)
 from dmpreserve.schema import validate
 from dmpreserve.selection.cuts import apply_cuts, cuts_from_config
 from dmpreserve.signals import build_signal, counts_per_energy_bin
@@ -333,3 +339,54 @@ def test_reinterpretation_carries_the_efficiency_band(
     for patch, lo, hi in zip(ps["patches"], pipeline["efficiency_lo"], pipeline["efficiency_hi"]):
         (mod,) = [x for x in patch["patch"][0]["value"]["modifiers"] if x["name"] == SIGNAL_EFFICIENCY]
         assert mod["data"] == pytest.approx({"hi": hi, "lo": lo}, rel=1e-10)
+
+
+def _threshold_sim(config) -> tuple[ReducedData, list[int]]:
+    """100 recoils at the centre of two energy bins: 25 undetected (no S1, no S2), 25 with an S1 in the ROI but no
+    S2 (not detected either), 30 detected inside the ROI (one analysis bin), 20 detected above the ROI in cS1."""
+    edges = config.signal_energy_edges_kev
+    chosen = [10, 20]
+    e, s1, s2 = [], [], []
+    for b in chosen:
+        centre = 0.5 * (edges[b] + edges[b + 1])
+        e += [centre] * 100
+        s1 += [0.0] * 25 + [20.0] * 25 + [20.0] * 30 + [1000.0] * 20
+        s2 += [0.0] * 25 + [0.0] * 25 + [10**3.3] * 30 + [10**3.3] * 20
+    cols = {"true_energy_kev": np.array(e), "cs1_phd": np.array(s1), "cs2_phd": np.array(s2)}
+    meta = {"n_events": len(e), "kind": "simulation_nr"}
+    return ReducedData(columns=cols, meta=meta, path="<synthetic threshold simulation>"), chosen
+
+
+def test_threshold_normalisation_counts_only_detected_recoils(small_config) -> None:
+    sim, chosen = _threshold_sim(small_config)
+    with_threshold, err = analysis_space_probability(sim, small_config, includes_roi=False, includes_threshold=True)
+    without, _ = analysis_space_probability(sim, small_config, includes_roi=False, includes_threshold=False)
+    in_roi, _ = analysis_space_probability(sim, small_config, includes_roi=True, includes_threshold=True)
+    others = [i for i in range(with_threshold.shape[0]) if i not in chosen]
+    for b in chosen:
+        assert with_threshold[b].sum() == pytest.approx(30 / 50)  # in the ROI among the 50 detected
+        assert without[b].sum() == pytest.approx(30 / 100)  # ... among all 100 simulated
+        assert in_roi[b].sum() == pytest.approx(1.0)
+        assert np.count_nonzero(with_threshold[b]) == 1  # one analysis bin: cS1 20 phd, log10 cS2 3.3
+        assert err[b].max() == pytest.approx(np.sqrt(30) / 50)
+    assert not with_threshold[others].any() and not without[others].any()  # rows without events are zero
+
+
+def test_includes_threshold_is_read_from_the_configuration(small_config_path: Path, tmp_path: Path) -> None:
+    curve = _write_curve(tmp_path / "eff.csv", [0.0, 200.0], [1.0, 1.0], [0.9, 0.9], [1.0, 1.0])
+    doc = yaml.safe_load(small_config_path.read_text(encoding="utf-8"))
+    sums = {}
+    for setting in (None, True, False):
+        doc["signal"]["efficiency"] = {"curve": str(curve), "includes_roi": False}
+        if setting is not None:
+            doc["signal"]["efficiency"]["includes_threshold"] = setting
+        config = config_from_dict(doc, path="<config>")
+        sim, chosen = _threshold_sim(config)
+        resp = response_from_curve(sim, config, read_efficiency_curve(curve), includes_roi=False)
+        assert resp.efficiency["includes_threshold"] is (setting is not False)
+        sums[setting] = resp.matrix[chosen[0]].sum()
+    assert sums[None] == pytest.approx(0.6) and sums[True] == pytest.approx(0.6)  # default: true
+    assert sums[False] == pytest.approx(0.3)
+    doc["signal"]["efficiency"]["includes_threshold"] = "yes"
+    with pytest.raises(InvalidConfig, match="includes_threshold"):
+        config_from_dict(doc, path="<config>")
