@@ -50,6 +50,20 @@ def test_shipped_configs_validate(path: Path) -> None:
     assert np.all(np.diff(np.log(masses)) > 0)
 
 
+@pytest.mark.parametrize("analysis", ["lz_ws2022", "lz_ws2024"])
+def test_lz_configs_validate_with_their_nest_parameters(analysis: str, test_config_doc: dict[str, Any]) -> None:
+    path = REPO / "workflow" / "analyses" / analysis / "config.yaml"
+    params = load_config(path)["mdc"]["nest_parameters"]
+    assert len(params["nr_yields"]) == 12 and len(params["er_yields"]) == 10 and params["source"]
+    # the same block in the test configuration validates too (the schema, not the LZ file's other settings)
+    doc = copy.deepcopy(test_config_doc)
+    doc["mdc"]["nest_parameters"] = {**params, "nr_er_widths": [0.4] * 11}
+    assert (
+        config_from_dict(doc, path="<test config + LZ NEST vectors>")["mdc"]["nest_parameters"]
+        == doc["mdc"]["nest_parameters"]
+    )
+
+
 @pytest.mark.parametrize("path", [DEFAULT_CONFIG, TEST_CONFIG], ids=["default", "test"])
 def test_shipped_configs_pass_snakemake_validate(path: Path) -> None:
     from snakemake.utils import validate
@@ -311,6 +325,24 @@ BAD_DOCS = [
     ("escape_below_v0", _set("signal", "halo", "v_esc_km_s", value=200.0), "$.signal.halo.v_esc_km_s", "v0"),
     ("bad_container_image", _set("container_image", value="ghcr.io/x; rm -rf /"), "$.container_image", ""),
     ("unknown_detector", _set("mdc", "detector", value="XENONnT"), "$.mdc.detector", "XENONnT"),
+    (
+        "nest_nr_yields_five_values",
+        _set("mdc", "nest_parameters", value={"nr_yields": [10.19, 1.11, 0.0498, -0.0533, 12.46]}),
+        "$.mdc.nest_parameters.nr_yields",
+        "too short",
+    ),
+    (
+        "nest_widths_fourteen_values",
+        _set("mdc", "nest_parameters", value={"nr_er_widths": [0.1] * 14}),
+        "$.mdc.nest_parameters.nr_er_widths",
+        "too long",
+    ),
+    (
+        "nest_unknown_vector",
+        _set("mdc", "nest_parameters", value={"s1_yields": [1.0]}),
+        "$.mdc.nest_parameters",
+        "s1_yields",
+    ),
 ]
 
 
