@@ -17,8 +17,8 @@ two places (``signal.efficiency``):
   binning, with no quality or fiducial cut (the detector response is averaged over the simulated
   volume), among the recoils NEST detects (an S1 passing the coincidence and an S2) when the curve
   contains the detection threshold (``includes_threshold``, default true, as LZ's released curves do:
-  otherwise the threshold would count twice), else among all simulated recoils.  With ``includes_roi: true`` the curve already contains the ROI acceptance, so P is
-  normalised to the ROI: ``P(k | E, in ROI) = P(k | E) / sum_k P(k | E)`` (rows with no simulated event
+  otherwise the threshold would count twice), else among all simulated recoils.  With ``includes_roi: true``
+  the curve already contains the ROI acceptance, so P is normalised to the ROI: ``P(k | E, in ROI) = P(k | E) / sum_k P(k | E)`` (rows with no simulated event
   in the ROI are zero).  The curve is evaluated at the energy-bin centres by linear interpolation and
   must cover them (no extrapolation).  ``matrix_lo``/``matrix_hi`` use the band's edges instead.
 
