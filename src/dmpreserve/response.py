@@ -18,8 +18,9 @@ two places (``signal.efficiency``):
   volume), among the recoils NEST detects (an S1 passing the coincidence and an S2) when the curve
   contains the detection threshold (``includes_threshold``, default true, as LZ's released curves do:
   otherwise the threshold would count twice), else among all simulated recoils.  With ``includes_roi: true``
-  the curve already contains the ROI acceptance, so P is normalised to the ROI: ``P(k | E, in ROI) = P(k | E) / sum_k P(k | E)`` (rows with no simulated event
-  in the ROI are zero).  The curve is evaluated at the energy-bin centres by linear interpolation and
+  the curve already contains the ROI acceptance, so P is normalised to the ROI:
+  ``P(k | E, in ROI) = P(k | E) / sum_k P(k | E)`` (rows with no simulated event in the ROI are zero).
+  The curve is evaluated at the energy-bin centres by linear interpolation and
   must cover them (no extrapolation).  ``matrix_lo``/``matrix_hi`` use the band's edges instead.
 
 Upstream cuts (:func:`apply_upstream_cuts`): a cut the data provider applied before the reduced data
@@ -161,9 +162,7 @@ def response_from_curve(
     curve.check_covers(centres)
     setting = efficiency_setting(config) or {}
     includes_threshold = bool(setting.get("includes_threshold", True))
-    p, p_err = analysis_space_probability(
-        sim, config, includes_roi=includes_roi, includes_threshold=includes_threshold
-    )
+    p, p_err = analysis_space_probability(sim, config, includes_roi=includes_roi, includes_threshold=includes_threshold)
     eff = {c: curve.at(centres, c)[:, None] for c in ("efficiency", "efficiency_lo", "efficiency_hi")}
     return ResponseMatrix(
         np.asarray(edges),

@@ -37,7 +37,6 @@ DERIVED_COLUMNS = {"log10_cs2": "cs2_phd"}
 EFFICIENCY_NEGATIVE_TOLERANCE = 1e-4
 
 
-
 def read_numeric_table(path: str | os.PathLike, names: Sequence[str], *, what: str) -> dict[str, np.ndarray]:
     """Read a headerless numeric text table (fields separated by commas, or by white space in a line without one).
 
