@@ -42,7 +42,8 @@ def sample_yields(lik: FitModel, result: MinuitMinimum) -> list[dict[str, Any]]:
         the model's sample order (counts in events in the analysis region; uncertainty: 1 sigma).
     """
     samples = list(lik.model.config.samples)
-    prefit = _counts(lik, np.asarray(lik.init, float))
+    # nominal: every parameter at its initial value, staterror gammas at 1 (not profiled on the observed data)
+    prefit = np.asarray(lik.model.main_model.expected_data(lik.full_init, return_by_sample=True), float).sum(axis=1)
     best = np.asarray(result.values, float)
     post = _counts(lik, best)
     err = np.asarray(result.errors, float)

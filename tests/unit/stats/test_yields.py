@@ -153,3 +153,24 @@ def test_fit_json_carries_the_yields(workspace, fitted) -> None:
     del broken["yields"][0]["postfit_error"]
     with pytest.raises(Exception, match="yields"):
         validate(broken, "fit", path="fit.json")
+
+
+def test_prefit_with_staterror_is_nominal_and_postfit_profiles_the_gammas() -> None:
+    """Staterror gammas are profiled in the fit, but the prefit count is the nominal one (gammas at 1)."""
+    ws, _ = random_workspace(3, staterror=True)
+    lik = FitModel(ws)
+    result = lik.fit()
+    rows = sample_yields(lik, result)
+    nominal: dict[str, float] = {}
+    for channel in ws["channels"]:
+        for sample in channel["samples"]:
+            nominal[sample["name"]] = nominal.get(sample["name"], 0.0) + float(np.sum(sample["data"]))
+    for row in rows:
+        assert row["prefit_events"] == pytest.approx(nominal[row["sample"]], rel=1e-12), row["sample"]
+    # postfit: pyhf's expectation at the best fit with the profiled gammas (lik.expand)
+    model = pyhf.Workspace(ws).model(poi_name=None, modifier_settings=MODIFIER_SETTINGS)
+    full = lik.expand(result.values)
+    ref = np.asarray(model.main_model.expected_data(full, return_by_sample=True)).sum(axis=1)
+    np.testing.assert_allclose([r["postfit_events"] for r in rows], ref, rtol=1e-12)
+    gammas = [i for i, n in enumerate(model.config.par_names) if n.startswith("staterror")]
+    assert gammas and np.max(np.abs(full[gammas] - 1.0)) > 1e-3  # the gammas did move
