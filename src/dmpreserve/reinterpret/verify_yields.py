@@ -6,8 +6,9 @@ transcribed from arXiv:2207.03764, Table I), columns ``sample`` (the component's
 ``fit_events``, ``fit_error_low``, ``fit_error_high``; ``#`` lines are comments.  Our counts are the
 ``yields`` of ``fit.json`` (:mod:`dmpreserve.stats.yields`).  A component agrees when our postfit count lies
 within ``nsigma`` published standard deviations of the published fit result (the error on the side of the
-deviation; a zero error on that side counts as 0.01 events), and our prefit count equals the published
-expectation within 1 % (the configuration encodes the table).
+deviation; a zero error on that side counts as 0.01 events; half a unit of the fit result's last printed
+digit, its rounding, is added in quadrature: "0.15 +- 0.01" compares as 0.15 +- 0.011), and our prefit count
+equals the published expectation within 1 % (the configuration encodes the table).
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ class PublishedYield:
     fit: float
     fit_error_low: float
     fit_error_high: float
+    fit_rounding: float = 0.0
+
+
+def rounding_of(text: str) -> float:
+    """Half a unit of the last printed digit of a published number (``"0.15"`` -> 0.005, ``"222"`` -> 0.5):
+    the resolution of a value the paper rounded."""
+    t = text.strip().lower()
+    mantissa, _, exponent = t.partition("e")
+    decimals = len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
+    return 0.5 * 10.0 ** (-decimals + (int(exponent) if exponent else 0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +99,7 @@ def read_published_yields(path: str | os.PathLike) -> list[PublishedYield]:
                 vals["fit_events"],
                 vals["fit_error_low"],
                 vals["fit_error_high"],
+                rounding_of(cols["fit_events"][i]),
             )
         )
     if not rows:
@@ -119,7 +131,7 @@ def compare_yields(
         y = ours[pub.sample]
         post, pre = float(y["postfit_events"]), float(y["prefit_events"])
         side = pub.fit_error_high if post >= pub.fit else pub.fit_error_low
-        pull = (post - pub.fit) / max(side, MIN_ERROR_EVENTS)
+        pull = (post - pub.fit) / math.hypot(max(side, MIN_ERROR_EVENTS), pub.fit_rounding)
         prefit_ok = pub.expected is None or abs(pre - pub.expected) <= 0.01 * max(pub.expected, MIN_ERROR_EVENTS)
         ok = abs(pull) <= nsigma and prefit_ok
         out.append(YieldComparison(pub, pre, post, float(y["postfit_error"]), pull, prefit_ok, ok))

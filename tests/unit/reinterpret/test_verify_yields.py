@@ -210,3 +210,12 @@ def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture, ca
     assert len(err) == 1 and err[0].startswith("dmpreserve verify-yields: error: "), err
     prefix = "dmpreserve verify-yields: error: " + ("" if named is None else f"{named}: ")
     assert err[0].startswith(prefix + field), err[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "half_unit"), [("0.15", 0.005), ("222", 0.5), ("52.5", 0.05), ("1.2e-3", 0.00005), ("0.0", 0.05)]
+)
+def test_rounding_of_last_printed_digit(text: str, half_unit: float) -> None:
+    from dmpreserve.reinterpret.verify_yields import rounding_of
+
+    assert rounding_of(text) == pytest.approx(half_unit)
