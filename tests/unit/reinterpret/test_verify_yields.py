@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 from pathlib import Path
 
@@ -109,20 +111,21 @@ def test_pull_uses_the_error_on_the_side_of_the_deviation(tmp_path: Path) -> Non
     # er: published 110 -5/+10; ours 118 is +0.8 sigma above (high error 10), 102 is -1.6 sigma below (low error 5)
     above = compare_yields(_yields(er=(100, 118, 4), ar37=(0, 50, 1)), published)
     below = compare_yields(_yields(er=(100, 102, 4), ar37=(0, 50, 1)), published)
-    assert above[0].pull == pytest.approx(0.8) and above[0].ok
-    assert below[0].pull == pytest.approx(-1.6) and not below[0].ok and below[0].prefit_ok
+    # (the published "110" is rounded to 1 event: half a unit, 0.5, adds in quadrature)
+    assert above[0].pull == pytest.approx(8 / math.hypot(10, 0.5)) and above[0].ok
+    assert below[0].pull == pytest.approx(-8 / math.hypot(5, 0.5)) and not below[0].ok and below[0].prefit_ok
     assert compare_yields(_yields(er=(100, 102, 4), ar37=(0, 50, 1)), published, nsigma=2.0)[0].ok
     # ar37: -8/+9, no expectation: any prefit count is fine
     ar = compare_yields(_yields(er=(100, 110, 4), ar37=(7.0, 59.0, 1)), published)[1]
-    assert ar.pull == pytest.approx(1.0) and ar.ok and ar.prefit_ok
+    assert ar.pull == pytest.approx(9 / math.hypot(9, 0.5)) and ar.ok and ar.prefit_ok
     ar = compare_yields(_yields(er=(100, 110, 4), ar37=(7.0, 41.5, 1)), published)[1]
-    assert ar.pull == pytest.approx(-8.5 / 8) and not ar.ok
+    assert ar.pull == pytest.approx(-8.5 / math.hypot(8, 0.5)) and not ar.ok
 
 
 def test_zero_error_side_counts_as_a_hundredth_of_an_event(tmp_path: Path) -> None:
     published = read_published_yields(_write(tmp_path / "t.csv", [("n", "neutrons", "", "", 0.0, 0.0, 0.2)]))
     (row,) = compare_yields(_yields(n=(0.1, 0.15, 0.1)), published)
-    assert row.pull == pytest.approx(0.75) and row.ok
+    assert row.pull == pytest.approx(0.15 / math.hypot(0.2, 0.05)) and row.ok  # "0.0": rounded to 0.1
     (row,) = compare_yields(_yields(n=(0.1, 0.0, 0.1)), published)
     assert row.pull == 0.0 and row.ok
 
