@@ -26,6 +26,8 @@ rule fit:
         patchset=rules.likelihood.output.patchset,
     output:
         fit=report(f"{R}/fit/fit.json", caption="../report/fit.rst", category="Fit"),
+    params:
+        gof_toys=config["statistics"].get("gof_toys", 100),
     log:
         f"{R}/logs/fit.log",
     resources:
@@ -34,5 +36,6 @@ rule fit:
     shell:
         with_dirs(
             "dmpreserve fit --workspace {input.workspace} --patchset {input.patchset} --no-progress "
+            "--gof-toys {params.gof_toys} "
             "--output {output.fit} > {log} 2>&1"
         )
