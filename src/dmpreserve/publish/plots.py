@@ -180,9 +180,19 @@ def plot_limit_curve(
         rl = as_finite_array(f"references[{idx}].limit_cm2", ref_limit, positive=True)
         same_length(**{f"references[{idx}].mass_gev": rm, f"references[{idx}].limit_cm2": rl})
         ro = np.argsort(rm, kind="stable")
+        rm, rl = rm[ro], rl[ro]
+        if len(m) > 1 and len(rm) > 1:
+            # only the part over our masses, cut at their ends by log-log interpolation, so that a reference
+            # reaching far beyond them (e.g. to 1e15 GeV) cannot stretch the y axis
+            lo, hi = max(m[0], rm[0]), min(m[-1], rm[-1])
+            inside = (rm > lo) & (rm < hi)
+            ends = np.array([lo, hi]) if lo < hi else np.array([])
+            ends_l = np.exp(np.interp(np.log(ends), np.log(rm), np.log(rl))) if ends.size else ends
+            rm = np.concatenate([ends[:1], rm[inside], ends[1:]])
+            rl = np.concatenate([ends_l[:1], rl[inside], ends_l[1:]])
         (line,) = ax.plot(
-            rm[ro],
-            rl[ro],
+            rm,
+            rl,
             color=colors[idx % len(colors)],
             linestyle=styles[idx % len(styles)],
             linewidth=1.5,

@@ -48,11 +48,24 @@ def test_write_limit_plot_draws_the_reference_with_its_label(monkeypatch: pytest
     ((fig, _), _) = _drawn(monkeypatch, tmp_path, [("LZ 2022 (published)", ref_mass, ref_limit)])
     ax = fig.axes[0]
     (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "LZ 2022 (published)"]
-    np.testing.assert_array_equal(line.get_xdata(), [10.0, 100.0, 1000.0])
-    np.testing.assert_array_equal(line.get_ydata(), [2e-45, 4e-47, 3e-46])
+    # drawn in mass order, cut at our mass range by log-log interpolation
+    lo, hi = float(MASS[0]), float(MASS[-1])
+    xs = [x for x in (10.0, 100.0, 1000.0) if lo < x < hi]
+    np.testing.assert_allclose(line.get_xdata(), [max(lo, 10.0), *xs, min(hi, 1000.0)])
+    ref = dict(zip((10.0, 100.0, 1000.0), (2e-45, 4e-47, 3e-46)))
+    inner = np.asarray(line.get_ydata())[1:-1]
+    np.testing.assert_allclose(inner, [ref[x] for x in xs])
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[-1] == "LZ 2022 (published)"
     assert legend[0].startswith("Power-constrained limit")
+
+
+def test_reference_beyond_our_masses_does_not_stretch_the_axes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # a digitised curve extended to 1e15 GeV (DirectDetectionPlots' LZ power-constrained file does that)
+    ((fig, _), _) = _drawn(monkeypatch, tmp_path, [("far", [10.0, 100.0, 1e15], [1e-45, 1e-46, 1e-30])])
+    (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "far"]
+    assert max(line.get_xdata()) <= float(MASS[-1]) * (1 + 1e-12)
+    assert max(line.get_ydata()) < 1e-40
 
 
 def test_write_limit_plot_without_references_has_no_extra_line(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
