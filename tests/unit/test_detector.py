@@ -11,7 +11,7 @@ import yaml
 from dmpreserve.detector import NestDetector, _nest_vectors
 
 REPO = Path(__file__).resolve().parents[2]
-LZ_CONFIG = REPO / "workflow/analyses/lz_ws2022/config.yaml"
+LZ_CONFIG = REPO / "workflow/analyses/lz_ws2024/config.yaml"  # WS2024 uses both tuned vectors (WS2022 the ER one only)
 N_EVENTS = 200
 ENERGY_KEV = 20.0
 

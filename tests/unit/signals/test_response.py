@@ -103,8 +103,9 @@ def test_curve_equal_to_simulated_acceptance_reproduces_the_response(sim, small_
 
 
 def test_analysis_space_probability_uses_only_roi_cuts(sim, small_config) -> None:
-    """With a flat efficiency 1 and includes_roi false, each row sums to the fraction of all simulated recoils
-    of the energy bin inside the ROI cuts and the binning (computed here directly from the columns)."""
+    """With a flat efficiency 1 and includes_roi false, each row sums to the fraction of the simulated recoils
+    NEST detected (cS1 > 0 and cS2 > 0: the curve contains the threshold, includes_threshold's default) of the
+    energy bin inside the ROI cuts and the binning (computed here directly from the columns)."""
     edges = small_config.signal_energy_edges_kev
     got = response_from_curve(sim, small_config, _curve([0.0, 200.0], 1.0), includes_roi=False)
     mask, _ = apply_cuts(sim, cuts_from_config(small_config, kinds=("roi",)))
@@ -114,7 +115,8 @@ def test_analysis_space_probability_uses_only_roi_cuts(sim, small_config) -> Non
     mask &= (lcs2 >= b.log10_cs2_edges[0]) & (lcs2 < b.log10_cs2_edges[-1])
     e = sim.columns["true_energy_kev"]
     n_in, _ = np.histogram(e[mask], bins=edges)
-    n_all, _ = np.histogram(e, bins=edges)
+    detected = (sim.columns["cs1_phd"] > 0) & (sim.columns["cs2_phd"] > 0)
+    n_all, _ = np.histogram(e[detected], bins=edges)
     np.testing.assert_allclose(got.matrix.sum(axis=1), n_in / np.maximum(n_all, 1), rtol=1e-12, atol=1e-15)
     # includes_roi: rows normalised to the ROI, so every row with an event in the ROI sums to 1
     norm = response_from_curve(sim, small_config, _curve([0.0, 200.0], 1.0), includes_roi=True)
@@ -175,7 +177,8 @@ def test_normsys_equals_the_ratio_of_folded_totals(
     mask &= (cs1 >= b.cs1_edges_phd[0]) & (cs1 < b.cs1_edges_phd[-1])
     mask &= (lcs2 >= b.log10_cs2_edges[0]) & (lcs2 < b.log10_cs2_edges[-1])
     n_in, _ = np.histogram(sim.columns["true_energy_kev"][mask], bins=edges)
-    n_all, _ = np.histogram(sim.columns["true_energy_kev"], bins=edges)
+    detected = (sim.columns["cs1_phd"] > 0) & (sim.columns["cs2_phd"] > 0)  # includes_threshold (default)
+    n_all, _ = np.histogram(sim.columns["true_energy_kev"][detected], bins=edges)
     frac = n_in / np.maximum(n_all, 1)
     ws = read_json(tmp_path / "ws.json")
     ps = read_json(tmp_path / "ps.json")

@@ -139,3 +139,56 @@ def test_unsupported_modifier_is_refused(workspace, patch) -> None:
     assert "shapesys" in str(info.value) and info.value.field.startswith("$.channels[")
     with pytest.raises(InvalidWorkspace, match="POI"):
         build_model(workspace, None)
+
+
+def test_derivatives_stay_finite_where_a_bin_sits_on_the_floor() -> None:
+    """A bin fed only by a component fitted to 0 (e.g. detector neutrons at the lower bound of their free rate)
+    has its expectation on the floor; with data there (an Asimov dataset made at the nominal rate) the Hessian
+    must stay finite and the gradient match the NLL's finite differences (the floored log is flat)."""
+    ws = {
+        "version": "1.0.0",
+        "channels": [
+            {
+                "name": "c",
+                "samples": [
+                    {
+                        "name": "signal",
+                        "data": [1.0, 2.0, 0.0],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                    {
+                        "name": "bkg",
+                        "data": [5.0, 4.0, 0.0],
+                        "modifiers": [{"name": "bkg_norm", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}],
+                    },
+                    {
+                        "name": "neutrons",
+                        "data": [0.0, 0.1, 0.5],
+                        "modifiers": [{"name": "rate_n", "type": "normfactor", "data": None}],
+                    },
+                ],
+            }
+        ],
+        "observations": [{"name": "c", "data": [5, 6, 0]}],
+        "measurements": [
+            {
+                "name": "m",
+                "config": {"poi": "mu", "parameters": [{"name": "rate_n", "bounds": [[0.0, 10.0]], "inits": [1.0]}]},
+            }
+        ],
+    }
+    m = build_model(ws, None)
+    theta = m.init[None].copy()
+    names = list(m.param_names)
+    theta[0, names.index("rate_n")] = 0.0  # the third bin's expectation is now exactly 0 (on the floor)
+    data = np.array([[5.0, 6.0, 0.3]])  # an Asimov-like non-zero count in that bin
+    aux = m.nominal_aux[None]
+    f, g, h = m.derivatives(theta, data, aux)
+    assert np.all(np.isfinite(f)) and np.all(np.isfinite(g)) and np.all(np.isfinite(h))
+    i = names.index("mu")
+    step = 1e-6
+    up, down = theta.copy(), theta.copy()
+    up[0, i] += step
+    down[0, i] -= step
+    numeric = (m.nll(up, data, aux) - m.nll(down, data, aux)) / (2 * step)
+    assert g[0, i] == pytest.approx(numeric[0], rel=1e-5, abs=1e-6)
