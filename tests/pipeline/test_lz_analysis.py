@@ -57,6 +57,11 @@ def lz_run(tmp_path_factory) -> Path:
     for item in ("Snakefile", "workflow", "schemas"):
         src = REPO / item
         subprocess.run(["cp", "-r", str(src), str(work / item)], check=True)
+    # a smaller NR simulation, layered on the standalone configuration by a second --configfile
+    override = root / "smaller_simulation.yaml"
+    override.write_text(
+        "mdc:\n  simulation: {nr_events: 60000, nr_energy_min_kev: 0.5, nr_energy_max_kev: 100.0}\n", encoding="utf-8"
+    )
     exe = Path(env()["PATH"].split(":")[0]) / "snakemake"
     argv = [
         str(exe),
@@ -66,8 +71,7 @@ def lz_run(tmp_path_factory) -> Path:
         "2",
         "--configfile",
         CONFIG,
-        "--config",
-        "mdc={simulation: {nr_events: 60000, nr_energy_min_kev: 0.5, nr_energy_max_kev: 100.0}}",
+        str(override),
     ]
     proc = subprocess.run(argv, cwd=work, env=env(), capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -78,7 +82,7 @@ def test_standalone_configuration_replaces_the_default(lz_run: Path) -> None:
     resolved = yaml.safe_load((lz_run / "config.resolved.yaml").read_text())
     assert set(resolved["backgrounds"]["components"]) == {*TABLE_I_EXPECTED, "ar37", "detector_neutrons"}
     assert [c["kind"] for c in resolved["selection"]["cuts"]] == ["roi", "roi"]
-    assert resolved["mdc"]["simulation"]["nr_events"] == 60000  # --config still layers on it
+    assert resolved["mdc"]["simulation"]["nr_events"] == 60000  # a later --configfile still layers on it
 
 
 def test_released_table_becomes_reduced_data(lz_run: Path) -> None:
