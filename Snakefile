@@ -23,10 +23,12 @@ configfile: "workflow/config/config.yaml"
 # default configuration instead of layering on it (as --replace-workflow-config does), so that sections it
 # leaves out (e.g. a background component of the mock-data default) do not creep in.  Later --configfile files
 # and --config KEY=VALUE still layer on it.
-STANDALONE = bool(workflow.config_settings.overwrite_config.get("standalone"))
+# (Snakemake >= 8: workflow.config_settings.overwrite_config; 7.x, as on REANA 0.9: workflow.overwrite_config.)
+_CLI_CONFIG = getattr(getattr(workflow, "config_settings", workflow), "overwrite_config", None) or {}
+STANDALONE = bool(_CLI_CONFIG.get("standalone"))
 if STANDALONE:
     config.clear()
-    config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
+    config.update(copy.deepcopy(_CLI_CONFIG))
 
 
 validate(config, "schemas/config.schema.json")
