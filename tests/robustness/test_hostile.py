@@ -159,6 +159,7 @@ ELSEWHERE = {
     "image": "tests/deploy/test_image.py (builds the container image)",
     "import-release": "tests/unit/reinterpret/test_xenonnt_release.py",
     "inputs-manifest": "tests/pipeline/test_inputs.py",
+    "plot-limits": "tests/unit/cli/test_cli_plot_limits.py (bad limits.json, reference CSVs, published files)",
     "resolve-config": "validate-config's rows (the same configuration reader)",
     "spectrum": "tests/unit/cli/test_cli.py",
     "thresholds": "tests/unit/publish/test_hepdata.py",

@@ -41,6 +41,7 @@ rule limits:
         patchset=rules.likelihood.output.patchset,
         points=expand(f"{R}/limits/points/{{index}}.json", index=range(N_LIMIT_MASSES)),
         table=THRESHOLD_TABLE or [],
+        exposure=rules.select.output.exposure,
     output:
         csv=f"{R}/limits/limits.csv",
         json=f"{R}/limits/limits.json",
@@ -54,5 +55,6 @@ rule limits:
     shell:
         with_dirs(
             "dmpreserve limits --config {input.config} --workspace {input.workspace} --patchset {input.patchset} "
-            "{params.table} --points {input.points} --csv {output.csv} --json {output.json} --no-progress > {log} 2>&1"
+            "{params.table} --points {input.points} --exposure {input.exposure} --csv {output.csv} --json {output.json} "
+            "--no-progress > {log} 2>&1"
         )

@@ -3,6 +3,7 @@ rule plots:
     acceptance, and the fit plots (pulls, correlations, POI scan, best-fit cross section per mass)."""
     input:
         limits=rules.limits.output.csv,
+        limits_json=rules.limits.output.json,
         templates=rules.backgrounds.output.templates,
         signal=rules.signal.output.signal,
         selected=rules.select.output.selected,
@@ -33,7 +34,8 @@ rule plots:
         kubernetes_memory_limit="1Gi",
     shell:
         with_dirs(
-            "dmpreserve plots --limits {input.limits} --templates {input.templates} --signal {input.signal} "
+            "dmpreserve plots --limits {input.limits} --limits-json {input.limits_json} --templates {input.templates} "
+            "--signal {input.signal} "
             "--selected {input.selected} --cutflow {input.cutflow} --acceptance {input.acceptance} --fit {input.fit} "
             "{params.references} --outdir $(dirname {output.limits_png}) > {log} 2>&1"
         )

@@ -40,7 +40,14 @@ def register(sub, add) -> None:
         default=[],
         metavar="LABEL=CSV",
         help="a published curve to draw on the limit plot (mass [GeV], limit [cm^2] rows, as dmpreserve verify "
-        "reads them); repeatable (config limits.reference_curves)",
+        "reads them); repeatable (config limits.reference_curves).  A curve of the published-curve table "
+        "(dmpreserve plot-limits --help) gets its exposure and convention in the legend",
+    )
+    p.add_argument(
+        "--limits-json",
+        metavar="JSON",
+        help="limits.json of the same limits step: its critical power, exposure and data record (mock data are "
+        "labelled 'mock data (NEST MDC)') go into the limit plot's legend",
     )
     p.set_defaults(handler=run_plots)
 
@@ -88,13 +95,14 @@ def register(sub, add) -> None:
 def run_plots(args: argparse.Namespace) -> None:
     """``dmpreserve plots``."""
     from dmpreserve.artifacts.fit import read_fit
-    from dmpreserve.artifacts.limits import read_limits
+    from dmpreserve.artifacts.limits import read_limit_result, read_limits
     from dmpreserve.artifacts.reduced import read_reduced
     from dmpreserve.artifacts.signal_templates import read_signal
     from dmpreserve.artifacts.tables import Acceptance, CutFlow
     from dmpreserve.artifacts.templates import read_templates
     from dmpreserve.errors import InvalidData
     from dmpreserve.publish.figures import write_result_plots
+    from dmpreserve.publish.references import PUBLISHED
     from dmpreserve.reinterpret.verify import read_curve
 
     references = []
@@ -103,7 +111,11 @@ def run_plots(args: argparse.Namespace) -> None:
         if not sep or not label.strip() or not path:
             raise InvalidData(f"expected LABEL=CSV, got {item!r}", field="--reference")
         curve = read_curve(path)
-        references.append((label.strip(), curve.mass_gev, curve.limit))
+        label = label.strip()
+        known = [c for c in PUBLISHED.values() if Path(path).as_posix().endswith(c.file)]
+        if known:
+            label = f"{label} ({known[0].exposure_t_yr:g} t yr, {known[0].convention})"
+        references.append((label, curve.mass_gev, curve.limit))
     templates = read_templates(args.templates)
     write_result_plots(
         Path(args.outdir),
@@ -115,6 +127,7 @@ def run_plots(args: argparse.Namespace) -> None:
         acceptance=Acceptance.read(args.acceptance),
         fit=read_fit(args.fit),
         references=references,
+        result=read_limit_result(args.limits_json) if args.limits_json else None,
     )
 
 

@@ -321,7 +321,9 @@ def run_reinterpret(args: argparse.Namespace) -> None:
             row["expected_cm2"],
             result.strength_unit,
         )
-    write_outputs(args.output, result, cl=float(kit.manifest["cl"]), method=result.method)
+    write_outputs(
+        args.output, result, cl=float(kit.manifest["cl"]), method=result.method, data=kit.manifest.get("data")
+    )
 
 
 def run_verify(args: argparse.Namespace) -> None:

@@ -120,6 +120,12 @@ def register(sub, add) -> None:
     )
     p.add_argument("--csv", required=True, metavar="CSV", help="limits.csv (columns: see README; cm^2)")
     p.add_argument("--json", required=True, metavar="JSON", help="limits.json (rows, settings, mu values)")
+    p.add_argument(
+        "--exposure",
+        metavar="JSON",
+        help="exposure.json of the select step: its exposure is recorded in limits.json (data.exposure_t_yr) "
+        "for plot legends",
+    )
     p.set_defaults(handler=run_limits)
 
     p = add(
@@ -203,8 +209,9 @@ def run_limits_point(args: argparse.Namespace) -> None:
 
 def run_limits(args: argparse.Namespace) -> None:
     """``dmpreserve limits``: gather the per-mass points (or compute all masses here) into limits.csv/json."""
+    from dmpreserve.artifacts.exposure import read_exposure
     from dmpreserve.artifacts.likelihood import read_likelihood
-    from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS
+    from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS, data_record
     from dmpreserve.config import load_config
     from dmpreserve.files import write_csv, write_json
     from dmpreserve.schema import validate
@@ -263,6 +270,7 @@ def run_limits(args: argparse.Namespace) -> None:
         "statistics": statistics_doc(cfg),
         "limits": rows,
         "mu": [r.to_json() for r in results],
+        "data": data_record(cfg.inputs, read_exposure(args.exposure).exposure_t_yr if args.exposure else None),
     }
     validate(doc, "limits", path=args.json)
     write_csv(args.csv, columns, [[r[c] for c in columns] for r in rows])

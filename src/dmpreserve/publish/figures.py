@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dmpreserve.artifacts.fit import FitResults
-from dmpreserve.artifacts.limits import LimitTable
+from dmpreserve.artifacts.limits import MOCK_DATA_TEXT, LimitResult, LimitTable
 from dmpreserve.artifacts.reduced import ReducedData
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.artifacts.tables import Acceptance, CutFlow
@@ -26,21 +26,39 @@ LOG = logging.getLogger("dmpreserve")
 ANALYSIS_SPACE_MASS_GEV = 50.0
 
 
-def write_limit_plot(limits: LimitTable, outdir: Path, references: Sequence[tuple] = ()) -> None:
+def limit_plot_labels(result: LimitResult | None) -> tuple[str, str]:
+    """Legend entry of the headline limit and the title suffix, from the result's ``limits.json`` record:
+    the critical power of the power constraint, the exposure [t yr] and, for mock data, "mock data (NEST MDC)"."""
+    if result is None:
+        return "Power-constrained limit (PCL, headline)", ""
+    power = f" at π_crit = {result.pcl_power:g}" if result.pcl_power is not None else ""
+    parts = [f"Power-constrained limit (PCL{power}, headline)"]
+    if result.mock:
+        parts.append(MOCK_DATA_TEXT)
+    if result.exposure_t_yr is not None:
+        parts.append(f"{result.exposure_t_yr:.3g} t yr")
+    return ", ".join(parts), f" — {MOCK_DATA_TEXT}" if result.mock else ""
+
+
+def write_limit_plot(
+    limits: LimitTable, outdir: Path, references: Sequence[tuple] = (), result: LimitResult | None = None
+) -> None:
     """``limits.png`` and ``limits.pdf``: PCL headline, unconstrained PLR and CLs over the PLR sensitivity band,
-    with ``references`` (``(label, mass_gev, limit_cm2)``, e.g. the collaboration's published curves) drawn over."""
+    with ``references`` (``(label, mass_gev, limit_cm2)``, e.g. the collaboration's published curves) drawn over;
+    ``result`` (the same step's ``limits.json``) adds its critical power, exposure and mock-data note to the legend."""
     both = "limit_unconstrained_cm2" in limits and "limit_cls_cm2" in limits
     kwargs = {k: limits[k] for k in plots.LIMIT_CURVE_COLUMNS if k in limits}
     kwargs["references"] = list(references)
+    headline, note = limit_plot_labels(result)
     if both:
         fig = plots.plot_limit_curve(
             **kwargs,
-            label="Power-constrained limit (PCL, headline)",
+            label=headline,
             band_label="PLR sensitivity",
-            title="SI WIMP-nucleon, 90% CL",
+            title=f"SI WIMP-nucleon, 90% CL{note}",
         )
     else:
-        fig = plots.plot_limit_curve(**kwargs, title="SI WIMP-nucleon, 90% CL (asymptotic CLs)")
+        fig = plots.plot_limit_curve(**kwargs, title=f"SI WIMP-nucleon, 90% CL (asymptotic CLs){note}")
     plots.save_figure(fig, outdir / "limits.png")
     plots.save_figure(fig, outdir / "limits.pdf")
 
@@ -103,10 +121,12 @@ def write_result_plots(
     acceptance: Acceptance,
     fit: FitResults,
     references: Sequence[tuple] = (),
+    result: LimitResult | None = None,
 ) -> None:
     """Every figure of the ``plots`` step into ``outdir`` (see ``dmpreserve plots --help``); ``references``:
-    published curves ``(label, mass_gev, limit_cm2)`` for the limit plot."""
-    write_limit_plot(limits, outdir, references)
+    published curves ``(label, mass_gev, limit_cm2)`` for the limit plot; ``result``: the ``limits.json`` record
+    (critical power, exposure, mock data) for its legend."""
+    write_limit_plot(limits, outdir, references, result)
     i_mass = int(np.argmin(np.abs(np.log(np.asarray(signal.masses_gev) / ANALYSIS_SPACE_MASS_GEV))))
     fig = plots.plot_analysis_space(
         cs1_edges_phd=templates.cs1_edges_phd,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -43,6 +44,9 @@ SIGNAL_CONTOUR_FRACTIONS = (0.5, 0.9)
 PNG_DPI = 150
 PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": "dmpreserve", "Creator": "dmpreserve"}
 PNG_METADATA = {"Software": None}
+SVG_METADATA = {"Date": None, "Creator": "dmpreserve"}
+#: SVG settings: fixed salt of the element ids (matplotlib's default is random per run), text kept as text.
+SVG_RC = {"svg.hashsalt": "dmpreserve", "svg.fonttype": "none"}
 
 
 def same_length(**arrays: np.ndarray) -> int:
@@ -428,14 +432,14 @@ def plot_acceptance(
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> None:
-    """Write ``fig`` atomically as PNG or PDF (chosen by the suffix) with deterministic bytes.
+    """Write ``fig`` atomically as PNG, PDF or SVG (chosen by the suffix) with deterministic bytes.
 
     Timestamps and tool versions are removed from the metadata, so saving the same figure twice
     gives identical files.
 
     Args:
         fig: The figure.
-        path: Destination ending in ``.png`` or ``.pdf``.
+        path: Destination ending in ``.png``, ``.pdf`` or ``.svg``.
 
     Raises:
         InvalidData: Unsupported suffix.
@@ -446,7 +450,9 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> None:
         kwargs = {"dpi": PNG_DPI, "metadata": dict(PNG_METADATA)}
     elif fmt == "pdf":
         kwargs = {"metadata": dict(PDF_METADATA)}
+    elif fmt == "svg":
+        kwargs = {"metadata": dict(SVG_METADATA)}
     else:
-        raise InvalidData(f"unsupported figure format {target.suffix!r} (use .png or .pdf)", path=target)
-    with atomic_write(target) as tmp:
+        raise InvalidData(f"unsupported figure format {target.suffix!r} (use .png, .pdf or .svg)", path=target)
+    with atomic_write(target) as tmp, rc_context(SVG_RC):
         fig.savefig(tmp, format=fmt, facecolor="white", **kwargs)

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from dmpreserve.artifacts.likelihood import validate_workspace
+from dmpreserve.artifacts.limits import data_record
 from dmpreserve.artifacts.response import LineResponse, ResponseMatrix
 from dmpreserve.artifacts.templates import BackgroundTemplates
 from dmpreserve.config import AnalysisConfig
@@ -103,6 +104,7 @@ def assemble_kit(
         "format": "dmpreserve-reinterpretation-kit",
         "format_version": KIT_VERSION,
         "exposure_t_yr": templates.exposure_t_yr,
+        "data": data_record(config.inputs, templates.exposure_t_yr),
         "cl": float(config["limits"]["cl"]),
         "poi_bounds": [float(x) for x in config["likelihood"]["poi_bounds"]],
         "inspire_id": config["likelihood"]["inspire_id"],

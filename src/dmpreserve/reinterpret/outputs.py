@@ -98,8 +98,13 @@ def _validate_table(path: Path, doc: dict[str, Any]) -> None:
         raise InvalidData(f"HEPData table does not validate: {msgs}", path=path)
 
 
-def write_outputs(outdir: str | os.PathLike, result, *, cl: float, method: str) -> dict[str, str]:
+def write_outputs(
+    outdir: str | os.PathLike, result, *, cl: float, method: str, data: dict[str, Any] | None = None
+) -> dict[str, str]:
     """Write ``limits.csv``, ``limits.json``, ``patchset.json``, ``limits.png`` and the HEPData table.
+
+    ``limits.json`` records the kit's ``data`` (mock or real data; None: not recorded by the kit) with the
+    exposure of the reinterpreted signal (``data.exposure_t_yr``, for plot legends).
 
     Returns:
         Output name -> path.
@@ -126,6 +131,7 @@ def write_outputs(outdir: str | os.PathLike, result, *, cl: float, method: str) 
             "expected_events_at_reference": list(result.signal.expected_events),
             "reference_strength": list(result.signal.reference_cross_section_cm2),
             "no_sensitivity": [{"mass_gev": m, "reason": NO_SENSITIVITY} for m in result.no_sensitivity],
+            "data": {**(data or {}), "exposure_t_yr": float(result.signal.exposure_t_yr)},
         },
     )
     write_json(paths["patchset"], result.patchset)
