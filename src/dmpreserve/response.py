@@ -57,7 +57,7 @@ ER_EVENTS_PER_LINE = 2000
 
 def efficiency_setting(config: AnalysisConfig) -> dict[str, Any] | None:
     """The ``signal.efficiency`` setting: None for ``simulation`` (also when absent), else the curve's
-    mapping ``{curve: PATH, includes_roi: BOOL}`` (``includes_roi`` defaulting to false)."""
+    mapping ``{curve: PATH, includes_roi: BOOL, includes_threshold: BOOL}`` (defaults false and true)."""
     eff = config["signal"].get("efficiency", "simulation")
     if eff == "simulation":
         return None
@@ -144,7 +144,12 @@ def analysis_space_probability(
 
 
 def response_from_curve(
-    sim: ReducedData, config: AnalysisConfig, curve: EfficiencyCurve, *, includes_roi: bool
+    sim: ReducedData,
+    config: AnalysisConfig,
+    curve: EfficiencyCurve,
+    *,
+    includes_roi: bool,
+    includes_threshold: bool = True,
 ) -> ResponseMatrix:
     """The NR response from an external efficiency curve: ``eps(E_e) x P(k | E_e)`` (module docstring).
 
@@ -153,6 +158,8 @@ def response_from_curve(
         config: The analysis configuration.
         curve: The efficiency curve; evaluated at the energy-bin centres (nominal, lo, hi).
         includes_roi: Whether the curve contains the ROI acceptance (P normalised to the ROI).
+        includes_threshold: Whether the curve contains the detection threshold (P among the recoils NEST
+            detects; config ``signal.efficiency.includes_threshold``).
 
     Raises:
         InvalidData: the curve does not cover the energy-bin centres (naming the CSV and ``energy_kev``).
@@ -160,8 +167,6 @@ def response_from_curve(
     edges = config.signal_energy_edges_kev
     centres = 0.5 * (edges[:-1] + edges[1:])
     curve.check_covers(centres)
-    setting = efficiency_setting(config) or {}
-    includes_threshold = bool(setting.get("includes_threshold", True))
     p, p_err = analysis_space_probability(sim, config, includes_roi=includes_roi, includes_threshold=includes_threshold)
     eff = {c: curve.at(centres, c)[:, None] for c in ("efficiency", "efficiency_lo", "efficiency_hi")}
     return ResponseMatrix(
@@ -251,7 +256,13 @@ def nr_response(
     if setting is None:
         response = build_response(sim, config)
     else:
-        response = response_from_curve(sim, config, curve, includes_roi=setting["includes_roi"])
+        response = response_from_curve(
+            sim,
+            config,
+            curve,
+            includes_roi=setting["includes_roi"],
+            includes_threshold=setting["includes_threshold"],
+        )
     return apply_upstream_cuts(response, upstream, configured=(c["name"] for c in config.cuts()))
 
 

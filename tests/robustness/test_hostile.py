@@ -55,6 +55,7 @@ from hostile_damage import (
     tamper,
     unlink_file,
 )
+from released_inputs import event_description
 from reliability_support import env, snakemake_argv
 
 from dmpreserve.cli import main
@@ -340,15 +341,7 @@ def good(tmp_path_factory, mdc_dir: Path, pipeline_dir: Path, small_config_path:
 
 #: A good released event table (S1c [phd], log10(S2c/phd); inside the test configuration's ROI) and its description.
 EVENTS_TABLE = "# S1c, log10(S2c)\n5.0,3.2\n10.0,3.5\n20.0,3.9\n40.0,4.1\n"
-EVENTS_DESCRIPTION = {
-    "kind": "science",
-    "live_time_s": 86400.0,
-    "exposure": {"fiducial_mass_t": 5.5, "live_time_days": 1.0, "exposure_t_yr": 5.5 / 365.0},
-    "detector": "LZ_WS2022",
-    "active_volume": {"r_max_cm": 68.8, "drift_time_min_us": 86.0, "drift_time_max_us": 936.5},
-    "upstream_cuts": [{"name": "single_scatter", "definition": "one S1 and one S2"}],
-    "source": {"release": "synthetic hostile-input test table"},
-}
+EVENTS_DESCRIPTION = event_description(source={"release": "synthetic hostile-input test table"})
 #: A good released efficiency curve: median, lower and upper as headerless ``energy, efficiency`` files.
 EFFICIENCY_FILES = {
     "eff_median": "0.5,0.0\n1.0,0.2\n5.0,0.6\n10.0,0.8\n50.0,0.9\n",

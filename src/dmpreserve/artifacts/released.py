@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from dmpreserve.artifacts.response import check_curve
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import read_text
 
@@ -163,19 +164,7 @@ class EfficiencyTriplet:
 def _read_curve(path: str | os.PathLike, which: str) -> tuple[np.ndarray, np.ndarray]:
     t = read_numeric_table(path, ("energy_kev", "efficiency"), what=f"{which} efficiency curve")
     e, v = t["energy_kev"], t["efficiency"]
-    if e.size < 2:
-        raise InvalidData("needs at least two rows", path=path, field="energy_kev")
-    if e[0] < 0 or np.any(np.diff(e) <= 0):
-        i = int(np.flatnonzero(np.diff(e) <= 0)[0]) + 2 if np.any(np.diff(e) <= 0) else 1
-        raise InvalidData(
-            f"energies must be >= 0 and strictly increasing (data row {i})", path=path, field="energy_kev"
-        )
-    out = np.flatnonzero((v < -EFFICIENCY_NEGATIVE_TOLERANCE) | (v > 1.0))
-    if out.size:
-        i = int(out[0])
-        raise InvalidData(
-            f"efficiency {v[i]:g} at {e[i]:g} keV (data row {i + 1}) is outside [0, 1]", path=path, field="efficiency"
-        )
+    check_curve(path, e, {"efficiency": v}, negative_tolerance=EFFICIENCY_NEGATIVE_TOLERANCE)
     return e, np.clip(v, 0.0, 1.0)
 
 

@@ -235,6 +235,45 @@ class EfficiencyCurve:
             )
 
 
+def check_curve(
+    path: str | os.PathLike,
+    energy_kev: np.ndarray,
+    efficiencies: Mapping[str, np.ndarray],
+    *,
+    negative_tolerance: float = 0.0,
+) -> None:
+    """The checks every efficiency curve passes (a CSV curve here, a released curve in
+    :mod:`dmpreserve.artifacts.released`): at least two rows, energies >= 0 and strictly increasing, every
+    efficiency column in [0, 1] (down to ``-negative_tolerance``, for digitised curves).
+
+    Args:
+        path: The file (for the error message).
+        energy_kev: Energies [keV], shape (n,).
+        efficiencies: Column name -> efficiencies, each shape (n,).
+        negative_tolerance: How far below 0 an efficiency may lie (clipped by the caller).
+
+    Raises:
+        InvalidData: naming ``path``, the column and the first bad data row (1-based).
+    """
+    e = np.asarray(energy_kev, float)
+    if e.size < 2:
+        raise InvalidData(f"needs at least two rows, got {e.size}", path=path, field="energy_kev")
+    steps = np.flatnonzero(np.diff(e) <= 0)
+    if e[0] < 0 or steps.size:
+        row = int(steps[0]) + 2 if steps.size else 1
+        raise InvalidData(
+            f"energies must be >= 0 and strictly increasing (data row {row})", path=path, field="energy_kev"
+        )
+    for name, values in efficiencies.items():
+        v = np.asarray(values, float)
+        out = np.flatnonzero((v < -negative_tolerance) | (v > 1.0))
+        if out.size:
+            i = int(out[0])
+            raise InvalidData(
+                f"efficiency {v[i]:g} at {e[i]:g} keV (data row {i + 1}) is outside [0, 1]", path=path, field=name
+            )
+
+
 def read_efficiency_curve(path: str | os.PathLike) -> EfficiencyCurve:
     """Read and check an efficiency-curve CSV (columns :data:`EFFICIENCY_COLUMNS`; other columns ignored).
 
@@ -254,15 +293,7 @@ def read_efficiency_curve(path: str | os.PathLike) -> EfficiencyCurve:
         if bad.size:
             raise InvalidData(f"not finite in data row {bad[0] + 1}", path=path, field=name)
         values[name] = arr
-    e = values["energy_kev"]
-    if e.size < 2:
-        raise InvalidData(f"needs at least two rows, got {e.size}", path=path, field="energy_kev")
-    if e[0] < 0 or np.any(np.diff(e) <= 0):
-        raise InvalidData("energies must be >= 0 and strictly increasing", path=path, field="energy_kev")
-    for name in EFFICIENCY_COLUMNS[1:]:
-        out = np.flatnonzero((values[name] < 0) | (values[name] > 1))
-        if out.size:
-            raise InvalidData(f"outside [0, 1] in data row {out[0] + 1}", path=path, field=name)
+    check_curve(path, values["energy_kev"], {n: values[n] for n in EFFICIENCY_COLUMNS[1:]})
     for name, bad in (
         ("efficiency_lo", values["efficiency_lo"] > values["efficiency"]),
         ("efficiency_hi", values["efficiency_hi"] < values["efficiency"]),
@@ -276,5 +307,10 @@ def read_efficiency_curve(path: str | os.PathLike) -> EfficiencyCurve:
                 field=name,
             )
     return EfficiencyCurve(
-        e, values["efficiency"], values["efficiency_lo"], values["efficiency_hi"], str(path), sha256_file(path)
+        values["energy_kev"],
+        values["efficiency"],
+        values["efficiency_lo"],
+        values["efficiency_hi"],
+        str(path),
+        sha256_file(path),
     )

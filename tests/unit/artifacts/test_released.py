@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from released_inputs import event_description
 
 from dmpreserve.artifacts.reduced import inspect_reduced, read_dataset, upstream_cuts
 from dmpreserve.artifacts.released import (
@@ -269,18 +270,13 @@ def test_triplet_extend_flat_appends_one_point(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- descriptions and imports
 
-DESCRIPTION = {
-    "kind": "science",
-    "live_time_s": 86400.0,
-    "exposure": {"fiducial_mass_t": 5.5, "live_time_days": 1.0, "exposure_t_yr": 5.5 / 365.0},
-    "detector": "LZ_WS2022",
-    "active_volume": {"r_max_cm": 68.8, "drift_time_min_us": 86.0, "drift_time_max_us": 936.5},
-    "upstream_cuts": [
+DESCRIPTION = event_description(
+    upstream_cuts=[
         {"name": "single_scatter", "definition": "one S1 and one S2", "efficiency": 0.9},
         {"name": "fiducial_radius", "definition": "r < 68.8 cm"},
     ],
-    "source": {"release": "synthetic test table", "licence": "CC0"},
-}
+    source={"release": "synthetic test table", "licence": "CC0"},
+)
 TABLE = "# S1c, log10(S2c)\n5.0, 3.2\n10.0 3.5\n\n20.0\t3.9\n"
 
 

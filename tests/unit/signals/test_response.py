@@ -385,7 +385,7 @@ def test_includes_threshold_is_read_from_the_configuration(small_config_path: Pa
             doc["signal"]["efficiency"]["includes_threshold"] = setting
         config = config_from_dict(doc, path="<config>")
         sim, chosen = _threshold_sim(config)
-        resp = response_from_curve(sim, config, read_efficiency_curve(curve), includes_roi=False)
+        resp = nr_response(sim, config, curve=read_efficiency_curve(curve))
         assert resp.efficiency["includes_threshold"] is (setting is not False)
         sums[setting] = resp.matrix[chosen[0]].sum()
     assert sums[None] == pytest.approx(0.6) and sums[True] == pytest.approx(0.6)  # default: true
