@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from dmpreserve import __version__
-from dmpreserve.cli import backgrounds, inputs, publish, reinterpret, select, signal, stats, steps, tools, toys
+from dmpreserve.cli import backgrounds, combine, inputs, publish, reinterpret, select, signal, stats, steps, tools, toys
 from dmpreserve.errors import DmpreserveError
 
 LOG = logging.getLogger("dmpreserve")
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (steps, inputs, select, backgrounds, signal, stats, toys, publish, reinterpret, tools):
+    for module in (steps, inputs, select, backgrounds, signal, stats, toys, publish, reinterpret, combine, tools):
         module.register(sub, _add)
     return parser
 
