@@ -270,6 +270,7 @@ def write_combination(outdir: str | os.PathLike, comb: Combination, *, source_do
             "hepdata": "hepdata_limits.yaml",
             "png": "combined_limits.png",
             "pdf": "combined_limits.pdf",
+            "table_md": "limits_table.md",
         }.items()
     }
     write_csv(paths["limits_csv"], cols, [[r[c] for c in cols] for r in rows])
@@ -334,12 +335,29 @@ def write_combination(outdir: str | os.PathLike, comb: Combination, *, source_do
     _validate_table(paths["hepdata"], table)
     with atomic_write(paths["hepdata"]) as tmp:
         Path(tmp).write_text(yaml.safe_dump(table, sort_keys=True, allow_unicode=True), encoding="utf-8")
+    with atomic_write(paths["table_md"]) as tmp:
+        Path(tmp).write_text(markdown_table(comb, rows, per_rows), encoding="utf-8")
     # TODO(issue 17, HS3): once dmpreserve.publish.hs3 is merged, also write the joint likelihood in HS3:
     #   write_hs3(out / "combined_workspace.hs3.json", workspace_to_hs3(comb.workspace, name="combination"))
     fig = _plot(comb, rows, per_rows)
     plots.save_figure(fig, paths["png"])
     plots.save_figure(fig, paths["pdf"])
     return {k: str(v) for k, v in paths.items()}
+
+
+def markdown_table(comb: Combination, rows, per_rows) -> str:
+    """``limits_table.md``: per mass, each experiment alone and the combination (PCL headline; unconstrained,
+    CLs and the median expected of the combination) [strength unit], 3 significant digits."""
+    names = sorted(per_rows)
+    per = {n: {r["mass_gev"]: r["limit_cm2"] for r in per_rows[n]} for n in names}
+    head = ["mass [GeV]", *(f"{n} alone" for n in names), "combined (PCL)", "unconstrained", "CLs", "expected"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r["mass_gev"]
+        cells = [f"{m:.4g}", *(f"{per[n][m]:.3g}" if m in per[n] else "-" for n in names)]
+        cells += [f"{r[c]:.3g}" for c in ("limit_cm2", "limit_unconstrained_cm2", "limit_cls_cm2", "expected_cm2")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _json_clean(obj):
