@@ -24,7 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import ER_EVENTS_PER_LINE, ER_LINES, MDC_FILES, shrink  # noqa: E402
-
 from dmpreserve.cli import main as cli  # noqa: E402
 
 
