@@ -94,6 +94,19 @@ lz-ws2022: venv  ## LZ WS2022 from its released events into results/lz_ws2022/, 
 	  --result results/lz_ws2022/limits/limits.csv --column limit_cm2 --rtol 0.25 --mass-range 10:10000
 	dmpreserve verify-yields --fit results/lz_ws2022/fit/fit.json --published workflow/analyses/lz_ws2022/published_yields.csv
 
+COMBINATION_OUT ?= results/combination/si
+COMBINE_OPTS ?=
+.PHONY: combine-real
+combine-real: venv  ## the real combination (XENON1T 2018, LZ WS2022+WS2024, XENONnT 2026; SI 6 GeV-10 TeV) into results/combination/
+	$(ACTIVATE)
+	test -f results/lz_ws2022/reinterpretation/kit.json || $(MAKE) lz-ws2022
+	test -f results/lz_ws2024/reinterpretation/kit.json || $(MAKE) lz-ws2024
+	dmpreserve import-release --release ../shared/reference/xenonnt_2026_light_dm -o results/combination/xenonnt_2026_kit
+	dmpreserve combine --kit lz_ws2022=results/lz_ws2022/reinterpretation --kit lz_ws2024=results/lz_ws2024/reinterpretation \
+	  --kit xenon1t_2018=../shared/reference/xenon1t_2018 --kit xenonnt_2026=results/combination/xenonnt_2026_kit \
+	  --model workflow/analyses/combination/si_6gev_10tev.yaml $(COMBINE_OPTS) -o $(COMBINATION_OUT)
+	cat $(COMBINATION_OUT)/limits_table.md
+
 lz-ws2024: venv  ## LZ WS2024 from its released events into results/lz_ws2024/ (LZ's curve is not compared)
 	$(ACTIVATE)
 	snakemake all --cores $(CORES) --configfile workflow/analyses/lz_ws2024/config.yaml

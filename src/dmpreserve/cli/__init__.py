@@ -4,8 +4,9 @@ Every subcommand takes explicit input and output paths (the Snakemake rules pass
 its inputs, writes its outputs atomically and exits 2 with one clear message naming the file and
 field on bad input.  Each module of this package (:mod:`~dmpreserve.cli.steps`, :mod:`~dmpreserve.cli.inputs`,
 :mod:`~dmpreserve.cli.select`, :mod:`~dmpreserve.cli.signal`, :mod:`~dmpreserve.cli.backgrounds`,
-:mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.publish`, :mod:`~dmpreserve.cli.reinterpret`,
-:mod:`~dmpreserve.cli.tools`) defines its subcommands' parsers next to their handlers (``register(sub, add)`` sets
+:mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.publish`, :mod:`~dmpreserve.cli.plotlimits`,
+:mod:`~dmpreserve.cli.reinterpret`, :mod:`~dmpreserve.cli.combine`, :mod:`~dmpreserve.cli.tools`)
+defines its subcommands' parsers next to their handlers (``register(sub, add)`` sets
 ``handler=function``); :func:`main` calls ``args.handler(args)``.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from dmpreserve import __version__
 from dmpreserve.cli import (
     backgrounds,
+    combine,
     inputs,
     plotlimits,
     publish,
@@ -60,7 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for module in (steps, inputs, select, backgrounds, signal, stats, toys, publish, plotlimits, reinterpret, tools):
+    for module in (
+        steps,
+        inputs,
+        select,
+        backgrounds,
+        signal,
+        stats,
+        toys,
+        publish,
+        plotlimits,
+        reinterpret,
+        combine,
+        tools,
+    ):
         module.register(sub, _add)
     return parser
 
