@@ -64,6 +64,8 @@ LOG = logging.getLogger("dmpreserve")
 SEP = "__"
 MEASUREMENT = "combination"
 KINDS = ("pipeline", "template_release", "binwise")
+#: XENON1T 2018 exposure [t yr] (278.8 live days x 1.3 t; PRL 121, 111302): the binwise release records none.
+XENON1T_EXPOSURE_T_YR = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +82,9 @@ class Experiment:
         halo: The halo its own result used.
         masses_gev: Its default mass grid.
         pcl_power: The critical power its pipeline used (None: not recorded).
+        exposure_t_yr: Its exposure [t yr] (pipeline kits: ``kit.json``; template releases: the runs' livetimes
+            summed; XENON1T 2018: 1.0, PRL 121, 111302); None if not recorded.
+        mock: True for mock data (a pipeline kit of the NEST mock-data challenge, ``kit.json`` ``data.mock``).
         kit, binwise, effective: The loaded kit, or the binwise release and its effective channel.
     """
 
@@ -92,6 +97,8 @@ class Experiment:
     halo: StandardHalo
     masses_gev: tuple[float, ...]
     pcl_power: float | None = None
+    exposure_t_yr: float | None = None
+    mock: bool = False
     kit: Kit | None = None
     binwise: BinwiseLikelihood | None = None
     effective: EffectiveBinwise | None = None
@@ -135,21 +142,28 @@ def load_experiment(path: str | os.PathLike, *, name: str | None = None) -> Expe
             digest=binwise_digest(bw),
             halo=StandardHalo.shm_2018(),
             masses_gev=PUBLISHED_MASSES_GEV,
+            exposure_t_yr=XENON1T_EXPOSURE_T_YR,
             binwise=bw,
             effective=eff,
         )
     kit = load_kit(path)
     st = kit.manifest.get("statistics_settings") or {}
+    release = is_release_kit(kit)
+    exposure = (
+        sum(float(r["livetime_t_yr"]) for r in kit.manifest["runs"]) if release else kit.manifest.get("exposure_t_yr")
+    )
     return Experiment(
         name=name,
         path=str(path),
-        kind="template_release" if is_release_kit(kit) else "pipeline",
+        kind="template_release" if release else "pipeline",
         workspace=kit.workspace,
         cl=float(kit.manifest["cl"]),
         digest=observed_digest(kit.workspace),
         halo=StandardHalo(**kit.manifest["halo"]),
         masses_gev=tuple(float(m) for m in kit.manifest["masses_gev"]),
         pcl_power=float(st["pcl_power"]) if "pcl_power" in st else None,
+        exposure_t_yr=None if exposure is None else float(exposure),
+        mock=bool((kit.manifest.get("data") or {}).get("mock", False)),
         kit=kit,
     )
 

@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS
+from dmpreserve.artifacts.limits import EXPECTED_COLUMNS, LIMIT_COLUMNS, TOY_COLUMNS
 from dmpreserve.artifacts.thresholds import ThresholdTable, write_threshold_table
 from dmpreserve.files import atomic_write, dumps_json, write_csv, write_json
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.publish import plots
+from dmpreserve.publish.plot_limits import LimitCurve, plot_limits
 from dmpreserve.reinterpret.combine import (
     Experiment,
     SignalSource,
@@ -206,45 +207,46 @@ def method(stats: StatSettings) -> str:
 
 
 def _plot(comb: Combination, rows: list[dict[str, float]], per_rows: dict[str, list[dict[str, float]]]):
-    """The combined and per-experiment curves.
-
-    TODO(issue 17, plot-limits): switch to ``dmpreserve.publish.plot_limits.plot_limits(curves, references,
-    ylabel=..., title=...)`` with ``LimitCurve`` entries once that module is merged; this local function is the
-    one place to change.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    m = np.array([r["mass_gev"] for r in rows])
-    for lo, hi, color in (
-        ("expected_m2sigma_cm2", "expected_p2sigma_cm2", "#ffdd44"),
-        ("expected_m1sigma_cm2", "expected_p1sigma_cm2", "#44bb44"),
-    ):
-        ax.fill_between(m, [r[lo] for r in rows], [r[hi] for r in rows], color=color, lw=0, step=None)
-    ax.plot(m, [r["expected_cm2"] for r in rows], "k--", lw=1, label="combined, median expected")
-    ax.plot(
-        m,
-        [r["limit_cm2"] for r in rows],
-        "k-",
-        lw=2,
-        label=f"combined, power-constrained (PCL {comb.stats.pcl_power:g})",
-    )
-    ax.plot(m, [r["limit_cls_cm2"] for r in rows], "k:", lw=1.5, label="combined, CLs")
-    for name, rs in sorted(per_rows.items()):
-        if rs:
-            ax.plot([r["mass_gev"] for r in rs], [r["limit_cm2"] for r in rs], lw=1, label=f"{name} alone (PCL)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("mass [GeV/c$^2$]")
-    ax.set_ylabel(f"{comb.cl:.0%} CL upper limit [{comb.source.strength_unit}]")
-    ax.set_title(f"Combination: {comb.source.label}, " + " + ".join(e.name for e in comb.experiments), fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    """The combined curves (power-constrained with its band, CLs) and each experiment alone, with
+    :func:`dmpreserve.publish.plot_limits.plot_limits` (legends state exposure, convention, mock data)."""
+    exposures = [e.exposure_t_yr for e in comb.experiments]
+    total = None if any(x is None for x in exposures) else float(sum(exposures))
+    mock = any(e.mock for e in comb.experiments)
+    m = [r["mass_gev"] for r in rows]
+    band = [[r[k] for r in rows] for k in EXPECTED_COLUMNS]
+    common = {"cl": comb.cl, "exposure_t_yr": total, "mock": mock}
+    curves = [
+        LimitCurve(
+            label="combined",
+            masses_gev=m,
+            limits=[r["limit_cm2"] for r in rows],
+            convention="pcl",
+            pcl_power=comb.stats.pcl_power,
+            band=band,
+            **common,
+        ),
+        LimitCurve(
+            label="combined", masses_gev=m, limits=[r["limit_cls_cm2"] for r in rows], convention="cls", **common
+        ),
+    ]
+    by_name = {e.name: e for e in comb.experiments}
+    alone = [
+        LimitCurve(
+            label=f"{name} alone",
+            masses_gev=[r["mass_gev"] for r in rs],
+            limits=[r["limit_cm2"] for r in rs],
+            convention="pcl",
+            pcl_power=comb.stats.pcl_power,
+            exposure_t_yr=by_name[name].exposure_t_yr,
+            mock=by_name[name].mock,
+            cl=comb.cl,
+        )
+        for name, rs in sorted(per_rows.items())
+        if rs
+    ]
+    title = f"Combination: {comb.source.label}, " + " + ".join(e.name for e in comb.experiments)
+    ylabel = f"{comb.cl:.0%} CL upper limit [{comb.source.strength_unit}]"
+    return plot_limits(curves, alone, ylabel=ylabel, title=title)
 
 
 def _clean(v):
