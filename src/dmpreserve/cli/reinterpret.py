@@ -66,7 +66,8 @@ def register(sub, add) -> None:
         "--toys",
         action="store_true",
         help="kit backend: Neyman thresholds from fresh toys of each mass (slow); default: the kit's own method "
-        "(threshold table and shared background-only toys, as the pipeline)",
+        "(threshold table and shared background-only toys, as the pipeline). Template-release kits: thresholds "
+        "and sensitivity band from toys (about a minute per mass) instead of asymptotics",
     )
     p.add_argument(
         "--asymptotic",
@@ -279,8 +280,6 @@ def run_reinterpret(args: argparse.Namespace) -> None:
 
     kit = load_kit(args.kit)
     if is_release_kit(kit):
-        if args.toys:
-            raise InvalidSpectrum("a template-release kit has asymptotic limits only", field="--toys")
         result = reinterpret_release(
             kit,
             model=model,
@@ -289,6 +288,7 @@ def run_reinterpret(args: argparse.Namespace) -> None:
             masses_gev=masses,
             source=source,
             progress=not args.no_progress,
+            toys=args.toys,
         )
     else:
         if model is not None:

@@ -19,6 +19,7 @@ the fast engine (:mod:`dmpreserve.stats`, which evaluates the release's normsys 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -47,8 +48,9 @@ from dmpreserve.reinterpret.xenonnt import (
     signal_patch,
 )
 from dmpreserve.stats.asymptotic import asymptotic_limits
-from dmpreserve.stats.limits import MassLimit
+from dmpreserve.stats.limits import MassLimit, limit_for_patch
 from dmpreserve.stats.model import build_model
+from dmpreserve.stats.toys import ToySettings
 
 KIND = "template_release"
 CL = 0.9
@@ -61,6 +63,15 @@ METHOD = (
     "dmpreserve.stats fast engine (pyhf model conventions; normsys code4, histosys code4p): asymptotic Neyman "
     "upper limit of the two-sided PLR t~mu (chi2_1 threshold), no power constraint; Asimov sensitivity band; "
     "asymptotic CLs (q~mu)"
+)
+#: Toy settings of ``reinterpret --toys`` on a template-release kit (Neyman thresholds from fresh toys of each
+#: mass; band from background-only toys at the nuisances of the background-only fit to the observed data).
+RELEASE_TOYS = ToySettings(mode="toys", toys_background=300, toys_per_mu=400, seed=20260401)
+METHOD_TOYS = (
+    "dmpreserve.stats fast engine (pyhf model conventions; normsys code4, histosys code4p): Neyman upper limit "
+    f"of the two-sided PLR t~mu with thresholds from {RELEASE_TOYS.toys_per_mu} toys at every evaluated mu, no "
+    f"power constraint; sensitivity band from {RELEASE_TOYS.toys_background} background-only toys; asymptotic "
+    "CLs (q~mu)"
 )
 README = """# dmpreserve reinterpretation kit: XENONnT 2026 light-DM / solar 8B release
 
@@ -177,16 +188,33 @@ def import_release(
     return manifest
 
 
-def patch_limit(workspace: dict[str, Any], patch: dict[str, Any], *, reference: float, cl: float = CL) -> MassLimit:
-    """Asymptotic limits of one signal patch with the fast engine, in units of mu (no power constraint).
+def patch_limit(
+    workspace: dict[str, Any],
+    patch: dict[str, Any],
+    *,
+    reference: float,
+    cl: float = CL,
+    toys: ToySettings | None = None,
+    mass_index: int = 0,
+) -> MassLimit:
+    """Limits of one signal patch with the fast engine, in units of mu (no power constraint).
 
     The conventions of :func:`dmpreserve.reinterpret.pyhf_limits.patch_limit` (``mu_limit`` = the
     unconstrained Neyman limit, ``mu_pcl_threshold`` = the -1 sigma sensitivity), with every limit solved
     exactly (:func:`dmpreserve.stats.asymptotic.asymptotic_limits`) instead of interpolated on a grid.
+    With ``toys`` (mode ``toys``): the Neyman threshold from fresh toys of this mass at every mu the root
+    finder evaluates and the sensitivity band from ``toys.toys_background`` background-only toys
+    (:func:`dmpreserve.stats.limits.limit_for_patch`; stream keyed by ``mass_index``).
 
     Raises:
         InvalidWorkspace: a limit beyond the POI bounds.
     """
+    if toys is not None:
+        tagged = {**patch, "metadata": {**patch["metadata"], "reference_cross_section_cm2": float(reference)}}
+        t = limit_for_patch(workspace, tagged, cl=cl, toys=toys, mass_index=mass_index)
+        return dataclasses.replace(
+            t, mu_limit=t.mu_unconstrained, mu_pcl=t.mu_unconstrained, mu_pcl_threshold=t.mu_expected[1]
+        )
     a = asymptotic_limits(build_model(workspace, patch), cl=cl)
     return MassLimit(
         mass_gev=float(patch["metadata"]["values"][0]),
@@ -219,8 +247,12 @@ def reinterpret_release(
     masses_gev: tuple[float, ...] | None = None,
     source: dict[str, Any],
     progress: bool = True,
+    toys: bool = False,
 ) -> Reinterpretation:
     """Limits of a built-in NR model or of user spectra on an imported template-release kit (pyhf).
+
+    ``toys``: Neyman thresholds and sensitivity bands from toys (:data:`RELEASE_TOYS`; about a minute per
+    mass on one core) instead of asymptotics.
 
     Raises:
         InvalidSpectrum: an ER model, or a spectrum with no signal in 0.5-5 keV.
@@ -244,9 +276,12 @@ def reinterpret_release(
         ]
         label, unit, halo_doc = "spectrum", "cm^2 (user spectrum)", None
     ps, refs, events = make_patchset(mono, items, label=label, signal_efficiency=sig_eff)
+    settings = RELEASE_TOYS if toys else None
     limits = [
-        patch_limit(kit.workspace, patch, reference=ref, cl=float(kit.manifest["cl"]))
-        for patch, ref in tqdm(list(zip(ps["patches"], refs)), disable=not progress, desc="limits", unit="mass")
+        patch_limit(kit.workspace, patch, reference=ref, cl=float(kit.manifest["cl"]), toys=settings, mass_index=i)
+        for i, (patch, ref) in enumerate(
+            tqdm(list(zip(ps["patches"], refs)), disable=not progress, desc="limits", unit="mass")
+        )
     ]
     n_bins = sum(r["n_bins"] for r in kit.manifest["runs"])
     signal = SignalTemplates(
@@ -260,4 +295,4 @@ def reinterpret_release(
         halo=halo_doc,
         units={"expected_events": "events", "reference_cross_section_cm2": unit},
     )
-    return Reinterpretation(signal, ps, tuple(limits), unit, source, METHOD)
+    return Reinterpretation(signal, ps, tuple(limits), unit, source, METHOD_TOYS if toys else METHOD)
