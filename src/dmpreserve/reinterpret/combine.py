@@ -433,7 +433,7 @@ def limits_for(
             len(settings.signal_events),
             settings.toys_per_point,
         )
-        table = build_table(workspace, patchset, settings, cl=cl, workdir=tmp)
+        table = build_table(workspace, patchset, settings, cl=cl, workdir=tmp, progress=progress)
     toys = ToySettings(mode="table", toys_background=stats.toys_background, toys_per_mu=1, seed=stats.seed)
     limits = compute_limits(
         workspace, patchset, cl=cl, pcl_power=stats.pcl_power, toys=toys, table=table, progress=progress

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from dmpreserve.artifacts.thresholds import ATOM_RTOL, ThresholdTable
 from dmpreserve.errors import InvalidData
@@ -263,14 +264,15 @@ def build_table(
     *,
     cl: float,
     workdir: str | os.PathLike,
+    progress: bool = True,
 ) -> ThresholdTable:
-    """Every shard in this process (written under ``workdir``), then the merge."""
+    """Every shard in this process (written under ``workdir``; a progress bar per shard), then the merge."""
     paths = []
     n_shapes = len(reference_patches(patchset, settings.reference_masses_gev))
-    for k in range(n_shapes):
-        for i in range(settings.shards):
-            table, meta = shard_for_patch(workspace, patchset, settings, shape=k, shard=i)
-            path = Path(workdir) / f"shape{k}_shard{i}.parquet"
-            write_shard(path, table, meta)
-            paths.append(str(path))
+    jobs = [(k, i) for k in range(n_shapes) for i in range(settings.shards)]
+    for k, i in tqdm(jobs, desc="threshold table", unit="shard", disable=not progress, mininterval=1.0):
+        table, meta = shard_for_patch(workspace, patchset, settings, shape=k, shard=i)
+        path = Path(workdir) / f"shape{k}_shard{i}.parquet"
+        write_shard(path, table, meta)
+        paths.append(str(path))
     return merge_shards(paths, cl=cl, failure_fraction=settings.failure_fraction)
