@@ -34,6 +34,7 @@ def test_all_outputs(workflow_run: Path) -> None:
     for rel in (
         "likelihood/BkgOnly.json",
         "likelihood/patchset.json",
+        "likelihood/likelihood_hs3.json",
         "limits/limits.csv",
         "limits/limits.json",
         "hepdata/submission.tar.gz",

@@ -13,6 +13,7 @@ rule hepdata:
         acceptance=rules.select.output.acceptance,
         workspace=rules.likelihood.output.workspace,
         patchset=rules.likelihood.output.patchset,
+        hs3=rules.likelihood.output.hs3,
         fit=rules.fit.output.fit,
         kit=rules.reinterpretation_kit.output.tarball,
         table=THRESHOLD_TABLE or [],
@@ -29,7 +30,7 @@ rule hepdata:
         with_dirs(
             "dmpreserve hepdata --limits {input.limits} --templates {input.templates} --selected {input.selected} "
             "--cutflow {input.cutflow} --acceptance {input.acceptance} --workspace {input.workspace} "
-            "--patchset {input.patchset} --fit {input.fit} --output {output.submission} "
+            "--patchset {input.patchset} --hs3 {input.hs3} --fit {input.fit} --output {output.submission} "
             "--resource {input.kit} 'Reinterpretation kit: background-only workspace, NR and ER response matrices, "
             "energy binning, exposure, signal efficiency and limits, with a sha256 manifest (dmpreserve reinterpret "
             "--kit DIR)' {params.table} > {log} 2>&1"

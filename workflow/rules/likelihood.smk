@@ -1,5 +1,5 @@
 rule likelihood:
-    """Serialized likelihood: pyhf background-only workspace and signal patchset."""
+    """Serialized likelihood: pyhf background-only workspace and signal patchset; HS3 copy (50 GeV patch)."""
     input:
         config=rules.resolve_config.output.config,
         templates=rules.backgrounds.output.templates,
@@ -7,6 +7,7 @@ rule likelihood:
     output:
         workspace=f"{R}/likelihood/BkgOnly.json",
         patchset=f"{R}/likelihood/patchset.json",
+        hs3=f"{R}/likelihood/likelihood_hs3.json",
     log:
         f"{R}/logs/likelihood.log",
     resources:
@@ -15,7 +16,7 @@ rule likelihood:
     shell:
         with_dirs(
             "dmpreserve likelihood --config {input.config} --templates {input.templates} --signal {input.signal} "
-            "--workspace {output.workspace} --patchset {output.patchset} > {log} 2>&1"
+            "--workspace {output.workspace} --patchset {output.patchset} --hs3 {output.hs3} > {log} 2>&1"
         )
 
 

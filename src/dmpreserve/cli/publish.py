@@ -63,6 +63,7 @@ def register(sub, add) -> None:
     for name in ("limits", "templates", "selected", "cutflow", "acceptance", "workspace", "patchset"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--fit", metavar="JSON", help="fit results (dmpreserve fit) to add as tables")
+    p.add_argument("--hs3", metavar="JSON", help="the likelihood in HS3 (dmpreserve likelihood --hs3), type HS3")
     p.add_argument(
         "--thresholds",
         metavar="JSON",
@@ -154,6 +155,7 @@ def run_hepdata(args: argparse.Namespace) -> None:
         cutflow=CutFlow.read(args.cutflow),
         acceptance=Acceptance.read(args.acceptance),
         likelihood_files=[args.workspace, args.patchset],
+        hs3=args.hs3,
         fit=read_fit(args.fit) if args.fit else None,
         resources=resources,
         thresholds=read_threshold_table(args.thresholds) if args.thresholds else None,

@@ -64,6 +64,12 @@ def register(sub, add) -> None:
     p.add_argument("--signal", required=True, metavar="JSON")
     p.add_argument("--workspace", required=True, metavar="JSON")
     p.add_argument("--patchset", required=True, metavar="JSON")
+    p.add_argument(
+        "--hs3",
+        metavar="JSON",
+        help="also write the likelihood in HS3 (pyhs3): the workspace plus the patch closest to --hs3-mass",
+    )
+    p.add_argument("--hs3-mass", type=float, default=50.0, metavar="GEV", help="WIMP mass [GeV/c^2] of --hs3")
     p.set_defaults(handler=run_likelihood)
 
     p = add(
@@ -292,6 +298,11 @@ def run_likelihood(args: argparse.Namespace) -> None:
     ps = build_patchset(ws, signal, inspire_id=cfg["likelihood"]["inspire_id"])
     write_json(args.workspace, ws)
     write_json(args.patchset, ps)
+    if args.hs3:
+        from dmpreserve.publish.hs3 import workspace_to_hs3, write_hs3
+        from dmpreserve.stats.fit import reference_patch
+
+        write_hs3(args.hs3, workspace_to_hs3(ws, reference_patch(ps, args.hs3_mass), name="wimp_search"))
     LOG.info(
         "workspace: %d bins, %d samples; patchset: %d masses",
         len(ws["observations"][0]["data"]),

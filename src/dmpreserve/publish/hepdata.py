@@ -52,6 +52,8 @@ from dmpreserve.publish.hepdata_tables import (
 
 #: File name of the likelihood archive attached as a HistFactory additional resource.
 LIKELIHOOD_ARCHIVE = "Likelihoods.tar.gz"
+#: File name of the HS3 likelihood attached as a resource of type HS3.
+HS3_RESOURCE = "likelihood_hs3.json"
 #: Limits applied when extracting an archive for validation.
 MAX_MEMBER_BYTES = 100 * 1024 * 1024
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
@@ -257,6 +259,7 @@ def write_submission(
     fit: Mapping | None = None,
     resources: Sequence[tuple[str | os.PathLike, str]] | None = None,
     thresholds: Mapping | None = None,
+    hs3: str | os.PathLike | None = None,
 ) -> None:
     """Build, validate and atomically write a deterministic HEPData submission tarball.
 
@@ -281,6 +284,8 @@ def write_submission(
         thresholds: Optional Neyman threshold table (``threshold_table.json``), added as a numeric table.
         resources: Optional ``(path, description)`` pairs attached as additional resources
             (regular files only, at most :data:`MAX_RESOURCE_BYTES` each).
+        hs3: Optional HS3 likelihood (:mod:`dmpreserve.publish.hs3`), attached as :data:`HS3_RESOURCE`
+            with resource type ``HS3``.
 
     Raises:
         InvalidData: Inconsistent or non-finite input, missing likelihood file, unsafe resource, or a
@@ -314,7 +319,8 @@ def write_submission(
         for table in fit_tables(hdl, fit, keywords):
             submission.add_table(table)
     members_in = _likelihood_members(likelihood_files, description)
-    extra = _read_resources(resources, reserved=(LIKELIHOOD_ARCHIVE, "submission.yaml"))
+    extra = _read_resources(resources, reserved=(LIKELIHOOD_ARCHIVE, HS3_RESOURCE, "submission.yaml"))
+    hs3_bytes = None if hs3 is None else _read_resources([(hs3, "HS3")], reserved=())[0][1]
 
     with tempfile.TemporaryDirectory(prefix="dmpreserve-hepdata-") as tmp:
         work = Path(tmp)
@@ -329,6 +335,16 @@ def write_submission(
             copy_file=True,
             file_type="HistFactory",
         )
+        if hs3_bytes is not None:
+            (work / "resources" / HS3_RESOURCE).write_bytes(hs3_bytes)
+            submission.add_additional_resource(
+                "The same likelihood in the HEP Statistics Serialization Standard (HS3 "
+                "v0.2, written with pyhs3): background-only workspace plus the signal of the reference WIMP mass "
+                "(misc.dmpreserve.patch); parameter names as in the pyhf workspace.",
+                str(work / "resources" / HS3_RESOURCE),
+                copy_file=True,
+                file_type="HS3",
+            )
         for name, data, text in extra:
             target = work / "resources" / name
             target.write_bytes(data)
@@ -354,6 +370,7 @@ def write_analysis_record(
     fit: FitResults | None = None,
     resources: Sequence[tuple[str | os.PathLike, str]] | None = None,
     thresholds: ThresholdTable | None = None,
+    hs3: str | os.PathLike | None = None,
 ) -> None:
     """The pipeline's HEPData record from the steps' typed outputs (see :func:`write_submission`).
 
@@ -384,6 +401,7 @@ def write_analysis_record(
         likelihood_files=likelihood_files,
         fit=None if fit is None else fit.to_json(),
         resources=resources,
+        hs3=hs3,
         thresholds=None
         if thresholds is None
         else {

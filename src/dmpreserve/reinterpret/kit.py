@@ -55,6 +55,7 @@ KIT_FILES = MappingProxyType(
         "mono_templates.json": "mono-energetic NR efficiency templates per run at the yield anchors [energy][bin]",
         "patchset_si.json": "SI signal patchset at the published masses (pyhf PatchSet)",
         "published_limits.csv": "the release's published 90% CL SI limits and sensitivity band, unchanged",
+        "likelihood_hs3.json": "the likelihood in HS3 (background-only workspace + the reference signal patch)",
     }
 )
 

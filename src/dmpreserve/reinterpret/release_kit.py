@@ -8,6 +8,8 @@ The kit (``kit.json`` with ``kind: template_release``, ``format_version: 2``; sc
   the five yield anchors (nominal, t_ly = +-1, t_qy = +-1), shape [energy][81 bins];
 * ``patchset_si.json`` -- the SI signal patchset at the published masses (3-12 GeV);
 * ``published_limits.csv`` -- the release's SI limit file, unchanged (CC-BY-4.0, arXiv:2604.06002);
+* ``likelihood_hs3.json`` -- the likelihood in HS3 (:mod:`dmpreserve.publish.hs3`): ``BkgOnly.json`` plus the
+  SI patch at :data:`HS3_REFERENCE_MASS_GEV`;
 * ``README.md``.
 
 ``dmpreserve reinterpret --kit KIT`` builds any NR model's (or user spectrum's) signal from
@@ -33,6 +35,7 @@ from dmpreserve.errors import InvalidData, InvalidSpectrum
 from dmpreserve.files import dumps_json, read_json
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import SignalModel, UserSpectra, model_from_dict
+from dmpreserve.publish.hs3 import workspace_to_hs3
 from dmpreserve.reinterpret.engine import Reinterpretation
 from dmpreserve.reinterpret.kit import Kit, write_kit
 from dmpreserve.reinterpret.release import Release
@@ -48,11 +51,14 @@ from dmpreserve.reinterpret.xenonnt import (
     signal_patch,
 )
 from dmpreserve.stats.asymptotic import asymptotic_limits
+from dmpreserve.stats.fit import reference_patch
 from dmpreserve.stats.limits import MassLimit, limit_for_patch
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.toys import ToySettings
 
 KIND = "template_release"
+#: WIMP mass [GeV] of the SI patch in the kit's HS3 likelihood (the middle of the published 3-12 GeV).
+HS3_REFERENCE_MASS_GEV = 6.0
 CL = 0.9
 PUBLISHED_SI = Path("limits") / "sr2" / "xenonnt_2026_wimp_si.csv"
 SOURCE = (
@@ -153,6 +159,8 @@ def import_release(
     published = Path(release.path) / PUBLISHED_SI
     files = {"BkgOnly.json": dumps_json(ws).encode(), "mono_templates.json": dumps_json(mono).encode()}
     files["patchset_si.json"] = dumps_json(ps).encode()
+    hs3_patch = reference_patch(ps, HS3_REFERENCE_MASS_GEV)
+    files["likelihood_hs3.json"] = dumps_json(workspace_to_hs3(ws, hs3_patch, name="xenonnt_2026_si")).encode()
     if published.is_file():
         files["published_limits.csv"] = published.read_bytes()
     files["README.md"] = README.encode()

@@ -340,6 +340,23 @@ def test_additional_resources(record, tmp_path):
     assert record["output_tar"].read_bytes() == first
 
 
+def test_hs3_resource(record, tmp_path):
+    """The HS3 likelihood is attached with resource type HS3 and the record still validates."""
+    import yaml
+    from small_likelihood import signal_patch, three_bin_workspace
+
+    from dmpreserve.publish.hs3 import workspace_to_hs3, write_hs3
+
+    path = tmp_path / "likelihood_hs3.json"
+    write_hs3(path, workspace_to_hs3(three_bin_workspace(), signal_patch("m50", 50.0), name="small"))
+    hepdata.write_submission(**record, hs3=path)  # validated with hepdata-validator inside
+    members = _members(record["output_tar"])
+    assert members[hepdata.HS3_RESOURCE] == path.read_bytes()
+    header = next(yaml.safe_load_all(members["submission.yaml"]))
+    types = {r["location"]: r.get("type") for r in header["additional_resources"]}
+    assert types[hepdata.HS3_RESOURCE] == "HS3" and types[hepdata.LIKELIHOOD_ARCHIVE] == "HistFactory"
+
+
 def _symlink(tmp_path):
     target = tmp_path / "real.txt"
     target.write_text("x")

@@ -1,0 +1,267 @@
+"""HS3 copies of the project's likelihoods: pyhs3's -ln L against pyhf's ``-logpdf`` on the same parameters.
+
+For every workspace kind the project writes -- (a) the small test workspace (+ a synthetic one with every
+modifier type), (b) the pipeline's workspace + the reference-mass patch, (c) the XENONnT template-release
+kit, (d) the LZ WS2022 kit -- the negative log-likelihood is evaluated with pyhs3 (the HS3 document,
+:func:`dmpreserve.publish.hs3_eval.hs3_nll_function`) and with pyhf (``model.logpdf`` with this project's
+interpolation codes) at >= 5 parameter points: nominal, mu at several values, nuisance parameters at +-1
+and +-2 sigma (beyond +-1 the interpolation codes differ), gammas moved.  Absolute values agree within
+1e-6 relative once pyhf's constant for the staterror gammas it fixes is added (``pyhf_constant_offset``:
+n_fixed * ln(2 pi) / 2, a pyhf artefact, not a parameter dependence); differences NLL(p) - NLL(p0) are
+compared as well.  A perturbed parameter mapping must fail the comparison.
+
+Real workspaces are read where they exist and skipped otherwise: results/ of this checkout (or the
+directory in $DMPRESERVE_HS3_RESULTS, e.g. /work/main/results), ../shared/reference/xenonnt_2026_light_dm.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyhf
+import pytest
+from small_likelihood import signal_patch, three_bin_workspace
+
+from dmpreserve.errors import InvalidData
+from dmpreserve.publish import hs3, hs3_eval
+from dmpreserve.stats.reference import modifier_settings
+
+REPO = Path(__file__).resolve().parents[3]
+RESULTS = Path(os.environ.get("DMPRESERVE_HS3_RESULTS", REPO / "results"))
+XENONNT = REPO.parent / "shared" / "reference" / "xenonnt_2026_light_dm"
+RTOL = 1e-6
+
+
+def _pyhf(workspace, patch):
+    ws = pyhf.Workspace(workspace)
+    patches = [pyhf.patchset.Patch(patch)] if patch is not None else []
+    model = ws.model(patches=patches, modifier_settings=modifier_settings())
+    return model, ws.data(model)
+
+
+def _hs3_values(model, pars, fixed):
+    """pyhf parameters (name -> scalar or per-bin values) as HS3 names; gammas pyhf fixes stay out."""
+    kinds = dict(model.config.modifiers)
+    out = {}
+    for name, value in pars.items():
+        n = model.config.param_set(name).n_parameters
+        for i, v in enumerate(np.broadcast_to(np.asarray(value, float), (n,))):
+            hname = hs3.hs3_parameter_name(name, kinds[name], i)
+            if hname not in fixed:
+                out[hname] = float(v)
+    return out
+
+
+def _points(model):
+    """>= 5 parameter points: nominal, mu, each alpha at +-1 and +-2, normfactors, gammas moved (dicts)."""
+    cfg = model.config
+    kinds = dict(cfg.modifiers)
+    poi = cfg.poi_name
+    alphas = [p for p in cfg.par_order if kinds[p] in ("normsys", "histosys")]
+    gammas = [p for p in cfg.par_order if kinds[p] in ("staterror", "shapesys")]
+    rates = [p for p in cfg.par_order if kinds[p] == "normfactor" and p != poi]
+    points = [{}, {poi: 0.0}, {poi: 0.5}, {poi: 3.0}]
+    for k, a in enumerate(alphas):
+        points.append({a: (1.0, -1.0, 2.0, -2.0, 1.5, -0.4)[k % 6], poi: 1.5})
+    if alphas:
+        points.append({a: (2.0 if k % 2 else -2.0) for k, a in enumerate(alphas)} | {poi: 2.0})
+        points.append({a: 0.3 * (k % 3 - 1) for k, a in enumerate(alphas)})
+    for r in rates:
+        points.append({r: 0.7})
+    for g in gammas:
+        n = cfg.param_set(g).n_parameters
+        points.append({g: 1.0 + 0.05 * np.cos(np.arange(n)), poi: 0.8})
+    return points
+
+
+def _compare(workspace, patch, *, name, perturb=None):
+    """(max relative difference of -ln L, max relative difference of NLL(p) - NLL(p0)) over the points."""
+    model, data = _pyhf(workspace, patch)
+    doc = hs3.workspace_to_hs3(workspace, patch, name=name)
+    nll = hs3_eval.hs3_nll_function(doc)
+    fixed = set(hs3.fixed_gammas(workspace, patch))  # const in the document, or in bins it leaves out
+    offset = hs3.pyhf_constant_offset(workspace, patch)
+    init = np.asarray(model.config.suggested_init(), float)
+    pyhf_fixed = np.asarray(model.config.suggested_fixed(), bool)
+    ref_pyhf = ref_hs3 = None
+    rel_abs, rel_diff = [], []
+    for pars in _points(model):
+        full = {p: init[model.config.par_slice(p)] for p in model.config.par_order} | pars
+        vec = init.copy()
+        for p, v in full.items():
+            vec[model.config.par_slice(p)] = v
+        vec[pyhf_fixed] = init[pyhf_fixed]  # parameters pyhf fixes stay at their init (the gammas at 1)
+        full = {p: vec[model.config.par_slice(p)] for p in model.config.par_order}
+        a = -float(model.logpdf(vec, data)[0])
+        values = _hs3_values(model, full, fixed)
+        if perturb is not None:
+            values = perturb(values)
+        b = nll(values) + offset
+        rel_abs.append(abs(b - a) / max(abs(a), 1.0))
+        if ref_pyhf is None:
+            ref_pyhf, ref_hs3 = a, b
+        else:
+            rel_diff.append(abs((b - ref_hs3) - (a - ref_pyhf)) / max(abs(a - ref_pyhf), 1.0))
+    assert len(rel_abs) >= 5
+    return max(rel_abs), max(rel_diff)
+
+
+SIDE_SHAPE = {"hi_data": [33.0, 12.5, 0.0, 4.1, 0.0], "lo_data": [28.0, 11.0, 0.0, 3.8, 0.0]}
+
+
+def _every_modifier_workspace():
+    """Two channels sharing a normsys and a histosys (one constraint each), staterror (a gamma pyhf fixes, an
+    empty bin), lumi, shapesys (its gamma in the empty bin is one pyhf fixes too), free normfactor."""
+    ws = three_bin_workspace()
+    ch = ws["channels"][0]
+    ch["samples"][0]["modifiers"] += [
+        {"name": "shape_er", "type": "histosys", "data": {"hi_data": [22.0, 9.0, 5.5], "lo_data": [18.5, 11.0, 4.0]}},
+        {"name": "stat_ch", "type": "staterror", "data": [2.0, 1.5, 1.0]},
+        {"name": "lumi", "type": "lumi", "data": None},
+    ]
+    ws["channels"].append(
+        {
+            "name": "side",
+            "samples": [
+                {
+                    "name": "er",
+                    "data": [30.0, 12.0, 0.0, 4.0, 0.0],
+                    "modifiers": [
+                        {"name": "norm_er", "type": "normsys", "data": {"hi": 1.2, "lo": 0.85}},
+                        {"name": "stat_side", "type": "staterror", "data": [3.0, 1.0, 0.0, 0.5, 0.0]},
+                        {
+                            "name": "shape_er",
+                            "type": "histosys",
+                            "data": {"hi_data": [33.0, 12.5, 0.0, 4.1, 0.0], "lo_data": [28.0, 11.0, 0.0, 3.8, 0.0]},
+                        },
+                    ],
+                },
+                {
+                    "name": "nr",
+                    "data": [5.0, 6.0, 0.5, 2.0, 0.0],
+                    "modifiers": [
+                        {"name": "rate_nr", "type": "normfactor", "data": None},
+                        {"name": "bkg_unc", "type": "shapesys", "data": [1.0, 1.5, 0.5, 0.4, 0.0]},
+                    ],
+                },
+            ],
+        }
+    )
+    ws["observations"].append({"name": "side", "data": [33.0, 20.0, 1.0, 5.0, 0.0]})
+    ws["measurements"][0]["config"]["parameters"].append(
+        {"name": "lumi", "auxdata": [1.0], "sigmas": [0.03], "bounds": [[0.5, 1.5]], "inits": [1.0]}
+    )
+    return ws
+
+
+def test_small_workspace_agrees_with_pyhf():
+    worst, worst_diff = _compare(three_bin_workspace(), signal_patch("m50", 50.0), name="small")
+    print(f"small: max relative difference {worst:.2e} (differences {worst_diff:.2e})")
+    assert worst < RTOL and worst_diff < RTOL
+
+
+def test_every_modifier_type_agrees_with_pyhf():
+    ws = _every_modifier_workspace()
+    worst, worst_diff = _compare(ws, signal_patch("m50", 50.0), name="every_modifier")
+    print(f"every modifier: max relative difference {worst:.2e} (differences {worst_diff:.2e})")
+    assert worst < RTOL and worst_diff < RTOL
+    doc = hs3.workspace_to_hs3(ws, signal_patch("m50", 50.0), name="every_modifier")
+    assert doc["misc"]["dmpreserve"]["kept_bins"]["side"] == [0, 1, 2, 3]  # the empty bin 4 is left out
+    assert hs3.fixed_gammas(ws) == ["stat_side_bin_2", "stat_side_bin_4", "bkg_unc_bin_4"]
+    assert hs3.pyhf_constant_offset(ws) == pytest.approx(np.log(2 * np.pi) + 1.0)
+
+
+def test_perturbed_parameter_mapping_fails():
+    """Swapping mu with a nuisance parameter's value, or moving one gamma, is seen by the comparison."""
+    ws = _every_modifier_workspace()
+
+    def swap(values):
+        out = dict(values)
+        out["mu"], out["norm_er"] = values["norm_er"] + 1.0, values["mu"] - 1.0
+        return out
+
+    def gamma(values):
+        return values | {"stat_ch_bin_1": values["stat_ch_bin_1"] * 1.01}
+
+    assert _compare(ws, signal_patch("m50", 50.0), name="x", perturb=swap)[0] > 100 * RTOL
+    assert _compare(ws, signal_patch("m50", 50.0), name="x", perturb=gamma)[0] > RTOL
+
+
+def test_document_is_valid_hs3_and_written_sorted(tmp_path):
+    import pyhs3
+
+    doc = hs3.workspace_to_hs3(three_bin_workspace(), signal_patch("m50", 50.0), name="small")
+    assert doc["metadata"]["hs3_version"] == hs3.HS3_VERSION
+    assert {d["type"] for d in doc["distributions"]} == {"histfactory_dist"}
+    mods = {m["type"]: m for s in doc["distributions"][0]["samples"] for m in s["modifiers"]}
+    assert mods["normsys"]["data"]["interpolation"] == "code4"
+    assert doc["analyses"][0]["parameters_of_interest"] == ["mu"]
+    assert doc["misc"]["dmpreserve"]["patch"]["reference_cross_section_cm2"] == 1e-46
+    path = tmp_path / "likelihood_hs3.json"
+    hs3.write_hs3(path, doc)
+    again = json.loads(path.read_text())
+    assert again == json.loads(json.dumps(doc))
+    assert list(again) == sorted(again)
+    pyhs3.Workspace(**again)  # reads back
+    assert hs3_eval.hs3_nll(again, {"mu": 1.0}) == pytest.approx(hs3_eval.hs3_nll(doc, {"mu": 1.0}), rel=1e-12)
+
+
+def test_unmappable_inputs_are_refused():
+    ws = three_bin_workspace()
+    with pytest.raises(InvalidData, match="patch"):
+        hs3.workspace_to_hs3(ws, [{"op": "remove", "path": "/channels/7"}], name="x")
+    bad = copy.deepcopy(ws)
+    bad["channels"][0]["samples"][0]["modifiers"].append({"name": "stat", "type": "staterror", "data": [0.0, 1.0, 1.0]})
+    with pytest.raises(InvalidData, match="zero uncertainty"):
+        hs3.workspace_to_hs3(bad, name="x")
+    doc = hs3.workspace_to_hs3(ws, name="x")
+    with pytest.raises(InvalidData, match="unknown HS3 parameter"):
+        hs3_eval.hs3_nll(doc, {"nope": 1.0})
+
+
+def _real(workspace: Path, patchset: Path, mass: float, name: str):
+    if not workspace.is_file() or not patchset.is_file():
+        pytest.skip(f"{workspace} or {patchset} absent (set DMPRESERVE_HS3_RESULTS to a results/ directory)")
+    from dmpreserve.stats.fit import reference_patch
+
+    ws = json.loads(workspace.read_text())
+    patch = reference_patch(json.loads(patchset.read_text()), mass)
+    worst, worst_diff = _compare(ws, patch, name=name)
+    print(f"{name}: max relative difference {worst:.2e} (differences {worst_diff:.2e})")
+    assert worst < RTOL and worst_diff < RTOL
+
+
+@pytest.mark.slow
+def test_pipeline_workspace_agrees_with_pyhf():
+    _real(RESULTS / "likelihood" / "BkgOnly.json", RESULTS / "likelihood" / "patchset.json", 50.0, "pipeline")
+
+
+@pytest.mark.slow
+def test_lz_ws2022_kit_agrees_with_pyhf():
+    kit = RESULTS / "lz_ws2022" / "reinterpretation"
+    _real(kit / "BkgOnly.json", RESULTS / "lz_ws2022" / "likelihood" / "patchset.json", 50.0, "lz_ws2022")
+
+
+@pytest.mark.slow
+@pytest.mark.reference
+def test_xenonnt_release_kit_agrees_with_pyhf(tmp_path):
+    if not XENONNT.is_dir():
+        pytest.skip(f"{XENONNT} absent (the XENONnT 2026 light-DM release, see shared/reference/README.md)")
+    out = tmp_path / "ntkit"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    subprocess.run(
+        [sys.executable, "-m", "dmpreserve", "import-release", "--release", str(XENONNT), "-o", str(out)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    _real(out / "BkgOnly.json", out / "patchset_si.json", 6.0, "xenonnt_2026")
+    kit_doc = json.loads((out / "likelihood_hs3.json").read_text())  # the kit's own HS3 copy
+    assert kit_doc["misc"]["dmpreserve"]["patch"]["values"] == [6.0]
+    assert "likelihood_hs3.json" in json.loads((out / "kit.json").read_text())["files"]
