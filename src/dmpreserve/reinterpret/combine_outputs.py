@@ -15,7 +15,9 @@ Outputs in OUT/ (every JSON with sorted keys, every random stream seeded: reruns
 * ``halo_response.csv`` -- per experiment and mass, the expected signal per unit strength at the nominal halo
   and at +-1 sigma of each halo parameter;
 * ``hepdata_limits.yaml`` -- HEPData table of the combined curve (validated);
-* ``combined_limits.png`` / ``combined_limits.pdf`` -- the plot.
+* ``combined_limits.png`` / ``combined_limits.pdf`` -- the plot;
+* ``combined_likelihood_hs3.json`` -- the joint likelihood in HS3 (:mod:`dmpreserve.publish.hs3`): the combined
+  workspace plus the patch of the mass closest to :data:`HS3_REFERENCE_MASS_GEV`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dmpreserve.artifacts.thresholds import ThresholdTable, write_threshold_tabl
 from dmpreserve.files import atomic_write, dumps_json, write_csv, write_json
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.publish import plots
+from dmpreserve.publish.hs3 import workspace_to_hs3, write_hs3
 from dmpreserve.publish.plot_limits import LimitCurve, plot_limits
 from dmpreserve.reinterpret.combine import (
     Experiment,
@@ -51,12 +54,15 @@ from dmpreserve.reinterpret.combine_x1t import fit_report
 from dmpreserve.reinterpret.outputs import NO_SENSITIVITY, _validate_table, hepdata_table
 from dmpreserve.schema import validate
 from dmpreserve.stats.asymptotic import asymptotic_limits
+from dmpreserve.stats.fit import reference_patch
 from dmpreserve.stats.limits import MassLimit, method_text
 from dmpreserve.stats.model import build_model
 
 LOG = logging.getLogger("dmpreserve")
 FORMAT = "dmpreserve-combination"
 FORMAT_VERSION = 1
+#: Mass [GeV] of the signal patch in the HS3 copy of the joint likelihood (closest in log mass).
+HS3_REFERENCE_MASS_GEV = 50.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,6 +279,7 @@ def write_combination(outdir: str | os.PathLike, comb: Combination, *, source_do
             "png": "combined_limits.png",
             "pdf": "combined_limits.pdf",
             "table_md": "limits_table.md",
+            "hs3": "combined_likelihood_hs3.json",
         }.items()
     }
     write_csv(paths["limits_csv"], cols, [[r[c] for c in cols] for r in rows])
@@ -339,8 +346,8 @@ def write_combination(outdir: str | os.PathLike, comb: Combination, *, source_do
         Path(tmp).write_text(yaml.safe_dump(table, sort_keys=True, allow_unicode=True), encoding="utf-8")
     with atomic_write(paths["table_md"]) as tmp:
         Path(tmp).write_text(markdown_table(comb, rows, per_rows), encoding="utf-8")
-    # TODO(issue 17, HS3): once dmpreserve.publish.hs3 is merged, also write the joint likelihood in HS3:
-    #   write_hs3(out / "combined_workspace.hs3.json", workspace_to_hs3(comb.workspace, name="combination"))
+    hs3_patch = reference_patch(comb.patchset, HS3_REFERENCE_MASS_GEV)
+    write_hs3(paths["hs3"], workspace_to_hs3(comb.workspace, hs3_patch, name="combination"))
     fig = _plot(comb, rows, per_rows)
     plots.save_figure(fig, paths["png"])
     plots.save_figure(fig, paths["pdf"])

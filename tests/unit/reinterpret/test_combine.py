@@ -253,6 +253,15 @@ def test_joint_toy_thresholds_and_byte_identical_reruns(kits, tmp_path):
     assert all(abs(s / b_eff - 1) > 0.05 for s in singles)  # the joint shape is not a single experiment's
     rows = np.genfromtxt(outs[0] / "combined_limits.csv", delimiter=",", names=True)
     assert np.all(rows["neyman_threshold"] > 0) and np.all(rows["limit_cm2"] >= rows["limit_unconstrained_cm2"])
+    # the joint likelihood in HS3: the written document is the conversion of the 50 GeV patch, and pyhs3's
+    # -ln L equals pyhf's at >= 5 parameter points
+    from hs3_check import compare_with_pyhf
+
+    from dmpreserve.publish.hs3 import workspace_to_hs3
+
+    assert read_json(outs[0] / "combined_likelihood_hs3.json") == workspace_to_hs3(ws, patch, name="combination")
+    worst, worst_diff = compare_with_pyhf(ws, patch, name="combination")
+    assert worst < 1e-6 and worst_diff < 1e-6
 
 
 def pyhf_digest(doc: dict) -> str:
