@@ -39,7 +39,7 @@ from dmpreserve.stats.neyman import (
     sensitivity,
 )
 from dmpreserve.stats.thresholds import TableSettings
-from dmpreserve.stats.toys import ToySettings, background_theta
+from dmpreserve.stats.toys import ToySettings
 
 _OPTIONAL = (
     "p0_toys",
@@ -206,7 +206,7 @@ def limit_for_patch(
         "neyman_threshold_err": 0.0,
     }
     if toys is not None:
-        theta0 = background_theta(model)
+        theta0 = toys.theta(model)
         total, b_eff, atom = mass_shape(model, theta0)
         if toys.mode == "table":
             if table is None:

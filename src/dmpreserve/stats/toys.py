@@ -37,12 +37,24 @@ class ToySettings:
         toys_background: Background-only pseudo-datasets shared by all masses (bands, PCL, p0).
         toys_per_mu: Toys per evaluated mu in ``toys`` mode.
         seed: Master seed.
+        truth: Nuisance parameters the toys are generated at: ``fit`` (the background-only fit to the
+            observed data, pyhf's convention; :func:`background_theta`) or ``nominal`` (every nuisance at its
+            constraint's centre, the free factors at their initial values; :func:`nominal_theta`).
     """
 
     mode: str = "table"
     toys_background: int = 500
     toys_per_mu: int = 1000
     seed: int = 0
+    truth: str = "fit"
+
+    def theta(self, model: BinnedModel) -> np.ndarray:
+        """The toys' full parameters (P + G,) under ``truth``."""
+        if self.truth == "nominal":
+            return nominal_theta(model)
+        if self.truth == "fit":
+            return background_theta(model)
+        raise ValueError(f"unknown toy truth {self.truth!r} (fit or nominal)")
 
 
 def background_theta(model: BinnedModel) -> np.ndarray:
@@ -50,6 +62,15 @@ def background_theta(model: BinnedModel) -> np.ndarray:
     conditional mu = 0 fit to the observed data."""
     _, _, cond0 = asimov_background(model)
     return model.full(cond0.theta, model.observed[None], model.nominal_aux[None])[0]
+
+
+def nominal_theta(model: BinnedModel) -> np.ndarray:
+    """Full parameters (P + G,) at the nominal model: mu = 0, alphas 0, free factors at their initial
+    values, staterror gammas 1 (the data-independent choice; the auxiliary data of the toys fluctuate around it)."""
+    theta = np.asarray(model.init, float).copy()
+    theta[0] = 0.0
+    theta[model.n_factors : model.n_params] = 0.0
+    return np.concatenate([theta, np.ones(model.n_gammas)])
 
 
 def generate(model: BinnedModel, theta: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

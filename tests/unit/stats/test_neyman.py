@@ -215,3 +215,24 @@ def test_atom_signal_fraction_never_exceeds_one() -> None:
     model = build_model(spec, None)
     fraction, background = atom_stats(model, background_theta(model))
     assert 0.0 < fraction <= 1.0 and background >= 0.0
+
+
+def test_nominal_truth_generates_at_pyhf_nominal_expectation(workspace, patchset) -> None:
+    """``ToySettings(truth="nominal")``: the toys' expectation is pyhf's at its suggested init with mu = 0
+    (an independent evaluation), and differs from the fitted truth's; an unknown truth is refused."""
+    from dmpreserve.stats.toys import generate
+
+    patch = _patch(patchset, MASS_GEV)
+    model = build_model(workspace, patch)
+    theta = ToySettings(truth="nominal").theta(model)
+    pmodel, _ = pyhf_model_and_data(workspace, patch)
+    init = np.asarray(pmodel.config.suggested_init(), float)
+    init[pmodel.config.poi_index] = 0.0
+    expected = np.asarray(pmodel.expected_actualdata(init))
+    np.testing.assert_allclose(model.expected(theta[None])[0], expected, rtol=1e-9, atol=1e-12)
+    fitted = ToySettings(truth="fit").theta(model)
+    assert not np.allclose(model.expected(fitted[None])[0], expected, rtol=1e-3)
+    data, _ = generate(model, theta, 4000, np.random.default_rng(3))
+    assert data.sum(axis=1).mean() == pytest.approx(expected.sum(), abs=5 * np.sqrt(expected.sum() / 4000))  # 5 sigma
+    with pytest.raises(ValueError, match="unknown toy truth"):
+        ToySettings(truth="prior").theta(model)
