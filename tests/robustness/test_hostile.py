@@ -156,6 +156,7 @@ INPUTS: dict[str, dict[str, str]] = {
 #: Subcommands without rows in this table, and where their bad input is tested instead.
 ELSEWHERE = {
     "bulk-mdc": "tests/unit/mdc/test_bulk.py",
+    "combine": "tests/unit/reinterpret/test_combine.py (the same data twice, different CL, an ER line on XENON1T)",
     "cluster": "tests/unit/mdc/test_layout.py",
     "image": "tests/deploy/test_image.py (builds the container image)",
     "import-release": "tests/unit/reinterpret/test_xenonnt_release.py",

@@ -48,7 +48,7 @@ def _table(args: argparse.Namespace, cfg, ws, ps, toys):
 
     LOG.info("no --table given: building the threshold table in this process")
     with tempfile.TemporaryDirectory() as tmp:
-        return build_table(ws, ps, table_settings(cfg), cl=float(cfg["limits"]["cl"]), workdir=tmp)
+        return build_table(ws, ps, table_settings(cfg), cl=float(cfg["limits"]["cl"]), workdir=tmp, progress=False)
 
 
 def register(sub, add) -> None:
