@@ -162,6 +162,9 @@ def experiment_signals(exp: Experiment, src: SignalSource, halo: StandardHalo) -
         InvalidSpectrum: a model the experiment cannot test (an ER line on a release or binwise result).
     """
     build = {"pipeline": _pipeline_signals, "template_release": _release_signals, "binwise": _binwise_signals}
+    if src.model is not None and src.model.halo is not None:
+        # a model's own halo would override ``halo`` in SignalModel.rate: the common (or shifted) halo must win
+        src = dataclasses.replace(src, model=dataclasses.replace(src.model, halo=halo))
     return build[exp.kind](exp, src, halo)
 
 
