@@ -94,10 +94,14 @@ def _result_file(path: str) -> Path:
 
     p = Path(path)
     if p.is_dir():
-        for candidate in (p / "limits.json", p / "limits" / "limits.json"):
+        for candidate in (p / "limits.json", p / "limits" / "limits.json", p / "combined_limits.json"):
             if candidate.is_file():
                 return candidate
-        raise InvalidData("no limits.json in this directory (nor in its limits/)", path=p, field="--result")
+        raise InvalidData(
+            "no limits.json in this directory (nor in its limits/) and no combined_limits.json",
+            path=p,
+            field="--result",
+        )
     return p
 
 
@@ -172,6 +176,26 @@ def reference_curves(published: list[str], references: list[str], reference_dir:
     return out
 
 
+def common_unit(units: list[str]) -> str | None:
+    """The one unit of the results, e.g. ``cm^2`` and ``cm^2 (SI WIMP-nucleon)`` -> ``cm^2 (SI WIMP-nucleon)``:
+    the same base unit, and at most one qualifier in parentheses (an SI and an SD limit never share an axis).
+
+    Raises:
+        InvalidData: results in different units (field ``--result``).
+    """
+    if not units:
+        return None
+    bases = {u.split(" (", 1)[0].strip() for u in units}
+    qualified = {u for u in units if " (" in u}
+    if len(bases) > 1 or len(qualified) > 1:
+        from dmpreserve.errors import InvalidData
+
+        raise InvalidData(
+            f"results in different units cannot share an axis: {', '.join(sorted(set(units)))}", field="--result"
+        )
+    return qualified.pop() if qualified else units[0]
+
+
 def run_plot_limits(args: argparse.Namespace) -> None:
     """``dmpreserve plot-limits``."""
     from dmpreserve.errors import InvalidData
@@ -189,12 +213,11 @@ def run_plot_limits(args: argparse.Namespace) -> None:
         raise InvalidData(f"need 0 < A < B < inf, got {args.mass_range!r}", field="--mass-range")
     curves, units = result_curves(args.result, args.convention)
     refs = reference_curves(args.published, args.reference, args.reference_dir)
-    distinct = sorted(set(units))
-    if len(distinct) > 1:
-        raise InvalidData(f"results in different units cannot share an axis: {', '.join(distinct)}", field="--result")
-    unit = distinct[0] if distinct else "cm^2"
-    ylabel = XSEC_LABEL if unit == "cm^2" else f"upper limit [{unit}]"
-    if unit != "cm^2" and refs:
+    distinct = common_unit(units)
+    unit = distinct or "cm^2"
+    si = unit == "cm^2" or unit.startswith("cm^2 (SI")
+    ylabel = XSEC_LABEL if si else f"upper limit [{unit}]"
+    if not si and refs:
         LOG.warning("results in %r drawn against cm^2 curves: compare only where the units agree", unit)
     fig = plot_limits(curves, refs, ylabel=ylabel, title=args.title, mass_range=mass_range)
     save_figure(fig, args.output)

@@ -142,7 +142,7 @@ def plot_limit_curve(
     a = {k: v[order] for k, v in arrays.items()}
     m = a["mass_gev"]
 
-    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+    fig = Figure(figsize=(7.0, 7.0), layout="constrained")
     ax = fig.add_subplot()
     band2 = ax.fill_between(
         m,
@@ -168,7 +168,9 @@ def plot_limit_curve(
         if key in a:
             (line,) = ax.plot(m, a[key], color=color, linestyle=style, linewidth=1.5, label=extra_label, zorder=3)
             extras.append(line)
-    (headline,) = ax.plot(m, a["limit_cm2"], color="black", linestyle="-", linewidth=2.0, label=label)
+    (headline,) = ax.plot(
+        m, a["limit_cm2"], color="black", linestyle="-", linewidth=2.0, marker="o", markersize=3, label=label
+    )
 
     styles = ("-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)))
     colors = ("tab:purple", "tab:brown", "tab:cyan", "tab:olive", "tab:pink")
@@ -216,8 +218,9 @@ def plot_limit_curve(
         ax.set_title(title)
     # Headline first, then the other conventions, the median and bands, then references.
     handles = [headline, *extras, median, band1, band2, *refs]
+    # one column: the headline's entry (convention, exposure, mock-data note) is long
     fig.legend(
-        handles, [h.get_label() for h in handles], loc="outside upper center", ncols=2, fontsize="small", frameon=False
+        handles, [h.get_label() for h in handles], loc="outside upper center", ncols=1, fontsize="small", frameon=False
     )
     return fig
 

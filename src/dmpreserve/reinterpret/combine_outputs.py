@@ -212,6 +212,21 @@ def method(stats: StatSettings) -> str:
     return text
 
 
+def data_record(experiments) -> dict[str, Any]:
+    """The ``data`` entry of ``combined_limits.json``: mock (any experiment mock data), legend text, summed exposure."""
+    mock = [e.name for e in experiments if e.mock]
+    exposures = [e.exposure_t_yr for e in experiments]
+    doc: dict[str, Any] = {
+        "mock": bool(mock),
+        "description": "combination of "
+        + ", ".join(e.name for e in experiments)
+        + (f" (mock data: {', '.join(mock)})" if mock else ""),
+    }
+    if all(x is not None for x in exposures):
+        doc["exposure_t_yr"] = float(sum(exposures))
+    return doc
+
+
 def _plot(comb: Combination, rows: list[dict[str, float]], per_rows: dict[str, list[dict[str, float]]]):
     """The combined curves (power-constrained with its band, CLs) and each experiment alone, with
     :func:`dmpreserve.publish.plot_limits.plot_limits` (legends state exposure, convention, mock data)."""
@@ -301,6 +316,8 @@ def write_combination(outdir: str | os.PathLike, comb: Combination, *, source_do
     )
     binwise = [e for e in comb.experiments if e.kind == "binwise"]
     doc = {
+        "headline_convention": "pcl",
+        "data": data_record(comb.experiments),
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "cl": comb.cl,

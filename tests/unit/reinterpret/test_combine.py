@@ -330,3 +330,27 @@ def test_halo_shifts_reach_every_kind_of_experiment(kits):
                     shifted_src = dataclasses.replace(src, model=dataclasses.replace(src.model, halo=shifted_halo))
                     want = experiment_signals(exp, shifted_src, shifted_halo)[i]
                     np.testing.assert_allclose(got, np.asarray(want[0][0][1]["data"]) / want[1], rtol=1e-9)
+
+
+def test_plot_limits_reads_a_combination(kits, tmp_path):
+    """``plot-limits --result OUT`` draws a combination with its exposure, convention and mock label; a pipeline
+    result's ``cm^2`` shares an axis with ``cm^2 (SI WIMP-nucleon)``, an SD limit does not."""
+    from dmpreserve.artifacts.limits import read_limit_result
+
+    a, b = kits
+    model = tmp_path / "si.yaml"
+    model.write_text("model: si\nmasses_gev: [10, 50, 300]\n")
+    out = tmp_path / "comb"
+    argv = ["combine", "--kit", str(a), "--kit", str(b), "--model", str(model), "--asymptotic", "--no-progress"]
+    assert main([*argv, "-o", str(out)]) == 0
+    res = read_limit_result(out / "combined_limits.json")
+    exposures = [read_json(Path(k) / "kit.json")["exposure_t_yr"] for k in kits]
+    assert res.headline == "pcl" and res.mock and res.exposure_t_yr == pytest.approx(sum(exposures))
+    assert main(["plot-limits", "--result", str(out), "-o", str(tmp_path / "f.png")]) == 0
+    from dmpreserve.cli.plotlimits import common_unit
+    from dmpreserve.errors import InvalidData
+
+    assert common_unit(["cm^2", "cm^2 (SI WIMP-nucleon)"]) == "cm^2 (SI WIMP-nucleon)"
+    for bad in (["cm^2 (SI WIMP-nucleon)", "cm^2 (SD WIMP-neutron)"], ["cm^2", "pb"]):
+        with pytest.raises(InvalidData, match="different units"):
+            common_unit(bad)
