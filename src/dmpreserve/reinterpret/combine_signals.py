@@ -25,7 +25,7 @@ from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import SignalModel, UserSpectra
 from dmpreserve.reinterpret.combine_halo import HaloUncertainties
 from dmpreserve.reinterpret.engine import model_signal, spectrum_signal
-from dmpreserve.reinterpret.release_kit import make_patchset, nr_model_weights
+from dmpreserve.reinterpret.release_kit import make_patchset, nr_model_weights, warn_outside_range
 from dmpreserve.reinterpret.xenonnt import mono_weights
 from dmpreserve.signals import scaled_template
 from dmpreserve.stats.workspace import POI, signal_modifiers
@@ -212,6 +212,10 @@ def signal_table(
 ) -> SignalTable:
     """Build every experiment's signal (nominal, and at +-1 sigma of v0 and v_esc when ``halo_unc`` is given)."""
     nominal, shifted = {}, {}
+    for exp in experiments:
+        if exp.kind == "template_release" and src.model is not None:
+            mono = read_json(exp.kit.file("mono_templates.json"), what="mono-energetic templates")
+            warn_outside_range(exp.kit, src.masses_gev, np.asarray(mono["energies_kev"], float))
     variants = halo_unc.variations(halo) if halo_unc is not None else []
     jobs = [(e, None, halo) for e in experiments] + [(e, (n, up, dn)) for e in experiments for n, up, dn in variants]
     for job in tqdm(jobs, desc="signals", unit="halo", disable=not progress):

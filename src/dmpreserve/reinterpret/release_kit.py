@@ -22,6 +22,7 @@ the fast engine (:mod:`dmpreserve.stats`, which evaluates the release's normsys 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from pathlib import Path
@@ -56,6 +57,7 @@ from dmpreserve.stats.limits import MassLimit, limit_for_patch
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.toys import ToySettings
 
+LOG = logging.getLogger("dmpreserve")
 KIND = "template_release"
 #: WIMP mass [GeV] of the SI patch in the kit's HS3 likelihood (the middle of the published 3-12 GeV).
 HS3_REFERENCE_MASS_GEV = 6.0
@@ -242,6 +244,24 @@ def patch_limit(
     )
 
 
+def warn_outside_range(kit: Kit, masses_gev, energies_kev: np.ndarray) -> None:
+    """Log a warning for masses above the release's own (its templates cover only ``energies_kev``: a heavier
+    WIMP's recoils above the last template are not counted, which is conservative)."""
+    top = max(float(m) for m in kit.manifest["masses_gev"])
+    above = [float(m) for m in masses_gev if float(m) > top]
+    if above:
+        LOG.warning(
+            "%s: the release's NR templates cover %g-%g keV and its own masses end at %g GeV; at %s GeV only "
+            "recoils below %g keV are counted (a conservative limit)",
+            kit.path,
+            float(energies_kev[0]),
+            float(energies_kev[-1]),
+            top,
+            ", ".join(f"{m:g}" for m in above),
+            float(energies_kev[-1]),
+        )
+
+
 def is_release_kit(kit: Kit) -> bool:
     """True for a kit imported from a template release."""
     return kit.manifest.get("kind") == KIND
@@ -284,6 +304,7 @@ def reinterpret_release(
             for i, m in enumerate(spectra.masses_gev)
         ]
         label, unit, halo_doc = "spectrum", "cm^2 (user spectrum)", None
+    warn_outside_range(kit, [m for m, _, _ in items], energies)
     ps, refs, events = make_patchset(mono, items, label=label, signal_efficiency=sig_eff)
     settings = RELEASE_TOYS if toys else None
     limits = [
