@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("pyhf", "matplotlib", "jax"):
+    for noisy in ("pyhf", "matplotlib", "jax", "pytensor"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if os.environ.get("SLURM_JOB_ID"):  # scale-out runs: the job id goes into every rule's log
         LOG.info(

@@ -59,6 +59,7 @@ class HaloUncertainties:
 
     shifts: tuple[tuple[str, float, float], ...]
     sources: tuple[tuple[str, str], ...] = ()
+    path: str | None = None  # the --halo-uncertainties file (error messages); None for the defaults
 
     @classmethod
     def from_doc(cls, doc: Any, *, path: str | None = None) -> HaloUncertainties:
@@ -71,7 +72,7 @@ class HaloUncertainties:
         shifts = tuple(
             (name, float(doc[name]["sigma_hi"]), float(doc[name]["sigma_lo"])) for name in MODIFIERS if name in doc
         )
-        return cls(shifts, tuple(sorted((doc.get("sources") or {}).items())))
+        return cls(shifts, tuple(sorted((doc.get("sources") or {}).items())), path)
 
     def to_json(self) -> dict[str, Any]:
         """The document (as ``--halo-uncertainties`` takes it), with the modifier names."""
@@ -94,7 +95,9 @@ class HaloUncertainties:
             try:
                 out.append((MODIFIERS[name], _shift(halo, name, hi), _shift(halo, name, -lo)))
             except Exception as exc:  # InvalidConfig of StandardHalo
-                raise InvalidData(f"the halo shifted by one sigma is invalid: {exc}", field=name) from None
+                raise InvalidData(
+                    f"the halo shifted by one sigma is invalid: {exc}", path=self.path, field=name
+                ) from None
         return out
 
     def rho0_factors(self, halo: StandardHalo) -> tuple[float, float] | None:
@@ -106,7 +109,11 @@ class HaloUncertainties:
         for name, hi, lo in self.shifts:
             if name == "rho0_gev_cm3":
                 if lo >= halo.rho0_gev_cm3:
-                    raise InvalidData("sigma_lo must be below rho0", field="rho0_gev_cm3.sigma_lo")
+                    raise InvalidData(
+                        f"sigma_lo {lo:g} must be below rho0 = {halo.rho0_gev_cm3:g} GeV/cm^3 (the density stays > 0)",
+                        path=self.path,
+                        field="rho0_gev_cm3.sigma_lo",
+                    )
                 return 1.0 + hi / halo.rho0_gev_cm3, 1.0 - lo / halo.rho0_gev_cm3
         return None
 

@@ -199,6 +199,8 @@ def load_kit(kit_dir: str | os.PathLike) -> Kit:
         InvalidData: missing or modified files (naming the file), or a malformed manifest.
     """
     root = Path(kit_dir)
+    if not root.is_dir():
+        raise InvalidData("no such kit directory", path=root, field="--kit")
     mpath = root / "kit.json"
     manifest = read_json(mpath, what="reinterpretation kit manifest")
     validate(manifest, "reinterpretation_kit", path=str(mpath))
