@@ -265,8 +265,11 @@ def _plot(comb: Combination, rows: list[dict[str, float]], per_rows: dict[str, l
         for name, rs in sorted(per_rows.items())
         if rs
     ]
-    title = f"Combination: {comb.source.label}, " + " + ".join(e.name for e in comb.experiments)
-    ylabel = f"{comb.cl:.0%} CL upper limit [{comb.source.strength_unit}]"
+    unit = comb.source.strength_unit
+    si = unit == "cm^2" or unit.startswith("cm^2 (SI")
+    ylabel = plots.XSEC_LABEL if si else f"{comb.cl:.0%} CL upper limit [{unit}]"
+    model = "SI WIMP-nucleon" if si else comb.source.label
+    title = f"{model}, {comb.cl:.0%} CL: " + " + ".join(e.name for e in comb.experiments)
     return plot_limits(curves, alone, ylabel=ylabel, title=title)
 
 
