@@ -26,7 +26,9 @@ def register(sub, add) -> None:
         "halo nuisance parameters halo_rho0, halo_v0, halo_vesc) and compute the combined and per-experiment "
         "limits in both conventions (power-constrained Neyman PLR and CLs) with bands. The Neyman thresholds come "
         "from toys of the joint model (threshold table) unless --asymptotic. Refuses the same data twice and kits "
-        "with different CL (exit 2, nothing written). See docs/combination.md.",
+        "with different CL (exit 2, nothing written). Limits are upper limits at the kits' CL (90%) on the model's "
+        "strength (cm^2 for SI/SD cross sections), masses in GeV/c^2. The default toys take tens of minutes on "
+        "2 cores with LZ-sized kits; --asymptotic takes minutes. See docs/combination.md.",
     )
     p.add_argument(
         "--kit",
@@ -77,8 +79,16 @@ def register(sub, add) -> None:
         help="threshold-table reference shapes: the combination's masses nearest to these (default 8,40,1000)",
     )
     p.add_argument("--seed", type=int, default=20260101, help="master seed of every toy")
-    p.add_argument("-o", "--output", required=True, metavar="DIR")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="output directory (created; files of the same names are replaced): combined_limits.csv/.json, "
+        "per_experiment_limits.csv, combined_workspace.json, combined_patchset.json, combined_likelihood_hs3.json, "
+        "hepdata_limits.yaml, combined_limits.png/.pdf, limits_table.md",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=run_combine)
 
 
