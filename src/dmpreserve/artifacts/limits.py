@@ -120,15 +120,15 @@ def data_record(inputs: Mapping[str, Any], exposure_t_yr: float | None) -> dict[
         exposure_t_yr: Exposure of the selected science data [t yr] (``exposure.json``), or None.
 
     Returns:
-        ``{"science": "mdc" | location, "mock": bool, "description": str[, "exposure_t_yr": float]}``.
+        ``{"science": "mdc" | "inputs.science", "mock": bool, "description": str[, "exposure_t_yr": float]}``.
+        The location of declared science data is NOT recorded here (it is in ``provenance.json``): results must
+        not depend on how the same data were delivered (a file, a directory of parts, an XRootD URL).
     """
-    science = inputs.get("science", "mdc")
-    mock = science == "mdc"
-    location = "mdc" if mock else str(science["location"])
+    mock = inputs.get("science", "mdc") == "mdc"
     doc: dict[str, Any] = {
-        "science": location,
+        "science": "mdc" if mock else "inputs.science",
         "mock": mock,
-        "description": MOCK_DATA_TEXT if mock else f"science data from {location}",
+        "description": MOCK_DATA_TEXT if mock else "science data (inputs.science; location in provenance.json)",
     }
     if exposure_t_yr is not None:
         doc["exposure_t_yr"] = float(exposure_t_yr)

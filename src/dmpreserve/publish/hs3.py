@@ -66,8 +66,10 @@ Sources: pyhf 0.7.6 (modifiers/staterror.py, interpolators code4/code4p); pyhs3 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,6 +101,31 @@ _DEFAULT_BOUNDS = {
     "shapefactor": (0.0, 10.0),
 }
 _DEFAULT_INIT = {"normsys": 0.0, "histosys": 0.0}
+
+
+def import_pyhs3():
+    """Import pyhs3 without letting it reconfigure this process's logging, and return the module.
+
+    pyhs3 0.4.2 runs ``logging.config.dictConfig`` at import (``pyhs3/logging.py``, ``disable_existing_loggers:
+    True``, root level WARNING with its own handlers): every logger created before, ``dmpreserve``'s included,
+    would fall silent for the rest of the process.  The root logger's handlers and level and every logger's
+    ``disabled`` flag are put back as they were.  Every use of pyhs3 in this package goes through here first.
+    """
+    if "pyhs3" in sys.modules:
+        return sys.modules["pyhs3"]
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    loggers = logging.Logger.manager.loggerDict
+    disabled = {name: lg.disabled for name, lg in loggers.items() if isinstance(lg, logging.Logger)}
+    try:
+        import pyhs3
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, lg in list(loggers.items()):
+            if isinstance(lg, logging.Logger):
+                lg.disabled = disabled.get(name, False)
+    return pyhs3
 
 
 def hs3_parameter_name(name: str, kind: str, index: int = 0) -> str:
@@ -150,6 +177,7 @@ def kept_bins(channel: Mapping[str, Any], observed: Any) -> np.ndarray:
 
 def _channel(channel: Mapping[str, Any], params: dict[str, dict[str, Any]], keep: np.ndarray):
     """The pyhs3 channel of one pyhf channel restricted to bins ``keep``; ``params`` collects its parameters."""
+    import_pyhs3()
     from pyhs3.distributions import HistFactoryDistChannel
 
     name = channel["name"]
@@ -346,7 +374,7 @@ def workspace_to_hs3(workspace: Mapping[str, Any], patch: Any = None, *, name: s
     Raises:
         InvalidData: the patch does not apply, or a modifier has no exact HS3 mapping (module docstring).
     """
-    import pyhs3
+    pyhs3 = import_pyhs3()
     from pyhs3.analyses import Analysis
     from pyhs3.data import BinnedData
     from pyhs3.distributions import GaussianDist

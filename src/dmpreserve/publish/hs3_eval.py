@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from dmpreserve.errors import InvalidData
+from dmpreserve.publish.hs3 import import_pyhs3
 
 
 def _log(x: Any) -> Any:
@@ -72,6 +73,8 @@ def _log_likelihood(ws: Any, likelihood: Any, params: Mapping[str, Any]) -> Any:
     constraints in Model channel assembly"); this mirrors the fixed assembly.
     """
     import pytensor.tensor as pt
+
+    import_pyhs3()
     from pyhs3.context import Context
     from pyhs3.distributions import HistFactoryDistChannel
     from pyhs3.distributions.histfactory.modifiers import StatErrorModifier
@@ -117,8 +120,9 @@ def hs3_nll_function(
     Raises:
         InvalidData: unknown parameter name, or a value for a constant parameter that differs from it.
     """
-    import pyhs3
     import pytensor
+
+    pyhs3 = import_pyhs3()
     from pyhs3.tensorutils import create_bounded_tensor
 
     ws = pyhs3.Workspace(**copy.deepcopy(dict(doc)))

@@ -119,7 +119,7 @@ def test_perturbed_parameter_mapping_fails():
 
 
 def test_document_is_valid_hs3_and_written_sorted(tmp_path):
-    import pyhs3
+    pyhs3 = hs3.import_pyhs3()
 
     doc = hs3.workspace_to_hs3(three_bin_workspace(), signal_patch("m50", 50.0), name="small")
     assert doc["metadata"]["hs3_version"] == hs3.HS3_VERSION
@@ -198,3 +198,28 @@ def test_xenonnt_release_kit_agrees_with_pyhf(tmp_path):
     kit_doc = json.loads((out / "likelihood_hs3.json").read_text())  # the kit's own HS3 copy
     assert kit_doc["misc"]["dmpreserve"]["patch"]["values"] == [6.0]
     assert "likelihood_hs3.json" in json.loads((out / "kit.json").read_text())["files"]
+
+
+def test_pyhs3_import_leaves_logging_alone():
+    """pyhs3 0.4.2 reconfigures logging at import (disable_existing_loggers, root level WARNING): through
+    :func:`hs3.import_pyhs3` the ``dmpreserve`` logger keeps logging, the root keeps its level and handlers
+    (a fresh interpreter, where pyhs3 is not imported yet; the bare import shows the effect)."""
+    code = """
+import logging, sys
+logging.basicConfig(level=logging.INFO)
+log, root = logging.getLogger("dmpreserve"), logging.getLogger()
+before = root.handlers[:]
+if sys.argv[1] == "bare":
+    import pyhs3
+else:
+    from dmpreserve.publish.hs3 import import_pyhs3
+    import_pyhs3()
+print(log.disabled, root.level == logging.INFO, root.handlers == before)
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    run = [
+        subprocess.run([sys.executable, "-c", code, m], env=env, capture_output=True, text=True, check=True)
+        for m in ("bare", "ours")
+    ]
+    assert run[0].stdout.split() == ["True", "False", "False"]  # what pyhs3 does on its own
+    assert run[1].stdout.split() == ["False", "True", "True"]
