@@ -23,7 +23,14 @@ from matplotlib.patches import Patch
 from dmpreserve.arrays import as_finite_array
 from dmpreserve.artifacts.limits import MOCK_DATA_TEXT
 from dmpreserve.errors import InvalidData
-from dmpreserve.publish.plots import BAND_1SIGMA_COLOR, BAND_2SIGMA_COLOR, MASS_LABEL, XSEC_LABEL, same_length
+from dmpreserve.publish.plots import (
+    BAND_1SIGMA_COLOR,
+    BAND_2SIGMA_COLOR,
+    MASS_LABEL,
+    XSEC_LABEL,
+    clip_to_range,
+    same_length,
+)
 
 #: Legend text of the convention keys (other convention strings are shown as given).
 CONVENTION_TEXT = {
@@ -107,22 +114,6 @@ class LimitCurve:
                 raise InvalidData(f"must be 5 x {len(m)} positive finite values", field=f"{what}.band")
             band = band[:, order]
         return m[order], v[order], band
-
-
-def clip_to_range(masses: np.ndarray, limits: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """The part of a curve over [lo, hi] [GeV], cut at the ends by log-log interpolation (never extrapolated).
-
-    A curve reaching far beyond the plotted masses (a digitised curve extended to 1e15 GeV) then cannot
-    stretch the y axis.  Returns empty arrays where the curve does not overlap the range.
-    """
-    a, b = max(lo, masses[0]), min(hi, masses[-1])
-    if len(masses) < 2 or not a < b:
-        inside = (masses >= lo) & (masses <= hi)
-        return masses[inside], limits[inside]
-    inner = (masses > a) & (masses < b)
-    ends = np.array([a, b])
-    ends_l = np.exp(np.interp(np.log(ends), np.log(masses), np.log(limits)))
-    return np.concatenate([ends[:1], masses[inner], ends[1:]]), np.concatenate([ends_l[:1], limits[inner], ends_l[1:]])
 
 
 def plot_limits(

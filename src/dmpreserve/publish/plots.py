@@ -79,6 +79,22 @@ LIMIT_CURVE_COLUMNS = (
 )
 
 
+def clip_to_range(masses: np.ndarray, limits: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """The part of a curve over [lo, hi] [GeV], cut at the ends by log-log interpolation (never extrapolated).
+
+    A curve reaching far beyond the plotted masses (a digitised curve extended to 1e15 GeV) then cannot
+    stretch the y axis.  Returns empty arrays where the curve does not overlap the range.
+    """
+    a, b = max(lo, masses[0]), min(hi, masses[-1])
+    if len(masses) < 2 or not a < b:
+        inside = (masses >= lo) & (masses <= hi)
+        return masses[inside], limits[inside]
+    inner = (masses > a) & (masses < b)
+    ends = np.array([a, b])
+    ends_l = np.exp(np.interp(np.log(ends), np.log(masses), np.log(limits)))
+    return np.concatenate([ends[:1], masses[inner], ends[1:]]), np.concatenate([ends_l[:1], limits[inner], ends_l[1:]])
+
+
 def plot_limit_curve(
     *,
     mass_gev: Sequence[float],
@@ -188,14 +204,9 @@ def plot_limit_curve(
         ro = np.argsort(rm, kind="stable")
         rm, rl = rm[ro], rl[ro]
         if len(m) > 1 and len(rm) > 1:
-            # only the part over our masses, cut at their ends by log-log interpolation, so that a reference
-            # reaching far beyond them (e.g. to 1e15 GeV) cannot stretch the y axis
-            lo, hi = max(m[0], rm[0]), min(m[-1], rm[-1])
-            inside = (rm > lo) & (rm < hi)
-            ends = np.array([lo, hi]) if lo < hi else np.array([])
-            ends_l = np.exp(np.interp(np.log(ends), np.log(rm), np.log(rl))) if ends.size else ends
-            rm = np.concatenate([ends[:1], rm[inside], ends[1:]])
-            rl = np.concatenate([ends_l[:1], rl[inside], ends_l[1:]])
+            # only the part over our masses, so that a reference reaching far beyond them (e.g. to 1e15 GeV)
+            # cannot stretch the y axis
+            rm, rl = clip_to_range(rm, rl, m[0], m[-1])
         (line,) = ax.plot(
             rm,
             rl,
