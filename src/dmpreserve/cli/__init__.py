@@ -40,14 +40,19 @@ LOG = logging.getLogger("dmpreserve")
 _EPILOG = "Units: cS1/cS2 in phd (photons detected), energies in keV, masses in GeV/c^2, cross sections in cm^2."
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: ...)" only where it tells something: not for None or False (an option that is off or
+    whose help text already says what happens without it), nor where the help states its default itself."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add(sub, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-    return sub.add_parser(
-        name,
-        help=help_text,
-        description=description,
-        epilog=_EPILOG,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    return sub.add_parser(name, help=help_text, description=description, epilog=_EPILOG, formatter_class=HelpFormatter)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -78,6 +78,9 @@ def test_subcommand_help_mentions_units(command: str, capsys: pytest.CaptureFixt
     assert f"usage: dmpreserve {command}" in out
     assert "Units:" in out
     assert "keV" in out and "phd" in out
+    # a default is shown only where it says something (not "None"/"False", not twice)
+    flat = " ".join(out.split())
+    assert "(default: None)" not in flat and "(default: False)" not in flat
 
 
 def test_spectrum_help_names_units_of_each_option(capsys: pytest.CaptureFixture) -> None:
