@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 
-from dmpreserve.errors import InvalidData, InvalidSpectrum
+from dmpreserve.cli.reinterpret import add_signal_source
+from dmpreserve.errors import InvalidData
 
 LOG = logging.getLogger("dmpreserve")
 
@@ -38,22 +38,7 @@ def register(sub, add) -> None:
         help="kit or binwise release directory (repeat); NAME prefixes its channels and parameters "
         "(default: the directory's name, its parent's for .../reinterpretation)",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", metavar="YAML", help="built-in model (schemas/signal_model.schema.json)")
-    src.add_argument("--spectrum", metavar="CSV", help="user NR spectra (schemas/signal_spectrum.schema.json)")
-    p.add_argument(
-        "--reference-cross-section",
-        type=float,
-        default=1e-45,
-        metavar="CM2",
-        help="cross section of the --spectrum rates [cm^2]",
-    )
-    p.add_argument(
-        "--masses",
-        default=None,
-        metavar="GEV,GEV,...",
-        help="mass grid [GeV] (default: the model's, else the first kit's)",
-    )
+    add_signal_source(p, masses_help="mass grid [GeV] (default: the model's, else the first kit's)")
     halo = p.add_mutually_exclusive_group()
     halo.add_argument(
         "--halo-uncertainties",
@@ -102,35 +87,22 @@ def _kit_args(values: list[str]) -> list[tuple[str | None, str]]:
 
 def run_combine(args: argparse.Namespace) -> None:
     """``dmpreserve combine``."""
-    from dmpreserve.cli.reinterpret import _masses
-    from dmpreserve.physics.signal_models import INTERPOLATION_RULE, load_model, read_spectrum_csv
+    from dmpreserve.cli.reinterpret import _masses, read_signal_source
     from dmpreserve.reinterpret.combine import SignalSource, StatSettings, check_experiments, load_experiment
     from dmpreserve.reinterpret.combine_halo import default_uncertainties, load_uncertainties
     from dmpreserve.reinterpret.combine_outputs import run_combination, write_combination
 
-    ref = args.reference_cross_section
-    if not (math.isfinite(ref) and ref > 0):
-        raise InvalidSpectrum(
-            f"must be a positive finite number of cm^2, got {ref!r}", field="--reference-cross-section"
-        )
     for opt in ("toys_background", "toys_per_point"):
         if getattr(args, opt) < 1:
             raise InvalidData("must be >= 1", field="--" + opt.replace("_", "-"))
-    masses = _masses(args.masses)
+    model, spectra, ref, masses, source = read_signal_source(args)
     ref_masses = _masses(args.reference_masses)
-    model = load_model(args.model) if args.model else None
-    spectra = read_spectrum_csv(args.spectrum) if args.spectrum else None
     experiments = [load_experiment(path, name=name) for name, path in _kit_args(args.kit)]
     check_experiments(experiments)
     if spectra is not None:
         grid, halo_unc = tuple(spectra.masses_gev), None
         if not args.no_halo_nuisances:
             LOG.info("user spectra carry no halo: no halo nuisance parameters")
-        source = {
-            "spectrum": str(args.spectrum),
-            "reference_cross_section_cm2": ref,
-            "interpolation": INTERPOLATION_RULE,
-        }
     else:
         grid = masses or model.masses_gev or experiments[0].masses_gev
         halo_unc = (
@@ -140,7 +112,6 @@ def run_combine(args: argparse.Namespace) -> None:
             if args.halo_uncertainties
             else default_uncertainties()
         )
-        source = {"model": model.model, **model.to_json()}
     powers = {e.pcl_power for e in experiments if e.pcl_power is not None}
     pcl = args.pcl_power if args.pcl_power is not None else (powers.pop() if len(powers) == 1 else 0.16)
     stats = StatSettings(

@@ -45,17 +45,7 @@ def register(sub, add) -> None:
         "and writes limits.csv and limits.json.",
     )
     p.add_argument("--kit", required=True, metavar="DIR", help="reinterpretation kit, or binwise release directory")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", metavar="YAML", help="built-in model (schemas/signal_model.schema.json)")
-    src.add_argument("--spectrum", metavar="CSV", help="user spectra (schemas/signal_spectrum.schema.json)")
-    p.add_argument(
-        "--reference-cross-section",
-        type=float,
-        default=1e-45,
-        metavar="CM2",
-        help="cross section of the --spectrum rates [cm^2]; limits are reported in it",
-    )
-    p.add_argument("--masses", default=None, metavar="GEV,GEV,...", help="override the model's mass grid [GeV]")
+    add_signal_source(p, masses_help="override the model's mass grid [GeV]")
     p.add_argument(
         "--backend",
         choices=("auto", "kit", "binwise"),
@@ -178,6 +168,48 @@ def run_kit(args: argparse.Namespace) -> None:
     LOG.info("kit written to %s (ER response: %d lines)", args.outdir, len(er.line_energies_kev))
 
 
+def add_signal_source(p: argparse.ArgumentParser, *, masses_help: str) -> None:
+    """The signal-source options shared by ``reinterpret`` and ``combine``: ``--model`` or ``--spectrum`` (one of
+    them), ``--reference-cross-section`` and ``--masses`` (read back with :func:`read_signal_source`)."""
+    group = p.add_argument_group("signal source")
+    one = group.add_mutually_exclusive_group(required=True)
+    one.add_argument("--model", metavar="YAML", help="built-in model (schemas/signal_model.schema.json)")
+    one.add_argument("--spectrum", metavar="CSV", help="user NR spectra (schemas/signal_spectrum.schema.json)")
+    group.add_argument(
+        "--reference-cross-section",
+        type=float,
+        default=1e-45,
+        metavar="CM2",
+        help="cross section of the --spectrum rates [cm^2]; limits are reported in it",
+    )
+    group.add_argument("--masses", default=None, metavar="GEV,GEV,...", help=masses_help)
+
+
+def read_signal_source(args: argparse.Namespace):
+    """(model or None, spectra or None, reference cross section [cm^2], --masses [GeV] or None, source record).
+
+    Raises:
+        InvalidSpectrum: a reference cross section that is not a positive finite number, bad ``--masses``,
+            or an invalid model/spectrum file (naming it).
+    """
+    from dmpreserve.physics.signal_models import INTERPOLATION_RULE, load_model, read_spectrum_csv
+
+    ref = args.reference_cross_section
+    if not (math.isfinite(ref) and ref > 0):
+        raise InvalidSpectrum(
+            f"must be a positive finite number of cm^2, got {ref!r}", field="--reference-cross-section"
+        )
+    masses = _masses(args.masses)
+    model = load_model(args.model) if args.model else None
+    spectra = read_spectrum_csv(args.spectrum) if args.spectrum else None
+    source = (
+        {"model": model.model, **model.to_json()}
+        if model
+        else {"spectrum": str(args.spectrum), "reference_cross_section_cm2": ref, "interpolation": INTERPOLATION_RULE}
+    )
+    return model, spectra, ref, masses, source
+
+
 def _masses(text: str | None) -> tuple[float, ...] | None:
     if not text:
         return None
@@ -237,22 +269,9 @@ def _xenon1t(args: argparse.Namespace, spectra_rates, masses, unit: str, source:
 
 def run_reinterpret(args: argparse.Namespace) -> None:
     """``dmpreserve reinterpret``."""
-    from dmpreserve.physics.signal_models import INTERPOLATION_RULE, load_model, read_spectrum_csv
     from dmpreserve.reinterpret.xenon1t import PUBLISHED_MASSES_GEV, is_binwise_release
 
-    ref = args.reference_cross_section
-    if not (math.isfinite(ref) and ref > 0):
-        raise InvalidSpectrum(
-            f"must be a positive finite number of cm^2, got {ref!r}", field="--reference-cross-section"
-        )
-    masses = _masses(args.masses)
-    model = load_model(args.model) if args.model else None
-    spectra = read_spectrum_csv(args.spectrum) if args.spectrum else None
-    source = (
-        {"model": model.model, **model.to_json()}
-        if model
-        else {"spectrum": str(args.spectrum), "reference_cross_section_cm2": ref, "interpolation": INTERPOLATION_RULE}
-    )
+    model, spectra, ref, masses, source = read_signal_source(args)
     binwise = args.backend == "binwise" or (args.backend == "auto" and is_binwise_release(args.kit))
     if binwise:
         from dmpreserve.physics.halo import StandardHalo
