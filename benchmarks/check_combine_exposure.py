@@ -22,6 +22,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
+
+from pipeline_kit import assemble_si_kit  # noqa: E402
 
 from conftest import ER_EVENTS_PER_LINE, ER_LINES, MDC_FILES, shrink  # noqa: E402
 from dmpreserve.cli import main as cli  # noqa: E402
@@ -29,15 +32,8 @@ from dmpreserve.cli import main as cli  # noqa: E402
 
 def run_chain(cfg_doc: dict, root: Path) -> Path:
     """The chain of the test session's pipeline on ``cfg_doc``; returns the kit directory."""
-    from dmpreserve.artifacts.limits import LIMIT_COLUMNS
-    from dmpreserve.artifacts.response import read_line_response, read_response
-    from dmpreserve.artifacts.templates import read_templates
     from dmpreserve.config import config_from_dict
-    from dmpreserve.files import read_json, write_csv
     from dmpreserve.mdc.generate import MdcOutputs, generate
-    from dmpreserve.physics.signal_models import load_model
-    from dmpreserve.reinterpret.kit import assemble_kit
-    from dmpreserve.stats.limits import compute_limits
 
     root.mkdir(parents=True, exist_ok=True)
     c = root / "config.yaml"
@@ -69,29 +65,17 @@ def run_chain(cfg_doc: dict, root: Path) -> Path:
     for argv in steps:
         if cli(argv) != 0:
             raise SystemExit(f"dmpreserve {argv[0]} failed in {root}")
-    model = root / "si.yaml"
-    model.write_text("model: si\n")
-    limits = compute_limits(read_json(r / "BkgOnly.json"), read_json(r / "patchset.json"), progress=False)
-    write_csv(r / "limits.csv", LIMIT_COLUMNS, [[x.row()[k] for k in LIMIT_COLUMNS] for x in limits])
-    kit = root / "reinterpretation"
-    assemble_kit(
-        kit,
-        tarball=None,
+    return assemble_si_kit(
+        root / "reinterpretation",
         config=cfg,
-        model=load_model(model),
-        templates=read_templates(r / "templates.json"),
-        nr_response=read_response(r / "response_nr.json"),
-        er_response=read_line_response(r / "response_er.json"),
-        files={
-            "BkgOnly.json": r / "BkgOnly.json",
-            "response_nr.json": r / "response_nr.json",
-            "response_er.json": r / "response_er.json",
-            "efficiency.csv": r / "acceptance.csv",
-            "limits.csv": r / "limits.csv",
-            "signal_model.yaml": model,
-        },
+        workspace=r / "BkgOnly.json",
+        patchset=r / "patchset.json",
+        templates=r / "templates.json",
+        response_nr=r / "response_nr.json",
+        response_er=r / "response_er.json",
+        acceptance=r / "acceptance.csv",
+        workdir=r,
     )
-    return kit
 
 
 def main() -> None:

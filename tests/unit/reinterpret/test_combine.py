@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from dmpreserve.cli import main
-from dmpreserve.files import read_json, write_csv
+from dmpreserve.files import read_json
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import model_from_dict
 from dmpreserve.reinterpret.combine import (
@@ -36,40 +36,24 @@ MASSES = (10.0, 50.0, 300.0)
 @pytest.fixture(scope="module")
 def kits(pipeline_dir, small_config, tmp_path_factory) -> tuple[Path, Path]:
     """(kit, kit of an independent run of the same detector)."""
-    from dmpreserve.artifacts.limits import LIMIT_COLUMNS
-    from dmpreserve.artifacts.response import read_line_response, read_response
-    from dmpreserve.artifacts.templates import read_templates
-    from dmpreserve.physics.signal_models import load_model
-    from dmpreserve.reinterpret.kit import assemble_kit, write_kit
-    from dmpreserve.stats.limits import compute_limits
+    from pipeline_kit import assemble_si_kit
+
+    from dmpreserve.reinterpret.kit import write_kit
 
     root = tmp_path_factory.mktemp("combine_kits")
     r = pipeline_dir
-    model_path = root / "si.yaml"
-    model_path.write_text("model: si\n")
-    ws = read_json(r / "likelihood/BkgOnly.json")
-    ps = read_json(r / "likelihood/patchset.json")
-    limits = compute_limits(ws, ps, cl=0.9, progress=False)
-    write_csv(root / "limits.csv", LIMIT_COLUMNS, [[lim.row()[c] for c in LIMIT_COLUMNS] for lim in limits])
-    files = {
-        "BkgOnly.json": r / "likelihood/BkgOnly.json",
-        "response_nr.json": r / "response/response_nr.json",
-        "response_er.json": r / "response/response_er.json",
-        "efficiency.csv": r / "selection/acceptance.csv",
-        "limits.csv": root / "limits.csv",
-        "signal_model.yaml": model_path,
-    }
-    a = root / "run_a" / "reinterpretation"
-    assemble_kit(
-        a,
-        tarball=None,
+    a = assemble_si_kit(
+        root / "run_a" / "reinterpretation",
         config=small_config,
-        model=load_model(model_path),
-        templates=read_templates(r / "backgrounds/templates.json"),
-        nr_response=read_response(r / "response/response_nr.json"),
-        er_response=read_line_response(r / "response/response_er.json"),
-        files=files,
+        workspace=r / "likelihood/BkgOnly.json",
+        patchset=r / "likelihood/patchset.json",
+        templates=r / "backgrounds/templates.json",
+        response_nr=r / "response/response_nr.json",
+        response_er=r / "response/response_er.json",
+        acceptance=r / "selection/acceptance.csv",
+        workdir=root,
     )
+    ws = read_json(r / "likelihood/BkgOnly.json")
     ws_b = json.loads(json.dumps(ws))
     bkg = np.sum([s["data"] for s in ws_b["channels"][0]["samples"]], axis=0)
     ws_b["observations"][0]["data"] = np.random.default_rng(7).poisson(bkg).astype(float).tolist()
