@@ -54,6 +54,8 @@ KIT_FILES = MappingProxyType(
         # kits imported from a template release (kind template_release, dmpreserve import-release)
         "mono_templates.json": "mono-energetic NR efficiency templates per run at the yield anchors [energy][bin]",
         "patchset_si.json": "SI signal patchset at the published masses (pyhf PatchSet)",
+        "yield_grids.json": "grid components (rg, b8, mono-energetic efficiencies) on the full (t_ly, t_qy) grid: "
+        "the release's own yield morphing",
         "published_limits.csv": "the release's published 90% CL SI limits and sensitivity band, unchanged",
         "likelihood_hs3.json": "the likelihood in HS3 (background-only workspace + the reference signal patch)",
     }

@@ -1,11 +1,13 @@
 """``dmpreserve import-release``: a XENONnT template release as a reinterpretation kit, and its reinterpretation.
 
-The kit (``kit.json`` with ``kind: template_release``, ``format_version: 2``; schema
+The kit (``kit.json`` with ``kind: template_release``, ``format_version: 3``; schema
 ``schemas/reinterpretation_kit.schema.json``) holds:
 
 * ``BkgOnly.json`` -- background-only pyhf workspace (:func:`dmpreserve.reinterpret.xenonnt.build_workspace`);
 * ``mono_templates.json`` -- per run the livetime [t yr] and the mono-energetic NR efficiency templates at
   the five yield anchors (nominal, t_ly = +-1, t_qy = +-1), shape [energy][81 bins];
+* ``yield_grids.json`` -- every grid component on the full 7 x 7 (t_ly, t_qy) grid
+  (:func:`dmpreserve.reinterpret.xenonnt.grid_document`; new in format 3): the release's own morphing;
 * ``patchset_si.json`` -- the SI signal patchset at the published masses (3-12 GeV);
 * ``published_limits.csv`` -- the release's SI limit file, unchanged (CC-BY-4.0, arXiv:2604.06002);
 * ``likelihood_hs3.json`` -- the likelihood in HS3 (:mod:`dmpreserve.publish.hs3`): ``BkgOnly.json`` plus the
@@ -14,9 +16,11 @@ The kit (``kit.json`` with ``kind: template_release``, ``format_version: 2``; sc
 
 ``dmpreserve reinterpret --kit KIT`` builds any NR model's (or user spectrum's) signal from
 ``mono_templates.json`` (:func:`dmpreserve.reinterpret.xenonnt.signal_patch`) and computes the limits with
-the fast engine (:mod:`dmpreserve.stats`, which evaluates the release's normsys + histosys exactly as pyhf;
-:func:`patch_limit`).  :mod:`dmpreserve.reinterpret.pyhf_limits` computes the same limits with pyhf itself
-(the cross-check of ``tests/unit/reinterpret/test_release_engine.py``).
+the fast engine (:mod:`dmpreserve.stats`; :func:`patch_limit`).  By default (``yield_morphing="release"``) the
+grid components are interpolated bilinearly on ``yield_grids.json``, as the release's own blueice likelihood
+does; ``"pyhf"`` evaluates the workspace's normsys + histosys exactly as pyhf (the serialized likelihood).
+:mod:`dmpreserve.reinterpret.pyhf_limits` computes the ``"pyhf"`` limits with pyhf itself (the cross-check of
+``tests/unit/reinterpret/test_xenonnt_release.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import dataclasses
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +52,25 @@ from dmpreserve.reinterpret.xenonnt import (
     TARGET_EVENTS,
     b8_counts,
     build_workspace,
+    grid_document,
     mono_document,
     mono_weights,
+    release_grids,
     signal_patch,
 )
 from dmpreserve.stats.asymptotic import asymptotic_limits
 from dmpreserve.stats.fit import reference_patch
+from dmpreserve.stats.grid import SampleGrid
 from dmpreserve.stats.limits import MassLimit, limit_for_patch
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.toys import ToySettings
 
 LOG = logging.getLogger("dmpreserve")
 KIND = "template_release"
+#: Kit format written by :func:`import_release` (3: adds ``yield_grids.json``).
+KIT_FORMAT = 3
+#: Yield morphings of :func:`reinterpret_release`: the release's bilinear grid, or the workspace's pyhf modifiers.
+YIELD_MORPHINGS = ("release", "pyhf")
 #: WIMP mass [GeV] of the SI patch in the kit's HS3 likelihood (the middle of the published 3-12 GeV).
 HS3_REFERENCE_MASS_GEV = 6.0
 CL = 0.9
@@ -67,21 +79,32 @@ SOURCE = (
     "XENON Collaboration, arXiv:2604.06002 (CC-BY-4.0); data release XENONnT/cevns_data_release, "
     "Zenodo 10.5281/zenodo.20576156"
 )
-METHOD = (
-    "dmpreserve.stats fast engine (pyhf model conventions; normsys code4, histosys code4p): asymptotic Neyman "
-    "upper limit of the two-sided PLR t~mu (chi2_1 threshold), no power constraint; Asimov sensitivity band; "
-    "asymptotic CLs (q~mu)"
-)
 #: Toy settings of ``reinterpret --toys`` on a template-release kit: Neyman thresholds from fresh toys of each
 #: mass, band from background-only toys, generated at the background-only fit to the observed data (pyhf's
 #: convention; toys at the nominal model gave no difference beyond the toys' scatter, docs/reinterpretation.md).
 RELEASE_TOYS = ToySettings(mode="toys", toys_background=300, toys_per_mu=400, seed=20260401)
-METHOD_TOYS = (
-    "dmpreserve.stats fast engine (pyhf model conventions; normsys code4, histosys code4p): Neyman upper limit "
-    f"of the two-sided PLR t~mu with thresholds from {RELEASE_TOYS.toys_per_mu} toys at every evaluated mu, no "
-    f"power constraint; sensitivity band from {RELEASE_TOYS.toys_background} background-only toys at the "
-    "background-only fit to the observed data; asymptotic CLs (q~mu)"
-)
+_MORPHING_TEXT = {
+    "release": "yield nuisances t_ly, t_qy by the release's own bilinear interpolation of its 7x7 grid",
+    "pyhf": "yield nuisances by the workspace's normsys (code4) + histosys (code4p), as pyhf",
+}
+
+
+def method_text(*, toys: bool, yield_morphing: str) -> str:
+    """The statistical method of a release-kit reinterpretation, in words (``limits.json`` ``method``)."""
+    if toys:
+        stat = (
+            "Neyman upper limit of the two-sided PLR t~mu with thresholds from "
+            f"{RELEASE_TOYS.toys_per_mu} toys at every evaluated mu, no power constraint; sensitivity band from "
+            f"{RELEASE_TOYS.toys_background} background-only toys at the background-only fit to the observed data"
+        )
+    else:
+        stat = (
+            "asymptotic Neyman upper limit of the two-sided PLR t~mu (chi2_1 threshold), no power constraint; "
+            "Asimov sensitivity band"
+        )
+    return f"dmpreserve.stats fast engine, {_MORPHING_TEXT[yield_morphing]}: {stat}; asymptotic CLs (q~mu)"
+
+
 README = """# dmpreserve reinterpretation kit: XENONnT 2026 light-DM / solar 8B release
 
 Imported with `dmpreserve import-release` from the XENONnT binned template release (arXiv:2604.06002,
@@ -91,7 +114,10 @@ CC-BY-4.0; cite the paper and the release, Zenodo 10.5281/zenodo.20576156).
     dmpreserve reinterpret --kit . --spectrum my_spectra.csv --reference-cross-section 1e-45 -o out/
 
 Any NR model (si, sd_neutron, sd_proton, light_mediator, inelastic) or user NR spectrum is folded with the
-mono-energetic efficiency templates (0.5-5 keV; mono_templates.json); limits are asymptotic (pyhf).
+mono-energetic efficiency templates (0.5-5 keV; mono_templates.json); limits are asymptotic (--toys: from toys).
+The yield nuisances t_ly, t_qy act as in the release's own likelihood (bilinear interpolation of its 7x7 grid,
+yield_grids.json) unless --yield-morphing pyhf; BkgOnly.json and patchset_si.json are the pyhf form of the
+likelihood, with normsys + histosys for them (an approximation, measured in the docs).
 Nuisance-parameter priors are NOT given by the 2026 release: the kit uses those of the earlier release
 (kit.json, nuisance_parameters), presumed.  See docs/reinterpretation.md of dmpreserve.
 """
@@ -162,6 +188,7 @@ def import_release(
     published = Path(release.path) / PUBLISHED_SI
     files = {"BkgOnly.json": dumps_json(ws).encode(), "mono_templates.json": dumps_json(mono).encode()}
     files["patchset_si.json"] = dumps_json(ps).encode()
+    files["yield_grids.json"] = dumps_json(grid_document(release)).encode()
     hs3_patch = reference_patch(ps, HS3_REFERENCE_MASS_GEV)
     files["likelihood_hs3.json"] = dumps_json(workspace_to_hs3(ws, hs3_patch, name="xenonnt_2026_si")).encode()
     if published.is_file():
@@ -172,7 +199,7 @@ def import_release(
         nuisances["signal_efficiency"] = SIGNAL_EFFICIENCY
     manifest = {
         "format": "dmpreserve-reinterpretation-kit",
-        "format_version": 2,
+        "format_version": KIT_FORMAT,
         "kind": KIND,
         "source": SOURCE,
         "cl": CL,
@@ -189,7 +216,7 @@ def import_release(
         "mono_energies_kev": release.mono_energies_kev.tolist(),
         "halo": halo.as_dict(),
         "masses_gev": list(PUBLISHED_SI_MASSES_GEV),
-        "statistics": METHOD,
+        "statistics": method_text(toys=False, yield_morphing="release"),
         "nuisance_parameters": nuisances,
         "signal_efficiency": signal_efficiency,
         "b8_expected_events": b8_counts(release),
@@ -207,6 +234,7 @@ def patch_limit(
     cl: float = CL,
     toys: ToySettings | None = None,
     mass_index: int = 0,
+    grids: Mapping[tuple[str, str], SampleGrid] | None = None,
 ) -> MassLimit:
     """Limits of one signal patch with the fast engine, in units of mu (no power constraint).
 
@@ -215,18 +243,19 @@ def patch_limit(
     exactly (:func:`dmpreserve.stats.asymptotic.asymptotic_limits`) instead of interpolated on a grid.
     With ``toys`` (mode ``toys``): the Neyman threshold from fresh toys of this mass at every mu the root
     finder evaluates and the sensitivity band from ``toys.toys_background`` background-only toys
-    (:func:`dmpreserve.stats.limits.limit_for_patch`; stream keyed by ``mass_index``).
+    (:func:`dmpreserve.stats.limits.limit_for_patch`; stream keyed by ``mass_index``).  With ``grids``
+    (:func:`dmpreserve.reinterpret.xenonnt.release_grids`) the yield morphing is the release's own bilinear one.
 
     Raises:
         InvalidWorkspace: a limit beyond the POI bounds.
     """
     if toys is not None:
         tagged = {**patch, "metadata": {**patch["metadata"], "reference_cross_section_cm2": float(reference)}}
-        t = limit_for_patch(workspace, tagged, cl=cl, toys=toys, mass_index=mass_index)
+        t = limit_for_patch(workspace, tagged, cl=cl, toys=toys, mass_index=mass_index, grids=grids)
         return dataclasses.replace(
             t, mu_limit=t.mu_unconstrained, mu_pcl=t.mu_unconstrained, mu_pcl_threshold=t.mu_expected[1]
         )
-    a = asymptotic_limits(build_model(workspace, patch), cl=cl)
+    a = asymptotic_limits(build_model(workspace, patch, grids=grids), cl=cl)
     return MassLimit(
         mass_gev=float(patch["metadata"]["values"][0]),
         reference_cross_section_cm2=float(reference),
@@ -277,16 +306,31 @@ def reinterpret_release(
     source: dict[str, Any],
     progress: bool = True,
     toys: bool = False,
+    yield_morphing: str = "release",
 ) -> Reinterpretation:
-    """Limits of a built-in NR model or of user spectra on an imported template-release kit (pyhf).
+    """Limits of a built-in NR model or of user spectra on an imported template-release kit.
 
     ``toys``: Neyman thresholds and sensitivity bands from toys (:data:`RELEASE_TOYS`; about a minute per
-    mass on one core) instead of asymptotics.
+    mass on one core) instead of asymptotics.  ``yield_morphing``: ``"release"`` (the release's bilinear
+    interpolation of the (t_ly, t_qy) grid, its own likelihood) or ``"pyhf"`` (the workspace's normsys +
+    histosys, the serialized pyhf likelihood; docs/reinterpretation.md compares them).
 
     Raises:
         InvalidSpectrum: an ER model, or a spectrum with no signal in 0.5-5 keV.
-        InvalidData: a malformed ``mono_templates.json``.
+        InvalidData: a malformed ``mono_templates.json``, or a kit of format 2 (no ``yield_grids.json``)
+            with ``yield_morphing="release"``.
     """
+    if yield_morphing not in YIELD_MORPHINGS:
+        raise ValueError(f"yield_morphing must be one of {YIELD_MORPHINGS}, got {yield_morphing!r}")
+    grid_doc = None
+    if yield_morphing == "release":
+        if kit.manifest.get("format_version", 2) < KIT_FORMAT:
+            raise InvalidData(
+                "kit of format 2 has no yield_grids.json: import the release again, or use --yield-morphing pyhf",
+                path=kit.file("kit.json"),
+                field="format_version",
+            )
+        grid_doc = read_json(kit.file("yield_grids.json"), what="yield grids")
     mono = read_json(kit.file("mono_templates.json"), what="mono-energetic templates")
     try:
         energies = np.asarray(mono["energies_kev"], float)
@@ -308,9 +352,22 @@ def reinterpret_release(
     ps, refs, events = make_patchset(mono, items, label=label, signal_efficiency=sig_eff)
     settings = RELEASE_TOYS if toys else None
     limits = [
-        patch_limit(kit.workspace, patch, reference=ref, cl=float(kit.manifest["cl"]), toys=settings, mass_index=i)
-        for i, (patch, ref) in enumerate(
-            tqdm(list(zip(ps["patches"], refs)), disable=not progress, desc="limits", unit="mass")
+        patch_limit(
+            kit.workspace,
+            patch,
+            reference=ref,
+            cl=float(kit.manifest["cl"]),
+            toys=settings,
+            mass_index=i,
+            grids=None if grid_doc is None else release_grids(grid_doc, patch, weights),
+        )
+        for i, (patch, ref, weights) in enumerate(
+            tqdm(
+                list(zip(ps["patches"], refs, [w for _, w, _ in items])),
+                disable=not progress,
+                desc="limits",
+                unit="mass",
+            )
         )
     ]
     n_bins = sum(r["n_bins"] for r in kit.manifest["runs"])
@@ -325,4 +382,6 @@ def reinterpret_release(
         halo=halo_doc,
         units={"expected_events": "events", "reference_cross_section_cm2": unit},
     )
-    return Reinterpretation(signal, ps, tuple(limits), unit, source, METHOD_TOYS if toys else METHOD)
+    return Reinterpretation(
+        signal, ps, tuple(limits), unit, source, method_text(toys=toys, yield_morphing=yield_morphing)
+    )

@@ -30,10 +30,13 @@ import numpy as np
 from dmpreserve.errors import InvalidSpectrum
 from dmpreserve.physics.neutrinos import B8_FLUX_CM2_S, rate_cevns_8b
 from dmpreserve.reinterpret.release import YIELD_GRID, Release
+from dmpreserve.stats.grid import SampleGrid
 
 POI = "mu"
 MEASUREMENT = "xenonnt_2026_light_dm"
 POI_BOUNDS = (0.0, 1000.0)
+#: The yield nuisance parameters (the grid's axes, in the order of its indices).
+YIELDS = ("t_ly", "t_qy")
 YIELD_BOUNDS = (-3.0, 3.0)
 TARGET_EVENTS = 10.0
 """Expected signal events (all runs, nominal yields) at each patch's reference strength (mu = 1)."""
@@ -114,6 +117,63 @@ def yield_modifiers(anc: dict[str, np.ndarray]) -> list[dict[str, Any]]:
             {"name": par, "type": "histosys", "data": {"hi_data": (hi / fh).tolist(), "lo_data": (lo / fl).tolist()}}
         )
     return mods
+
+
+def grid_document(release: Release) -> dict[str, Any]:
+    """The kit's ``yield_grids.json``: every grid component of every run on the full (t_ly, t_qy) grid.
+
+    Per run: ``rg`` and ``b8`` [events] and the mono-energetic efficiencies ``mono`` (dimensionless), shapes
+    (7, 7, 81) and (energy, 7, 7, 81); read back by :func:`release_grids`.
+    """
+    b8 = grid_templates(release, b8_weights(release))
+    return {
+        "parameters": list(YIELDS),
+        "axis": list(YIELD_GRID),
+        "energies_kev": release.mono_energies_kev.tolist(),
+        "runs": [
+            {"name": run.name, "livetime_t_yr": run.livetime_t_yr, "rg": (run.rg * run.livetime_t_yr).tolist()}
+            | {"b8": g8.tolist(), "mono": run.mono.tolist()}
+            for run, g8 in zip(release.runs, b8)
+        ],
+        "units": {
+            "rg": "events per bin [t_ly][t_qy][bin]",
+            "b8": "events per bin [t_ly][t_qy][bin]",
+            "mono": "detection efficiency per bin [energy][t_ly][t_qy][bin]",
+            "livetime_t_yr": "t yr",
+        },
+    }
+
+
+def release_grids(
+    doc: dict[str, Any], patch: dict[str, Any] | None = None, signal_weights: np.ndarray | None = None
+) -> dict[tuple[str, str], SampleGrid]:
+    """The release's own yield morphing for :func:`dmpreserve.stats.model.build_model` (``grids=``).
+
+    rg and b8 of every run, and the signal of ``patch`` (built with :func:`signal_patch` from ``signal_weights``,
+    scaled as the patch: mu as in the kit) when given, on the (t_ly, t_qy) grid of ``doc``
+    (:func:`grid_document`): the fast engine interpolates them bilinearly, as the release's blueice likelihood
+    does (``blueice_anchors`` -3 ... 3), instead of through the workspace's normsys + histosys.
+
+    Returns:
+        (run name, sample name) -> grid of expected counts [events], shape (7, 7, 81).
+    """
+    axis = np.asarray(doc["axis"], float)
+    params = tuple(doc["parameters"])
+    out: dict[tuple[str, str], SampleGrid] = {}
+    sig = []
+    for run in doc["runs"]:
+        for name in ("rg", "b8"):
+            out[(run["name"], name)] = SampleGrid(params, axis, np.asarray(run[name], float))
+        if patch is not None:
+            mono = np.asarray(run["mono"], float)
+            sig.append((run["name"], np.einsum("k,kijb->ijb", signal_weights, mono) * float(run["livetime_t_yr"])))
+    if sig:
+        centre = int(np.argmin(np.abs(axis)))
+        total = sum(float(np.sum(op["value"]["data"])) for op in patch["patch"])
+        scale = total / sum(float(g[centre, centre].sum()) for _, g in sig)
+        for name, g in sig:
+            out[(name, "signal")] = SampleGrid(params, axis, g * scale)
+    return out
 
 
 def _normsys(name: str, rel: float) -> dict[str, Any]:

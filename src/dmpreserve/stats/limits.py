@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from dmpreserve.config import AnalysisConfig
 from dmpreserve.errors import InvalidData, InvalidWorkspace
 from dmpreserve.files import read_json
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup
+from dmpreserve.stats.grid import SampleGrid
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.neyman import (
     BandCritical,
@@ -185,8 +187,11 @@ def limit_for_patch(
     table: ThresholdTable | None = None,
     mass_index: int = 0,
     progress: bool = False,
+    grids: Mapping[tuple[str, str], SampleGrid] | None = None,
 ) -> MassLimit:
     """All limits of one patch: asymptotic, plus the toy-based Neyman construction if ``toys`` is given.
+
+    ``grids``: samples interpolated on a grid of two parameters (:func:`dmpreserve.stats.model.build_model`).
 
     With ``toys.mode == "table"`` the critical values come from ``table`` (required); with ``"toys"``
     from fresh toys of this mass at every mu the root finder evaluates.  The band, PCL floor and toy p0
@@ -195,7 +200,7 @@ def limit_for_patch(
     Raises:
         InvalidWorkspace: unsupported modifiers, or a limit outside the POI bounds.
     """
-    model = build_model(workspace, patch)
+    model = build_model(workspace, patch, grids=grids)
     setup = observed_setup(model)
     a = asymptotic_limits(model, cl=cl, pcl_power=pcl_power, setup=setup)
     fields: dict[str, Any] = {

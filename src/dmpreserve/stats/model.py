@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import jsonpatch
@@ -48,6 +49,7 @@ import numpy as np
 
 from dmpreserve.artifacts.likelihood import check_model
 from dmpreserve.errors import InvalidWorkspace
+from dmpreserve.stats.grid import GridTerms, SampleGrid, grid_terms
 from dmpreserve.stats.interpolation import (
     code4,
     code4_coefficients,
@@ -78,6 +80,7 @@ class BinnedModel:
         term_sample, term_alpha, term_coef, term_log_hi, term_log_lo: normsys terms (T,), code4.
         hist_sample, hist_alpha: histosys terms (H,); hist_basis: code4p basis (H, 4, B).
         stat_mask: (S, B) 1 where the sample's yield is multiplied by a free gamma.
+        grid: Samples interpolated bilinearly on a grid of two alphas (:mod:`dmpreserve.stats.grid`), or None.
         gamma_bins: Bin of each free gamma (G,); gamma_sigma: its constraint width (G,);
             gamma_names: pyhf's names, e.g. ``staterror_ch[3]``.
         observed: Observed counts, shape (B,).
@@ -105,6 +108,7 @@ class BinnedModel:
     lower: np.ndarray
     upper: np.ndarray
     init: np.ndarray
+    grid: GridTerms | None = None
 
     # ---- sizes and names
     @property
@@ -223,12 +227,20 @@ class BinnedModel:
         return c, dc, d2c
 
     def _shapes(self, theta: np.ndarray):
-        """Sample yields before scaling m (R, S, B) with histosys (None without) and the code4p coefficients."""
-        if self.hist_sample.size == 0:
-            return None, None
-        coef = code4p(theta[:, self.n_factors :][:, self.hist_alpha])
-        delta = np.einsum("rhk,hkb->rhb", coef[0], self.hist_basis)
-        return self.nominal[None] + np.einsum("rhb,hs->rsb", delta, self._hist_onehot), coef
+        """Sample yields before scaling m (R, S, B) with histosys or grid samples (None without both), the code4p
+        coefficients (None without histosys) and the grid samples' values and derivatives (None without)."""
+        if self.hist_sample.size == 0 and self.grid is None:
+            return None, None, None
+        m = np.repeat(self.nominal[None], theta.shape[0], axis=0)
+        coef = grid = None
+        if self.hist_sample.size:
+            coef = code4p(theta[:, self.n_factors :][:, self.hist_alpha])
+            delta = np.einsum("rhk,hkb->rhb", coef[0], self.hist_basis)
+            m += np.einsum("rhb,hs->rsb", delta, self._hist_onehot)
+        if self.grid is not None:
+            grid = self.grid.evaluate(theta[:, self.n_factors :])
+            m[:, self.grid.sample] = grid[0]
+        return m, coef, grid
 
     def _parts(self, c: np.ndarray, m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """A (yields multiplied by gamma) and R (the rest), each (R, B)."""
@@ -278,7 +290,7 @@ class BinnedModel:
 
     def _terms(self, theta, data, aux, *, derivatives: bool = True):
         c, dc, d2c = self._factors(theta, derivatives=derivatives)
-        m, coef = self._shapes(theta)
+        m, coef, grid = self._shapes(theta)
         a_part, r_part = self._parts(c, m)
         if self.n_gammas:
             gam, inside = self._profile(a_part, r_part, data, aux)
@@ -299,7 +311,7 @@ class BinnedModel:
             + 0.5 * np.sum((alphas - aux[:, :k]) ** 2, axis=1)
             + 0.5 * np.sum(((gam - aux[:, k:]) / self.gamma_sigma) ** 2, axis=1)
         )
-        return nll, (c, dc, d2c, m, coef, a_part, gam, inside, big, nu)
+        return nll, (c, dc, d2c, m, coef, grid, a_part, gam, inside, big, nu)
 
     def nll(self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray) -> np.ndarray:
         """Profiled NLL per row (gammas at their minimum), without the constants (see the module docstring)."""
@@ -309,7 +321,7 @@ class BinnedModel:
         self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Profiled NLL, gradient (R, P) and Hessian (R, P, P) per row (exact second derivatives)."""
-        nll, (c, dc, d2c, m, coef, a_part, gam, inside, big, nu) = self._terms(theta, data, aux)
+        nll, (c, dc, d2c, m, coef, grid, a_part, gam, inside, big, nu) = self._terms(theta, data, aux)
         n_f, n_p = self.n_factors, self.n_params
         n_rows = theta.shape[0]
         # where nu sits on its floor the floored logarithm is constant: d nll / d nu = 1 there and the curvature 0
@@ -326,19 +338,30 @@ class BinnedModel:
         gw = g_sb * u[:, None, :]
         u_s = np.sum(gw * m, axis=2)
         hess2 = (d2c.reshape(n_rows, n_p * n_p, -1) @ u_s[:, :, None]).reshape(n_rows, n_p, n_p)
-        d_delta = np.einsum("rhk,hkb->rhb", coef[1], self.hist_basis)  # histosys terms
-        d2_delta = np.einsum("rhk,hkb->rhb", coef[2], self.hist_basis)
-        cs = c[:, self.hist_sample]  # (R, H)
-        gw_h = gw[:, self.hist_sample]  # (R, H, B)
-        v = np.sum(gw_h * d_delta, axis=2)
-        wh = np.sum(gw_h * d2_delta, axis=2)
-        for h, (s, k) in enumerate(zip(self.hist_sample, self.hist_alpha)):
-            p = n_f + k
-            jac[:, p] += cs[:, h, None] * g_sb[:, s] * d_delta[:, h]
-            jac_a[:, p] += cs[:, h, None] * x[s] * d_delta[:, h]
-            hess2[:, :, p] += dc[:, :, s] * v[:, h, None]
-            hess2[:, p, :] += dc[:, :, s] * v[:, h, None]
-            hess2[:, p, p] += cs[:, h] * wh[:, h]
+        # shape terms: (sample, parameter, d m / d parameter, d2 m / d parameter^2 or None, partner, d2 m mixed)
+        shape_terms = []
+        if coef is not None:
+            d_delta = np.einsum("rhk,hkb->rhb", coef[1], self.hist_basis)  # histosys terms
+            d2_delta = np.einsum("rhk,hkb->rhb", coef[2], self.hist_basis)
+            for h, (s, k) in enumerate(zip(self.hist_sample, self.hist_alpha)):
+                shape_terms.append((s, n_f + k, d_delta[:, h], d2_delta[:, h], None, None))
+        if grid is not None:
+            for q, (s, (k1, k2)) in enumerate(zip(self.grid.sample, self.grid.alpha)):
+                shape_terms.append((s, n_f + k1, grid[1][:, q], None, n_f + k2, grid[3][:, q]))
+                shape_terms.append((s, n_f + k2, grid[2][:, q], None, None, None))
+        for s, p, dm, d2m, partner, d2mixed in shape_terms:
+            cs = c[:, s]
+            v = np.sum(gw[:, s] * dm, axis=1)
+            jac[:, p] += cs[:, None] * g_sb[:, s] * dm
+            jac_a[:, p] += cs[:, None] * x[s] * dm
+            hess2[:, :, p] += dc[:, :, s] * v[:, None]
+            hess2[:, p, :] += dc[:, :, s] * v[:, None]
+            if d2m is not None:
+                hess2[:, p, p] += cs * np.sum(gw[:, s] * d2m, axis=1)
+            if partner is not None:
+                mixed = cs * np.sum(gw[:, s] * d2mixed, axis=1)
+                hess2[:, p, partner] += mixed
+                hess2[:, partner, p] += mixed
         grad = (jac @ u[:, :, None])[:, :, 0]
         hess = (jac * w[:, None, :]) @ jac.transpose(0, 2, 1) + hess2
         if self.n_gammas:  # Schur complement of the (diagonal) gamma block
@@ -407,12 +430,19 @@ def _scalar_setting(config: dict[str, dict[str, Any]], name: str, bounds: tuple[
 
 
 def build_model(
-    workspace: dict[str, Any], patch: dict[str, Any] | None, *, background_only: bool = False
+    workspace: dict[str, Any],
+    patch: dict[str, Any] | None,
+    *,
+    background_only: bool = False,
+    grids: Mapping[tuple[str, str], SampleGrid] | None = None,
 ) -> BinnedModel:
     """The model of a pyhf workspace with one patch of a patchset applied (``None``: as is).
 
     With ``background_only`` a model without any sample carrying the POI is accepted (the POI is then
     a parameter without effect; :mod:`dmpreserve.stats.fit` profiles the gammas of such a model).
+    ``grids`` (channel name, sample name) -> :class:`~dmpreserve.stats.grid.SampleGrid`: those samples' counts
+    are interpolated bilinearly on their grid instead (their normsys/histosys of the grid's two parameters are
+    dropped, their other modifiers kept): a template release's own likelihood, not expressible in pyhf.
 
     Raises:
         InvalidWorkspace: what the shared likelihood validation refuses
@@ -434,10 +464,15 @@ def build_model(
     rows = [(ch["name"], sample) for ch in channels for sample in ch["samples"]]
     nominal = np.zeros((len(rows), n_bins))
     factors, alphas, terms, hists = {poi}, set(), [], []
+    grids = grids or {}
     for i, (ch, sample) in enumerate(rows):
         sl = slice(offsets[ch], offsets[ch] + len(sample["data"]))
         nominal[i, sl] = sample["data"]
+        on_grid = grids[(ch, sample["name"])].parameters if (ch, sample["name"]) in grids else ()
+        alphas.update(on_grid)
         for mod in sample["modifiers"]:
+            if mod["name"] in on_grid:
+                continue
             if mod["type"] == "normfactor":
                 factors.add(mod["name"])
             elif mod["type"] == "normsys":
@@ -485,4 +520,5 @@ def build_model(
         lower=np.array([s[0] for s in settings]),
         upper=np.array([s[1] for s in settings]),
         init=np.array([s[2] for s in settings]),
+        grid=grid_terms(rows, offsets, n_bins, grids, index),
     )

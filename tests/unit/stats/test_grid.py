@@ -1,0 +1,138 @@
+"""Grid samples of the fast engine (:mod:`dmpreserve.stats.grid`): bilinear counts against scipy's
+``RegularGridInterpolator``, exact derivatives against finite differences, and the refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.interpolate import RegularGridInterpolator
+
+from dmpreserve.errors import InvalidWorkspace
+from dmpreserve.stats.grid import SampleGrid
+from dmpreserve.stats.model import build_model
+from dmpreserve.stats.newton import minimize
+
+AXIS = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+
+
+def _grid(seed: int = 3) -> np.ndarray:
+    """Counts (5, 5, 3) that change non-linearly and non-separably with both parameters."""
+    rng = np.random.default_rng(seed)
+    a, b = np.meshgrid(AXIS, AXIS, indexing="ij")
+    base = np.array([4.0, 9.0, 2.5])
+    return (
+        base
+        * np.exp(0.3 * a[..., None] - 0.2 * b[..., None] + 0.05 * (a * b)[..., None])
+        * rng.uniform(0.9, 1.1, (5, 5, 3))
+    )
+
+
+def _workspace(grid: np.ndarray) -> dict:
+    centre = grid[2, 2].tolist()
+    return {
+        "channels": [
+            {
+                "name": "sr",
+                "samples": [
+                    {
+                        "name": "signal",
+                        "data": [0.5, 2.0, 1.0],
+                        "modifiers": [
+                            {"name": "mu", "type": "normfactor", "data": None},
+                            {"name": "a", "type": "normsys", "data": {"hi": 1.2, "lo": 0.8}},
+                        ],
+                    },
+                    {
+                        "name": "bkg",
+                        "data": centre,
+                        "modifiers": [
+                            {"name": "rate", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}},
+                            # replaced by the grid:
+                            {"name": "a", "type": "normsys", "data": {"hi": 5.0, "lo": 0.2}},
+                            {"name": "b", "type": "histosys", "data": {"hi_data": [9, 9, 9], "lo_data": [0, 0, 0]}},
+                        ],
+                    },
+                ],
+            }
+        ],
+        "observations": [{"name": "sr", "data": [6.0, 12.0, 3.0]}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+
+
+@pytest.fixture
+def model():
+    grid = _grid()
+    return build_model(_workspace(grid), None, grids={("sr", "bkg"): SampleGrid(("a", "b"), AXIS, grid)}), grid
+
+
+def _theta(model, **values) -> np.ndarray:
+    th = np.array(model.init, float)
+    th[model.param_names.index("mu")] = 1.0
+    for name, v in values.items():
+        th[model.param_names.index(name)] = v
+    return th
+
+
+def test_counts_are_scipy_bilinear_interpolation(model) -> None:
+    m, grid = model
+    interp = RegularGridInterpolator((AXIS, AXIS), grid, method="linear", bounds_error=False, fill_value=None)
+    for a, b, rate in ((0.3, -1.7, 0.0), (-1.25, 0.5, 0.4), (2.0, 2.0, -1.0), (0.0, 0.0, 0.0), (-2.4, 2.6, 0.0)):
+        th = _theta(m, a=a, b=b, rate=rate)
+        scales = m.scales(th[None])[0]  # normfactor x code4 normsys (the rate factors, tested elsewhere)
+        np.testing.assert_allclose(
+            m.expected(th[None])[0], scales[0] * np.array([0.5, 2.0, 1.0]) + scales[1] * interp([[a, b]])[0], rtol=1e-12
+        )  # (-2.4, 2.6): linear extrapolation of the edge cell, as scipy's fill_value=None
+
+
+def test_grid_replaces_the_samples_modifiers_of_its_parameters(model) -> None:
+    m, _ = model
+    assert set(m.param_names) == {"mu", "a", "b", "rate"}
+    # only the signal's normsys on "a" and the background's "rate" remain as normsys terms
+    assert sorted(m.param_names[m.n_factors + k] for k in m.term_alpha) == ["a", "rate"]
+    assert m.hist_sample.size == 0
+
+
+@pytest.mark.parametrize("point", [(0.3, -1.7, 0.2), (-0.6, 0.45, -1.3), (1.5, 1.2, 0.7)])
+def test_gradient_and_hessian_are_exact_inside_a_cell(model, point) -> None:
+    m, _ = model
+    a, b, rate = point
+    th = _theta(m, a=a, b=b, rate=rate, mu=0.8)
+    data, aux = m.observed[None], np.array([[0.1, -0.2, 0.3]])
+    _, grad, hess = m.derivatives(th[None], data, aux)
+    eps = 1e-6
+    for i in range(th.size):
+        d = np.zeros_like(th)
+        d[i] = eps
+        num = (m.nll((th + d)[None], data, aux)[0] - m.nll((th - d)[None], data, aux)[0]) / (2 * eps)
+        assert grad[0, i] == pytest.approx(num, rel=1e-6, abs=1e-7)
+        num_h = (m.derivatives((th + d)[None], data, aux)[1][0] - m.derivatives((th - d)[None], data, aux)[1][0]) / (
+            2 * eps
+        )
+        np.testing.assert_allclose(hess[0, i], num_h, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_finds_the_minimum_of_the_kinked_likelihood(model) -> None:
+    """Newton with step halving on a likelihood with kinks at the anchors: the minimum is not beaten by a scan."""
+    m, _ = model
+    fit = minimize(m, m.observed, m.nominal_aux, m.start(m.nominal_aux[None]), fix_poi=False)
+    assert fit.converged.all()
+    best = fit.theta[0]
+    ia, ib = m.param_names.index("a"), m.param_names.index("b")
+    for da in np.linspace(-0.3, 0.3, 13):
+        for db in np.linspace(-0.3, 0.3, 13):
+            th = best.copy()
+            th[ia] += da
+            th[ib] += db
+            sub = minimize(m, m.observed, m.nominal_aux, th[None], fix_poi=False)  # other parameters re-fitted
+            assert sub.nll[0] >= fit.nll[0] - 1e-6
+
+
+def test_bad_grids_are_refused() -> None:
+    grid = _grid()
+    ws = _workspace(grid)
+    with pytest.raises(InvalidWorkspace, match="does not fit"):
+        build_model(ws, None, grids={("sr", "bkg"): SampleGrid(("a", "b"), AXIS, grid[:, :, :2])})
+    with pytest.raises(InvalidWorkspace, match="does not have"):
+        build_model(ws, None, grids={("sr", "nope"): SampleGrid(("a", "b"), AXIS, grid)})
