@@ -291,6 +291,42 @@ def warn_outside_range(kit: Kit, masses_gev, energies_kev: np.ndarray) -> None:
         )
 
 
+def read_yield_grids(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Read and check ``yield_grids.json`` (:func:`dmpreserve.reinterpret.xenonnt.grid_document`).
+
+    Checks: the two parameters, an increasing axis, every run of ``kit.json`` with ``rg``/``b8`` of shape
+    (n, n, bins) and ``mono`` of shape (energies, n, n, bins), all finite and >= 0.
+
+    Raises:
+        InvalidData: naming the file and the JSON field.
+    """
+    doc = read_json(path, what="yield grids")
+    try:
+        axis = np.asarray(doc["axis"], float)
+        if tuple(doc["parameters"]) != ("t_ly", "t_qy") or axis.ndim != 1 or not np.all(np.diff(axis) > 0):
+            raise InvalidData("parameters must be [t_ly, t_qy] on an increasing axis", path=path, field="axis")
+        runs = {r["name"]: r for r in doc["runs"]}
+        n_e = len(doc["energies_kev"])
+    except (KeyError, TypeError, ValueError):
+        raise InvalidData("not a yield-grid document", path=path, field="runs") from None
+    for i, run in enumerate(manifest["runs"]):
+        if run["name"] not in runs:
+            raise InvalidData(f"run {run['name']!r} of kit.json missing", path=path, field="runs")
+        n = axis.size
+        for key, shape in (
+            ("rg", (n, n, run["n_bins"])),
+            ("b8", (n, n, run["n_bins"])),
+            ("mono", (n_e, n, n, run["n_bins"])),
+        ):
+            try:
+                values = np.asarray(runs[run["name"]][key], float)
+            except (KeyError, TypeError, ValueError):
+                values = np.zeros(0)
+            if values.shape != shape or not np.all(np.isfinite(values)) or np.any(values < 0):
+                raise InvalidData(f"must be finite, >= 0 and of shape {shape}", path=path, field=f"runs[{i}].{key}")
+    return doc
+
+
 def is_release_kit(kit: Kit) -> bool:
     """True for a kit imported from a template release."""
     return kit.manifest.get("kind") == KIND
@@ -330,7 +366,7 @@ def reinterpret_release(
                 path=kit.file("kit.json"),
                 field="format_version",
             )
-        grid_doc = read_json(kit.file("yield_grids.json"), what="yield grids")
+        grid_doc = read_yield_grids(kit.file("yield_grids.json"), kit.manifest)
     mono = read_json(kit.file("mono_templates.json"), what="mono-energetic templates")
     try:
         energies = np.asarray(mono["energies_kev"], float)

@@ -87,6 +87,33 @@ def test_kit_without_yield_grids_is_refused_for_the_release_morphing(tmp_path, c
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("damage", ["negative", "shape"])
+def test_damaged_yield_grids_are_refused(tmp_path, capsys, damage) -> None:
+    """yield_grids.json with a negative count or a wrong shape (re-hashed in kit.json): one line naming file and
+    field (a NaN is refused by the JSON reader already)."""
+    import hashlib
+
+    rel = _release(tmp_path / "rel")
+    kit = tmp_path / "kit"
+    assert main(["import-release", "--release", str(rel), "--runs", "sr0=1.5", "-o", str(kit)]) == 0
+    grids = json.loads((kit / "yield_grids.json").read_text())
+    if damage == "negative":
+        grids["runs"][0]["rg"][1][2][5] = -1e-3
+    else:
+        grids["runs"][0]["rg"] = grids["runs"][0]["rg"][:6]
+    data = json.dumps(grids).encode()
+    (kit / "yield_grids.json").write_bytes(data)
+    manifest = json.loads((kit / "kit.json").read_text())
+    manifest["files"]["yield_grids.json"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (kit / "kit.json").write_text(json.dumps(manifest))
+    (tmp_path / "si.yaml").write_text("model: si\nmasses_gev: [10]\n")
+    argv = ["reinterpret", "--kit", str(kit), "--model", str(tmp_path / "si.yaml"), "-o", str(tmp_path / "out")]
+    assert main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "yield_grids.json" in err[0] and "runs[0].rg" in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("damage", "needle"),
     [
