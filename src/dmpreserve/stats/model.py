@@ -11,7 +11,9 @@ Supported modifiers (pyhf's conventions, numpy backend, default interpolation co
   N(aux | gamma, sigma_b) with sigma_b = sqrt(sum_s delta_sb^2) / sum_s N_sb over the samples carrying
   the modifier (pyhf ``staterror_builder``).  Bins with sigma_b = 0 (no uncertainty or no yield) have
   their gamma *fixed* at 1 by pyhf (``suggested_fixed``); here they have no gamma at all.  At most one
-  staterror name may act on a bin (:func:`dmpreserve.artifacts.likelihood.check_model`).
+  staterror name may act on a bin (:func:`dmpreserve.artifacts.likelihood.check_model`);
+* beyond pyhf, *grid samples* (``build_model(grids=...)``, :mod:`dmpreserve.stats.grid`): a sample's counts
+  interpolated bilinearly on a grid of two alphas (a template release's own morphing).
 
 Staterror gammas are **profiled analytically**, not fitted: for fixed other parameters theta each
 bin's NLL ``gamma A_b + R_b - n_b ln(gamma A_b + R_b) + (gamma - a_b)^2 / (2 sigma_b^2)`` (A: the yields
