@@ -39,7 +39,7 @@ def register(sub, add) -> None:
         "limits for a new signal model from the kit",
         "Fold a built-in model (--model YAML) or a user spectrum (--spectrum CSV: mass_gev,energy_kev,dr_de in "
         "events/(t yr keV) at --reference-cross-section) through the kit's response, build a pyhf patchset and "
-        "compute 90%% CL limits (the kit's method: toy threshold table if it has one, else asymptotic). "
+        "compute 90% CL limits (the kit's method: toy threshold table if it has one, else asymptotic). "
         "Writes limits.csv, limits.json, patchset.json, limits.png and "
         "hepdata_limits.yaml. With --kit pointing at a binwise release (XENON1T format), uses that likelihood "
         "and writes limits.csv and limits.json.",
@@ -105,7 +105,7 @@ def register(sub, add) -> None:
         "published_yields.csv), the published expectation and fit result next to our prefit and postfit counts "
         "(fit.json yields) and the pull in published sigmas; exit 1 if a postfit count lies more than NSIGMA "
         "published sigmas from the published fit result or a prefit count differs from the published "
-        "expectation by more than 1 %% (exit 2 on bad input).",
+        "expectation by more than 1 % (exit 2 on bad input).",
     )
     p.add_argument("--fit", required=True, metavar="JSON", help="fit.json of the analysis (results/fit/fit.json)")
     p.add_argument("--published", required=True, metavar="CSV", help="the published background table")

@@ -81,6 +81,7 @@ def test_subcommand_help_mentions_units(command: str, capsys: pytest.CaptureFixt
     # a default is shown only where it says something (not "None"/"False", not twice)
     flat = " ".join(out.split())
     assert "(default: None)" not in flat and "(default: False)" not in flat
+    assert "%%" not in out  # descriptions are not %-formatted: a literal %% would show
 
 
 def test_spectrum_help_names_units_of_each_option(capsys: pytest.CaptureFixture) -> None:
