@@ -94,8 +94,9 @@ time dmpreserve reinterpret --kit "$WORK/xe26_kit" --model "$WORK/si.yaml" -o "$
 dmpreserve verify --reference "$XE26/limits/sr2/xenonnt_2026_wimp_si.csv" --reference-column upper_limit \
     --result "$WORK/xe26_si/limits.csv" --rtol 0.15 --mass-range 3:12
 echo "-- sensitivity band, asymptotic (reported, not required: docs/reinterpretation.md):"
-for pair in expected_m2sigma_cm2:sensitivity_-2 expected_m1sigma_cm2:sensitivity_-1 expected_cm2:sensitivity_0 \
-    expected_p1sigma_cm2:sensitivity_1 expected_p2sigma_cm2:sensitivity_2; do
+BAND=(expected_m2sigma_cm2:sensitivity_-2 expected_m1sigma_cm2:sensitivity_-1 expected_cm2:sensitivity_0)
+BAND+=(expected_p1sigma_cm2:sensitivity_1 expected_p2sigma_cm2:sensitivity_2)
+for pair in "${BAND[@]}"; do
     echo "   ours ${pair%%:*} vs published ${pair#*:}"
     dmpreserve verify --reference "$XE26/limits/sr2/xenonnt_2026_wimp_si.csv" --reference-column "${pair#*:}" \
         --result "$WORK/xe26_si/limits.csv" --column "${pair%%:*}" --rtol 100 --mass-range 3:12 | tail -n +2
