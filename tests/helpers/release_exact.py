@@ -23,9 +23,8 @@ from scipy import optimize, stats
 from scipy.interpolate import RegularGridInterpolator
 
 from dmpreserve.reinterpret.release import YIELD_GRID, Release
-from dmpreserve.reinterpret.xenonnt import grid_templates
+from dmpreserve.reinterpret.xenonnt import YIELDS, grid_templates
 
-YIELDS = ("t_ly", "t_qy")
 GRID_SAMPLES = ("rg", "b8", "signal")
 
 

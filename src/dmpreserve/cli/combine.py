@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from dmpreserve.cli.reinterpret import add_signal_source
+from dmpreserve.cli.reinterpret import _masses, add_signal_source, read_signal_source
 from dmpreserve.errors import InvalidData
 
 LOG = logging.getLogger("dmpreserve")
@@ -87,7 +87,6 @@ def _kit_args(values: list[str]) -> list[tuple[str | None, str]]:
 
 def run_combine(args: argparse.Namespace) -> None:
     """``dmpreserve combine``."""
-    from dmpreserve.cli.reinterpret import _masses, read_signal_source
     from dmpreserve.reinterpret.combine import SignalSource, StatSettings, check_experiments, load_experiment
     from dmpreserve.reinterpret.combine_halo import default_uncertainties, load_uncertainties
     from dmpreserve.reinterpret.combine_outputs import run_combination, write_combination

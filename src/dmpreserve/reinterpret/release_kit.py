@@ -50,6 +50,7 @@ from dmpreserve.reinterpret.xenonnt import (
     PUBLISHED_SI_MASSES_GEV,
     SIGNAL_EFFICIENCY,
     TARGET_EVENTS,
+    YIELDS,
     b8_counts,
     build_workspace,
     grid_document,
@@ -303,7 +304,7 @@ def read_yield_grids(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     doc = read_json(path, what="yield grids")
     try:
         axis = np.asarray(doc["axis"], float)
-        if tuple(doc["parameters"]) != ("t_ly", "t_qy") or axis.ndim != 1 or not np.all(np.diff(axis) > 0):
+        if tuple(doc["parameters"]) != YIELDS or axis.ndim != 1 or not np.all(np.diff(axis) > 0):
             raise InvalidData("parameters must be [t_ly, t_qy] on an increasing axis", path=path, field="axis")
         runs = {r["name"]: r for r in doc["runs"]}
         n_e = len(doc["energies_kev"])

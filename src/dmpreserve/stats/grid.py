@@ -62,10 +62,11 @@ class GridTerms:
         v00, v10 = self.values[q, i, j], self.values[q, i + 1, j]
         v01, v11 = self.values[q, i, j + 1], self.values[q, i + 1, j + 1]
         u1, u2 = u[..., 0, None], u[..., 1, None]
-        m = v00 + u1 * (v10 - v00) + u2 * (v01 - v00) + u1 * u2 * (v11 - v10 - v01 + v00)
-        d1 = ((v10 - v00) + u2 * (v11 - v10 - v01 + v00)) / width[..., 0, None]
-        d2 = ((v01 - v00) + u1 * (v11 - v10 - v01 + v00)) / width[..., 1, None]
-        d12 = (v11 - v10 - v01 + v00) / (width[..., 0, None] * width[..., 1, None])
+        cross = v11 - v10 - v01 + v00
+        m = v00 + u1 * (v10 - v00) + u2 * (v01 - v00) + u1 * u2 * cross
+        d1 = ((v10 - v00) + u2 * cross) / width[..., 0, None]
+        d2 = ((v01 - v00) + u1 * cross) / width[..., 1, None]
+        d12 = cross / (width[..., 0, None] * width[..., 1, None])
         return m, d1, d2, d12
 
 
