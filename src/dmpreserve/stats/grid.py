@@ -39,18 +39,21 @@ class SampleGrid:
 @dataclasses.dataclass(frozen=True, eq=False)
 class GridTerms:
     """The grid samples of a model: sample index (Q,), parameter indices into the alphas (Q, 2), the common
-    anchor axis (n,) and the anchors' counts placed in the model's bins (Q, n, n, B)."""
+    anchor axis (n,), each sample's bins in the model (Q, C: the bins of its channel) and, per grid cell, the
+    bilinear coefficients of those bins (Q, n - 1, n - 1, 4, C): v00, v10 - v00, v01 - v00 and the cross term
+    v11 - v10 - v01 + v00 of the cell's corner counts."""
 
     sample: np.ndarray
     alpha: np.ndarray
     axis: np.ndarray
-    values: np.ndarray
+    bins: np.ndarray
+    cells: np.ndarray
 
-    def evaluate(self, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Counts and derivatives at the rows' alphas (R, K).
+    def evaluate(self, alphas: np.ndarray, *, derivatives: bool = True) -> tuple[np.ndarray, ...]:
+        """Counts (and derivatives) in the samples' bins at the rows' alphas (R, K).
 
         Returns:
-            m (R, Q, B), dm/dt1 (R, Q, B), dm/dt2 (R, Q, B), d2m/dt1dt2 (R, Q, B).
+            m (R, Q, C); with ``derivatives`` also dm/dt1, dm/dt2 and d2m/dt1dt2, each (R, Q, C).
         """
         ax = self.axis
         t = alphas[:, self.alpha]  # (R, Q, 2)
@@ -58,14 +61,14 @@ class GridTerms:
         width = ax[cell + 1] - ax[cell]
         u = (t - ax[cell]) / width  # linear extrapolation beyond the edge cells
         q = np.arange(self.sample.size)[None, :]
-        i, j = cell[..., 0], cell[..., 1]
-        v00, v10 = self.values[q, i, j], self.values[q, i + 1, j]
-        v01, v11 = self.values[q, i, j + 1], self.values[q, i + 1, j + 1]
+        k = self.cells[q, cell[..., 0], cell[..., 1]]  # (R, Q, 4, C)
+        v00, d10, d01, cross = k[:, :, 0], k[:, :, 1], k[:, :, 2], k[:, :, 3]
         u1, u2 = u[..., 0, None], u[..., 1, None]
-        cross = v11 - v10 - v01 + v00
-        m = v00 + u1 * (v10 - v00) + u2 * (v01 - v00) + u1 * u2 * cross
-        d1 = ((v10 - v00) + u2 * cross) / width[..., 0, None]
-        d2 = ((v01 - v00) + u1 * cross) / width[..., 1, None]
+        m = v00 + u1 * d10 + u2 * (d01 + u1 * cross)
+        if not derivatives:
+            return (m,)
+        d1 = (d10 + u2 * cross) / width[..., 0, None]
+        d2 = (d01 + u1 * cross) / width[..., 1, None]
         d12 = cross / (width[..., 0, None] * width[..., 1, None])
         return m, d1, d2, d12
 
@@ -90,7 +93,7 @@ def grid_terms(
     if missing:
         raise InvalidWorkspace(f"grid for a sample the model does not have: {missing[0]}", field="grids")
     axis = next(iter(grids.values())).axis
-    sample, alpha, values = [], [], []
+    sample, alpha, bins, cells = [], [], [], []
     for i, (ch, s) in enumerate(rows):
         g = grids.get((ch, s["name"]))
         if g is None:
@@ -98,14 +101,18 @@ def grid_terms(
         n = len(s["data"])
         if g.axis.shape != axis.shape or not np.allclose(g.axis, axis) or g.values.shape != (axis.size, axis.size, n):
             raise InvalidWorkspace(f"grid of {ch}/{s['name']} does not fit (axis or shape)", field="grids")
-        full = np.zeros((axis.size, axis.size, n_bins))
-        full[:, :, offsets[ch] : offsets[ch] + n] = g.values
+        v = np.asarray(g.values, float)
+        v00, v10, v01, v11 = v[:-1, :-1], v[1:, :-1], v[:-1, 1:], v[1:, 1:]
         sample.append(i)
         alpha.append([alpha_index[p] for p in g.parameters])
-        values.append(full)
+        bins.append(np.arange(offsets[ch], offsets[ch] + n))
+        cells.append(np.stack([v00, v10 - v00, v01 - v00, v11 - v10 - v01 + v00], axis=2))
+    if len({b.size for b in bins}) != 1:
+        raise InvalidWorkspace("grid samples in channels of different sizes", field="grids")
     return GridTerms(
         sample=np.array(sample, int),
         alpha=np.array(alpha, int).reshape(-1, 2),
         axis=np.asarray(axis, float),
-        values=np.array(values),
+        bins=np.array(bins, int),
+        cells=np.array(cells),
     )

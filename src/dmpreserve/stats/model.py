@@ -228,9 +228,10 @@ class BinnedModel:
         d2c[:, idx, idx] += c[:, None, :] * lpp
         return c, dc, d2c
 
-    def _shapes(self, theta: np.ndarray):
+    def _shapes(self, theta: np.ndarray, *, derivatives: bool = True):
         """Sample yields before scaling m (R, S, B) with histosys or grid samples (None without both), the code4p
-        coefficients (None without histosys) and the grid samples' values and derivatives (None without)."""
+        coefficients (None without histosys) and the grid samples' values and derivatives in their bins (None
+        without; only the values unless ``derivatives``)."""
         if self.hist_sample.size == 0 and self.grid is None:
             return None, None, None
         m = np.repeat(self.nominal[None], theta.shape[0], axis=0)
@@ -240,8 +241,8 @@ class BinnedModel:
             delta = np.einsum("rhk,hkb->rhb", coef[0], self.hist_basis)
             m += np.einsum("rhb,hs->rsb", delta, self._hist_onehot)
         if self.grid is not None:
-            grid = self.grid.evaluate(theta[:, self.n_factors :])
-            m[:, self.grid.sample] = grid[0]
+            grid = self.grid.evaluate(theta[:, self.n_factors :], derivatives=derivatives)
+            m[:, self.grid.sample[:, None], self.grid.bins] = grid[0]
         return m, coef, grid
 
     def _parts(self, c: np.ndarray, m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -270,7 +271,7 @@ class BinnedModel:
         full = np.atleast_2d(np.asarray(full, float))
         theta = full[:, : self.n_params]
         c = self.scales(theta)
-        a_part, r_part = self._parts(c, self._shapes(theta)[0])
+        a_part, r_part = self._parts(c, self._shapes(theta, derivatives=False)[0])
         if not self.n_gammas:
             return r_part + a_part
         gam = np.ones_like(a_part)
@@ -282,7 +283,7 @@ class BinnedModel:
         theta = np.atleast_2d(theta)
         data = np.broadcast_to(data, (theta.shape[0], self.n_bins))
         aux = np.broadcast_to(aux, (theta.shape[0], self.n_aux))
-        a_part, r_part = self._parts(self.scales(theta), self._shapes(theta)[0])
+        a_part, r_part = self._parts(self.scales(theta), self._shapes(theta, derivatives=False)[0])
         return self._profile(a_part, r_part, data, aux)[0]
 
     def full(self, theta: np.ndarray, data: np.ndarray, aux: np.ndarray) -> np.ndarray:
@@ -292,7 +293,7 @@ class BinnedModel:
 
     def _terms(self, theta, data, aux, *, derivatives: bool = True):
         c, dc, d2c = self._factors(theta, derivatives=derivatives)
-        m, coef, grid = self._shapes(theta)
+        m, coef, grid = self._shapes(theta, derivatives=derivatives)
         a_part, r_part = self._parts(c, m)
         if self.n_gammas:
             gam, inside = self._profile(a_part, r_part, data, aux)
@@ -340,28 +341,32 @@ class BinnedModel:
         gw = g_sb * u[:, None, :]
         u_s = np.sum(gw * m, axis=2)
         hess2 = (d2c.reshape(n_rows, n_p * n_p, -1) @ u_s[:, :, None]).reshape(n_rows, n_p, n_p)
-        # shape terms: (sample, parameter, d m / d parameter, d2 m / d parameter^2 or None, partner, d2 m mixed)
+        # shape terms: (sample, its bins (slice or indices), parameter, d m / d parameter in those bins,
+        # d2 m / d parameter^2 or None, partner, d2 m mixed)
         shape_terms = []
+        every = slice(None)
         if coef is not None:
             d_delta = np.einsum("rhk,hkb->rhb", coef[1], self.hist_basis)  # histosys terms
             d2_delta = np.einsum("rhk,hkb->rhb", coef[2], self.hist_basis)
             for h, (s, k) in enumerate(zip(self.hist_sample, self.hist_alpha)):
-                shape_terms.append((s, n_f + k, d_delta[:, h], d2_delta[:, h], None, None))
+                shape_terms.append((s, every, n_f + k, d_delta[:, h], d2_delta[:, h], None, None))
         if grid is not None:
             for q, (s, (k1, k2)) in enumerate(zip(self.grid.sample, self.grid.alpha)):
-                shape_terms.append((s, n_f + k1, grid[1][:, q], None, n_f + k2, grid[3][:, q]))
-                shape_terms.append((s, n_f + k2, grid[2][:, q], None, None, None))
-        for s, p, dm, d2m, partner, d2mixed in shape_terms:
+                b = self.grid.bins[q]
+                shape_terms.append((s, b, n_f + k1, grid[1][:, q], None, n_f + k2, grid[3][:, q]))
+                shape_terms.append((s, b, n_f + k2, grid[2][:, q], None, None, None))
+        for s, b, p, dm, d2m, partner, d2mixed in shape_terms:
             cs = c[:, s]
-            v = np.sum(gw[:, s] * dm, axis=1)
-            jac[:, p] += cs[:, None] * g_sb[:, s] * dm
-            jac_a[:, p] += cs[:, None] * x[s] * dm
+            gw_s = gw[:, s, b]
+            v = np.sum(gw_s * dm, axis=1)
+            jac[:, p, b] += cs[:, None] * g_sb[:, s, b] * dm
+            jac_a[:, p, b] += cs[:, None] * x[s, b] * dm
             hess2[:, :, p] += dc[:, :, s] * v[:, None]
             hess2[:, p, :] += dc[:, :, s] * v[:, None]
             if d2m is not None:
-                hess2[:, p, p] += cs * np.sum(gw[:, s] * d2m, axis=1)
+                hess2[:, p, p] += cs * np.sum(gw_s * d2m, axis=1)
             if partner is not None:
-                mixed = cs * np.sum(gw[:, s] * d2mixed, axis=1)
+                mixed = cs * np.sum(gw_s * d2mixed, axis=1)
                 hess2[:, p, partner] += mixed
                 hess2[:, partner, p] += mixed
         grad = (jac @ u[:, :, None])[:, :, 0]

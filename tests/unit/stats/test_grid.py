@@ -129,6 +129,41 @@ def test_fit_finds_the_minimum_of_the_kinked_likelihood(model) -> None:
             assert sub.nll[0] >= fit.nll[0] - 1e-6
 
 
+def test_grid_sample_in_a_later_channel_fills_only_its_bins() -> None:
+    """A grid sample whose channel follows another (bins 2-4 of 5): counts there, derivatives exact."""
+    grid = _grid()
+    ws = _workspace(grid)
+    ws["channels"].insert(
+        0,
+        {
+            "name": "cr",  # pyhf orders channels by name: cr's two bins come first
+            "samples": [
+                {
+                    "name": "bkg",
+                    "data": [20.0, 30.0],
+                    "modifiers": [{"name": "rate", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}],
+                }
+            ],
+        },
+    )
+    ws["observations"].insert(0, {"name": "cr", "data": [22.0, 27.0]})
+    m = build_model(ws, None, grids={("sr", "bkg"): SampleGrid(("a", "b"), AXIS, grid)})
+    interp = RegularGridInterpolator((AXIS, AXIS), grid, method="linear", bounds_error=False, fill_value=None)
+    th = _theta(m, a=-0.7, b=1.3, rate=0.4)
+    c = m.scales(th[None])[0]  # rows: cr/bkg, sr/signal, sr/bkg
+    expected = m.expected(th[None])[0]
+    np.testing.assert_allclose(expected[:2], c[0] * np.array([20.0, 30.0]), rtol=1e-12)
+    sr = expected[2:]
+    np.testing.assert_allclose(sr, c[1] * np.array([0.5, 2.0, 1.0]) + c[2] * interp([[-0.7, 1.3]])[0], rtol=1e-12)
+    data, aux = m.observed[None], np.array([[0.1, -0.2, 0.3]])
+    _, grad, _ = m.derivatives(th[None], data, aux)
+    for i in range(th.size):
+        d = np.zeros_like(th)
+        d[i] = 1e-6
+        num = (m.nll((th + d)[None], data, aux)[0] - m.nll((th - d)[None], data, aux)[0]) / 2e-6
+        assert grad[0, i] == pytest.approx(num, rel=1e-6, abs=1e-7)
+
+
 def test_bad_grids_are_refused() -> None:
     grid = _grid()
     ws = _workspace(grid)
