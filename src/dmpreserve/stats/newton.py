@@ -94,6 +94,7 @@ def _minimize_chunk(
     model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.ndarray, *, fix_poi: bool, max_iter: int, tol: float
 ) -> NewtonMinimum:
     lower, upper = model.lower, model.upper
+    kinks = _kinks(model)
     theta = np.clip(init.copy(), lower, upper)
     n_rows, n_par = theta.shape
     active_rows = np.ones(n_rows, bool)
@@ -108,6 +109,8 @@ def _minimize_chunk(
         free = np.ones((rows.size, n_par), bool)
         if fix_poi:
             free[:, 0] = False
+        if kinks is not None:
+            free &= ~_one_sided(model, th, data[rows], aux[rows], grad, hess, kinks)
         free &= ~(((th <= lower) & (grad > 0)) | ((th >= upper) & (grad < 0)))
         grad = np.where(free, grad, 0.0)
         mask2 = free[:, :, None] & free[:, None, :]
@@ -118,9 +121,10 @@ def _minimize_chunk(
         step = np.where(free, step, 0.0)
         predicted = -np.einsum("ri,ri->r", grad, step)  # > 0
         scale = np.ones(rows.size)
-        new = np.clip(th + step, lower, upper)
+        lo, hi = (lower, upper) if kinks is None else _cell_limits(th, step, lower, upper, kinks)
+        new = np.clip(th + step, lo, hi)
         f_new = model.nll(new, data[rows], aux[rows])
-        _halve(model, th, step, f0, data[rows], aux[rows], new, f_new, scale)
+        _halve(model, th, step, f0, data[rows], aux[rows], new, f_new, scale, lo, hi)
         bad = ~(f_new <= f0 + 1e-12 * np.abs(f0))
         new[bad], f_new[bad] = th[bad], f0[bad]
         theta[rows], nll[rows] = new, f_new
@@ -131,21 +135,24 @@ def _minimize_chunk(
     return NewtonMinimum(theta=theta, nll=nll, converged=converged)
 
 
-def _halve(model, th, step, f0, data, aux, new, f_new, scale, *, halvings: int = 30, batch: int = 6) -> None:
+def _halve(model, th, step, f0, data, aux, new, f_new, scale, lower, upper, *, halvings=30, batch=6) -> None:
     """Backtracking: for every row whose full step raised the NLL, the largest step 2^-j x step (j = 1 ... halvings)
-    that does not; ``new``, ``f_new`` and ``scale`` are updated in place (a row that finds none keeps j = halvings).
+    that does not, clipped to ``lower``/``upper`` ((P,) or per row (R, P)); ``new``, ``f_new`` and ``scale`` are
+    updated in place (a row that finds none keeps j = halvings).
 
     The same result as halving one step at a time, but ``batch`` halvings of all the rows still searching are
     evaluated in one call of the NLL (rows stuck at a kink of a grid sample can need 20 halvings).
     """
-    lower, upper = model.lower, model.upper
+    lower, upper = np.broadcast_to(lower, th.shape), np.broadcast_to(upper, th.shape)
     for first in range(1, halvings + 1, batch):
         bad = np.flatnonzero(~(f_new <= f0 + 1e-12 * np.abs(f0)))
         if bad.size == 0:
             return
         js = np.arange(first, min(first + batch, halvings + 1))
         trial_scale = 0.5**js  # (J,)
-        trial = np.clip(th[bad, None] + trial_scale[None, :, None] * step[bad, None], lower, upper)  # (N, J, P)
+        trial = np.clip(  # (N, J, P)
+            th[bad, None] + trial_scale[None, :, None] * step[bad, None], lower[bad, None], upper[bad, None]
+        )
         n_bad, n_j = bad.size, js.size
         f = model.nll(
             trial.reshape(n_bad * n_j, -1), np.repeat(data[bad], n_j, axis=0), np.repeat(aux[bad], n_j, axis=0)
@@ -156,3 +163,68 @@ def _halve(model, th, step, f0, data, aux, new, f_new, scale, *, halvings: int =
         new[bad] = trial[rows, pick]
         f_new[bad] = f[rows, pick]
         scale[bad] = trial_scale[pick]
+
+
+#: How far beside an anchor the derivatives of the cell on its left are taken (the anchors are O(1)).
+KINK_NUDGE = 1e-9
+
+
+def _kinks(model: BinnedModel) -> tuple[np.ndarray, np.ndarray] | None:
+    """(parameter indices, interior anchors) of the model's grid samples (:mod:`dmpreserve.stats.grid`), whose
+    counts have kinks at the interior anchors; None for a model without grid samples."""
+    grid = getattr(model, "grid", None)
+    if grid is None or grid.axis.size < 3:
+        return None
+    return np.unique(grid.alpha) + model.n_factors, grid.axis[1:-1]
+
+
+def _one_sided(model, th, data, aux, grad, hess, kinks) -> np.ndarray:
+    """At a kink, the one-sided derivatives of the side the row moves to; which (row, parameter) sit at a kink
+    that is their minimum (to be held there this iteration, like a parameter at a bound), shape (R, P).
+
+    The model's derivatives at an anchor are those of the cell on its right.  For rows with a grid parameter
+    exactly on an interior anchor the cell on the left is evaluated too: if the NLL rises on both sides the
+    parameter is held; if it falls to the left, ``grad`` and ``hess`` are replaced (in place) by those of the left
+    cell.  Without this, a minimum on an anchor is approached by ever shorter steps (dozens of iterations).
+    """
+    idx, anchors = kinks
+    t = th[:, idx]
+    nearest = anchors[np.argmin(np.abs(t[..., None] - anchors), axis=-1)]
+    at = np.abs(t - nearest) <= 1e-12
+    held = np.zeros(th.shape, bool)
+    rows = np.flatnonzero(at.any(axis=1))
+    if rows.size == 0:
+        return held
+    a = at[rows]
+    left = th[rows].copy()
+    left[:, idx] -= np.where(a, KINK_NUDGE, 0.0)
+    g_left = model.derivatives(left, data[rows], aux[rows])[1][:, idx]
+    g_right = grad[rows][:, idx]
+    minimum = a & (g_right >= 0) & (g_left <= 0)
+    go_left = a & (g_left > 0) & ((g_right >= 0) | (g_left > -g_right))  # the steeper side at a maximum
+    held_rows = np.zeros((rows.size, th.shape[1]), bool)
+    held_rows[:, idx] = minimum
+    held[rows] = held_rows
+    need = go_left.any(axis=1)
+    if need.any():
+        sub = rows[need]
+        point = th[sub].copy()
+        point[:, idx] -= np.where(go_left[need], KINK_NUDGE, 0.0)
+        _, grad[sub], hess[sub] = model.derivatives(point, data[sub], aux[sub])
+    return held
+
+
+def _cell_limits(th, step, lower, upper, kinks) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row bounds (R, P) of a step: the parameters' bounds, and for grid parameters the next interior anchor
+    in the step's direction (a step stops on a kink; the next iteration sees the derivatives beyond it)."""
+    idx, anchors = kinks
+    lo = np.repeat(lower[None], th.shape[0], axis=0)
+    hi = np.repeat(upper[None], th.shape[0], axis=0)
+    ext = np.concatenate([[-np.inf], anchors, [np.inf]])
+    t = th[:, idx]
+    above = ext[np.searchsorted(anchors, t, side="right") + 1]
+    below = ext[np.searchsorted(anchors, t, side="left")]
+    s = step[:, idx]
+    hi[:, idx] = np.where(s > 0, np.minimum(hi[:, idx], above), hi[:, idx])
+    lo[:, idx] = np.where(s < 0, np.maximum(lo[:, idx], below), lo[:, idx])
+    return lo, hi

@@ -171,3 +171,30 @@ def test_bad_grids_are_refused() -> None:
         build_model(ws, None, grids={("sr", "bkg"): SampleGrid(("a", "b"), AXIS, grid[:, :, :2])})
     with pytest.raises(InvalidWorkspace, match="does not have"):
         build_model(ws, None, grids={("sr", "nope"): SampleGrid(("a", "b"), AXIS, grid)})
+
+
+def _kink_model() -> object:
+    """One bin: counts 10 + 10 |a - 1| on the grid (no effect of b), 8 observed: the minimum of
+    nu - n ln nu + a^2 / 2 lies exactly on the anchor a = 1 (left derivative -1, right +3)."""
+    a, _ = np.meshgrid(AXIS, AXIS, indexing="ij")
+    grid = (10.0 + 10.0 * np.abs(a - 1.0))[..., None]
+    ws = _workspace(grid[..., [0, 0, 0]])
+    ws["channels"][0]["samples"][0]["data"] = [1e-3] * 3
+    ws["observations"][0]["data"] = [8.0, 8.0, 8.0]
+    return build_model(ws, None, grids={("sr", "bkg"): SampleGrid(("a", "b"), AXIS, grid[..., [0, 0, 0]])})
+
+
+@pytest.mark.parametrize("start", [-2.5, -0.3, 0.0, 0.7, 1.0, 1.6, 2.9])
+def test_a_minimum_on_an_anchor_is_reached_exactly(start) -> None:
+    """The minimiser stops a step on a kink and holds a parameter whose NLL rises on both sides of it (else it
+    creeps towards the anchor by ever shorter steps and may not converge in max_iter)."""
+    m = _kink_model()
+    th = _theta(m, a=start, b=0.4, rate=0.0, mu=0.0)
+    fit = minimize(m, m.observed, m.nominal_aux, th[None], fix_poi=True, max_iter=25)
+    assert fit.converged.all()
+    assert fit.theta[0, m.param_names.index("a")] == pytest.approx(1.0, abs=1e-12)
+    scan = np.linspace(0.9, 1.1, 2001)
+    rows = np.repeat(fit.theta, scan.size, axis=0)
+    rows[:, m.param_names.index("a")] = scan
+    n = scan.size
+    assert fit.nll[0] <= m.nll(rows, np.tile(m.observed, (n, 1)), np.tile(m.nominal_aux, (n, 1))).min() + 1e-12

@@ -51,7 +51,7 @@ def test_batched_halving_picks_the_same_step_as_one_halving_at_a_time() -> None:
     new = np.clip(th + step, model.lower, model.upper)
     f_new = model.nll(new, data, aux)
     scale = np.ones(n)
-    _halve(model, th, step, f0, data, aux, new, f_new, scale)
+    _halve(model, th, step, f0, data, aux, new, f_new, scale, model.lower, model.upper)
     np.testing.assert_array_equal(scale, want_scale)
     np.testing.assert_array_equal(new, want_new)
     np.testing.assert_array_equal(f_new, want_f)
