@@ -110,7 +110,8 @@ def _minimize_chunk(
         if fix_poi:
             free[:, 0] = False
         if kinks is not None:
-            free &= ~_one_sided(model, th, data[rows], aux[rows], grad, hess, kinks)
+            held, side, snapped = _one_sided(model, th, data[rows], aux[rows], grad, hess, kinks)
+            free &= ~held
         free &= ~(((th <= lower) & (grad > 0)) | ((th >= upper) & (grad < 0)))
         grad = np.where(free, grad, 0.0)
         mask2 = free[:, :, None] & free[:, None, :]
@@ -119,9 +120,15 @@ def _minimize_chunk(
         evals = np.maximum(np.abs(evals), 1e-8)
         step = -np.einsum("rij,rj->ri", evecs, np.einsum("rji,rj->ri", evecs, grad) / evals)
         step = np.where(free, step, 0.0)
+        lo, hi = lower, upper
+        if kinks is not None:  # stay in the cell whose derivatives were used, stop on the next anchor
+            k = kinks[0]
+            step[:, k] = np.where(
+                side < 0, np.minimum(step[:, k], 0.0), np.where(side > 0, np.maximum(step[:, k], 0.0), step[:, k])
+            )
+            lo, hi = _cell_limits(snapped, step[:, k], lower, upper, kinks)
         predicted = -np.einsum("ri,ri->r", grad, step)  # > 0
         scale = np.ones(rows.size)
-        lo, hi = (lower, upper) if kinks is None else _cell_limits(th, step, lower, upper, kinks)
         new = np.clip(th + step, lo, hi)
         f_new = model.nll(new, data[rows], aux[rows])
         _halve(model, th, step, f0, data[rows], aux[rows], new, f_new, scale, lo, hi)
@@ -165,7 +172,9 @@ def _halve(model, th, step, f0, data, aux, new, f_new, scale, lower, upper, *, h
         scale[bad] = trial_scale[pick]
 
 
-#: How far beside an anchor the derivatives of the cell on its left are taken (the anchors are O(1)).
+#: A grid parameter this close to an interior anchor is on it (the anchors are O(1)).
+KINK_ATOL = 1e-10
+#: How far beside an anchor the derivatives of the cell on either side are taken.
 KINK_NUDGE = 1e-9
 
 
@@ -178,53 +187,58 @@ def _kinks(model: BinnedModel) -> tuple[np.ndarray, np.ndarray] | None:
     return np.unique(grid.alpha) + model.n_factors, grid.axis[1:-1]
 
 
-def _one_sided(model, th, data, aux, grad, hess, kinks) -> np.ndarray:
-    """At a kink, the one-sided derivatives of the side the row moves to; which (row, parameter) sit at a kink
-    that is their minimum (to be held there this iteration, like a parameter at a bound), shape (R, P).
+def _one_sided(model, th, data, aux, grad, hess, kinks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-sided derivatives at kinks.
 
-    The model's derivatives at an anchor are those of the cell on its right.  For rows with a grid parameter
-    exactly on an interior anchor the cell on the left is evaluated too: if the NLL rises on both sides the
-    parameter is held; if it falls to the left, ``grad`` and ``hess`` are replaced (in place) by those of the left
-    cell.  Without this, a minimum on an anchor is approached by ever shorter steps (dozens of iterations).
+    The model's derivatives at an anchor are those of the cell on its right.  For rows with a grid parameter on
+    an interior anchor (within ``KINK_ATOL``) the cell on the left is evaluated too: a parameter whose NLL rises
+    on both sides is held there for this iteration (like a parameter at a bound); one whose NLL falls to the left
+    moves left, and ``grad``/``hess`` are replaced (in place) by those of the cell the row moves into.  Without
+    this, a minimum on an anchor is approached by ever shorter steps (dozens of iterations).
+
+    Returns:
+        held (R, P); side (R, Q) of each grid parameter: -1 moves left, +1 moves right from its anchor, 0 held
+        or inside a cell; the grid parameters with those on an anchor set exactly to it (R, Q).
     """
     idx, anchors = kinks
     t = th[:, idx]
     nearest = anchors[np.argmin(np.abs(t[..., None] - anchors), axis=-1)]
-    at = np.abs(t - nearest) <= 1e-12
+    at = np.abs(t - nearest) <= KINK_ATOL
+    snapped = np.where(at, nearest, t)
     held = np.zeros(th.shape, bool)
+    side = np.zeros(t.shape, int)
     rows = np.flatnonzero(at.any(axis=1))
     if rows.size == 0:
-        return held
+        return held, side, snapped
     a = at[rows]
     left = th[rows].copy()
-    left[:, idx] -= np.where(a, KINK_NUDGE, 0.0)
+    left[:, idx] = np.where(a, nearest[rows] - KINK_NUDGE, left[:, idx])
     g_left = model.derivatives(left, data[rows], aux[rows])[1][:, idx]
     g_right = grad[rows][:, idx]
     minimum = a & (g_right >= 0) & (g_left <= 0)
-    go_left = a & (g_left > 0) & ((g_right >= 0) | (g_left > -g_right))  # the steeper side at a maximum
+    go_left = a & ~minimum & (g_left > 0) & ((g_right >= 0) | (g_left > -g_right))  # the steeper side at a maximum
     held_rows = np.zeros((rows.size, th.shape[1]), bool)
     held_rows[:, idx] = minimum
     held[rows] = held_rows
-    need = go_left.any(axis=1)
-    if need.any():
-        sub = rows[need]
-        point = th[sub].copy()
-        point[:, idx] -= np.where(go_left[need], KINK_NUDGE, 0.0)
-        _, grad[sub], hess[sub] = model.derivatives(point, data[sub], aux[sub])
-    return held
+    side[rows] = np.where(go_left, -1, np.where(a & ~minimum, 1, 0))
+    point = th[rows].copy()  # the derivatives of the quadrant the row moves into
+    point[:, idx] = np.where(
+        a, np.where(go_left, nearest[rows] - KINK_NUDGE, nearest[rows] + KINK_NUDGE), point[:, idx]
+    )
+    _, grad[rows], hess[rows] = model.derivatives(point, data[rows], aux[rows])
+    return held, side, snapped
 
 
-def _cell_limits(th, step, lower, upper, kinks) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row bounds (R, P) of a step: the parameters' bounds, and for grid parameters the next interior anchor
-    in the step's direction (a step stops on a kink; the next iteration sees the derivatives beyond it)."""
+def _cell_limits(t, step, lower, upper, kinks) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row bounds (R, P) of a step: the parameters' bounds, and for the grid parameters at ``t`` (R, Q) the
+    next interior anchor in the direction of their ``step`` (R, Q): a step stops on a kink, and the next
+    iteration sees the derivatives beyond it."""
     idx, anchors = kinks
-    lo = np.repeat(lower[None], th.shape[0], axis=0)
-    hi = np.repeat(upper[None], th.shape[0], axis=0)
+    lo = np.repeat(lower[None], t.shape[0], axis=0)
+    hi = np.repeat(upper[None], t.shape[0], axis=0)
     ext = np.concatenate([[-np.inf], anchors, [np.inf]])
-    t = th[:, idx]
     above = ext[np.searchsorted(anchors, t, side="right") + 1]
     below = ext[np.searchsorted(anchors, t, side="left")]
-    s = step[:, idx]
-    hi[:, idx] = np.where(s > 0, np.minimum(hi[:, idx], above), hi[:, idx])
-    lo[:, idx] = np.where(s < 0, np.maximum(lo[:, idx], below), lo[:, idx])
+    hi[:, idx] = np.where(step > 0, np.minimum(hi[:, idx], above), hi[:, idx])
+    lo[:, idx] = np.where(step < 0, np.maximum(lo[:, idx], below), lo[:, idx])
     return lo, hi

@@ -249,8 +249,16 @@ def test_toy_limits_on_the_release(tmp_path) -> None:
     assert again == got  # fixed seeds
 
 
-def _exact_setup(mass_gev: float, *, fix_yields: bool = False):
-    """The release, its workspace (yields profiled or fixed), the SI patch at ``mass_gev`` and the exact model."""
+@pytest.fixture(scope="module")
+def release():
+    """The release read once for the tests below (reading its 6,762 templates takes ~15 s)."""
+    if not RELEASE.is_dir():
+        pytest.skip("XENONnT 2026 release not available")
+    return read_release(RELEASE)
+
+
+def _exact_setup(release, mass_gev: float, *, fix_yields: bool = False):
+    """The release's workspace (yields profiled or fixed), the SI patch at ``mass_gev`` and the exact model."""
     from release_exact import ExactReleaseModel
 
     from dmpreserve.physics.halo import StandardHalo
@@ -258,7 +266,6 @@ def _exact_setup(mass_gev: float, *, fix_yields: bool = False):
     from dmpreserve.reinterpret import xenonnt
     from dmpreserve.reinterpret.release_kit import make_patchset, nr_model_weights
 
-    release = read_release(RELEASE)
     ws = xenonnt.build_workspace(release, fix_yields=fix_yields)
     w = nr_model_weights(model_from_dict({"model": "si"}), mass_gev, StandardHalo(), release.mono_energies_kev)
     mono = xenonnt.mono_document(release)
@@ -272,7 +279,7 @@ def _exact_setup(mass_gev: float, *, fix_yields: bool = False):
 
 
 @pytest.mark.skipif(not RELEASE.is_dir(), reason="XENONnT 2026 release not available")
-def test_exact_grid_likelihood_agrees_with_pyhf_where_both_are_exact() -> None:
+def test_exact_grid_likelihood_agrees_with_pyhf_where_both_are_exact(release) -> None:
     """The bilinear-grid reference (tests/helpers/release_exact.py) vs pyhf: on the grid's +-1 anchors, where the
     kit's normsys x histosys reproduce the grid bin by bin, the expected counts agree; with the yields fixed the
     two likelihoods are the same and so are the asymptotic limits (fast engine vs scipy fits)."""
@@ -281,7 +288,7 @@ def test_exact_grid_likelihood_agrees_with_pyhf_where_both_are_exact() -> None:
 
     from dmpreserve.reinterpret.release_kit import patch_limit
 
-    ws, patch, exact = _exact_setup(6.0)
+    ws, patch, exact = _exact_setup(release, 6.0)
     model = pyhf.Workspace(ws).model(patches=[patch["patch"]])
     names = model.config.par_order
     for t_ly, t_qy in ((0.0, 0.0), (1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)):
@@ -295,7 +302,7 @@ def test_exact_grid_likelihood_agrees_with_pyhf_where_both_are_exact() -> None:
         np.testing.assert_allclose(
             np.concatenate(exact.expected(theta)), model.expected_actualdata(pars), rtol=1e-9, atol=1e-12
         )
-    ws0, patch0, exact0 = _exact_setup(6.0, fix_yields=True)
+    ws0, patch0, exact0 = _exact_setup(release, 6.0, fix_yields=True)
     ref = asymptotic_limits(exact0)
     fast = patch_limit(ws0, patch0, reference=1.0)
     assert fast.mu_unconstrained == pytest.approx(ref["observed"], rel=1e-5)
@@ -304,7 +311,7 @@ def test_exact_grid_likelihood_agrees_with_pyhf_where_both_are_exact() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not RELEASE.is_dir(), reason="XENONnT 2026 release not available")
-def test_yield_morphing_against_the_release_interpolation() -> None:
+def test_yield_morphing_against_the_release_interpolation(release) -> None:
     """Against the scipy evaluation of the release's bilinear grid interpolation (10 GeV, asymptotic):
 
     * the fast engine with the release's grids (``release_grids``) is the same likelihood: limits to 1e-5;
@@ -318,9 +325,8 @@ def test_yield_morphing_against_the_release_interpolation() -> None:
     from dmpreserve.reinterpret import xenonnt
     from dmpreserve.reinterpret.release_kit import nr_model_weights, patch_limit
 
-    ws, patch, exact = _exact_setup(10.0)
+    ws, patch, exact = _exact_setup(release, 10.0)
     ref = asymptotic_limits(exact)
-    release = read_release(RELEASE)
     w = nr_model_weights(model_from_dict({"model": "si"}), 10.0, StandardHalo(), release.mono_energies_kev)
     grids = xenonnt.release_grids(xenonnt.grid_document(release), patch, w)
     grid = patch_limit(ws, patch, reference=1.0, grids=grids)
@@ -329,3 +335,29 @@ def test_yield_morphing_against_the_release_interpolation() -> None:
     kit = patch_limit(ws, patch, reference=1.0)
     assert kit.mu_unconstrained == pytest.approx(ref["observed"], rel=0.03)
     assert kit.mu_expected[2] == pytest.approx(ref["median"], rel=0.03)
+
+
+@pytest.mark.skipif(not RELEASE.is_dir(), reason="XENONnT 2026 release not available")
+def test_toy_fits_with_the_release_morphing_all_converge(release) -> None:
+    """6000 toy fits (free and at mu = 2) of the release's own bilinear likelihood at 5 GeV converge: minima on
+    grid anchors and corners are handled as kinks (``stats.newton``).  Measured: 0 of 6000 unconverged; 3 before
+    kinks were handled (step halving towards the anchor), 10 with a first version that mixed the derivatives of
+    one quadrant with a step into another."""
+    from dmpreserve.physics.halo import StandardHalo
+    from dmpreserve.physics.signal_models import model_from_dict
+    from dmpreserve.reinterpret import xenonnt
+    from dmpreserve.reinterpret.release_kit import nr_model_weights
+    from dmpreserve.stats.model import build_model
+    from dmpreserve.stats.newton import minimize
+    from dmpreserve.stats.toys import background_theta, generate
+
+    ws, patch, _ = _exact_setup(release, 5.0)
+    w = nr_model_weights(model_from_dict({"model": "si"}), 5.0, StandardHalo(), release.mono_energies_kev)
+    model = build_model(ws, patch, grids=xenonnt.release_grids(xenonnt.grid_document(release), patch, w))
+    truth = background_theta(model)
+    for seed in range(3):
+        data, aux = generate(model, truth, 1000, np.random.default_rng(seed))
+        init = np.repeat(model.init[None], 1000, axis=0)
+        assert minimize(model, data, aux, init, fix_poi=False).converged.all()
+        init[:, 0] = 2.0
+        assert minimize(model, data, aux, init, fix_poi=True).converged.all()

@@ -173,11 +173,14 @@ def test_bad_grids_are_refused() -> None:
         build_model(ws, None, grids={("sr", "nope"): SampleGrid(("a", "b"), AXIS, grid)})
 
 
-def _kink_model() -> object:
+def _kink_model(corner: bool = False) -> object:
     """One bin: counts 10 + 10 |a - 1| on the grid (no effect of b), 8 observed: the minimum of
-    nu - n ln nu + a^2 / 2 lies exactly on the anchor a = 1 (left derivative -1, right +3)."""
-    a, _ = np.meshgrid(AXIS, AXIS, indexing="ij")
-    grid = (10.0 + 10.0 * np.abs(a - 1.0))[..., None]
+    nu - n ln nu + a^2 / 2 lies exactly on the anchor a = 1 (left derivative -1, right +3).  With ``corner``
+    the counts are 10 + 10 |a - 1| + 8 |b + 1| + 3 |a - 1| |b + 1|: the minimum is the corner (1, -1)."""
+    a, b = np.meshgrid(AXIS, AXIS, indexing="ij")
+    grid = (10.0 + 10.0 * np.abs(a - 1.0) + corner * (8.0 * np.abs(b + 1.0) + 3.0 * np.abs(a - 1) * np.abs(b + 1)))[
+        ..., None
+    ]
     ws = _workspace(grid[..., [0, 0, 0]])
     ws["channels"][0]["samples"][0]["data"] = [1e-3] * 3
     ws["observations"][0]["data"] = [8.0, 8.0, 8.0]
@@ -198,3 +201,15 @@ def test_a_minimum_on_an_anchor_is_reached_exactly(start) -> None:
     rows[:, m.param_names.index("a")] = scan
     n = scan.size
     assert fit.nll[0] <= m.nll(rows, np.tile(m.observed, (n, 1)), np.tile(m.nominal_aux, (n, 1))).min() + 1e-12
+
+
+def test_a_minimum_on_a_corner_of_the_grid_is_reached_from_anchors_and_cells() -> None:
+    """Both grid parameters on kinks at the minimum, starts on anchors, edges and inside cells (a row at two
+    anchors must move within the quadrant whose derivatives it used)."""
+    m = _kink_model(corner=True)
+    starts = [(x, y) for x in (-2.0, -1.0, 0.0, 0.5, 1.0, 2.0, 2.6) for y in (-2.4, -2.0, -1.0, -0.5, 0.0, 1.0, 2.0)]
+    th = np.array([_theta(m, a=x, b=y, rate=0.0, mu=0.0) for x, y in starts])
+    fit = minimize(m, m.observed, m.nominal_aux, th, fix_poi=True, max_iter=25)
+    assert fit.converged.all()
+    np.testing.assert_allclose(fit.theta[:, m.param_names.index("a")], 1.0, atol=1e-12)
+    np.testing.assert_allclose(fit.theta[:, m.param_names.index("b")], -1.0, atol=1e-12)
