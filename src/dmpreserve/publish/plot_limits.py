@@ -7,7 +7,9 @@ experiment or label, the exposure [t yr] and the statistical convention; mock da
 (:data:`dmpreserve.artifacts.limits.MOCK_DATA_TEXT`).  Conventions (Baxter et al., EPJC 81 (2021) 907):
 unconstrained Neyman (PLR) limit, power-constrained limit (PCL) at a critical power π_crit, or CLs.
 
-Styles differ in line style, width and marker as well as colour, so the plot reads in grayscale too.
+Styles differ in line style, width and marker as well as colour, so the plot reads in grayscale too.  A published
+curve of a known experiment has that experiment's colour in every figure
+(:data:`dmpreserve.publish.plots.EXPERIMENT_COLORS`).
 Masses in GeV/c², cross sections in cm² (or the result's strength unit).
 """
 
@@ -27,8 +29,10 @@ from dmpreserve.publish.plots import (
     BAND_1SIGMA_COLOR,
     BAND_2SIGMA_COLOR,
     MASS_LABEL,
+    REFERENCE_COLORS,
     XSEC_LABEL,
     clip_to_range,
+    experiment_color,
     same_length,
 )
 
@@ -46,13 +50,15 @@ RESULT_STYLES = (
     ("#d55e00", "-.", 2.0, "s"),
     ("#009e73", ":", 2.2, "^"),
 )
-#: Published-curve styles: Okabe-Ito colours of distinct lightness, each with its own dash pattern and marker.
-REFERENCE_STYLES = (
-    ("#cc79a7", (0, (6, 2)), 1.6, "v"),
-    ("#e69f00", (0, (2, 1.5)), 1.8, "D"),
-    ("#56b4e9", (0, (6, 2, 1, 2)), 1.6, "P"),
-    ("#7f7f7f", (0, (1, 1)), 1.8, "X"),
-    ("#8c564b", (0, (8, 2, 1, 2, 1, 2)), 1.6, "*"),
+#: Published-curve styles (colour, dash pattern, width, marker); the colour gives way to the experiment's
+#: (:data:`dmpreserve.publish.plots.EXPERIMENT_COLORS`) when the label names one.
+REFERENCE_STYLES = tuple(
+    zip(
+        REFERENCE_COLORS,
+        ((0, (6, 2)), (0, (2, 1.5)), (0, (6, 2, 1, 2)), (0, (1, 1)), (0, (8, 2, 1, 2, 1, 2))),
+        (1.6, 1.8, 1.6, 1.8, 1.6),
+        ("v", "D", "P", "X", "*"),
+    )
 )
 DEFAULT_TITLE = "SI WIMP–nucleon, 90% CL upper limits"
 
@@ -179,6 +185,7 @@ def plot_limits(
     n_drawn = 0
     for i, (curve, (m, v, _)) in enumerate(zip(references, refs)):
         color, style, width, marker = REFERENCE_STYLES[i % len(REFERENCE_STYLES)]
+        color = experiment_color(curve.label) or color
         cm, cv = clip_to_range(m, v, lo, hi)
         if cm.size == 0:
             continue  # outside the plotted masses (e.g. a light-DM curve on a high-mass plot): legend says so

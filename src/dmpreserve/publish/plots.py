@@ -36,6 +36,20 @@ PULL_LABEL = r"$(\hat{\theta} - \theta_0)\,/\,\Delta\theta$"
 #: Brazil-band colours (HEP convention: green ±1σ, yellow ±2σ).
 BAND_1SIGMA_COLOR = "#00cc00"
 BAND_2SIGMA_COLOR = "#ffcc00"
+#: One colour per experiment in every figure (pipeline limit plot, ``plot-limits``, ``combine``): a curve whose
+#: label starts with the name (case, spaces, "-" and "_" ignored) is drawn in it; its line style still tells
+#: curves of one experiment apart.  Okabe-Ito-like colours, none of them the results' (black, blue, vermillion,
+#: green) or the bands' (green, yellow).
+EXPERIMENT_COLORS = (
+    ("xenonnt", "#56b4e9"),
+    ("xenon1t", "#7f7f7f"),
+    ("lz", "#e69f00"),
+    ("lux", "#8c564b"),
+    ("pandax", "#cc79a7"),
+    ("darkside", "#882255"),
+)
+#: Colours of other reference curves (in turn; Paul Tol's muted scheme), none of them an experiment's.
+REFERENCE_COLORS = ("#aa4499", "#999933", "#44aa99", "#332288", "#cc6677")
 
 #: Fractions of the total signal enclosed by the signal contours in :func:`plot_analysis_space`.
 SIGNAL_CONTOUR_FRACTIONS = (0.5, 0.9)
@@ -77,6 +91,15 @@ LIMIT_CURVE_COLUMNS = (
     "expected_p2sigma_cm2",
     *(c[0] for c in EXTRA_LIMIT_CURVES),
 )
+
+
+def experiment_color(label: str) -> str | None:
+    """The fixed colour of the experiment a curve label names (:data:`EXPERIMENT_COLORS`), or None.
+
+    E.g. "LZ WS2022 published", "lz_ws2022 alone" -> LZ's colour; "XENONnT 2026" -> XENONnT's.
+    """
+    key = "".join(ch for ch in str(label).lower() if ch not in " -_")
+    return next((color for name, color in EXPERIMENT_COLORS if key.startswith(name)), None)
 
 
 def clip_to_range(masses: np.ndarray, limits: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +212,6 @@ def plot_limit_curve(
     )
 
     styles = ("-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)))
-    colors = ("tab:purple", "tab:brown", "tab:cyan", "tab:olive", "tab:pink")
     refs = []
     for idx, ref in enumerate(references):
         try:
@@ -210,7 +232,7 @@ def plot_limit_curve(
         (line,) = ax.plot(
             rm,
             rl,
-            color=colors[idx % len(colors)],
+            color=experiment_color(ref_label) or REFERENCE_COLORS[idx % len(REFERENCE_COLORS)],
             linestyle=styles[idx % len(styles)],
             linewidth=1.5,
             label=str(ref_label),

@@ -214,3 +214,40 @@ def test_pipeline_limit_plot_legend_has_mock_exposure_and_power(monkeypatch: pyt
     legend = _legend(saved[0])
     assert legend[0] == f"Power-constrained limit (PCL at π_crit = 0.16, headline), {MOCK_DATA_TEXT}, 0.908 t yr"
     assert MOCK_DATA_TEXT in saved[0].axes[0].get_title()
+
+
+def _line_colors(fig) -> dict[str, str]:
+    from matplotlib.colors import to_hex
+
+    return {line.get_label(): to_hex(line.get_color()) for line in fig.axes[0].get_lines()}
+
+
+def test_an_experiment_has_one_colour_in_every_figure() -> None:
+    """LZ's curves share LZ's colour whatever their position among the references, in ``plot_limits`` and the
+    pipeline's limit plot; curves of unknown experiments keep the style cycle."""
+    from dmpreserve.publish.plots import EXPERIMENT_COLORS, experiment_color, plot_limit_curve
+
+    colors = dict(EXPERIMENT_COLORS)
+    assert experiment_color("LZ WS2022 published") == experiment_color("lz_ws2022 alone") == colors["lz"]
+    assert experiment_color("XENONnT 2026") == colors["xenonnt"] != experiment_color("XENON1T 2018")
+    assert experiment_color("my model") is None and len(set(colors.values())) == len(colors)
+
+    def ref(label: str) -> LimitCurve:
+        return LimitCurve(label=label, masses_gev=MASS, limits=2 * BASE, convention="unconstrained")
+
+    first = plot_limits([_result()], [ref("LZ WS2022"), ref("XENONnT 2026"), ref("my model")])
+    second = plot_limits([_result()], [ref("XENON1T 2018"), ref("lz_ws2024 alone"), ref("other")])
+    c1 = {k.split(",")[0]: v for k, v in _line_colors(first).items()}
+    c2 = {k.split(",")[0]: v for k, v in _line_colors(second).items()}
+    assert c1["LZ WS2022"] == c2["lz_ws2024 alone"] == colors["lz"]
+    assert c1["XENONnT 2026"] == colors["xenonnt"] and c2["XENON1T 2018"] == colors["xenon1t"]
+    assert c1["my model"] not in colors.values() and c2["other"] not in colors.values()
+    cols = ("limit_cm2", "expected_cm2", "expected_m2sigma_cm2", "expected_m1sigma_cm2")
+    cols += ("expected_p1sigma_cm2", "expected_p2sigma_cm2")
+    pipeline = plot_limit_curve(
+        mass_gev=MASS,
+        **dict.fromkeys(cols, BASE),
+        references=[("mine", MASS, 3 * BASE), ("LZ WS2022 published, unconstrained", MASS, 2 * BASE)],
+    )
+    c3 = _line_colors(pipeline)
+    assert c3["LZ WS2022 published, unconstrained"] == colors["lz"] and c3["mine"] not in colors.values()
