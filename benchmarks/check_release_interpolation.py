@@ -28,13 +28,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
 
-from release_exact import ExactReleaseModel, asymptotic_limits  # noqa: E402
+from release_exact import asymptotic_limits, si_setup  # noqa: E402
 
-from dmpreserve.physics.halo import StandardHalo  # noqa: E402
-from dmpreserve.physics.signal_models import model_from_dict  # noqa: E402
 from dmpreserve.reinterpret import xenonnt  # noqa: E402
 from dmpreserve.reinterpret.release import read_release  # noqa: E402
-from dmpreserve.reinterpret.release_kit import make_patchset, nr_model_weights, patch_limit  # noqa: E402
+from dmpreserve.reinterpret.release_kit import patch_limit  # noqa: E402
 
 RELEASE = REPO.parent / "shared" / "reference" / "xenonnt_2026_light_dm"
 
@@ -62,10 +60,7 @@ def main() -> int:
     ap.add_argument("--masses", default=",".join(f"{m:g}" for m in xenonnt.PUBLISHED_SI_MASSES_GEV))
     args = ap.parse_args()
     release = read_release(RELEASE)
-    halo = StandardHalo()
-    si = model_from_dict({"model": "si"})
     ws = xenonnt.build_workspace(release)
-    mono = xenonnt.mono_document(release)
     b8w = xenonnt.b8_weights(release)
     grids = {"rg": [r.rg * r.livetime_t_yr for r in release.runs], "b8": xenonnt.grid_templates(release, b8w)}
     ws_fit = copy.deepcopy(ws)
@@ -76,16 +71,15 @@ def main() -> int:
     print("| mass [GeV] | observed: kit / exact | fitted / exact | median: kit / exact | fitted / exact |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for mass in (float(m) for m in args.masses.split(",")):
-        w = nr_model_weights(si, mass, halo, release.mono_energies_kev)
-        ps, refs, _ = make_patchset(mono, [(mass, w, 1e-45)], label="si", signal_efficiency=False)
-        patch = ps["patches"][0]
+        setup = si_setup(release, mass)
+        patch, w, reference = setup["patch"], setup["weights"], setup["reference"]
         sig = xenonnt.grid_templates(release, w)
         patch_fit = copy.deepcopy(patch)
         for op, g in zip(patch_fit["patch"], sig):
             op["value"] = fitted_factors(op["value"], axis_totals(g * np.sum(op["value"]["data"]) / g[3, 3].sum()))
-        exact = asymptotic_limits(ExactReleaseModel(release, ws, patch, w, b8w))
-        kit = patch_limit(ws, patch, reference=refs[0])
-        fitted = patch_limit(ws_fit, patch_fit, reference=refs[0])
+        exact = asymptotic_limits(setup["exact"])
+        kit = patch_limit(ws, patch, reference=reference)
+        fitted = patch_limit(ws_fit, patch_fit, reference=reference)
         row = [
             kit.mu_unconstrained / exact["observed"],
             fitted.mu_unconstrained / exact["observed"],

@@ -167,3 +167,29 @@ def asymptotic_limits(model: ExactReleaseModel, cl: float = 0.9) -> dict[str, fl
         return float(optimize.brentq(g, mu_hat, hi, xtol=1e-6, rtol=1e-6))
 
     return {"observed": limit(model.observed, aux0), "median": limit(asimov, aux_a)}
+
+
+def si_setup(release: Release, mass_gev: float, *, fix_yields: bool = False) -> dict[str, Any]:
+    """The kit's workspace of ``release`` (yields profiled or fixed), the SI patch at ``mass_gev`` (reference
+    cross section 1e-45 cm2) and this module's exact model of it, for tests and benchmarks.
+
+    Returns:
+        ``workspace``, ``patch``, ``weights`` (mono-energetic template weights of the SI spectrum),
+        ``reference`` (the patch's cross section at mu = 1 [cm2]), ``exact`` (:class:`ExactReleaseModel`).
+    """
+    from dmpreserve.physics.halo import StandardHalo
+    from dmpreserve.physics.signal_models import model_from_dict
+    from dmpreserve.reinterpret import xenonnt
+    from dmpreserve.reinterpret.release_kit import make_patchset, nr_model_weights
+
+    ws = xenonnt.build_workspace(release, fix_yields=fix_yields)
+    w = nr_model_weights(model_from_dict({"model": "si"}), mass_gev, StandardHalo(), release.mono_energies_kev)
+    ps, refs, _ = make_patchset(
+        xenonnt.mono_document(release), [(mass_gev, w, 1e-45)], label="si", signal_efficiency=False
+    )
+    patch = ps["patches"][0]
+    if fix_yields:  # the patch's signal without its yield modifiers
+        for op in patch["patch"]:
+            op["value"]["modifiers"] = [m for m in op["value"]["modifiers"] if m["name"] not in YIELDS]
+    exact = ExactReleaseModel(release, ws, patch, w, xenonnt.b8_weights(release), fix_yields=fix_yields)
+    return {"workspace": ws, "patch": patch, "weights": w, "reference": float(refs[0]), "exact": exact}

@@ -259,23 +259,10 @@ def release():
 
 def _exact_setup(release, mass_gev: float, *, fix_yields: bool = False):
     """The release's workspace (yields profiled or fixed), the SI patch at ``mass_gev`` and the exact model."""
-    from release_exact import ExactReleaseModel
+    from release_exact import si_setup
 
-    from dmpreserve.physics.halo import StandardHalo
-    from dmpreserve.physics.signal_models import model_from_dict
-    from dmpreserve.reinterpret import xenonnt
-    from dmpreserve.reinterpret.release_kit import make_patchset, nr_model_weights
-
-    ws = xenonnt.build_workspace(release, fix_yields=fix_yields)
-    w = nr_model_weights(model_from_dict({"model": "si"}), mass_gev, StandardHalo(), release.mono_energies_kev)
-    mono = xenonnt.mono_document(release)
-    ps, _, _ = make_patchset(mono, [(mass_gev, w, 1e-45)], label="si", signal_efficiency=False)
-    patch = ps["patches"][0]
-    if fix_yields:  # the patch's signal without its yield modifiers
-        for op in patch["patch"]:
-            op["value"]["modifiers"] = [m for m in op["value"]["modifiers"] if m["name"] not in ("t_ly", "t_qy")]
-    exact = ExactReleaseModel(release, ws, patch, w, xenonnt.b8_weights(release), fix_yields=fix_yields)
-    return ws, patch, exact
+    setup = si_setup(release, mass_gev, fix_yields=fix_yields)
+    return setup["workspace"], setup["patch"], setup["exact"]
 
 
 @pytest.mark.skipif(not RELEASE.is_dir(), reason="XENONnT 2026 release not available")
@@ -318,16 +305,14 @@ def test_yield_morphing_against_the_release_interpolation(release) -> None:
     * the kit's pyhf yield modifiers approximate it: observed limit and median within 3% (measured 0.6% and
       1.0%; all masses in benchmarks/check_release_interpolation.py and docs/reinterpretation.md).
     """
-    from release_exact import asymptotic_limits
+    from release_exact import asymptotic_limits, si_setup
 
-    from dmpreserve.physics.halo import StandardHalo
-    from dmpreserve.physics.signal_models import model_from_dict
     from dmpreserve.reinterpret import xenonnt
-    from dmpreserve.reinterpret.release_kit import nr_model_weights, patch_limit
+    from dmpreserve.reinterpret.release_kit import patch_limit
 
-    ws, patch, exact = _exact_setup(release, 10.0)
+    setup = si_setup(release, 10.0)
+    ws, patch, exact, w = setup["workspace"], setup["patch"], setup["exact"], setup["weights"]
     ref = asymptotic_limits(exact)
-    w = nr_model_weights(model_from_dict({"model": "si"}), 10.0, StandardHalo(), release.mono_energies_kev)
     grids = xenonnt.release_grids(xenonnt.grid_document(release), patch, w)
     grid = patch_limit(ws, patch, reference=1.0, grids=grids)
     assert grid.mu_unconstrained == pytest.approx(ref["observed"], rel=1e-5)
@@ -343,16 +328,15 @@ def test_toy_fits_with_the_release_morphing_all_converge(release) -> None:
     grid anchors and corners are handled as kinks (``stats.newton``).  Measured: 0 of 6000 unconverged; 3 before
     kinks were handled (step halving towards the anchor), 10 with a first version that mixed the derivatives of
     one quadrant with a step into another."""
-    from dmpreserve.physics.halo import StandardHalo
-    from dmpreserve.physics.signal_models import model_from_dict
+    from release_exact import si_setup
+
     from dmpreserve.reinterpret import xenonnt
-    from dmpreserve.reinterpret.release_kit import nr_model_weights
     from dmpreserve.stats.model import build_model
     from dmpreserve.stats.newton import minimize
     from dmpreserve.stats.toys import background_theta, generate
 
-    ws, patch, _ = _exact_setup(release, 5.0)
-    w = nr_model_weights(model_from_dict({"model": "si"}), 5.0, StandardHalo(), release.mono_energies_kev)
+    setup = si_setup(release, 5.0)
+    ws, patch, w = setup["workspace"], setup["patch"], setup["weights"]
     model = build_model(ws, patch, grids=xenonnt.release_grids(xenonnt.grid_document(release), patch, w))
     truth = background_theta(model)
     for seed in range(3):
