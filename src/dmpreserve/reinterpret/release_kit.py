@@ -83,7 +83,7 @@ SOURCE = (
 #: Toy settings of ``reinterpret --toys`` on a template-release kit: Neyman thresholds from fresh toys of each
 #: mass, band from background-only toys, generated at the background-only fit to the observed data (pyhf's
 #: convention; toys at the nominal model gave no difference beyond the toys' scatter, docs/reinterpretation.md).
-RELEASE_TOYS = ToySettings(mode="toys", toys_background=300, toys_per_mu=400, seed=20260401)
+RELEASE_TOYS = ToySettings(mode="toys", toys_background=1000, toys_per_mu=400, seed=20260401)
 _MORPHING_TEXT = {
     "release": "yield nuisances t_ly, t_qy by the release's own bilinear interpolation of its 7x7 grid",
     "pyhf": "yield nuisances by the workspace's normsys (code4) + histosys (code4p), as pyhf",
