@@ -39,15 +39,29 @@ class SampleGrid:
 @dataclasses.dataclass(frozen=True, eq=False)
 class GridTerms:
     """The grid samples of a model: sample index (Q,), parameter indices into the alphas (Q, 2), the common
-    anchor axis (n,), each sample's bins in the model (Q, C: the bins of its channel) and, per grid cell, the
-    bilinear coefficients of those bins (Q, n - 1, n - 1, 4, C): v00, v10 - v00, v01 - v00 and the cross term
-    v11 - v10 - v01 + v00 of the cell's corner counts."""
+    anchor axis (n,), each sample's bins in the model (Q, C: the bins of its channel, padded to the largest
+    channel), which of them are real (Q, C) and, per grid cell, the bilinear coefficients of those bins
+    (Q, n - 1, n - 1, 4, C): v00, v10 - v00, v01 - v00 and the cross term v11 - v10 - v01 + v00 of the cell's
+    corner counts (0 in padding)."""
 
     sample: np.ndarray
     alpha: np.ndarray
     axis: np.ndarray
     bins: np.ndarray
+    valid: np.ndarray
     cells: np.ndarray
+
+    def bins_of(self, q: int) -> np.ndarray:
+        """The model's bins of grid sample ``q`` (C_q,)."""
+        return self.bins[q][self.valid[q]]
+
+    def scatter(self, m: np.ndarray, values: np.ndarray) -> None:
+        """Write the grid samples' counts ``values`` (R, Q, C) into the model's yields ``m`` (R, S, B)."""
+        if self.valid.all():
+            m[:, self.sample[:, None], self.bins] = values
+        else:
+            sample = np.broadcast_to(self.sample[:, None], self.bins.shape)
+            m[:, sample[self.valid], self.bins[self.valid]] = values[:, self.valid]
 
     def evaluate(self, alphas: np.ndarray, *, derivatives: bool = True) -> tuple[np.ndarray, ...]:
         """Counts (and derivatives) in the samples' bins at the rows' alphas (R, K).
@@ -94,6 +108,7 @@ def grid_terms(
         raise InvalidWorkspace(f"grid for a sample the model does not have: {missing[0]}", field="grids")
     axis = next(iter(grids.values())).axis
     sample, alpha, bins, cells = [], [], [], []
+    width = max(len(s["data"]) for ch, s in rows if (ch, s["name"]) in grids)
     for i, (ch, s) in enumerate(rows):
         g = grids.get((ch, s["name"]))
         if g is None:
@@ -105,14 +120,16 @@ def grid_terms(
         v00, v10, v01, v11 = v[:-1, :-1], v[1:, :-1], v[:-1, 1:], v[1:, 1:]
         sample.append(i)
         alpha.append([alpha_index[p] for p in g.parameters])
-        bins.append(np.arange(offsets[ch], offsets[ch] + n))
-        cells.append(np.stack([v00, v10 - v00, v01 - v00, v11 - v10 - v01 + v00], axis=2))
-    if len({b.size for b in bins}) != 1:
-        raise InvalidWorkspace("grid samples in channels of different sizes", field="grids")
+        bins.append(offsets[ch] + np.minimum(np.arange(width), n - 1))  # padding repeats the last bin
+        coef = np.zeros((axis.size - 1, axis.size - 1, 4, width))
+        coef[..., :n] = np.stack([v00, v10 - v00, v01 - v00, v11 - v10 - v01 + v00], axis=2)
+        cells.append(coef)
+    bins = np.array(bins, int)
     return GridTerms(
         sample=np.array(sample, int),
         alpha=np.array(alpha, int).reshape(-1, 2),
         axis=np.asarray(axis, float),
-        bins=np.array(bins, int),
+        bins=bins,
+        valid=np.array([np.arange(width) < len(s["data"]) for ch, s in rows if (ch, s["name"]) in grids]),
         cells=np.array(cells),
     )

@@ -236,7 +236,7 @@ class BinnedModel:
                 m[:, s] += delta[:, h]
         if self.grid is not None:
             grid = self.grid.evaluate(theta[:, self.n_factors :], derivatives=derivatives)
-            m[:, self.grid.sample[:, None], self.grid.bins] = grid[0]
+            self.grid.scatter(m, grid[0])
         return m, coef, grid
 
     def _parts(self, c: np.ndarray, m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -346,9 +346,10 @@ class BinnedModel:
                 shape_terms.append((s, every, n_f + k, d_delta[:, h], d2_delta[:, h], None, None))
         if grid is not None:
             for q, (s, (k1, k2)) in enumerate(zip(self.grid.sample, self.grid.alpha)):
-                b = self.grid.bins[q]
-                shape_terms.append((s, b, n_f + k1, grid[1][:, q], None, n_f + k2, grid[3][:, q]))
-                shape_terms.append((s, b, n_f + k2, grid[2][:, q], None, None, None))
+                b, real = self.grid.bins_of(q), self.grid.valid[q]
+                d1, d2, d12 = (g[:, q] if real.all() else g[:, q][:, real] for g in grid[1:])
+                shape_terms.append((s, b, n_f + k1, d1, None, n_f + k2, d12))
+                shape_terms.append((s, b, n_f + k2, d2, None, None, None))
         for s, b, p, dm, d2m, partner, d2mixed in shape_terms:
             cs = c[:, s]
             gw_s = gw[:, s, b]

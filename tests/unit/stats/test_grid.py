@@ -130,7 +130,8 @@ def test_fit_finds_the_minimum_of_the_kinked_likelihood(model) -> None:
 
 
 def test_grid_sample_in_a_later_channel_fills_only_its_bins() -> None:
-    """A grid sample whose channel follows another (bins 2-4 of 5): counts there, derivatives exact."""
+    """Grid samples in channels of different sizes (bins 0-1 and 2-4 of 5): counts in their bins, derivatives
+    exact."""
     grid = _grid()
     ws = _workspace(grid)
     ws["channels"].insert(
@@ -147,12 +148,16 @@ def test_grid_sample_in_a_later_channel_fills_only_its_bins() -> None:
         },
     )
     ws["observations"].insert(0, {"name": "cr", "data": [22.0, 27.0]})
-    m = build_model(ws, None, grids={("sr", "bkg"): SampleGrid(("a", "b"), AXIS, grid)})
+    cr_grid = _grid(seed=8)[:, :, :2] * 5.0  # a grid sample in a channel of another size
+    ws["channels"][0]["samples"][0]["data"] = cr_grid[2, 2].tolist()
+    grids = {("sr", "bkg"): SampleGrid(("a", "b"), AXIS, grid), ("cr", "bkg"): SampleGrid(("a", "b"), AXIS, cr_grid)}
+    m = build_model(ws, None, grids=grids)
     interp = RegularGridInterpolator((AXIS, AXIS), grid, method="linear", bounds_error=False, fill_value=None)
+    cr_interp = RegularGridInterpolator((AXIS, AXIS), cr_grid, method="linear", bounds_error=False, fill_value=None)
     th = _theta(m, a=-0.7, b=1.3, rate=0.4)
     c = m.scales(th[None])[0]  # rows: cr/bkg, sr/signal, sr/bkg
     expected = m.expected(th[None])[0]
-    np.testing.assert_allclose(expected[:2], c[0] * np.array([20.0, 30.0]), rtol=1e-12)
+    np.testing.assert_allclose(expected[:2], c[0] * cr_interp([[-0.7, 1.3]])[0], rtol=1e-12)
     sr = expected[2:]
     np.testing.assert_allclose(sr, c[1] * np.array([0.5, 2.0, 1.0]) + c[2] * interp([[-0.7, 1.3]])[0], rtol=1e-12)
     data, aux = m.observed[None], np.array([[0.1, -0.2, 0.3]])
