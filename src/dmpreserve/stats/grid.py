@@ -107,7 +107,7 @@ def grid_terms(
     if missing:
         raise InvalidWorkspace(f"grid for a sample the model does not have: {missing[0]}", field="grids")
     axis = next(iter(grids.values())).axis
-    sample, alpha, bins, cells = [], [], [], []
+    sample, alpha, sizes, bins, cells = [], [], [], [], []
     width = max(len(s["data"]) for ch, s in rows if (ch, s["name"]) in grids)
     for i, (ch, s) in enumerate(rows):
         g = grids.get((ch, s["name"]))
@@ -119,17 +119,17 @@ def grid_terms(
         v = np.asarray(g.values, float)
         v00, v10, v01, v11 = v[:-1, :-1], v[1:, :-1], v[:-1, 1:], v[1:, 1:]
         sample.append(i)
+        sizes.append(n)
         alpha.append([alpha_index[p] for p in g.parameters])
         bins.append(offsets[ch] + np.minimum(np.arange(width), n - 1))  # padding repeats the last bin
         coef = np.zeros((axis.size - 1, axis.size - 1, 4, width))
         coef[..., :n] = np.stack([v00, v10 - v00, v01 - v00, v11 - v10 - v01 + v00], axis=2)
         cells.append(coef)
-    bins = np.array(bins, int)
     return GridTerms(
         sample=np.array(sample, int),
         alpha=np.array(alpha, int).reshape(-1, 2),
         axis=np.asarray(axis, float),
-        bins=bins,
-        valid=np.array([np.arange(width) < len(s["data"]) for ch, s in rows if (ch, s["name"]) in grids]),
+        bins=np.array(bins, int),
+        valid=np.arange(width)[None, :] < np.array(sizes)[:, None],
         cells=np.array(cells),
     )
