@@ -213,19 +213,30 @@ def _one_sided(model, th, data, aux, grad, hess, kinks) -> tuple[np.ndarray, np.
     a = at[rows]
     left = th[rows].copy()
     left[:, idx] = np.where(a, nearest[rows] - KINK_NUDGE, left[:, idx])
-    g_left = model.derivatives(left, data[rows], aux[rows])[1][:, idx]
-    g_right = grad[rows][:, idx]
+    _, grad_left, hess_left = model.derivatives(left, data[rows], aux[rows])
+    g_left, g_right = grad_left[:, idx], grad[rows][:, idx]
     minimum = a & (g_right >= 0) & (g_left <= 0)
     go_left = a & ~minimum & (g_left > 0) & ((g_right >= 0) | (g_left > -g_right))  # the steeper side at a maximum
     held_rows = np.zeros((rows.size, th.shape[1]), bool)
     held_rows[:, idx] = minimum
     held[rows] = held_rows
-    side[rows] = np.where(go_left, -1, np.where(a & ~minimum, 1, 0))
-    point = th[rows].copy()  # the derivatives of the quadrant the row moves into
-    point[:, idx] = np.where(
-        a, np.where(go_left, nearest[rows] - KINK_NUDGE, nearest[rows] + KINK_NUDGE), point[:, idx]
-    )
-    _, grad[rows], hess[rows] = model.derivatives(point, data[rows], aux[rows])
+    moving = a & ~minimum
+    side[rows] = np.where(go_left, -1, np.where(moving, 1, 0))
+    # the derivatives of the quadrant the row moves into (a held parameter's side does not matter: the
+    # derivatives with respect to the others are continuous across its anchor): those at th where each moving
+    # parameter already sits on its side (the model takes an anchor's right cell), else the left evaluation's
+    # where all move left, else a new evaluation
+    as_now = np.all(~moving | (go_left == (t[rows] < nearest[rows])), axis=1)
+    as_left = ~as_now & np.all(~moving | go_left, axis=1)
+    grad[rows[as_left]], hess[rows[as_left]] = grad_left[as_left], hess_left[as_left]
+    need = ~as_now & ~as_left
+    if need.any():
+        sub = rows[need]
+        point = th[sub].copy()
+        point[:, idx] = np.where(
+            a[need], np.where(go_left[need], nearest[sub] - KINK_NUDGE, nearest[sub] + KINK_NUDGE), point[:, idx]
+        )
+        _, grad[sub], hess[sub] = model.derivatives(point, data[sub], aux[sub])
     return held, side, snapped
 
 
