@@ -91,6 +91,40 @@ def minimize(
 
 
 def _minimize_chunk(
+    model: BinnedModel,
+    data: np.ndarray,
+    aux: np.ndarray,
+    init: np.ndarray,
+    *,
+    fix_poi: bool,
+    max_iter: int,
+    tol: float,
+    restarts: int = 2,
+) -> NewtonMinimum:
+    """Newton iterations on one chunk of rows; then, for a model with grid samples, ``restarts`` rounds of
+    :func:`_beyond_concave_kinks`: a row whose NLL falls beyond an anchor next to its minimum is minimized again
+    from there, and the lower of the two minima is kept."""
+    fit = _newton(model, data, aux, init, fix_poi=fix_poi, max_iter=max_iter, tol=tol)
+    kinks = _kinks(model)
+    for _ in range(restarts if kinks is not None else 0):
+        rows, starts = _beyond_concave_kinks(model, fit.theta, data, aux, kinks)
+        if rows.size == 0:
+            break
+        other = _newton(model, data[rows], aux[rows], starts, fix_poi=fix_poi, max_iter=max_iter, tol=tol)
+        lower = other.converged & (other.nll < fit.nll[rows] - 1e-12 * np.abs(fit.nll[rows]))
+        # a row may have several starts (one per grid parameter and side): keep its lowest minimum
+        order = np.lexsort((np.where(lower, other.nll, np.inf), rows))
+        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+        take = first[lower[first]]
+        if take.size == 0:
+            break
+        fit.theta[rows[take]] = other.theta[take]
+        fit.nll[rows[take]] = other.nll[take]
+        fit.converged[rows[take]] = True
+    return fit
+
+
+def _newton(
     model: BinnedModel, data: np.ndarray, aux: np.ndarray, init: np.ndarray, *, fix_poi: bool, max_iter: int, tol: float
 ) -> NewtonMinimum:
     lower, upper = model.lower, model.upper
@@ -238,6 +272,58 @@ def _one_sided(model, th, data, aux, grad, hess, kinks) -> tuple[np.ndarray, np.
         )
         _, grad[sub], hess[sub] = model.derivatives(point, data[sub], aux[sub])
     return held, side, snapped
+
+
+#: How far beyond an anchor the NLL is probed for a concave kink (the anchors are 1 apart).
+KINK_PROBE = 1e-3
+#: Only anchors this close to a minimum are probed (on the release's toys every lower minimum found by probing
+#: both anchors of the cell was also found within this reach; it halves the probes and their cost).
+KINK_REACH = 0.25
+
+
+def _beyond_concave_kinks(model, theta, data, aux, kinks) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose NLL falls on the far side of an anchor next to their minimum, and start points there.
+
+    Inside a cell of the bilinear grid the expected counts are linear in each grid parameter, so the NLL along
+    one of them is convex there and has at most one minimum per cell; but at an anchor where the counts bend the
+    other way the NLL can have a *concave* kink, with a second, possibly lower, minimum in the next cell that a
+    descent method started on the near side never sees.  For each grid parameter and each interior anchor
+    bounding its cell within ``KINK_REACH`` of the minimum (the other parameters at the minimum), the NLL at the
+    anchor and ``KINK_PROBE`` beyond it are compared; where it falls, the point beyond is a new start.  (Measured
+    on 12,000 fits of release toys at 3, 6 and 10 GeV: 1.8% of them found a lower minimum this way, by up to
+    0.03 in -ln L; L-BFGS-B on the same likelihood misses them too.)
+
+    Returns:
+        (row indices (N,), start points (N, P)): one entry per row, grid parameter and side that needs one.
+    """
+    idx, anchors = kinks
+    rows, starts, anchor_pts = [], [], []
+    for p in idx:
+        t = theta[:, p]
+        near = np.abs(t[:, None] - anchors[None]) <= KINK_ATOL
+        for side in (1.0, -1.0):
+            beyond = anchors[None] * side > t[:, None] * side
+            cand = beyond & ~near
+            has = cand.any(axis=1)
+            # the first interior anchor strictly beyond t on this side
+            pos = np.where(side > 0, np.argmax(cand, axis=1), cand.shape[1] - 1 - np.argmax(cand[:, ::-1], axis=1))
+            a = anchors[pos]
+            ok = has & (np.abs(a - t) <= KINK_REACH)
+            ok &= (a + side * KINK_PROBE >= model.lower[p]) & (a + side * KINK_PROBE <= model.upper[p])
+            r = np.flatnonzero(ok)
+            at, past = theta[r].copy(), theta[r].copy()
+            at[:, p], past[:, p] = a[r], a[r] + side * KINK_PROBE
+            rows.append(r)
+            anchor_pts.append(at)
+            starts.append(past)
+    rows = np.concatenate(rows)
+    if rows.size == 0:
+        return rows, np.zeros((0, theta.shape[1]))
+    at, past = np.concatenate(anchor_pts), np.concatenate(starts)
+    f = model.nll(np.concatenate([at, past]), np.tile(data[rows], (2, 1)), np.tile(aux[rows], (2, 1)))
+    f_at, f_past = f[: rows.size], f[rows.size :]
+    falls = f_past < f_at - 1e-12 * np.abs(f_at)
+    return rows[falls], past[falls]
 
 
 def _cell_limits(t, step, lower, upper, kinks) -> tuple[np.ndarray, np.ndarray]:

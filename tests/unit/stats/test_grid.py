@@ -8,6 +8,7 @@ import pytest
 from scipy.interpolate import RegularGridInterpolator
 
 from dmpreserve.errors import InvalidWorkspace
+from dmpreserve.stats import newton
 from dmpreserve.stats.grid import SampleGrid
 from dmpreserve.stats.model import BinnedModel, build_model
 from dmpreserve.stats.newton import minimize
@@ -219,3 +220,38 @@ def test_a_minimum_on_a_corner_of_the_grid_is_reached_from_anchors_and_cells() -
     assert fit.converged.all()
     np.testing.assert_allclose(fit.theta[:, m.param_names.index("a")], 1.0, atol=1e-12)
     np.testing.assert_allclose(fit.theta[:, m.param_names.index("b")], -1.0, atol=1e-12)
+
+
+def _concave_model() -> BinnedModel:
+    """Counts along a through the anchors (-2 ... 2) 150, 100, 10, 60, 100 (no effect of b), 20 observed in each
+    of three bins: the NLL falls on both sides of a = 0 (a *concave* kink) to a minimum near a = -0.11 and a
+    higher one near a = +0.2."""
+    along_a = np.array([150.0, 100.0, 10.0, 60.0, 100.0])
+    grid = np.repeat(np.repeat(along_a[:, None, None], AXIS.size, axis=1), 3, axis=2)
+    ws = _workspace(grid)
+    ws["channels"][0]["samples"][0]["data"] = [1e-3] * 3
+    ws["observations"][0]["data"] = [20.0, 20.0, 20.0]
+    return build_model(ws, None, grids={("sr", "bkg"): SampleGrid(("a", "b"), AXIS, grid)})
+
+
+def test_a_minimum_behind_a_concave_kink_is_found() -> None:
+    """Started in the cell of the higher minimum, a descent method stays there; the minimiser probes the NLL
+    beyond the anchors next to its minimum and restarts there, keeping the lower minimum (found by a scan)."""
+    m = _concave_model()
+    ia = m.param_names.index("a")
+    starts = np.array([_theta(m, a=x, b=0.2, rate=0.0, mu=0.0) for x in (0.05, 0.15, 0.2, 0.3, 0.6, -0.5, -1.5)])
+    n = starts.shape[0]
+    data, aux = np.tile(m.observed, (n, 1)), np.tile(m.nominal_aux, (n, 1))
+    plain = newton._newton(m, data, aux, starts, fix_poi=True, max_iter=60, tol=1e-9)
+    assert (plain.theta[:4, ia] > 0.1).all(), "the model no longer has a second minimum: the test would not fail"
+    fit = minimize(m, m.observed, m.nominal_aux, starts, fix_poi=True)
+    assert fit.converged.all()
+    assert (fit.theta[:, ia] < -0.05).all()
+    np.testing.assert_allclose(fit.nll, fit.nll.min(), atol=1e-9)
+    assert (fit.nll[:4] < plain.nll[:4] - 0.005).all()
+    # no lower point along a (the other parameters at the fit's values)
+    scan = np.linspace(-2.0, 2.0, 401)
+    rows = np.repeat(fit.theta[:1], scan.size, axis=0)
+    rows[:, ia] = scan
+    nll_scan = m.nll(rows, np.tile(m.observed, (scan.size, 1)), np.tile(m.nominal_aux, (scan.size, 1)))
+    assert fit.nll[0] <= nll_scan.min() + 1e-9
