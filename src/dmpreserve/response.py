@@ -266,17 +266,21 @@ def nr_response(
     return apply_upstream_cuts(response, upstream, configured=(c["name"] for c in config.cuts()))
 
 
-def simulate_er_response(
+def simulate_er_lines(
     config: AnalysisConfig,
     *,
     line_energies_kev: np.ndarray,
     events_per_line: int = ER_EVENTS_PER_LINE,
     progress: bool = True,
-) -> LineResponse:
-    """Simulate monoenergetic ER lines with NEST and fold them through the configured cuts and binning.
+) -> ReducedData:
+    """NEST events of monoenergetic ER lines through the configured detector (before any cut).
 
-    Events are uniform in the active volume; the fiducial-volume fraction is divided out as for the NR
-    response.  Seeded from the configuration's ``seed`` (stream :data:`ER_STREAM`): reruns are identical.
+    Events are uniform in the active volume.  Seeded from the configuration's ``seed`` (stream
+    :data:`ER_STREAM`): reruns are identical.  ``true_energy_kev`` holds the line index + 0.5 (unit bins: one
+    response row per line, :func:`er_line_response`); events NEST does not detect keep zero areas.
+
+    Returns:
+        The simulation (``len(line_energies_kev) x events_per_line`` events, line by line).
     """
     seed = int(config["seed"])
     det = NestDetector(config["mdc"]["detector"], config["mdc"].get("nest_parameters"))
@@ -297,10 +301,48 @@ def simulate_er_response(
         cols[k] = np.where(valid, cols[k], 0.0)
     # the line index + 0.5 as "true energy", with unit bins: build_response then gives one row per line
     cols["true_energy_kev"] = np.repeat(np.arange(len(lines)) + 0.5, events_per_line)
-    sim = ReducedData(
+    return ReducedData(
         columns=cols,
         meta={"kind": "simulation_er", "n_events": len(valid), "active_volume": det.params.active_volume()},
         path="<ER line simulation>",
     )
+
+
+def er_line_response(
+    sim: ReducedData, config: AnalysisConfig, line_energies_kev: np.ndarray, *, log10_cs2_shift: float = 0.0
+) -> LineResponse:
+    """The ER line response from :func:`simulate_er_lines`: every configured cut, the analysis binning.
+
+    Args:
+        sim: The line simulation (``true_energy_kev`` = line index + 0.5).
+        config: The analysis configuration (cuts, binning).
+        line_energies_kev: The simulated line energies [keV].
+        log10_cs2_shift: Shift every event's log10(cS2/phd) by this many dex (cS2 x 10**shift) before the
+            cuts and the binning (a shifted ER band, as in benchmarks/er_band_nuisance.py).  Only cS2 moves
+            (raw S2 and cS1 stay as simulated).
+    """
+    lines = np.asarray(line_energies_kev, dtype=float)
+    if log10_cs2_shift:
+        cols = dict(sim.columns)
+        cols["cs2_phd"] = np.asarray(cols["cs2_phd"]) * 10.0**log10_cs2_shift
+        sim = ReducedData(columns=cols, meta=sim.meta, path=sim.path)
     resp = build_response(sim, config, energy_edges_kev=np.arange(len(lines) + 1, dtype=float))
     return LineResponse(lines, resp.binning, resp.matrix, resp.matrix_err)
+
+
+def simulate_er_response(
+    config: AnalysisConfig,
+    *,
+    line_energies_kev: np.ndarray,
+    events_per_line: int = ER_EVENTS_PER_LINE,
+    progress: bool = True,
+) -> LineResponse:
+    """Simulate monoenergetic ER lines with NEST and fold them through the configured cuts and binning.
+
+    Events are uniform in the active volume; the fiducial-volume fraction is divided out as for the NR
+    response.  Seeded from the configuration's ``seed`` (stream :data:`ER_STREAM`): reruns are identical.
+    """
+    sim = simulate_er_lines(
+        config, line_energies_kev=line_energies_kev, events_per_line=events_per_line, progress=progress
+    )
+    return er_line_response(sim, config, line_energies_kev)

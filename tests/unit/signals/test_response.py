@@ -22,8 +22,11 @@ from dmpreserve.response import (
     analysis_space_probability,
     apply_upstream_cuts,
     build_response,
+    er_line_response,
     nr_response,
     response_from_curve,
+    simulate_er_lines,
+    simulate_er_response,
 )
 from dmpreserve.schema import validate
 from dmpreserve.selection.cuts import apply_cuts, cuts_from_config
@@ -393,3 +396,33 @@ def test_includes_threshold_is_read_from_the_configuration(small_config_path: Pa
     doc["signal"]["efficiency"]["includes_threshold"] = "yes"
     with pytest.raises(InvalidConfig, match="includes_threshold"):
         config_from_dict(doc, path="<config>")
+
+
+def test_er_line_response_shift_moves_log10_cs2_before_the_binning(small_config) -> None:
+    """Unshifted, the split simulation + fold is the response step's ER response; shifted by exactly one
+    log10 cS2 bin, every interior bin of the cS1-summed response holds what its lower neighbour held (the raw-S2
+    quality cut does not move), the first bin what came up from below the ROI."""
+    lines = np.array([3.0, 8.0])
+    sim = simulate_er_lines(small_config, line_energies_kev=lines, events_per_line=400, progress=False)
+    nominal = er_line_response(sim, small_config, lines)
+    step = simulate_er_response(small_config, line_energies_kev=lines, events_per_line=400, progress=False)
+    np.testing.assert_array_equal(nominal.matrix, step.matrix)
+    edges = np.asarray(small_config.binning.log10_cs2_edges)
+    width = float(edges[1] - edges[0])
+    shifted = er_line_response(sim, small_config, lines, log10_cs2_shift=width)
+    n1, n2 = small_config.binning.shape
+    before = nominal.matrix.reshape(len(lines), n1, n2).sum(axis=1)
+    after = shifted.matrix.reshape(len(lines), n1, n2).sum(axis=1)
+    assert np.any(before[:, :-1] > 0) and not np.allclose(after, before)
+    np.testing.assert_allclose(after[:, 1:], before[:, :-1], rtol=1e-12, atol=0)
+    # independently (numpy): per line, the cS1-summed shifted response is proportional to the histogram of
+    # log10(cS2) + width of the events passing every cut but the log10 cS2 ROI, inside the cS1 ROI
+    mask, _ = apply_cuts(sim, [c for c in cuts_from_config(small_config) if c.variable != "log10_cs2"])
+    with np.errstate(divide="ignore"):
+        x = np.log10(np.asarray(sim.columns["cs2_phd"])) + width
+    cs1, cs1_edges = np.asarray(sim.columns["cs1_phd"]), np.asarray(small_config.binning.cs1_edges_phd)
+    keep = mask & (cs1 >= cs1_edges[0]) & (cs1 < cs1_edges[-1])
+    line = np.asarray(sim.columns["true_energy_kev"]).astype(int)
+    for j in range(len(lines)):
+        hist, _ = np.histogram(x[keep & (line == j)], bins=edges)
+        np.testing.assert_allclose(after[j] / after[j].sum(), hist / hist.sum(), rtol=1e-12)
