@@ -223,7 +223,7 @@ def limit_for_patch(
         else:
             critical = ToyCritical(model, theta0, toys, mass_index=mass_index, cl=cl)
             obs = observed_limit(model, setup, a, critical, scan=False)
-            band_critical = BandCritical(critical, a, model.poi_bounds[1])
+            band_critical = BandCritical(critical, a, model.poi_bounds[1], points=toys.band_points)
             mus = sorted(critical.cache)
             extra = {
                 "mu_grid": tuple(mus),

@@ -40,6 +40,9 @@ class ToySettings:
         truth: Nuisance parameters the toys are generated at: ``fit`` (the background-only fit to the
             observed data, pyhf's convention; :func:`background_theta`) or ``nominal`` (every nuisance at its
             constraint's centre, the free factors at their initial values; :func:`nominal_theta`).
+        band_points: ``toys`` mode: mu values (log-spaced across the band) at which the per-mass thresholds
+            are computed from ``toys_per_mu`` toys and interpolated for the background-only toys' limits
+            (:class:`dmpreserve.stats.neyman.BandCritical`).
     """
 
     mode: str = "table"
@@ -47,6 +50,7 @@ class ToySettings:
     toys_per_mu: int = 1000
     seed: int = 0
     truth: str = "fit"
+    band_points: int = 6
 
     def theta(self, model: BinnedModel) -> np.ndarray:
         """The toys' full parameters (P + G,) under ``truth``."""

@@ -3,6 +3,7 @@ XENONnT 2026 release itself (../shared/reference/xenonnt_2026_light_dm; skipped 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -247,6 +248,11 @@ def test_toy_limits_on_the_release(tmp_path) -> None:
     assert got.mu_expected[0] / got.mu_expected[2] < 0.28
     again = patch_limit(kit.workspace, patch, reference=2.0, toys=toys, mass_index=5)
     assert again == got  # fixed seeds
+    denser = patch_limit(
+        kit.workspace, patch, reference=2.0, toys=dataclasses.replace(toys, band_points=10), mass_index=5
+    )
+    assert len(denser.mu_grid) == len(got.mu_grid) + 4  # the band's thresholds at 10 mu values instead of 6
+    assert denser.mu_unconstrained == got.mu_unconstrained and denser.mu_expected != got.mu_expected
 
 
 @pytest.fixture(scope="module")
