@@ -57,7 +57,7 @@ def register(sub, add) -> None:
         action="store_true",
         help="kit backend: Neyman thresholds from fresh toys of each mass (slow); default: the kit's own method "
         "(threshold table and shared background-only toys, as the pipeline). Template-release kits: thresholds "
-        "and sensitivity band from toys (1-3 minutes per mass on one core) instead of asymptotics",
+        "and sensitivity band from toys (about 4.5 minutes per mass on one core) instead of asymptotics",
     )
     p.add_argument(
         "--asymptotic",
