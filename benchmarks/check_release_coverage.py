@@ -9,10 +9,10 @@ each one's upper limit exactly as the band does, and prints the coverage P(limit
 error.  A 90% CL construction must give at least 0.90 up to that error (more where t~mu is discrete); less
 would mean the thresholds or their interpolation are too low, i.e. limits and band too strong.
 
-Measured 2026-11-30, SI 8 GeV, 1000 toys per f, seed 7, toys at the nominal model, the band's thresholds at 6 mu
-values from 400 toys each (``RELEASE_TOYS`` then; now 24 x 2000, not rerun: about 15 min): coverage 0.957, 0.933,
-0.942, 0.953 (+- 0.009) at f = 0.5, 1, 2, 4 (docs/reinterpretation.md).  Reads
-../shared/reference/xenonnt_2026_light_dm; about 5 min per mass on one core.
+Measured 2026-11-30, SI 8 GeV, 1000 toys per f, seed 7, ``RELEASE_TOYS`` (toys at the nominal model, the band's
+thresholds at 24 mu values from 2000 toys each): coverage 0.947, 0.933, 0.949, 0.944 (+- 0.009) at f = 0.5, 1, 2, 4
+(with 6 x 400 thresholds: 0.957, 0.933, 0.942, 0.953; docs/reinterpretation.md).  About 6 min on one core.  Reads
+../shared/reference/xenonnt_2026_light_dm.
 
     PYTHONPATH=src python benchmarks/check_release_coverage.py [--mass 8] [--toys 1000] [--factors 0.5,1,2,4]
 """
