@@ -20,23 +20,26 @@ thresholds at 24 mu values from 2000 toys each): coverage 0.947, 0.933, 0.949, 0
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from dmpreserve.physics.halo import StandardHalo
-from dmpreserve.physics.signal_models import model_from_dict
-from dmpreserve.reinterpret import xenonnt
-from dmpreserve.reinterpret.release import read_release
-from dmpreserve.reinterpret.release_kit import RELEASE_TOYS, make_patchset, nr_model_weights
-from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup
-from dmpreserve.stats.model import build_model
-from dmpreserve.stats.neyman import BandCritical, ToyCritical, sensitivity
-from dmpreserve.stats.teststat import fit_datasets, tmu_tilde
-from dmpreserve.stats.toys import generate, upper_crossing
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
+from release_exact import si_setup  # noqa: E402
 
-RELEASE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "xenonnt_2026_light_dm"
+from dmpreserve.reinterpret import xenonnt  # noqa: E402
+from dmpreserve.reinterpret.release import read_release  # noqa: E402
+from dmpreserve.reinterpret.release_kit import RELEASE_TOYS  # noqa: E402
+from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup  # noqa: E402
+from dmpreserve.stats.model import build_model  # noqa: E402
+from dmpreserve.stats.neyman import BandCritical, ToyCritical, sensitivity  # noqa: E402
+from dmpreserve.stats.teststat import fit_datasets, tmu_tilde  # noqa: E402
+from dmpreserve.stats.toys import generate, upper_crossing  # noqa: E402
+
+RELEASE = REPO.parent / "shared" / "reference" / "xenonnt_2026_light_dm"
 
 
 def main() -> int:
@@ -50,13 +53,9 @@ def main() -> int:
         print(f"release coverage: skipped, the XENONnT 2026 release is not at {RELEASE}")
         return 0
     release = read_release(RELEASE)
-    weights = nr_model_weights(model_from_dict({"model": "si"}), args.mass, StandardHalo(), release.mono_energies_kev)
-    patchset, _, _ = make_patchset(
-        xenonnt.mono_document(release), [(args.mass, weights, 1e-45)], label="si", signal_efficiency=False
-    )
-    patch = patchset["patches"][0]
-    grids = xenonnt.release_grids(xenonnt.grid_document(release), patch, weights)
-    model = build_model(xenonnt.build_workspace(release), patch, grids=grids)
+    setup = si_setup(release, args.mass)  # the same workspace and SI patch as bench_release_fits and the tests
+    grids = xenonnt.release_grids(xenonnt.grid_document(release), setup["patch"], setup["weights"])
+    model = build_model(setup["workspace"], setup["patch"], grids=grids)
     theta0 = RELEASE_TOYS.theta(model)
     asym = asymptotic_limits(model, cl=0.9)
     critical = ToyCritical(model, theta0, RELEASE_TOYS, mass_index=0, cl=0.9)
