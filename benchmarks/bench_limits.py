@@ -3,7 +3,8 @@
 Task: the 90% CL limit with the expected band for each of 50 WIMP masses on the default workspace
 (default configuration's background-only workspace, 440 bins; the signal grid widened to 50
 masses).  Interleaved in one process, mass by mass (the baseline on 3 masses spread over the grid, 1 with
-``--quick``: since the default workspace has a staterror gamma per bin, pyhf needs minutes per mass):
+``--quick``: since the default workspace has a staterror gamma per bin, pyhf's scipy fits with finite-difference
+gradients are slow; on 2026-11-30 one mass took more than 15 min, so even ``--quick`` does not finish quickly):
 
 * ours: ``dmpreserve.stats.limits.limit_for_patch`` (vectorized numpy model + batched Newton fits, Asimov
   root finding): CLs observed + 5 expected, Neyman t~mu observed + 5 expected, PCL, p0/z0;
@@ -286,8 +287,8 @@ def main() -> None:
 
 def mass_scan(args, workspace: dict, patches: list[dict]) -> None:
     """Ours versus pyhf's upper_limit, mass by mass (the headline comparison)."""
-    # pyhf's upper_limit takes minutes per mass on the default workspace since it has a staterror gamma per bin
-    # (440 parameters), so the baseline runs on a few masses spread over the grid; ours runs on every mass
+    # pyhf's upper_limit took more than 15 min per mass on the default workspace (a staterror gamma per bin,
+    # 440 parameters), so the baseline runs on a few masses spread over the grid; ours runs on every mass
     n_base = min(len(patches), 1 if args.quick else 3)
     base_idx = set(np.linspace(0, len(patches) - 1, n_base).round().astype(int).tolist())
     ours_t, base_t, rows = [], [], []

@@ -12,8 +12,8 @@ with pyhf's ``tmu_tilde`` on pyhf-sampled toys (not timed as a headline).
 Prints the time per toy and the ratio, and two-sample KS p-values (ours vs pyhf) for each
 distribution; writes ``benchmarks/results/toys.csv`` and ``toys.png``.
 N = 2000 (``--quick``: 200) for ours; the baseline runs 100 toys per hypothesis (``--quick``: 10), as pyhf needs
-seconds per fit on the default workspace since it has a staterror gamma per bin (440 parameters); times are
-compared per toy.
+more than 20 s per fit on the default workspace since it has a staterror gamma per bin (440 parameters;
+measured 2026-11-30: 40 fits unfinished after 15 min); times are compared per toy.
 
     .venv/bin/python benchmarks/bench_toys.py [--quick] [--workspace BkgOnly.json --patchset patchset.json]
 """
