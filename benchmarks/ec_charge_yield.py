@@ -34,10 +34,9 @@ import argparse
 import copy
 import dataclasses
 import json
-import time
 
 import numpy as np
-from er_band_nuisance import with_shift
+from er_band_nuisance import case_limits, mean_log10cs2, with_shift
 
 from dmpreserve.artifacts.exposure import read_exposure
 from dmpreserve.artifacts.response import read_line_response
@@ -46,7 +45,7 @@ from dmpreserve.backgrounds.model import BackgroundInputs, build_component
 from dmpreserve.config import AnalysisConfig, load_config
 from dmpreserve.detector import NestDetector
 from dmpreserve.physics.signal_models import load_model
-from dmpreserve.reinterpret.engine import model_signal, reinterpret
+from dmpreserve.reinterpret.engine import model_signal
 from dmpreserve.reinterpret.kit import load_kit
 from dmpreserve.response import er_line_response, simulate_er_lines
 from dmpreserve.stats.fit import FitModel
@@ -150,13 +149,6 @@ def case_templates(results: str, cfg: AnalysisConfig, templates, case: str, even
     return out
 
 
-def mean_log10cs2(templates, template: np.ndarray) -> float:
-    """Mean log10 cS2 of a flattened template (bin centres)."""
-    edges = np.asarray(templates.log10_cs2_edges)
-    n1, n2 = templates.shape
-    return float((template.reshape(n1, n2).sum(0) * 0.5 * (edges[:-1] + edges[1:])).sum() / template.sum())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", required=True, help="a finished LZ analysis's results directory")
@@ -175,30 +167,17 @@ def main() -> None:
     for text in args.cases:
         new = case_templates(args.results, cfg, templates, text, args.events_per_line)
         ws = with_shift(kit.workspace, new)
+        stored = {n: (np.asarray(templates.components[n].template, float), None) for n in new}
+        nominal = mean_log10cs2(templates, stored)
+        case = mean_log10cs2(templates, new)
         lik = FitModel(ws)
         best = lik.fit()
         entry = {
-            "mean_log10cs2": {
-                n: {
-                    "nominal": mean_log10cs2(templates, np.asarray(templates.components[n].template, float).ravel()),
-                    "case": mean_log10cs2(templates, t),
-                }
-                for n, (t, _) in new.items()
-            },
+            "mean_log10cs2": {n: {"nominal": nominal[n], "case": case[n]} for n in new},
             "yields": {y["sample"]: [y["postfit_events"], y["postfit_error"]] for y in sample_yields(lik, best)},
         }
         if args.mode != "none":
-            t0 = time.perf_counter()
-            res = reinterpret(
-                dataclasses.replace(kit, workspace=ws),
-                signal,
-                strength_unit="cm2",
-                source={"model": "si"},
-                progress=False,
-                mode=args.mode,
-            )
-            entry["seconds"] = time.perf_counter() - t0
-            entry["limits"] = [lim.row() | {"mu_hat": lim.mu_hat} for lim in res.limits]
+            entry.update(case_limits(kit, signal, ws, args.mode))
         doc["cases"][text] = entry
         print(text, f"{entry.get('seconds', 0):.0f} s", flush=True)
     with open(args.output, "w") as f:

@@ -19,6 +19,7 @@ import copy
 import dataclasses
 
 import numpy as np
+from ec_charge_yield import with_er_yields
 
 from dmpreserve.artifacts.exposure import read_exposure
 from dmpreserve.artifacts.response import read_line_response
@@ -44,12 +45,7 @@ def branches(path: str, s1c: float) -> list[float]:
 def er_band(results: str, nestpy_er: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(cS1 edges, log10 cS2 edges, total ER background [events] on them) of the finished analysis."""
     cfg = load_config(f"{results}/config.resolved.yaml")
-    if nestpy_er:
-        raw = copy.deepcopy(cfg.raw)
-        raw["mdc"]["nest_parameters"].pop("er_yields", None)
-        sim_cfg = dataclasses.replace(cfg, raw=raw)
-    else:
-        sim_cfg = cfg
+    sim_cfg = with_er_yields(cfg, None) if nestpy_er else cfg
     b = cfg["analysis"]["binning"]
     lo, hi = b["cs1_phd"]["min"], b["cs1_phd"]["max"]
     lo2, hi2 = b["log10_cs2"]["min"], b["log10_cs2"]["max"]

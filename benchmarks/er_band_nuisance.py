@@ -99,6 +99,23 @@ def with_er_band(workspace: dict, hi: dict, lo: dict) -> dict:
     return ws
 
 
+def case_limits(kit, signal, workspace: dict, mode: str) -> dict:
+    """{"seconds", "limits"} of ``reinterpret``'s engine on ``kit`` with its workspace replaced by ``workspace``."""
+    t0 = time.perf_counter()
+    res = reinterpret(
+        dataclasses.replace(kit, workspace=workspace),
+        signal,
+        strength_unit="cm2",
+        source={"model": "si"},
+        progress=False,
+        mode=mode,
+    )
+    return {
+        "seconds": time.perf_counter() - t0,
+        "limits": [lim.row() | {"mu_hat": lim.mu_hat} for lim in res.limits],
+    }
+
+
 def mean_log10cs2(templates, shifted) -> dict:
     """{component: mean log10 cS2 of the template (bin centres)}."""
     edges = np.asarray(templates.log10_cs2_edges)
@@ -142,17 +159,7 @@ def main() -> None:
                 "valid": best.valid,
             }
         if args.mode != "none":
-            t0 = time.perf_counter()
-            res = reinterpret(
-                dataclasses.replace(kit, workspace=ws),
-                signal,
-                strength_unit="cm2",
-                source={"model": "si"},
-                progress=False,
-                mode=args.mode,
-            )
-            entry["seconds"] = time.perf_counter() - t0
-            entry["limits"] = [lim.row() | {"mu_hat": lim.mu_hat} for lim in res.limits]
+            entry.update(case_limits(kit, signal, ws, args.mode))
         doc["cases"][key] = entry
         print(key, entry.get("fit", {}).get("twice_nll"), f"{entry.get('seconds', 0):.0f} s", flush=True)
     with open(args.output, "w") as f:
