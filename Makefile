@@ -146,7 +146,20 @@ sif: venv  ## convert the project image to an apptainer SIF (dmpreserve image si
 	$(ACTIVATE)
 	dmpreserve image sif $(SIF_ARGS)
 
-bench: venv  ## run the benchmarks in benchmarks/ (results in benchmarks/results/)
+# Benchmark-only pins (JAX for the pyhf baselines of bench_limits and bench_toys), installed into the
+# venv by `make bench` only, hash-checked, wheels only; `make venv`, `make run` and `make test` never
+# install them.  A rebuilt venv (new runtime or dev pins) loses them with this stamp, so the next
+# `make bench` installs them again.
+REQUIREMENTS_BENCH := env/requirements-bench.txt
+BENCH_STAMP := $(VENV)/.stamp-bench
+
+$(BENCH_STAMP): $(PKG_STAMP) $(REQUIREMENTS_BENCH)
+	@echo "==> installing the benchmark pins $(REQUIREMENTS_BENCH) into $(VENV)"
+	$(PIP_INSTALL) --only-binary :all: -r $(REQUIREMENTS_BENCH)
+	$(VENV)/bin/python -m pip check
+	touch $@
+
+bench: $(BENCH_STAMP)  ## run the benchmarks in benchmarks/ (installs env/requirements-bench.txt; results in benchmarks/results/)
 	$(ACTIVATE)
 	python benchmarks/run_all.py $(BENCH_ARGS)
 
