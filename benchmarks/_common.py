@@ -20,7 +20,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import ctypes
 import dataclasses
 import gc
 import os
@@ -149,6 +151,46 @@ def interleave(cases: Mapping[str, Callable[[], Any]], *, repeat: int = 3, warmu
                 times[name].append(elapsed)
                 peaks[name] = max(peaks[name], peak)
     return {k: Timing(tuple(times[k]), peaks[k], results.get(k)) for k in cases}
+
+
+#: OpenBLAS thread-count functions, (get, set), of the builds numpy and scipy ship (scipy-openblas, 64- and 32-bit
+#: integer interfaces) and of a plain OpenBLAS.
+_OPENBLAS_THREADS = (
+    ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+    ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+    ("openblas_get_num_threads", "openblas_set_num_threads"),
+)
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Limit every OpenBLAS loaded in this process to ``n`` threads while the block runs (then restore).
+
+    pyhf's scipy optimizer (SLSQP, whose subproblems call LAPACK) on a few hundred parameters slowed down by
+    10-70x with OpenBLAS's default threads on this 2-core machine (fixed-mu fits of the default workspace:
+    2.5 s with one thread, 70-190 s with two, measured 2026-11-30), so the pyhf baselines run with one.
+    """
+    libs = []
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
+            paths = {line.split()[-1] for line in fh if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    except OSError:
+        paths = set()
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for get, set_ in _OPENBLAS_THREADS:
+            if hasattr(lib, get) and hasattr(lib, set_):
+                libs.append((getattr(lib, set_), getattr(lib, get)()))
+                getattr(lib, set_)(n)
+                break
+    try:
+        yield len(libs)
+    finally:
+        for set_, before in libs:
+            set_(before)
 
 
 def child_peak_mb(code: str, *, cwd: Path | None = None) -> tuple[float, str]:

@@ -11,9 +11,14 @@ with pyhf's ``tmu_tilde`` on pyhf-sampled toys (not timed as a headline).
 
 Prints the time per toy and the ratio, and two-sample KS p-values (ours vs pyhf) for each
 distribution; writes ``benchmarks/results/toys.csv`` and ``toys.png``.
-N = 2000 (``--quick``: 200) for ours; the baseline runs 100 toys per hypothesis (``--quick``: 10), as pyhf needs
-more than 20 s per fit on the default workspace since it has a staterror gamma per bin (440 parameters;
-measured 2026-11-30: 40 fits unfinished after 15 min); times are compared per toy.
+N = 2000 (``--quick``: 200) for ours.  The baseline is pyhf 0.7.6 with its JAX backend (jax 0.10.2 from
+env/requirements-bench.txt: exact gradients by autodiff) and its default scipy optimizer (SLSQP), on the workspace
+without its 112 empty bins (``bench_limits.drop_empty_bins``: same likelihood; their 0 log 0 has a NaN JAX
+gradient) and with one OpenBLAS thread (``_common.blas_threads``); it runs 10 toys per hypothesis (``--quick``: 3),
+as each toy needs two fits of a few seconds (SLSQP on 334 free parameters); times are compared per toy.  The
+baseline's time includes JAX's compile time (once per model), which is also printed apart, with a second ratio
+line without it.  The numpy backend (finite-difference gradients) is not measured any more: on 2026-11-30 it did
+not finish 40 toy fits in 15 min.
 
     .venv/bin/python benchmarks/bench_toys.py [--quick] [--workspace BkgOnly.json --patchset patchset.json]
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +35,24 @@ import pyhf
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bench_args, interleave, write_results  # noqa: E402
-from bench_limits import likelihood_args, load_likelihood  # noqa: E402
+from _common import bench_args, blas_threads, interleave, write_results  # noqa: E402
+from bench_limits import (  # noqa: E402
+    likelihood_args,
+    load_likelihood,
+    pyhf_model_and_data,
+    use_pyhf_jax,
+    with_compile_s,
+)
 
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup  # noqa: E402
 from dmpreserve.stats.limits import select_patches  # noqa: E402
 from dmpreserve.stats.model import build_model  # noqa: E402
-from dmpreserve.stats.reference import pyhf_model_and_data  # noqa: E402
 from dmpreserve.stats.teststat import fit_datasets, qmu_tilde, tmu_tilde  # noqa: E402
 from dmpreserve.stats.toys import generate  # noqa: E402
+
+#: Toys per hypothesis of the pyhf baseline (full run, --quick).
+N_BASELINE = 10
+N_BASELINE_QUICK = 3
 
 
 def ours_distributions(model, mu: float, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -54,20 +69,24 @@ def ours_distributions(model, mu: float, n: int, seed: int) -> dict[str, np.ndar
     return out
 
 
-def pyhf_distributions(pmodel, data, mu: float, n: int) -> dict[str, np.ndarray]:
-    """pyhf's ToyCalculator with q~mu (the toybased hypotest's work)."""
-    calc = pyhf.infer.calculators.ToyCalculator(data, pmodel, test_stat="qtilde", ntoys=n, track_progress=False)
-    sig, bkg = calc.distributions(mu)
+def pyhf_distributions(pmodel, data, mu: float, n: int, seed: int) -> dict[str, np.ndarray]:
+    """pyhf's ToyCalculator with q~mu (the toybased hypotest's work); one OpenBLAS thread."""
+    np.random.seed(seed)  # pyhf's JAX backend samples toys with scipy.stats, from numpy's global generator
+    with blas_threads(1):
+        calc = pyhf.infer.calculators.ToyCalculator(data, pmodel, test_stat="qtilde", ntoys=n, track_progress=False)
+        sig, bkg = calc.distributions(mu)
     return {"qmu_sig": np.asarray(sig.samples, float), "qmu_bkg": np.asarray(bkg.samples, float)}
 
 
-def pyhf_tmu(pmodel, data, mu: float, n: int) -> np.ndarray:
-    """pyhf's tmu_tilde on n toys sampled by pyhf at the mu-profiled parameters."""
+def pyhf_tmu(pmodel, data, mu: float, n: int, seed: int) -> np.ndarray:
+    """pyhf's tmu_tilde on n toys sampled by pyhf at the mu-profiled parameters; one OpenBLAS thread."""
+    np.random.seed(seed)
     cfg = pmodel.config
     init, bounds, fixed = cfg.suggested_init(), cfg.suggested_bounds(), cfg.suggested_fixed()
-    pars = pyhf.infer.mle.fixed_poi_fit(mu, data, pmodel, init, bounds, fixed)
-    toys = pmodel.make_pdf(pars).sample((n,))
-    return np.array([float(pyhf.infer.test_statistics.tmu_tilde(mu, t, pmodel, init, bounds, fixed)) for t in toys])
+    with blas_threads(1):
+        pars = pyhf.infer.mle.fixed_poi_fit(mu, data, pmodel, init, bounds, fixed)
+        toys = pmodel.make_pdf(pars).sample((n,))
+        return np.array([float(pyhf.infer.test_statistics.tmu_tilde(mu, t, pmodel, init, bounds, fixed)) for t in toys])
 
 
 def _plot(ours: dict, base: dict, tbase: np.ndarray, directory: Path) -> None:
@@ -96,9 +115,9 @@ def _plot(ours: dict, base: dict, tbase: np.ndarray, directory: Path) -> None:
 
 def main() -> None:
     args = bench_args(__doc__.splitlines()[0], extra=likelihood_args)
-    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    baseline = use_pyhf_jax()
     n = 200 if args.quick else 2000
-    n_base = 10 if args.quick else 100
+    n_base = N_BASELINE_QUICK if args.quick else N_BASELINE
     with tempfile.TemporaryDirectory() as tmp:
         workspace, patchset = load_likelihood(args, Path(tmp))
     patches = select_patches(patchset)
@@ -107,26 +126,49 @@ def main() -> None:
     mu = asymptotic_limits(model).cls
     pmodel, data = pyhf_model_and_data(workspace, patch)
     print(
-        f"m = {patch['metadata']['values'][0]:.4g} GeV, mu = {mu:.4g}, {n} toys per hypothesis (pyhf: {n_base})",
+        f"m = {patch['metadata']['values'][0]:.4g} GeV, mu = {mu:.4g}, {n} toys per hypothesis "
+        f"(baseline {baseline}, one OpenBLAS thread, empty bins dropped: {n_base} toys per hypothesis)",
         flush=True,
     )
     res = interleave(
         {
             "ours": lambda: ours_distributions(model, mu, n, seed=1),
-            "baseline": lambda: pyhf_distributions(pmodel, data, mu, n_base),
+            "baseline": with_compile_s(lambda: pyhf_distributions(pmodel, data, mu, n_base, seed=2)),
         },
         repeat=1,
     )
     ours, base = res["ours"], res["baseline"]
+    base_result, compile_s = base.result
     per_toy = {"ours": ours.median_s / (2 * n), "baseline": base.median_s / (2 * n_base)}
-    ks = {key: float(stats.ks_2samp(ours.result[key], base.result[key]).pvalue) for key in ("qmu_sig", "qmu_bkg")}
-    tbase = pyhf_tmu(pmodel, data, mu, n_base)
+    steady = (base.median_s - compile_s) / (2 * n_base)
+    ks = {key: float(stats.ks_2samp(ours.result[key], base_result[key]).pvalue) for key in ("qmu_sig", "qmu_bkg")}
+    t0 = time.perf_counter()
+    tbase = pyhf_tmu(pmodel, data, mu, n_base, seed=3)
+    t_tmu = time.perf_counter() - t0
     ks["tmu_sig"] = float(stats.ks_2samp(ours.result["tmu_sig"], tbase).pvalue)
+    medians = {
+        f"median_{k}_{who}": float(np.median(v[k]))
+        for who, v in (("ours", ours.result), ("pyhf", base_result))
+        for k in ("qmu_sig", "qmu_bkg")
+    }
     print(
         f"toys_per_toy: ours {per_toy['ours']:.6f} s, baseline {per_toy['baseline']:.6f} s, "
-        f"ratio {per_toy['baseline'] / per_toy['ours']:.1f} (per toy, q~mu; KS p-values "
+        f"ratio {per_toy['baseline'] / per_toy['ours']:.1f} (per toy, q~mu; baseline {baseline}, "
+        f"{2 * n_base} toys in {base.median_s:.1f} s of which JAX compile {compile_s:.1f} s; KS p-values "
         + ", ".join(f"{k} {v:.3f}" for k, v in ks.items())
         + ")",
+        flush=True,
+    )
+    print(
+        f"toys_per_toy_without_compile: ours {per_toy['ours']:.6f} s, baseline {steady:.6f} s, "
+        f"ratio {steady / per_toy['ours']:.1f} (the baseline's JAX compile time, {compile_s:.1f} s, left out)",
+        flush=True,
+    )
+    print(
+        "  medians of q~mu, ours / pyhf: "
+        f"signal-like {medians['median_qmu_sig_ours']:.3f} / {medians['median_qmu_sig_pyhf']:.3f}, "
+        f"background-like {medians['median_qmu_bkg_ours']:.3f} / {medians['median_qmu_bkg_pyhf']:.3f}; "
+        f"pyhf's t~mu on {n_base} toys: {t_tmu:.1f} s",
         flush=True,
     )
     write_results(
@@ -138,15 +180,18 @@ def main() -> None:
                 "mu": mu,
                 **ours.row("ours"),
                 **base.row("baseline"),
+                "baseline_jax_compile_s": compile_s,
                 "ours_per_toy_s": per_toy["ours"],
                 "baseline_per_toy_s": per_toy["baseline"],
+                "baseline_per_toy_without_compile_s": steady,
                 "ratio": per_toy["baseline"] / per_toy["ours"],
                 **{f"ks_p_{k}": v for k, v in ks.items()},
+                **medians,
             }
         ],
         directory=args.results,
     )
-    _plot(ours.result, base.result, tbase, args.results)
+    _plot(ours.result, base_result, tbase, args.results)
 
 
 if __name__ == "__main__":

@@ -100,8 +100,24 @@ BASELINES: tuple[tuple[str, str, str], ...] = (
     ("selection", "_vs_pyarrow", "bare `pyarrow.dataset` scan, same filters pushed down (the floor)"),
     ("selection", "_vs_pandas", "`pandas.read_parquet` + numpy masks + `to_parquet`"),
     ("select_scatter", "", "one `select_stream` process over the whole dataset (cut flow and value checks on)"),
-    ("limits", "", "pyhf `upper_limit(data, model, scan=None, level=0.1)`, numpy backend"),
-    ("toys", "", 'pyhf `ToyCalculator(test_stat="qtilde").distributions(mu)`'),
+    (
+        "limits",
+        "",
+        "pyhf 0.7.6 `upper_limit(data, model, scan=None, level=0.1)` (95% CL, pyhf#2563), JAX backend "
+        "(jax 0.10.2) + scipy SLSQP, on 1 of the masses",
+    ),
+    (
+        "toys",
+        "_without_compile",
+        'pyhf 0.7.6 `ToyCalculator(test_stat="qtilde").distributions(mu)`, JAX backend (jax 0.10.2) + scipy SLSQP, '
+        "10 toys per hypothesis, JAX compile time left out",
+    ),
+    (
+        "toys",
+        "",
+        'pyhf 0.7.6 `ToyCalculator(test_stat="qtilde").distributions(mu)`, JAX backend (jax 0.10.2) + scipy SLSQP, '
+        "10 toys per hypothesis",
+    ),
     (
         "release_fits",
         "",
