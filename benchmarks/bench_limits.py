@@ -20,7 +20,8 @@ widened to 50 masses).  Interleaved in one process, mass by mass; the baseline r
 
 The numpy backend (finite-difference gradients over 446 parameters) is not measured any more: on 2026-11-30 it
 did not finish one mass in 15 min.  With the JAX backend the gradients cost about 3 ms; pyhf's time goes to SLSQP
-(100-235 iterations per fit, 2.5-6 s) times 4 fits per hypotest times some 30 hypotests for the 6 roots.
+(100-235 iterations per fit, 2.5-6 s) times 4 fits per hypotest times one hypotest per root-finder step, for
+6 roots.
 
 Also: time per mass versus the number of analysis bins (100 .. 10,000; synthetic workspaces with
 the same five background samples, normsys and histosys constraints, no staterror) for issue 7; the baseline
@@ -421,7 +422,8 @@ def main() -> None:
 def mass_scan(args, workspace: dict, patches: list[dict], baseline: str) -> None:
     """Ours versus pyhf's upper_limit, mass by mass (the headline comparison)."""
     # pyhf needs minutes per mass even with exact gradients (SLSQP on 334 free parameters, a few seconds per
-    # fit, 20-40 hypotests of 4 fits for the 6 roots), so the baseline runs on masses spread over the grid
+    # fit, 4 fits per hypotest, one hypotest per root-finder step for each of the 6 roots), so the baseline
+    # runs on few masses
     n_base = min(len(patches), N_BASELINE_MASSES)
     spread = np.linspace(0, len(patches) - 1, n_base) if n_base > 1 else [len(patches) // 2]
     base_idx = set(np.round(spread).astype(int).tolist())
