@@ -2,8 +2,9 @@
 
 Task: the 90% CL limit with the expected band for each of 50 WIMP masses on the default workspace
 (default configuration's background-only workspace, 440 bins with a staterror gamma per bin; the signal grid
-widened to 50 masses).  Interleaved in one process, mass by mass; the baseline runs on the middle mass only
-(about 50 GeV; ``N_BASELINE_MASSES``), as it needs minutes per mass:
+widened to 50 masses).  Interleaved in one process, mass by mass; the baseline runs on the middle mass of the grid
+only (264 GeV; ``N_BASELINE_MASSES``), as it needs minutes per mass (measured 2026-11-30: 714 s, of which
+19 s JAX compile; ours 0.24 s; limits equal to 1.6e-5):
 
 * ours: ``dmpreserve.stats.limits.limit_for_patch`` (vectorized numpy model + batched Newton fits, Asimov
   root finding): CLs observed + 5 expected, Neyman t~mu observed + 5 expected, PCL, p0/z0;

@@ -17,8 +17,9 @@ without its 112 empty bins (``bench_limits.drop_empty_bins``: same likelihood; t
 gradient) and with one OpenBLAS thread (``_common.blas_threads``); it runs 10 toys per hypothesis (``--quick``: 3),
 as each toy needs two fits of a few seconds (SLSQP on 334 free parameters); times are compared per toy.  The
 baseline's time includes JAX's compile time (once per model), which is also printed apart, with a second ratio
-line without it.  The numpy backend (finite-difference gradients) is not measured any more: on 2026-11-30 it did
-not finish 40 toy fits in 15 min.
+line without it.  Measured 2026-11-30: pyhf 20.0 s per toy (13.0 s JAX compile of 401 s), ours 3.1 ms;
+KS p-values 0.83 / 0.50 / 0.66.  The numpy backend (finite-difference gradients) is not measured any more: on
+2026-11-30 it did not finish 40 toy fits in 15 min.
 
     .venv/bin/python benchmarks/bench_toys.py [--quick] [--workspace BkgOnly.json --patchset patchset.json]
 """
