@@ -51,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_args, blas_threads, interleave, write_results  # noqa: E402
 
 from dmpreserve.files import read_json  # noqa: E402
+from dmpreserve.stats import reference  # noqa: E402
 from dmpreserve.stats.limits import limit_for_patch, select_patches  # noqa: E402
-from dmpreserve.stats.reference import modifier_settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: Masses of the pyhf baseline, spread over the grid (the middle one when 1).
@@ -207,30 +207,32 @@ def load_likelihood(args, tmp: Path) -> tuple[dict, dict]:
     return read_json(ws), read_json(ps)
 
 
-_COMPILE_S = [0.0]
+class CompileClock:
+    """JAX's compile time (tracing, lowering, XLA compilation) in this process since it was created [s].
+
+    Registered as a JAX event-duration listener by :func:`use_pyhf_jax`; ``clock.seconds`` is the running sum.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self, event: str, duration: float, **_) -> None:
+        if event.startswith("/jax/core/compile/"):
+            self.seconds += duration
 
 
-def _on_jax_duration(event: str, duration: float, **_) -> None:
-    if event.startswith("/jax/core/compile/"):  # tracing, lowering and XLA compilation
-        _COMPILE_S[0] += duration
+def use_pyhf_jax() -> tuple[str, CompileClock]:
+    """pyhf's JAX backend with its scipy optimizer for the baselines: their name for the printed lines, and the
+    clock of JAX's compile time from then on.
 
-
-def use_pyhf_jax() -> str:
-    """pyhf's JAX backend with its scipy optimizer for the baselines; return their name for the printed lines.
-
-    JAX comes from the benchmark pins (env/requirements-bench.txt, installed by ``make bench``).  JAX's compile
-    time (tracing, lowering, XLA) is summed from then on: :func:`jax_compile_s`.
+    JAX comes from the benchmark pins (env/requirements-bench.txt, installed by ``make bench``).
     """
     import jax
 
     pyhf.set_backend("jax", pyhf.optimize.scipy_optimizer())
-    jax.monitoring.register_event_duration_secs_listener(_on_jax_duration)
-    return f"pyhf {pyhf.__version__} JAX backend (jax {jax.__version__}), scipy SLSQP"
-
-
-def jax_compile_s() -> float:
-    """JAX compile time of this process so far [s]."""
-    return _COMPILE_S[0]
+    clock = CompileClock()
+    jax.monitoring.register_event_duration_secs_listener(clock)
+    return f"pyhf {pyhf.__version__} JAX backend (jax {jax.__version__}), scipy SLSQP", clock
 
 
 def drop_empty_bins(workspace: dict, patch: dict) -> tuple[dict, dict, int]:
@@ -274,9 +276,7 @@ def drop_empty_bins(workspace: dict, patch: dict) -> tuple[dict, dict, int]:
 def pyhf_model_and_data(workspace: dict, patch: dict):
     """pyhf's model (the backend as set) of the patched workspace without its empty bins, and its data."""
     ws, p, _ = drop_empty_bins(workspace, patch)
-    w = pyhf.Workspace(ws)
-    model = w.model(patches=[pyhf.patchset.Patch(p)], modifier_settings=modifier_settings())
-    return model, w.data(model)
+    return reference.pyhf_model_and_data(ws, p)
 
 
 @contextlib.contextmanager
@@ -314,13 +314,13 @@ def baseline_toms748(workspace: dict, patch: dict, *, level: float):
     return float(obs), [float(e) for e in exp]
 
 
-def with_compile_s(fn):
+def with_compile_s(fn, clock: CompileClock):
     """``fn`` wrapped to return ``(fn(), JAX compile seconds during the call)``."""
 
     def call():
-        before = jax_compile_s()
+        before = clock.seconds
         result = fn()
-        return result, jax_compile_s() - before
+        return result, clock.seconds - before
 
     return call
 
@@ -407,20 +407,20 @@ def _plot(rows: list[dict], directory: Path) -> None:
 
 def main() -> None:
     args = bench_args(__doc__.splitlines()[0], extra=likelihood_args)
-    baseline = use_pyhf_jax()
+    baseline, clock = use_pyhf_jax()
     print(f"baseline: {baseline} (one OpenBLAS thread; empty bins dropped)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         workspace, patchset = load_likelihood(args, Path(tmp))
     patches = select_patches(patchset)
     if not getattr(args, "bins_only", False):
-        mass_scan(args, workspace, patches, baseline)
+        mass_scan(args, workspace, patches, baseline, clock)
     print("time per mass versus analysis bins:")
     brows = bins_scan(workspace, patches[len(patches) // 2], quick=args.quick)
     write_results("limits_bins", brows, directory=args.results)
     _plot(brows, args.results)
 
 
-def mass_scan(args, workspace: dict, patches: list[dict], baseline: str) -> None:
+def mass_scan(args, workspace: dict, patches: list[dict], baseline: str, clock: CompileClock) -> None:
     """Ours versus pyhf's upper_limit, mass by mass (the headline comparison)."""
     # pyhf needs minutes per mass even with exact gradients (SLSQP on 334 free parameters, a few seconds per
     # fit, 4 fits per hypotest, one hypotest per root-finder step for each of the 6 roots), so the baseline
@@ -439,7 +439,7 @@ def mass_scan(args, workspace: dict, patches: list[dict], baseline: str) -> None
         res = interleave(
             {
                 "ours": lambda p=patch: limit_for_patch(workspace, p, cl=0.9),
-                "baseline": with_compile_s(lambda p=patch: baseline_upper_limit(workspace, p)),
+                "baseline": with_compile_s(lambda p=patch: baseline_upper_limit(workspace, p), clock),
             },
             repeat=1,
         )

@@ -116,7 +116,7 @@ def _plot(ours: dict, base: dict, tbase: np.ndarray, directory: Path) -> None:
 
 def main() -> None:
     args = bench_args(__doc__.splitlines()[0], extra=likelihood_args)
-    baseline = use_pyhf_jax()
+    baseline, clock = use_pyhf_jax()
     n = 200 if args.quick else 2000
     n_base = N_BASELINE_QUICK if args.quick else N_BASELINE
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +134,7 @@ def main() -> None:
     res = interleave(
         {
             "ours": lambda: ours_distributions(model, mu, n, seed=1),
-            "baseline": with_compile_s(lambda: pyhf_distributions(pmodel, data, mu, n_base, seed=2)),
+            "baseline": with_compile_s(lambda: pyhf_distributions(pmodel, data, mu, n_base, seed=2), clock),
         },
         repeat=1,
     )
