@@ -64,6 +64,18 @@ def region_boundaries(region: np.ndarray, c1: np.ndarray, c2: np.ndarray, s1c: f
     return (float(ys[0]), float(ys[-1])) if len(ys) else None
 
 
+def with_binning(cfg, n_cs1: int, n_log10cs2: int):
+    """``cfg`` (an AnalysisConfig) with its analysis binning replaced by ``n_cs1`` x ``n_log10cs2`` bins over the
+    same ROI."""
+    b = cfg["analysis"]["binning"]
+    raw = copy.deepcopy(cfg.raw)
+    raw["analysis"]["binning"] = {
+        "cs1_phd": {**b["cs1_phd"], "bins": n_cs1},
+        "log10_cs2": {**b["log10_cs2"], "bins": n_log10cs2},
+    }
+    return dataclasses.replace(cfg, raw=raw)
+
+
 def er_band(results: str, nestpy_er: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(cS1 edges, log10 cS2 edges, total ER background [events] on them) of the finished analysis."""
     cfg = load_config(f"{results}/config.resolved.yaml")
@@ -72,12 +84,7 @@ def er_band(results: str, nestpy_er: bool) -> tuple[np.ndarray, np.ndarray, np.n
     lo, hi = b["cs1_phd"]["min"], b["cs1_phd"]["max"]
     lo2, hi2 = b["log10_cs2"]["min"], b["log10_cs2"]["max"]
     n1, n2 = int(round(hi - lo)), int(round((hi2 - lo2) / 0.005))
-    raw = copy.deepcopy(cfg.raw)
-    raw["analysis"]["binning"] = {
-        "cs1_phd": {"min": lo, "max": hi, "bins": n1},
-        "log10_cs2": {"min": lo2, "max": hi2, "bins": n2},
-    }
-    fine = dataclasses.replace(cfg, raw=raw)
+    fine = with_binning(cfg, n1, n2)
     lines = np.asarray(read_line_response(f"{results}/response/response_er.json").line_energies_kev)
     sim = simulate_er_lines(sim_cfg, line_energies_kev=lines, events_per_line=2000, progress=False)
     exposure = read_exposure(f"{results}/selection/exposure.json")

@@ -26,13 +26,13 @@ toys.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import time
 
 import numpy as np
 import pyarrow.parquet as pq
 from ec_charge_yield import with_er_yields
+from er_band_contours import with_binning
 from scipy.ndimage import gaussian_filter
 from scipy.optimize import brentq, minimize
 
@@ -87,12 +87,7 @@ def build_models(
     models = []
     for n1, n2, smooth in binnings:
         b = cfg0["analysis"]["binning"]
-        raw = copy.deepcopy(cfg0.raw)
-        raw["analysis"]["binning"] = {
-            "cs1_phd": {**b["cs1_phd"], "bins": n1},
-            "log10_cs2": {**b["log10_cs2"], "bins": n2},
-        }
-        cfg = dataclasses.replace(cfg0, raw=raw)
+        cfg = with_binning(cfg0, n1, n2)
         response_nr = nr_response(nr_sim, cfg, curve=curve)
         inputs = BackgroundInputs(
             science=science,

@@ -19,11 +19,9 @@ so the pipeline's response equals ``nr_response`` without them.)
 from __future__ import annotations
 
 import argparse
-import copy
-import dataclasses
 
 import numpy as np
-from er_band_contours import branches, highest_density_region, region_boundaries
+from er_band_contours import branches, highest_density_region, region_boundaries, with_binning
 
 from dmpreserve.artifacts.exposure import read_exposure
 from dmpreserve.artifacts.reduced import read_dataset
@@ -43,12 +41,7 @@ def fine_config(cfg: AnalysisConfig, *, ds1_phd: float = 0.5, dlog10: float = 0.
     b = cfg["analysis"]["binning"]
     lo, hi = b["cs1_phd"]["min"], b["cs1_phd"]["max"]
     lo2, hi2 = b["log10_cs2"]["min"], b["log10_cs2"]["max"]
-    raw = copy.deepcopy(cfg.raw)
-    raw["analysis"]["binning"] = {
-        "cs1_phd": {"min": lo, "max": hi, "bins": int(round((hi - lo) / ds1_phd))},
-        "log10_cs2": {"min": lo2, "max": hi2, "bins": int(round((hi2 - lo2) / dlog10))},
-    }
-    return dataclasses.replace(cfg, raw=raw)
+    return with_binning(cfg, int(round((hi - lo) / ds1_phd)), int(round((hi2 - lo2) / dlog10)))
 
 
 def signal_densities(results: str, masses_gev: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
