@@ -386,6 +386,15 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
         raise InvalidConfig("escape speed must exceed v0", path=path, field="$.signal.halo.v_esc_km_s")
     lo, hi = doc["likelihood"]["poi_bounds"]
     _check_range(lo, hi, path=path, field="$.likelihood.poi_bounds")
+    if doc["likelihood"].get("unbinned") is not None:
+        mode = (doc.get("statistics") or {}).get("neyman_threshold", "asymptotic")
+        if mode not in ("toys", "asymptotic"):
+            raise InvalidConfig(
+                f"likelihood.unbinned needs neyman_threshold 'toys' or 'asymptotic', not {mode!r}: the threshold "
+                "table is built from the binned likelihood",
+                path=path,
+                field="$.statistics.neyman_threshold",
+            )
     grid = log_mass_grid(sig["masses_gev"])
     for i, m in enumerate(doc["limits"]["masses_gev"] or []):
         if not np.any(np.isclose(grid, m, rtol=1e-4)):

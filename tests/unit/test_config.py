@@ -600,3 +600,55 @@ def test_pcl_power_range(tmp_path: Path, test_config_doc: dict[str, Any], power:
         with pytest.raises(InvalidConfig) as info:
             load_config(path)
         assert info.value.field == "$.statistics.pcl_power"
+
+
+UNBINNED = {"binning": {"cs1_phd": {"bins": 22}, "log10_cs2": {"bins": 20}}, "smoothing_bins": 1.5}
+
+
+@pytest.mark.parametrize(
+    ("mode", "ok"), [("toys", True), ("asymptotic", True), (None, True), ("table", False)], ids=str
+)
+def test_unbinned_likelihood_needs_toys_or_asymptotic(
+    tmp_path: Path, test_config_doc: dict[str, Any], mode: str | None, ok: bool
+) -> None:
+    """likelihood.unbinned: the threshold table is built from the binned likelihood, so neyman_threshold: table is
+    refused (statistics absent: asymptotic)."""
+    doc = copy.deepcopy(test_config_doc)
+    doc["likelihood"]["unbinned"] = copy.deepcopy(UNBINNED)
+    if mode is None:
+        del doc["statistics"]
+    else:
+        doc["statistics"]["neyman_threshold"] = mode
+    path = _write(tmp_path, doc)
+    if ok:
+        assert load_config(path)["likelihood"]["unbinned"] == UNBINNED
+    else:
+        with pytest.raises(InvalidConfig, match="likelihood.unbinned needs neyman_threshold") as info:
+            load_config(path)
+        assert info.value.field == "$.statistics.neyman_threshold" and info.value.path == str(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"binning": {"cs1_phd": {"bins": 1}, "log10_cs2": {"bins": 20}}}, "bins"),
+        ({"binning": {"cs1_phd": {"bins": 22}}}, "log10_cs2"),
+        ({"smoothing_bins": -0.5}, "smoothing_bins"),
+        ({"er_events_per_line": 2.5}, "er_events_per_line"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_unbinned_setting_schema(tmp_path: Path, test_config_doc: dict[str, Any], change, field: str) -> None:
+    doc = copy.deepcopy(test_config_doc)
+    doc["statistics"]["neyman_threshold"] = "toys"
+    doc["likelihood"]["unbinned"] = {**copy.deepcopy(UNBINNED), **change}
+    with pytest.raises(InvalidConfig) as info:
+        load_config(_write(tmp_path, doc))
+    assert "unbinned" in str(info.value) and field in str(info.value)
+
+
+def test_lz_ws2022_has_an_unbinned_likelihood_with_toys() -> None:
+    cfg = load_config(REPO / "workflow" / "analyses" / "lz_ws2022" / "config.yaml")
+    unbinned = cfg["likelihood"]["unbinned"]
+    assert (unbinned["binning"]["cs1_phd"]["bins"], unbinned["binning"]["log10_cs2"]["bins"]) == (154, 182)
+    assert unbinned["smoothing_bins"] == 1.5 and cfg.statistics["neyman_threshold"] == "toys"

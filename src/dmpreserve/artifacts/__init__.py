@@ -8,6 +8,7 @@ frozen dataclass, its reader (schema + semantic checks, errors naming the file a
 * :mod:`.response` -- ``response_nr.json``, ``response_er.json`` (``signal``)
 * :mod:`.signal_templates` -- ``signal.json`` (``signal``)
 * :mod:`.likelihood` -- ``BkgOnly.json`` + ``patchset.json`` (``likelihood``; pyhf's formats)
+* :mod:`.unbinned` -- ``unbinned_templates.h5`` (``unbinned-templates``; fine templates of ``likelihood.unbinned``)
 * :mod:`.fit` -- ``fit.json`` (``fit``)
 * :mod:`.limits` -- ``limits.csv`` (``limits``, ``reinterpret``)
 """
