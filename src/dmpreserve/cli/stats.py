@@ -31,6 +31,29 @@ def _likelihood_args(p) -> None:
         help="threshold table of 'dmpreserve thresholds' (statistics.neyman_threshold: table; without it the "
         "table is built in this process)",
     )
+    p.add_argument(
+        "--unbinned",
+        metavar="H5",
+        help="fine templates of 'dmpreserve unbinned-templates' (required with likelihood.unbinned): the limits "
+        "are those of the unbinned likelihood of the observed events",
+    )
+
+
+def _unbinned(args: argparse.Namespace, cfg):
+    """The fine templates of the unbinned likelihood (likelihood.unbinned), None for the binned one."""
+    if not cfg["likelihood"].get("unbinned"):
+        if args.unbinned:
+            raise InvalidWorkspace(
+                "--unbinned given but the configuration has no likelihood.unbinned", path=args.config
+            )
+        return None
+    if not args.unbinned:
+        raise InvalidWorkspace(
+            "likelihood.unbinned is configured: --unbinned (the fine templates) is required", path=args.config
+        )
+    from dmpreserve.artifacts.unbinned import read_unbinned_templates
+
+    return read_unbinned_templates(args.unbinned)
 
 
 def _table(args: argparse.Namespace, cfg, ws, ps, toys):
@@ -185,6 +208,7 @@ def run_limits_point(args: argparse.Namespace) -> None:
             table=table,
             mass_index=args.index,
             progress=not args.no_progress,
+            unbinned=_unbinned(args, cfg),
         )
     except InvalidWorkspace as exc:
         if exc.path is not None:
@@ -253,6 +277,7 @@ def run_limits(args: argparse.Namespace) -> None:
                 toys=toys,
                 table=_table(args, cfg, ws, ps, toys),
                 progress=not args.no_progress,
+                unbinned=_unbinned(args, cfg),
             )
         except InvalidWorkspace as exc:
             if exc.path is not None:
@@ -272,7 +297,11 @@ def run_limits(args: argparse.Namespace) -> None:
         )
     doc = {
         "cl": cl,
-        "method": method_text(toys=toys.mode if toys else None, pcl_power=float(cfg.statistics["pcl_power"])),
+        "method": method_text(
+            toys=toys.mode if toys else None,
+            pcl_power=float(cfg.statistics["pcl_power"]),
+            unbinned=bool(cfg["likelihood"].get("unbinned")),
+        ),
         "statistics": statistics_doc(cfg),
         "limits": rows,
         "mu": [r.to_json() for r in results],

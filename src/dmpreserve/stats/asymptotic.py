@@ -67,7 +67,7 @@ class ObservedSetup:
 def observed_setup(model: BinnedModel) -> ObservedSetup:
     """Free fits of the observed data and of the background-only Asimov data; q0 of the data."""
     asimov, asimov_aux, cond0 = asimov_background(model)
-    data = np.stack([model.observed, asimov])
+    data = model.stack_data([model.observed, asimov])
     aux = np.stack([model.nominal_aux, asimov_aux])
     sets = fit_datasets(model, data, aux)
     q0 = float(max(2.0 * (cond0.nll[0] - sets.free.nll[0]), 0.0)) if sets.mu_hat[0] > 0 else 0.0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -42,6 +42,10 @@ from dmpreserve.stats.neyman import (
 )
 from dmpreserve.stats.thresholds import TableSettings
 from dmpreserve.stats.toys import ToySettings
+from dmpreserve.stats.unbinned import build_unbinned_model
+
+if TYPE_CHECKING:
+    from dmpreserve.artifacts.unbinned import UnbinnedTemplates
 
 _OPTIONAL = (
     "p0_toys",
@@ -188,10 +192,14 @@ def limit_for_patch(
     mass_index: int = 0,
     progress: bool = False,
     grids: Mapping[tuple[str, str], SampleGrid] | None = None,
+    unbinned: UnbinnedTemplates | None = None,
 ) -> MassLimit:
     """All limits of one patch: asymptotic, plus the toy-based Neyman construction if ``toys`` is given.
 
     ``grids``: samples interpolated on a grid of two parameters (:func:`dmpreserve.stats.model.build_model`).
+    ``unbinned``: fine templates; the limits are then those of the unbinned likelihood of the observed events
+    (:func:`dmpreserve.stats.unbinned.build_unbinned_model`, the workspace's parameters and normalisations), with
+    thresholds from per-mass toys (``toys.mode == "toys"``) or asymptotic ones.
 
     With ``toys.mode == "table"`` the critical values come from ``table`` (required); with ``"toys"``
     from fresh toys of this mass at every mu the root finder evaluates.  The band, PCL floor and toy p0
@@ -200,7 +208,16 @@ def limit_for_patch(
     Raises:
         InvalidWorkspace: unsupported modifiers, or a limit outside the POI bounds.
     """
-    model = build_model(workspace, patch, grids=grids)
+    if unbinned is None:
+        model = build_model(workspace, patch, grids=grids)
+    else:
+        if toys is not None and toys.mode == "table":
+            raise InvalidWorkspace(
+                "the threshold table is binned: an unbinned likelihood (likelihood.unbinned) needs "
+                "statistics.neyman_threshold 'toys' or 'asymptotic'",
+                field="statistics.neyman_threshold",
+            )
+        model = build_unbinned_model(workspace, patch, unbinned)
     setup = observed_setup(model)
     a = asymptotic_limits(model, cl=cl, pcl_power=pcl_power, setup=setup)
     fields: dict[str, Any] = {
@@ -271,6 +288,7 @@ def compute_limits(
     pcl_power: float = 0.16,
     toys: ToySettings | None = None,
     table: ThresholdTable | None = None,
+    unbinned: UnbinnedTemplates | None = None,
 ) -> list[MassLimit]:
     """Limits for every patch (or only the listed masses), sorted by mass.
 
@@ -280,18 +298,27 @@ def compute_limits(
     """
     patches = select_patches(patchset, masses_gev)
     return [
-        limit_for_patch(workspace, p, cl=cl, pcl_power=pcl_power, toys=toys, table=table, mass_index=i)
+        limit_for_patch(
+            workspace, p, cl=cl, pcl_power=pcl_power, toys=toys, table=table, mass_index=i, unbinned=unbinned
+        )
         for i, p in enumerate(tqdm(patches, desc="limits", unit="mass", disable=not progress, mininterval=1.0))
     ]
 
 
-def method_text(*, toys: str | None, pcl_power: float) -> str:
-    """The ``method`` string of limits.json (``toys``: the Neyman threshold mode, None for asymptotic)."""
+def method_text(*, toys: str | None, pcl_power: float, unbinned: bool = False) -> str:
+    """The ``method`` string of limits.json (``toys``: the Neyman threshold mode, None for asymptotic;
+    ``unbinned``: the limits are those of the unbinned likelihood, likelihood.unbinned)."""
     threshold = {
         "table": "from the toy-MC threshold table c(s, b_eff) at the expected signal of the limit",
         "toys": "from toy Monte Carlo of each mass at every mu the root finder evaluates",
     }.get(toys or "", "asymptotic (chi2_1 quantile)")
-    return _METHOD_TEMPLATE.format(power=pcl_power, threshold=threshold)
+    text = _METHOD_TEMPLATE.format(power=pcl_power, threshold=threshold)
+    if unbinned:
+        text += (
+            "; unbinned likelihood of the observed events with fine, smoothed templates "
+            "(the pyhf workspace is its binned serialization)"
+        )
+    return text
 
 
 #: The method of the default (asymptotic) limits.
@@ -338,6 +365,8 @@ def statistics_doc(cfg: AnalysisConfig) -> dict[str, Any]:
         doc.update({k: int(st[k]) for k in ("toys_background", "seed")})
     if st["neyman_threshold"] == "toys":
         doc["toys_per_mu"] = int(st["toys_per_mu"])
+    if cfg["likelihood"].get("unbinned"):
+        doc["likelihood"] = "unbinned"
     return doc
 
 

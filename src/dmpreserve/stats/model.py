@@ -170,6 +170,23 @@ class BinnedModel:
         out[:, self.n_factors :] = aux[:, : len(self.alpha_names)]
         return np.clip(out, self.lower, self.upper)
 
+    # ---- datasets (the unbinned model, :mod:`dmpreserve.stats.unbinned`, encodes them differently)
+    def broadcast_data(self, data: np.ndarray, n_rows: int) -> np.ndarray:
+        """Main data of ``n_rows`` rows (R, B): ``data`` (R, B) or (B,) broadcast."""
+        return np.broadcast_to(np.asarray(data, float), (n_rows, self.n_bins))
+
+    def stack_data(self, rows: list[np.ndarray]) -> np.ndarray:
+        """Several datasets (each (B,)) as one batch (N, B)."""
+        return np.stack(rows)
+
+    def as_data(self, counts: np.ndarray) -> np.ndarray:
+        """Datasets (R, B) holding the (possibly non-integer) counts per bin ``counts`` (R, B): Asimov data."""
+        return np.atleast_2d(counts)
+
+    def poisson_data(self, nu: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` datasets (n, B) of Poisson counts with means ``nu`` (B,) (pyhf's sampling of the main data)."""
+        return rng.poisson(nu, size=(n, nu.size)).astype(float)
+
     def _gammas_of(self, full: np.ndarray) -> np.ndarray:
         if full.shape[1] == self.n_params + self.n_gammas and self.n_gammas:
             return full[:, self.n_params :]

@@ -50,7 +50,8 @@ def minimize(
 
     Args:
         model: The model.
-        data: Main-measurement counts, shape (R, B) (or (B,), broadcast).
+        data: Main-measurement counts, shape (R, B) (or (B,), broadcast); an unbinned model's encoding
+            (:meth:`dmpreserve.stats.unbinned.UnbinnedModel.broadcast_data`).
         aux: Auxiliary data of the constraints (alphas, then staterror gammas), shape (R, K + G) (or (K + G,)).
         init: Start points, shape (R, P); with ``fix_poi`` the POI stays at ``init[:, 0]``.
         fix_poi: Conditional fit (POI fixed) instead of a free fit.
@@ -62,7 +63,7 @@ def minimize(
     """
     init = np.atleast_2d(np.asarray(init, float))
     n_rows = init.shape[0]
-    data = np.broadcast_to(np.asarray(data, float), (n_rows, model.n_bins))
+    data = model.broadcast_data(data, n_rows)
     aux = np.broadcast_to(np.asarray(aux, float), (n_rows, model.n_aux))
     if n_rows == 0:
         return NewtonMinimum(theta=init.reshape(0, model.n_params), nll=np.zeros(0), converged=np.zeros(0, bool))

@@ -88,10 +88,11 @@ def asimov_background(model: BinnedModel) -> tuple[np.ndarray, np.ndarray, Newto
     The auxiliary data are the fitted alphas and profiled staterror gammas (pyhf's expected auxdata).
 
     Returns:
-        Main data (B,), auxiliary data (K + G,) and the conditional mu = 0 fit to the observed data.
+        Main data (B,; :meth:`BinnedModel.as_data`), auxiliary data (K + G,) and the conditional mu = 0 fit to the
+        observed data.
     """
     init = model.start(model.nominal_aux)
     init[:, 0] = 0.0
     cond0 = minimize(model, model.observed[None], model.nominal_aux[None], init, fix_poi=True)
     full0 = model.full(cond0.theta, model.observed[None], model.nominal_aux[None])
-    return model.expected(full0)[0], model.aux_expected(full0)[0], cond0
+    return model.as_data(model.expected(full0))[0], model.aux_expected(full0)[0], cond0

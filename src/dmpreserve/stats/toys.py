@@ -84,8 +84,7 @@ def generate(model: BinnedModel, theta: np.ndarray, n: int, rng: np.random.Gener
         Poisson main data (n, B) and Normal auxiliary data (n, K + G): N(alpha, 1) for each normsys/histosys
         alpha, N(gamma_b, sigma_b) for each free staterror gamma.
     """
-    nu = model.expected(theta[None])[0]
-    data = rng.poisson(nu, size=(n, nu.size)).astype(float)
+    data = model.poisson_data(model.expected(theta[None])[0], n, rng)
     aux = rng.normal(model.aux_expected(theta[None])[0], model.aux_sigma, size=(n, model.n_aux))
     return data, aux
 
