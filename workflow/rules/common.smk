@@ -40,3 +40,8 @@ def with_dirs(command):
     paths, so one mkdir covers every output.  `command` is formatted by Snakemake like any shell command.
     """
     return f"mkdir -p $(dirname {{output}} {{log}}) && {command}"
+
+
+# Unbinned likelihood (likelihood.unbinned): the fine templates of rule unbinned_templates (unbinned.smk), an input of
+# limits_point; None without it (the rule is then never needed).
+UNBINNED_TEMPLATES = f"{R}/likelihood/unbinned_templates.h5" if config["likelihood"].get("unbinned") else None

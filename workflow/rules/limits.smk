@@ -9,18 +9,21 @@
 
 
 rule limits_point:
-    """All limits of one mass: Neyman t~mu (threshold table, toys or asymptotic), PCL, CLs, bands, p0/z0."""
+    """All limits of one mass: Neyman t~mu (threshold table, toys or asymptotic), PCL, CLs, bands, p0/z0; with
+    likelihood.unbinned on the unbinned likelihood of the fine templates (unbinned.smk)."""
     input:
         config=rules.resolve_config.output.config,
         workspace=rules.likelihood.output.workspace,
         patchset=rules.likelihood.output.patchset,
         table=THRESHOLD_TABLE or [],
+        unbinned=UNBINNED_TEMPLATES or [],
     output:
         point=f"{R}/limits/points/{{index}}.json",
     log:
         f"{R}/logs/limits_point/{{index}}.log",
     params:
         table=lambda wildcards, input: f"--table {input.table}" if input.table else "",
+        unbinned=lambda wildcards, input: f"--unbinned {input.unbinned}" if input.unbinned else "",
     wildcard_constraints:
         index="[0-9]+",
     resources:
@@ -29,7 +32,8 @@ rule limits_point:
     shell:
         with_dirs(
             "dmpreserve limits-point --config {input.config} --workspace {input.workspace} "
-            "--patchset {input.patchset} {params.table} --index {wildcards.index} -o {output.point} > {log} 2>&1"
+            "--patchset {input.patchset} {params.table} {params.unbinned} --index {wildcards.index} -o {output.point} "
+            "> {log} 2>&1"
         )
 
 

@@ -4,7 +4,8 @@ Every subcommand takes explicit input and output paths (the Snakemake rules pass
 its inputs, writes its outputs atomically and exits 2 with one clear message naming the file and
 field on bad input.  Each module of this package (:mod:`~dmpreserve.cli.steps`, :mod:`~dmpreserve.cli.inputs`,
 :mod:`~dmpreserve.cli.select`, :mod:`~dmpreserve.cli.signal`, :mod:`~dmpreserve.cli.backgrounds`,
-:mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.publish`, :mod:`~dmpreserve.cli.plotlimits`,
+:mod:`~dmpreserve.cli.stats`, :mod:`~dmpreserve.cli.unbinned`, :mod:`~dmpreserve.cli.publish`,
+:mod:`~dmpreserve.cli.plotlimits`,
 :mod:`~dmpreserve.cli.reinterpret`, :mod:`~dmpreserve.cli.combine`, :mod:`~dmpreserve.cli.tools`)
 defines its subcommands' parsers next to their handlers (``register(sub, add)`` sets
 ``handler=function``); :func:`main` calls ``args.handler(args)``.
@@ -32,6 +33,7 @@ from dmpreserve.cli import (
     steps,
     tools,
     toys,
+    unbinned,
 )
 from dmpreserve.errors import DmpreserveError
 
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         signal,
         stats,
         toys,
+        unbinned,
         publish,
         plotlimits,
         reinterpret,

@@ -149,28 +149,39 @@ def run_response(args: argparse.Namespace) -> None:
     write_response(args.response_er, er)
 
 
-def run_signal(args: argparse.Namespace) -> None:
-    """``dmpreserve signal``."""
-    from dmpreserve.artifacts.exposure import read_exposure
-    from dmpreserve.artifacts.mass_grid import read_mass_grid
-    from dmpreserve.artifacts.response import read_response
-    from dmpreserve.artifacts.signal_templates import write_signal
-    from dmpreserve.config import load_config
-    from dmpreserve.files import write_csv
-    from dmpreserve.physics.signal_models import load_model
-    from dmpreserve.signals import build_signal, spectra_rows
+def model_and_mass_grid(model_path: str | None, grid_path: str):
+    """The signal model (None: SI) and the mass grid resolved for it (``mass_grid.json``), checked to agree.
 
-    cfg = load_config(args.config)
-    model = load_model(args.model) if args.model else None
-    grid = read_mass_grid(args.mass_grid)
+    Raises:
+        InvalidData: the grid was resolved for another model (naming the grid file, field ``model_file``).
+    """
+    from dmpreserve.artifacts.mass_grid import read_mass_grid
+    from dmpreserve.physics.signal_models import load_model
+
+    model = load_model(model_path) if model_path else None
+    grid = read_mass_grid(grid_path)
     model_name = model.model if model else "si"
     if grid.model_name != model_name or (model and model.masses_gev and tuple(model.masses_gev) != grid.masses_gev):
         raise InvalidData(
             f"the mass grid was resolved for another signal model ({grid.model_name!r}, from {grid.model_file}), "
-            f"not for {args.model or 'the default SI model'}",
-            path=args.mass_grid,
+            f"not for {model_path or 'the default SI model'}",
+            path=grid_path,
             field="model_file",
         )
+    return model, grid
+
+
+def run_signal(args: argparse.Namespace) -> None:
+    """``dmpreserve signal``."""
+    from dmpreserve.artifacts.exposure import read_exposure
+    from dmpreserve.artifacts.response import read_response
+    from dmpreserve.artifacts.signal_templates import write_signal
+    from dmpreserve.config import load_config
+    from dmpreserve.files import write_csv
+    from dmpreserve.signals import build_signal, spectra_rows
+
+    cfg = load_config(args.config)
+    model, grid = model_and_mass_grid(args.model, args.mass_grid)
     response = read_response(args.response_nr)
     if response.matrix.shape[1] != cfg.binning.n_bins or not _same_edges(response, cfg):
         raise InvalidData(
