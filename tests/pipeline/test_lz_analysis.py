@@ -5,8 +5,10 @@ absent).  A scratch copy of the workflow sits beside a link to ../shared, as in 
 analysis configuration (standalone) with a smaller NR simulation; then: the standalone configuration kept
 none of the mock default's components, the released table became 335 reduced events with LZ's live time
 and exposure, the background-only workspace encodes LZ's Table I expected counts (arXiv:2207.03764) per
-component, the signal carries the released efficiency band, and the likelihood passes pyhf's schema.
-The full run with limits is the CI verify stage (step 5), ~3.5 min.
+component, the signal carries the released efficiency band, and the likelihood passes pyhf's schema; the
+unbinned likelihood's fine templates (rule unbinned_templates) hold the workspace's samples, every mass of the
+signal grid and the 335 events, and give an unbinned model of one mass.
+The full run with limits is the CI verify stage (step 5), ~4 min.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def lz_run(tmp_path_factory) -> Path:
         str(exe),
         f"{OUT}/likelihood/BkgOnly.json",
         f"{OUT}/likelihood/patchset.json",
+        f"{OUT}/likelihood/unbinned_templates.h5",
         "--cores",
         "2",
         "--configfile",
@@ -129,3 +132,23 @@ def test_signal_carries_the_released_efficiency_band(lz_run: Path) -> None:
     curve = (lz_run / "inputs" / "efficiency_curve.csv").read_text().splitlines()
     assert curve[0] == "energy_kev,efficiency,efficiency_lo,efficiency_hi"
     assert float(curve[-1].split(",")[0]) == 100.0  # extend_flat_to_kev
+
+
+def test_unbinned_templates_hold_the_workspace_samples_and_the_events(lz_run: Path) -> None:
+    from dmpreserve.artifacts.unbinned import read_unbinned_templates
+    from dmpreserve.stats.unbinned import build_unbinned_model
+
+    templates = read_unbinned_templates(str(lz_run / "likelihood" / "unbinned_templates.h5"))
+    ws = json.loads((lz_run / "likelihood" / "BkgOnly.json").read_text())
+    patchset = json.loads((lz_run / "likelihood" / "patchset.json").read_text())
+    assert set(templates.sample_names) == {s["name"] for s in ws["channels"][0]["samples"]}
+    assert templates.masses_gev == tuple(sorted(p["metadata"]["values"][0] for p in patchset["patches"]))
+    assert templates.observed_bins.size == 335
+    assert templates.backgrounds.shape == (9, 154 * 182)
+    model = build_unbinned_model(ws, patchset["patches"][5], templates)
+    assert model.observed[1].sum() == 335 and model.n_gammas == 0
+    np.testing.assert_allclose(
+        model.nominal.sum(axis=1)[~model.signal_mask],
+        [float(np.sum(s["data"])) for s in ws["channels"][0]["samples"]],
+        rtol=1e-9,
+    )

@@ -29,6 +29,8 @@ rule fit:
         fit=report(f"{R}/fit/fit.json", caption="../report/fit.rst", category="Fit"),
     params:
         gof_toys=config["statistics"].get("gof_toys", 100),
+        # the per-mass best fits at the masses whose limits are computed (limits.masses_gev), else at every patch
+        masses=" ".join(["--masses", *map(str, config["limits"]["masses_gev"])]) if config["limits"].get("masses_gev") else "",
     log:
         f"{R}/logs/fit.log",
     resources:
@@ -37,6 +39,6 @@ rule fit:
     shell:
         with_dirs(
             "dmpreserve fit --workspace {input.workspace} --patchset {input.patchset} --no-progress "
-            "--gof-toys {params.gof_toys} "
+            "--gof-toys {params.gof_toys} {params.masses} "
             "--output {output.fit} > {log} 2>&1"
         )

@@ -15,6 +15,7 @@ rule provenance:
             *rules.fit.output,
             *(TOY_SHARDS if THRESHOLD_TABLE else []),
             *([THRESHOLD_TABLE] if THRESHOLD_TABLE else []),
+            *([UNBINNED_TEMPLATES] if UNBINNED_TEMPLATES else []),
             *rules.limits.output,
             *rules.plots.output,
             *rules.hepdata.output,

@@ -128,6 +128,13 @@ def register(sub, add) -> None:
         help="toys for the goodness-of-fit p-value (0: asymptotic chi2 only)",
     )
     p.add_argument("--seed", type=int, default=20210907, help="seed of the goodness-of-fit toys")
+    p.add_argument(
+        "--masses",
+        type=float,
+        nargs="+",
+        metavar="GEV",
+        help="WIMP masses [GeV/c^2] of the per-mass best fits (patches of the patchset; default: every patch)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, metavar="JSON")
     p.set_defaults(handler=run_fit)
@@ -355,6 +362,7 @@ def run_fit(args: argparse.Namespace) -> None:
         gof_toys=args.gof_toys,
         seed=args.seed,
         progress=not args.no_progress,
+        masses_gev=args.masses,
     )
     for p in fit.parameters:
         LOG.info("%-16s %+.3f +- %.3f (pull %s)", p["name"], p["value"], p["error"], p["pull"])

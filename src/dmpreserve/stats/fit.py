@@ -459,12 +459,14 @@ def fit_all(
     gof_toys: int = GOF_TOYS,
     seed: int = 0,
     progress: bool = False,
+    masses_gev: list[float] | None = None,
 ) -> FitResults:
     """Everything written to ``results/fit/fit.json`` (schema ``fit``).
 
     The background-only fit is at the top level (``parameters``, ``twice_nll``, ``correlation``,
     ``goodness_of_fit``); with a patchset, ``signal_plus_background`` holds the full fit at the patch
-    closest to ``reference_mass_gev`` and ``best_fit_per_mass`` the best-fit signal strength per mass.
+    closest to ``reference_mass_gev`` and ``best_fit_per_mass`` the best-fit signal strength per mass (the
+    patches of ``masses_gev`` [GeV/c^2], as ``limits.masses_gev`` selects them, or every patch).
     Fits whose MINUIT minimum is not valid keep their values in fit.json, flagged ``valid: false``;
     plots and HEPData leave them out.
 
@@ -483,7 +485,12 @@ def fit_all(
     if patchset is not None:
         patch = reference_patch(patchset, reference_mass_gev)
         doc["signal_plus_background"] = fit_signal_plus_background(workspace, patch, scan_points=scan_points)
-        doc["best_fit_per_mass"] = best_fit_per_mass(workspace, patchset["patches"], progress=progress)
+        patches = patchset["patches"]
+        if masses_gev:
+            patches = [p for p in patches if np.any(np.isclose(masses_gev, p["metadata"]["values"][0], rtol=1e-4))]
+            if not patches:
+                raise InvalidWorkspace(f"no patch at the masses {masses_gev} GeV", field="--masses")
+        doc["best_fit_per_mass"] = best_fit_per_mass(workspace, patches, progress=progress)
         doc["method"] += (
             "; signal-plus-background fits (mu = signal strength, sigma_SI = mu x reference cross "
             "section): MIGRAD, HESSE, MINOS for mu, profile-likelihood scan of mu"

@@ -40,6 +40,7 @@ from dmpreserve.stats.neyman import (
     observed_limit,
     sensitivity,
 )
+from dmpreserve.stats.regression import regression_limit
 from dmpreserve.stats.thresholds import TableSettings
 from dmpreserve.stats.toys import ToySettings
 from dmpreserve.stats.unbinned import build_unbinned_model
@@ -239,14 +240,25 @@ def limit_for_patch(
             extra: dict[str, Any] = {"n_toys": toys.toys_background}
         else:
             critical = ToyCritical(model, theta0, toys, mass_index=mass_index, cl=cl)
-            obs = observed_limit(model, setup, a, critical, scan=False)
+            if toys.observed == "regression":
+                obs, pts = regression_limit(model, setup, a, toys, theta0, mass_index=mass_index, cl=cl)
+                grid = (tuple(pts.mus), tuple(pts.c), tuple(pts.c_err), pts.mus.size * toys.toys_per_mu)
+            else:
+                obs = observed_limit(model, setup, a, critical, scan=False)
             band_critical = BandCritical(critical, a, model.poi_bounds[1], points=toys.band_points)
-            mus = sorted(critical.cache)
+            if toys.observed != "regression":
+                mus = sorted(critical.cache)
+                grid = (
+                    tuple(mus),
+                    tuple(critical.cache[m][0] for m in mus),
+                    tuple(critical.cache[m][1] for m in mus),
+                    0,
+                )
             extra = {
-                "mu_grid": tuple(mus),
-                "thresholds": tuple(critical.cache[m][0] for m in mus),
-                "threshold_errors": tuple(critical.cache[m][1] for m in mus),
-                "n_toys": critical.n_toys + toys.toys_background,
+                "mu_grid": grid[0],
+                "thresholds": grid[1],
+                "threshold_errors": grid[2],
+                "n_toys": critical.n_toys + grid[3] + toys.toys_background,
             }
         sens = sensitivity(model, setup, a, band_critical, theta0, toys, pcl_power=pcl_power)
         fields = {
@@ -339,6 +351,7 @@ def toy_settings(cfg: AnalysisConfig) -> ToySettings | None:
         toys_background=int(st["toys_background"]),
         toys_per_mu=int(st["toys_per_mu"]),
         seed=int(st["seed"]),
+        observed=str(st["observed_limit"]),
     )
 
 
@@ -365,6 +378,8 @@ def statistics_doc(cfg: AnalysisConfig) -> dict[str, Any]:
         doc.update({k: int(st[k]) for k in ("toys_background", "seed")})
     if st["neyman_threshold"] == "toys":
         doc["toys_per_mu"] = int(st["toys_per_mu"])
+        if st["observed_limit"] != "root":
+            doc["observed_limit"] = st["observed_limit"]
     if cfg["likelihood"].get("unbinned"):
         doc["likelihood"] = "unbinned"
     return doc

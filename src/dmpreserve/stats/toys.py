@@ -25,6 +25,7 @@ from dmpreserve.stats.teststat import Datasets, asimov_background, fit_datasets,
 STREAM_TABLE = 1
 STREAM_BACKGROUND = 2
 STREAM_MASS = 3
+STREAM_REGRESSION = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,9 @@ class ToySettings:
         band_points: ``toys`` mode: mu values (log-spaced across the band) at which the per-mass thresholds
             are computed from ``toys_per_mu`` toys and interpolated for the background-only toys' limits
             (:class:`dmpreserve.stats.neyman.BandCritical`).
+        observed: ``toys`` mode: the observed limit by root finding on c(mu) from common random numbers
+            (``root``) or by a logistic regression of the toys' p-values at independent mu values
+            (``regression``, :func:`dmpreserve.stats.neyman.regression_limit`).
     """
 
     mode: str = "table"
@@ -51,6 +55,7 @@ class ToySettings:
     seed: int = 0
     truth: str = "fit"
     band_points: int = 6
+    observed: str = "root"
 
     def theta(self, model: BinnedModel) -> np.ndarray:
         """The toys' full parameters (P + G,) under ``truth``."""

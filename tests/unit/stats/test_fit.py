@@ -13,6 +13,7 @@ from scipy import stats
 from small_likelihood import signal_patch
 
 from dmpreserve.cli import main
+from dmpreserve.errors import InvalidWorkspace
 from dmpreserve.files import dumps_json, read_json
 from dmpreserve.schema import validate
 from dmpreserve.stats.fit import FitModel, fit_all, fit_background_only, fit_signal_plus_background, rounded
@@ -226,3 +227,12 @@ def test_reference_mass_picks_nearest_patch(injected):
     assert doc["signal_plus_background"]["mass_gev"] == 40.0
     assert [r["mass_gev"] for r in doc["best_fit_per_mass"]] == [10.0, 40.0, 1000.0]
     validate(doc, "fit")
+
+
+def test_best_fits_only_at_the_listed_masses(injected):
+    """--masses (limits.masses_gev in the pipeline): the per-mass best fits at those patches only."""
+    ps = _patchset([_patch(10.0), _patch(40.0), _patch(1000.0)])
+    doc = fit_all(injected, ps, reference_mass_gev=60.0, scan_points=5, gof_toys=0, masses_gev=[1000.0, 10.0]).to_json()
+    assert [r["mass_gev"] for r in doc["best_fit_per_mass"]] == [10.0, 1000.0]
+    with pytest.raises(InvalidWorkspace, match="no patch"):
+        fit_all(injected, ps, scan_points=5, gof_toys=0, masses_gev=[77.0])

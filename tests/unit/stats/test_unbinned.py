@@ -299,3 +299,36 @@ def test_pvalue_at_the_reported_limit(setup) -> None:
     p = float(np.mean(t >= t_obs[0] * (1 - 1e-9)))
     assert abs(p - 0.10) < 3 * np.sqrt(0.09 / n + 0.09 / settings.toys_per_mu), p
     assert result.mu_unconstrained_err > 0 and np.all(np.diff(result.mu_expected) > 0)
+
+
+def test_regression_limit_agrees_with_root_finding_and_has_the_right_pvalue(setup) -> None:
+    """The observed limit from the logistic regression of independent toys' p-values (ToySettings.observed) and
+    from root finding on c(mu) estimate the same limit; fresh toys at the regression limit give p = 1 - CL."""
+    events, ws, patch, *_ = setup
+    templates = FakeTemplates(observed_bins=events)
+    root = limit_for_patch(
+        ws,
+        patch,
+        cl=0.9,
+        pcl_power=0.5,
+        toys=ToySettings(mode="toys", toys_background=40, toys_per_mu=1500, seed=3),
+        unbinned=templates,
+    )
+    settings = ToySettings(mode="toys", toys_background=40, toys_per_mu=400, seed=7, observed="regression")
+    reg = limit_for_patch(ws, patch, cl=0.9, pcl_power=0.5, toys=settings, unbinned=templates)
+    assert len(reg.mu_grid) >= 8 and reg.mu_unconstrained_err > 0
+    assert reg.n_toys >= len(reg.mu_grid) * settings.toys_per_mu + settings.toys_background
+    scatter = np.hypot(reg.mu_unconstrained_err, 0.05 * root.mu_unconstrained)
+    assert abs(reg.mu_unconstrained - root.mu_unconstrained) < 3 * scatter, (
+        reg.mu_unconstrained,
+        root.mu_unconstrained,
+    )
+    model = build_unbinned_model(ws, patch, templates)
+    mu = reg.mu_unconstrained
+    t_obs, _ = tmu_tilde(model, observed_setup(model).sets, np.array([mu]), which=np.zeros(1, int))
+    assert reg.neyman_threshold == pytest.approx(float(t_obs[0]), rel=1e-6)
+    theta = background_theta(model)
+    theta[0] = mu
+    t = toy_tmu(model, theta, mu, 3000, np.random.default_rng(98))
+    p = float(np.mean(t >= t_obs[0] * (1 - 1e-9)))
+    assert abs(p - 0.10) < 3 * np.hypot(np.sqrt(0.09 / 3000), 0.02), p
