@@ -308,6 +308,7 @@ def run_limits(args: argparse.Namespace) -> None:
             toys=toys.mode if toys else None,
             pcl_power=float(cfg.statistics["pcl_power"]),
             unbinned=bool(cfg["likelihood"].get("unbinned")),
+            observed=str(cfg.statistics["observed_limit"]),
         ),
         "statistics": statistics_doc(cfg),
         "limits": rows,

@@ -242,22 +242,18 @@ def limit_for_patch(
             critical = ToyCritical(model, theta0, toys, mass_index=mass_index, cl=cl)
             if toys.observed == "regression":
                 obs, pts = regression_limit(model, setup, a, toys, theta0, mass_index=mass_index, cl=cl)
-                grid = (tuple(pts.mus), tuple(pts.c), tuple(pts.c_err), pts.mus.size * toys.toys_per_mu)
             else:
-                obs = observed_limit(model, setup, a, critical, scan=False)
+                obs, pts = observed_limit(model, setup, a, critical, scan=False), None
             band_critical = BandCritical(critical, a, model.poi_bounds[1], points=toys.band_points)
-            if toys.observed != "regression":
+            if pts is None:  # the mu values of the root finder and of the band
                 mus = sorted(critical.cache)
-                grid = (
-                    tuple(mus),
-                    tuple(critical.cache[m][0] for m in mus),
-                    tuple(critical.cache[m][1] for m in mus),
-                    0,
-                )
+                grid = (mus, [critical.cache[m][0] for m in mus], [critical.cache[m][1] for m in mus], 0)
+            else:  # the regression's mu values
+                grid = (pts.mus, pts.c, pts.c_err, pts.mus.size * toys.toys_per_mu)
             extra = {
-                "mu_grid": grid[0],
-                "thresholds": grid[1],
-                "threshold_errors": grid[2],
+                "mu_grid": tuple(float(v) for v in grid[0]),
+                "thresholds": tuple(float(v) for v in grid[1]),
+                "threshold_errors": tuple(float(v) for v in grid[2]),
                 "n_toys": critical.n_toys + grid[3] + toys.toys_background,
             }
         sens = sensitivity(model, setup, a, band_critical, theta0, toys, pcl_power=pcl_power)
@@ -317,14 +313,20 @@ def compute_limits(
     ]
 
 
-def method_text(*, toys: str | None, pcl_power: float, unbinned: bool = False) -> str:
+def method_text(*, toys: str | None, pcl_power: float, unbinned: bool = False, observed: str = "root") -> str:
     """The ``method`` string of limits.json (``toys``: the Neyman threshold mode, None for asymptotic;
-    ``unbinned``: the limits are those of the unbinned likelihood, likelihood.unbinned)."""
+    ``unbinned``: the limits are those of the unbinned likelihood, likelihood.unbinned; ``observed``: how the
+    observed limit is found from per-mass toys, statistics.observed_limit)."""
     threshold = {
         "table": "from the toy-MC threshold table c(s, b_eff) at the expected signal of the limit",
         "toys": "from toy Monte Carlo of each mass at every mu the root finder evaluates",
     }.get(toys or "", "asymptotic (chi2_1 quantile)")
     text = _METHOD_TEMPLATE.format(power=pcl_power, threshold=threshold)
+    if toys == "toys" and observed == "regression":
+        text += (
+            "; the observed limit where a logistic regression (in ln mu) of the per-mass toys' p-values "
+            "P(t~mu >= t~mu(data)) at independent mu values crosses 1 - CL"
+        )
     if unbinned:
         text += (
             "; unbinned likelihood of the observed events with fine, smoothed templates "
