@@ -119,11 +119,11 @@ def regression_limit(
     lo = max(SPAN[0] * asym.neyman, mu_hat * (1 + 1e-6), 1e-12)
     hi = min(max(SPAN[1] * asym.neyman, 1.5 * lo), top)
     evaluate(np.geomspace(lo, hi, points))
-    for _ in range(MAX_EXTEND):  # the largest mu must be excluded
+    for _ in range(MAX_EXTEND + 1):  # the largest mu must be excluded
         last = max(range(len(rows)), key=lambda i: rows[i][0])
         if p_at(last) < alpha:
             break
-        if rows[last][0] >= top:
+        if rows[last][0] >= top or len(rows) >= points + MAX_EXTEND:
             raise _not_bracketed(model)
         evaluate(np.array([min(top, rows[last][0] * EXTEND)]))
     for _ in range(MAX_EXTEND):  # and the smallest not (or it is mu_hat's neighbourhood)

@@ -46,7 +46,7 @@ class ToySettings:
             (:class:`dmpreserve.stats.neyman.BandCritical`).
         observed: ``toys`` mode: the observed limit by root finding on c(mu) from common random numbers
             (``root``) or by a logistic regression of the toys' p-values at independent mu values
-            (``regression``, :func:`dmpreserve.stats.neyman.regression_limit`).
+            (``regression``, :func:`dmpreserve.stats.regression.regression_limit`).
     """
 
     mode: str = "table"
