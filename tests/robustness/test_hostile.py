@@ -166,6 +166,9 @@ ELSEWHERE = {
     "spectrum": "tests/unit/cli/test_cli.py",
     "thresholds": "tests/unit/publish/test_hepdata.py",
     "toys-shard": "limits-point's rows (the same workspace and patchset readers)",
+    "unbinned-templates": "tests/unit/test_unbinned_templates.py (no likelihood.unbinned, an empty component; its "
+    "other inputs are the backgrounds and signal steps' readers, rows here) and tests/unit/artifacts/"
+    "test_unbinned_file.py (the templates file that limits-point --unbinned reads)",
 }
 #: Fixed extra arguments (small and fast settings).
 EXTRA: dict[str, list[str]] = {
