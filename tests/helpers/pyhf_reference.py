@@ -15,14 +15,9 @@ from typing import Any
 import pyhf
 import pytest
 
+from dmpreserve.stats.model import without_staterror
 
-def without_staterror(workspace: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a pyhf workspace spec with every ``staterror`` modifier removed."""
-    spec = copy.deepcopy(workspace)
-    for channel in spec["channels"]:
-        for sample in channel["samples"]:
-            sample["modifiers"] = [m for m in sample["modifiers"] if m["type"] != "staterror"]
-    return spec
+__all__ = ["patchset_for", "without_staterror", "without_staterror_fixtures"]
 
 
 def patchset_for(patchset: dict[str, Any], workspace: dict[str, Any]) -> dict[str, Any]:

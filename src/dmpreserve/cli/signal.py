@@ -15,6 +15,21 @@ from dmpreserve.errors import InvalidData, InvalidSpectrum
 LOG = logging.getLogger("dmpreserve")
 
 
+def add_nr_response_arguments(p) -> None:
+    """The inputs of the NR response (--sim-nr, --efficiency-curve), shared by ``response`` and
+    ``unbinned-templates``."""
+    p.add_argument(
+        "--sim-nr", required=True, nargs="+", metavar="PARQUET", help="the NR simulation: one or more files (a dataset)"
+    )
+    p.add_argument(
+        "--efficiency-curve",
+        default=None,
+        metavar="CSV",
+        help="the local copy of signal.efficiency.curve (columns energy_kev, efficiency, efficiency_lo, "
+        "efficiency_hi); required exactly when the configuration names a curve",
+    )
+
+
 def register(sub, add) -> None:
     """Add the ``response`` and ``signal`` subcommands to the ``dmpreserve`` parser."""
     p = add(
@@ -28,21 +43,12 @@ def register(sub, add) -> None:
         "lines with NEST (seeded from the configuration).",
     )
     p.add_argument("--config", required=True)
-    p.add_argument(
-        "--sim-nr", required=True, nargs="+", metavar="PARQUET", help="the NR simulation: one or more files (a dataset)"
-    )
+    add_nr_response_arguments(p)
     p.add_argument(
         "--selected-sidecar",
         required=True,
         metavar="JSON",
         help="the select step's selected.json (its upstream_cuts: efficiencies of cuts applied upstream)",
-    )
-    p.add_argument(
-        "--efficiency-curve",
-        default=None,
-        metavar="CSV",
-        help="the local copy of signal.efficiency.curve (columns energy_kev, efficiency, efficiency_lo, "
-        "efficiency_hi); required exactly when the configuration names a curve",
     )
     p.add_argument("--response-nr", required=True, metavar="JSON", help="NR response matrix (response_nr.json)")
     p.add_argument("--response-er", required=True, metavar="JSON", help="ER line response (response_er.json)")

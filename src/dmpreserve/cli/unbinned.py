@@ -10,6 +10,9 @@ import argparse
 import logging
 import time
 
+from dmpreserve.cli.backgrounds import add_dataset_arguments, background_inputs
+from dmpreserve.cli.signal import add_nr_response_arguments
+
 LOG = logging.getLogger("dmpreserve")
 
 
@@ -28,21 +31,8 @@ def register(sub, add) -> None:
         "(likelihood.unbinned.er_events_per_line events per line, default 2000 as the response step). "
         "Normalisations stay in the pyhf workspace.",
     )
-    p.add_argument("--config", required=True, metavar="YAML", help="the resolved configuration")
-    p.add_argument("--science", required=True, nargs="+", metavar="PARQUET", help="the science dataset")
-    p.add_argument("--calib-er", nargs="+", metavar="PARQUET", help="ER calibration dataset (sideband, accidentals)")
-    p.add_argument("--isolated-s1", nargs="+", metavar="PARQUET", help="isolated-S1 dataset (accidentals)")
-    p.add_argument("--isolated-s2", nargs="+", metavar="PARQUET", help="isolated-S2 dataset (accidentals)")
-    p.add_argument(
-        "--sim-nr", required=True, nargs="+", metavar="PARQUET", help="the NR simulation: one or more files (a dataset)"
-    )
-    p.add_argument(
-        "--efficiency-curve",
-        default=None,
-        metavar="CSV",
-        help="the local copy of signal.efficiency.curve (columns energy_kev, efficiency, efficiency_lo, "
-        "efficiency_hi); required exactly when the configuration names a curve",
-    )
+    add_dataset_arguments(p)
+    add_nr_response_arguments(p)
     p.add_argument(
         "--response-er",
         required=True,
@@ -73,11 +63,9 @@ def run_unbinned_templates(args: argparse.Namespace) -> None:
     """``dmpreserve unbinned-templates``."""
     import os
 
-    from dmpreserve.artifacts.exposure import read_exposure
-    from dmpreserve.artifacts.reduced import read_dataset, read_reduced, upstream_cuts
+    from dmpreserve.artifacts.reduced import read_dataset, upstream_cuts
     from dmpreserve.artifacts.response import read_efficiency_curve, read_line_response
     from dmpreserve.artifacts.unbinned import write_unbinned_templates
-    from dmpreserve.backgrounds import BackgroundInputs, science_run
     from dmpreserve.cli.signal import model_and_mass_grid
     from dmpreserve.config import load_config
     from dmpreserve.unbinned import build_unbinned_templates, unbinned_setting
@@ -87,24 +75,13 @@ def run_unbinned_templates(args: argparse.Namespace) -> None:
     setting = unbinned_setting(cfg)
     model, grid = model_and_mass_grid(args.model, args.mass_grid)
 
-    def dataset(paths, kind):
-        return None if paths is None else read_dataset(paths, kinds=(kind,))
-
-    selected = read_reduced(args.selected, kinds=("science",))
-    inputs = BackgroundInputs(
-        science=science_run(args.science),
-        selected=selected,
-        exposure=read_exposure(args.exposure),
-        calib_er=dataset(args.calib_er, "calibration_er"),
-        isolated_s1=dataset(args.isolated_s1, "isolated_s1"),
-        isolated_s2=dataset(args.isolated_s2, "isolated_s2"),
-    )
+    inputs = background_inputs(args)
     templates = build_unbinned_templates(
         cfg,
         inputs,
         sim_nr=read_dataset(args.sim_nr, kinds=("simulation_nr",)),
         curve=read_efficiency_curve(args.efficiency_curve) if args.efficiency_curve else None,
-        upstream=upstream_cuts(selected.meta, path=os.path.splitext(args.selected)[0] + ".json"),
+        upstream=upstream_cuts(inputs.selected.meta, path=os.path.splitext(args.selected)[0] + ".json"),
         er_line_energies_kev=read_line_response(args.response_er).line_energies_kev,
         masses_gev=grid.masses_gev,
         model=model,

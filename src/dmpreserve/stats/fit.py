@@ -38,6 +38,7 @@ from tqdm import tqdm
 from dmpreserve.artifacts.fit import FitResults
 from dmpreserve.artifacts.likelihood import check_model, check_patches
 from dmpreserve.errors import InvalidWorkspace
+from dmpreserve.stats.limits import select_patches
 from dmpreserve.stats.model import build_model
 
 #: Significant digits kept in the JSON output (iminuit's last digits are not meaningful).
@@ -485,11 +486,9 @@ def fit_all(
     if patchset is not None:
         patch = reference_patch(patchset, reference_mass_gev)
         doc["signal_plus_background"] = fit_signal_plus_background(workspace, patch, scan_points=scan_points)
-        patches = patchset["patches"]
-        if masses_gev:
-            patches = [p for p in patches if np.any(np.isclose(masses_gev, p["metadata"]["values"][0], rtol=1e-4))]
-            if not patches:
-                raise InvalidWorkspace(f"no patch at the masses {masses_gev} GeV", field="--masses")
+        patches = select_patches(patchset, masses_gev)
+        if not patches:
+            raise InvalidWorkspace(f"no patch at the masses {masses_gev} GeV", field="--masses")
         doc["best_fit_per_mass"] = best_fit_per_mass(workspace, patches, progress=progress)
         doc["method"] += (
             "; signal-plus-background fits (mu = signal strength, sigma_SI = mu x reference cross "

@@ -441,6 +441,17 @@ class BinnedModel:
         return self._constrain(theta, aux, grad, hess)
 
 
+def without_staterror(spec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a pyhf workspace spec with every ``staterror`` modifier removed (the unbinned likelihood's
+    workspace, :mod:`dmpreserve.stats.unbinned`; the checks against pyhf's own fits, which are slow with one
+    staterror gamma per bin)."""
+    spec = copy.deepcopy(spec)
+    for channel in spec["channels"]:
+        for sample in channel["samples"]:
+            sample["modifiers"] = [m for m in sample["modifiers"] if m["type"] != "staterror"]
+    return spec
+
+
 def _parameter_config(measurement: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["name"]: p for p in measurement.get("parameters", [])}
 

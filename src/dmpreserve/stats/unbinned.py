@@ -25,7 +25,6 @@ this model in place of a :class:`~dmpreserve.stats.model.BinnedModel` (the thres
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ import numpy as np
 
 from dmpreserve.errors import InvalidWorkspace
 from dmpreserve.stats.interpolation import code4p
-from dmpreserve.stats.model import TINY, BinnedModel, build_model
+from dmpreserve.stats.model import TINY, BinnedModel, build_model, without_staterror
 
 if TYPE_CHECKING:
     from dmpreserve.artifacts.unbinned import UnbinnedTemplates
@@ -190,14 +189,6 @@ class UnbinnedModel(BinnedModel):
         return nll, *self._constrain(theta, aux, grad, hess)
 
 
-def _without_staterror(spec: dict[str, Any]) -> dict[str, Any]:
-    spec = copy.deepcopy(spec)
-    for ch in spec["channels"]:
-        for sample in ch["samples"]:
-            sample["modifiers"] = [m for m in sample["modifiers"] if m["type"] != "staterror"]
-    return spec
-
-
 def _rate_basis(base: BinnedModel, names: list[str]) -> np.ndarray:
     """The histosys bases of ``base`` relative to their samples' yields (H, 4); refuses shape-changing ones."""
     out = np.zeros((base.hist_sample.size, 4))
@@ -229,7 +220,7 @@ def build_unbinned_model(
             where every sample's density is zero.
         InvalidData: a sample or mass missing from ``templates``.
     """
-    spec = _without_staterror(jsonpatch.apply_patch(workspace, patch["patch"]))
+    spec = without_staterror(jsonpatch.apply_patch(workspace, patch["patch"]))
     if len(spec["channels"]) != 1:
         raise InvalidWorkspace("the unbinned likelihood needs a workspace with one channel", field="channels")
     base = build_model(spec, None)
