@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -398,10 +399,16 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
             )
     grid = log_mass_grid(sig["masses_gev"])
     for i, m in enumerate(doc["limits"]["masses_gev"] or []):
-        if not np.any(np.isclose(grid, m, rtol=1e-4)):
+        if not is_listed(m, grid):
             raise InvalidConfig(
                 f"mass {m} GeV is not on the signal mass grid", path=path, field=f"$.limits.masses_gev[{i}]"
             )
+
+
+def is_listed(mass_gev: float, masses_gev: Sequence[float] | None) -> bool:
+    """Whether ``mass_gev`` [GeV/c^2] is one of ``masses_gev`` (relative tolerance 1e-4, as ``limits.masses_gev`` is
+    matched to the signal mass grid), or the list is None or empty (meaning all masses)."""
+    return not masses_gev or bool(np.any(np.isclose(np.asarray(masses_gev, float), float(mass_gev), rtol=1e-4)))
 
 
 #: Normalisation sources of a background component (exactly one per component) and the shapes each fits.

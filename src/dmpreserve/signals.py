@@ -20,7 +20,7 @@ import numpy as np
 from dmpreserve.artifacts.mass_grid import MassGrid
 from dmpreserve.artifacts.response import ResponseMatrix
 from dmpreserve.artifacts.signal_templates import SignalTemplates
-from dmpreserve.config import AnalysisConfig
+from dmpreserve.config import AnalysisConfig, is_listed
 from dmpreserve.errors import InvalidConfig, InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.nr_models import kinematic_breakpoints_kev
@@ -101,14 +101,14 @@ def resolve_mass_grid(cfg: AnalysisConfig, model: SignalModel, *, model_file: st
     grid = tuple(model.masses_gev or cfg.masses_gev)
     chosen = cfg["limits"]["masses_gev"] or []
     for i, m in enumerate(chosen):
-        if not np.any(np.isclose(grid, m, rtol=1e-4)):
+        if not is_listed(m, grid):
             raise InvalidConfig(
                 f"mass {m} GeV is not on the mass grid of the signal model {model_file} "
                 f"({len(grid)} masses, {min(grid):.4g}-{max(grid):.4g} GeV)",
                 path=cfg.path,
                 field=f"$.limits.masses_gev[{i}]",
             )
-    limit = sorted({float(g) for g in grid if not chosen or np.any(np.isclose(chosen, g, rtol=1e-4))})
+    limit = sorted({float(g) for g in grid if is_listed(g, chosen)})
     return MassGrid(masses_gev=grid, limit_masses_gev=tuple(limit), model_name=model.model, model_file=model_file)
 
 

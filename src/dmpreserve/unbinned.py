@@ -201,4 +201,38 @@ def build_unbinned_templates(
         masses_gev=tuple(float(signal.masses_gev[k]) for k in order),
         signal=np.asarray(signal_rows, float).reshape(len(signal_rows), binning.n_bins),
         observed_bins=observed,
+        nr_energy_edges_kev=np.asarray(response_nr.energy_edges_kev, float),
+        nr_response=np.asarray(response_nr.matrix, float),
+        er_line_energies_kev=None if response_er is None else np.asarray(response_er.line_energies_kev, float),
+        er_response=None if response_er is None else np.asarray(response_er.matrix, float),
+    )
+
+
+def with_signal(templates: UnbinnedTemplates, masses_gev: Sequence[float], fine: np.ndarray) -> UnbinnedTemplates:
+    """``templates`` with its signal replaced: the expected counts ``fine`` of each mass on the fine grid (shape
+    (n_masses, n1 * n2), the signal folded through ``templates.nr_response`` or ``er_response``, unsmoothed),
+    smoothed and normalised as the step smooths the pipeline's own signal, sorted by mass.
+
+    Used by ``dmpreserve reinterpret`` on a kit with the unbinned likelihood: the pipeline's SI masses give the
+    step's own shapes (tests/pipeline/test_lz_analysis.py).
+
+    Raises:
+        InvalidData: a mass whose signal is all zero on the fine grid, or masses that are not distinct.
+    """
+    masses = np.asarray(masses_gev, float)
+    order = np.argsort(masses, kind="stable")
+    rows = [smoothed_shape(np.asarray(fine[k], float), templates.shape, templates.smoothing_bins) for k in order]
+    for k, row in zip(order, rows):
+        if not row.sum() > 0:
+            raise InvalidData(
+                f"the signal of {masses[k]:g} GeV is all zero on the fine grid of the unbinned likelihood",
+                path=templates.path,
+                field="masses_gev",
+            )
+    if np.any(np.diff(masses[order]) <= 0):
+        raise InvalidData("signal masses must be distinct", path=templates.path, field="masses_gev")
+    return dataclasses.replace(
+        templates,
+        masses_gev=tuple(float(m) for m in masses[order]),
+        signal=np.asarray(rows, float).reshape(len(rows), -1),
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from unbinned_steps import unbinned_argv, unbinned_config
 
-from conftest import ER_EVENTS_PER_LINE
 from dmpreserve.artifacts.signal_templates import read_signal
 from dmpreserve.artifacts.templates import read_templates
 from dmpreserve.artifacts.unbinned import read_unbinned_templates
@@ -21,48 +21,6 @@ from dmpreserve.files import read_json
 from dmpreserve.unbinned import fine_bins, fine_config, smoothed_shape
 
 
-def _config(tmp_path: Path, small_config_path: Path, bins: tuple[int, int], smoothing: float) -> Path:
-    doc = yaml.safe_load(small_config_path.read_text(encoding="utf-8"))
-    doc["statistics"]["neyman_threshold"] = "asymptotic"
-    doc["likelihood"]["unbinned"] = {
-        "binning": {"cs1_phd": {"bins": bins[0]}, "log10_cs2": {"bins": bins[1]}},
-        "smoothing_bins": smoothing,
-        "er_events_per_line": ER_EVENTS_PER_LINE,  # the session's response step's (conftest)
-    }
-    path = tmp_path / f"config_{bins[0]}x{bins[1]}_{smoothing:g}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def _argv(config: Path, r: Path, m: Path, out: Path) -> list[str]:
-    return [
-        "unbinned-templates",
-        "--config",
-        str(config),
-        "--science",
-        f"{m}/science.parquet",
-        "--calib-er",
-        f"{m}/calib_er.parquet",
-        "--isolated-s1",
-        f"{m}/isolated_s1.parquet",
-        "--isolated-s2",
-        f"{m}/isolated_s2.parquet",
-        "--sim-nr",
-        f"{m}/sim_nr.parquet",
-        "--response-er",
-        f"{r}/response/response_er.json",
-        "--selected",
-        f"{r}/selection/selected.parquet",
-        "--exposure",
-        f"{r}/selection/exposure.json",
-        "--mass-grid",
-        f"{r}/signal/mass_grid.json",
-        "-o",
-        str(out),
-        "--no-progress",
-    ]
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, pipeline_dir: Path, mdc_dir: Path, small_config_path: Path):
     """(analysis-binning run without smoothing, 2x finer run without smoothing, 2x finer run smoothed)."""
@@ -70,15 +28,15 @@ def built(tmp_path_factory, pipeline_dir: Path, mdc_dir: Path, small_config_path
     n1, n2 = yaml.safe_load(small_config_path.read_text())["analysis"]["binning"].values()
     out = []
     for bins, smoothing in (((n1["bins"], n2["bins"]), 0.0), ((2 * n1["bins"], 2 * n2["bins"]), 0.0)):
-        config = _config(tmp, small_config_path, bins, smoothing)
+        config = unbinned_config(tmp, small_config_path, bins, smoothing)
         path = tmp / f"{config.stem}.h5"
-        assert main(_argv(config, pipeline_dir, mdc_dir, path)) == 0
+        assert main(unbinned_argv(config, pipeline_dir, mdc_dir, path)) == 0
         out.append(read_unbinned_templates(path))
-    config = _config(tmp, small_config_path, (2 * n1["bins"], 2 * n2["bins"]), 1.5)
+    config = unbinned_config(tmp, small_config_path, (2 * n1["bins"], 2 * n2["bins"]), 1.5)
     smoothed = tmp / "smoothed.h5"
-    assert main(_argv(config, pipeline_dir, mdc_dir, smoothed)) == 0
+    assert main(unbinned_argv(config, pipeline_dir, mdc_dir, smoothed)) == 0
     again = tmp / "again.h5"
-    assert main(_argv(config, pipeline_dir, mdc_dir, again)) == 0
+    assert main(unbinned_argv(config, pipeline_dir, mdc_dir, again)) == 0
     assert smoothed.read_bytes() == again.read_bytes()  # a rerun is byte-identical
     return (*out, read_unbinned_templates(smoothed))
 
@@ -99,6 +57,25 @@ def test_on_the_analysis_binning_the_shapes_are_the_binned_ones(built, pipeline_
     observed = np.bincount(same.observed_bins, minlength=same.signal.shape[1])
     np.testing.assert_array_equal(observed, np.asarray(templates.observed).ravel())
     np.testing.assert_array_equal(same.cs1_edges, templates.cs1_edges_phd)
+
+
+def test_fine_responses_are_the_response_steps_on_its_binning(built, pipeline_dir: Path) -> None:
+    """The stored fine responses (what a kit folds new models through) on the analysis binning are the response
+    step's own NR and ER responses (same NR simulation and efficiency; ER lines with the step's seed)."""
+    from dmpreserve.artifacts.response import read_line_response, read_response
+
+    nr, er = built[0].fine_responses()
+    step_nr = read_response(pipeline_dir / "response" / "response_nr.json")
+    step_er = read_line_response(pipeline_dir / "response" / "response_er.json")
+    np.testing.assert_array_equal(nr.energy_edges_kev, step_nr.energy_edges_kev)
+    np.testing.assert_allclose(nr.matrix, step_nr.matrix, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(er.line_energies_kev, step_er.line_energies_kev)
+    np.testing.assert_allclose(er.matrix, step_er.matrix, rtol=1e-12, atol=1e-15)
+    assert nr.binning.cs1_edges_phd == pytest.approx(step_nr.binning.cs1_edges_phd, rel=1e-14)
+    for t in built[1:]:  # finer grids: the same recoils, so the same total efficiency per energy
+        n, e = t.fine_responses()
+        np.testing.assert_allclose(n.matrix.sum(axis=1), step_nr.matrix.sum(axis=1), rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(e.matrix.sum(axis=1), step_er.matrix.sum(axis=1), rtol=1e-9, atol=1e-15)
 
 
 def test_sample_names_are_the_workspace_samples(built, pipeline_dir: Path) -> None:
@@ -147,7 +124,7 @@ def test_fine_bins_follow_histogram2d(small_config) -> None:
 def test_without_unbinned_section_one_line_error(
     tmp_path: Path, pipeline_dir: Path, mdc_dir: Path, small_config_path: Path, capsys
 ) -> None:
-    assert main(_argv(small_config_path, pipeline_dir, mdc_dir, tmp_path / "x.h5")) == 2
+    assert main(unbinned_argv(small_config_path, pipeline_dir, mdc_dir, tmp_path / "x.h5")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dmpreserve unbinned-templates: error: ")
     assert "$.likelihood.unbinned" in err[0] and not (tmp_path / "x.h5").exists()
@@ -173,7 +150,7 @@ def test_empty_component_is_refused(
         return dataclasses.replace(out, template=0.0 * out.template) if name == "neutron" else out
 
     monkeypatch.setattr(unbinned, "build_component", zero_neutrons)
-    config = _config(tmp_path, small_config_path, (22, 20), 1.0)
+    config = unbinned_config(tmp_path, small_config_path, (22, 20), 1.0)
     inputs = BackgroundInputs(
         science=science_run([mdc_dir / "science.parquet"]),
         selected=read_reduced(pipeline_dir / "selection" / "selected.parquet"),

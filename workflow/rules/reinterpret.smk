@@ -1,5 +1,6 @@
 rule reinterpretation_kit:
-    """Reinterpretation kit: workspace, NR/ER responses, efficiency, limits, threshold table, manifest, tarball."""
+    """Reinterpretation kit: workspace, NR/ER responses, efficiency, limits, threshold table, the unbinned
+    likelihood's templates (likelihood.unbinned), manifest, tarball."""
     input:
         config=rules.resolve_config.output.config,
         model=SIGNAL_MODEL,
@@ -10,6 +11,7 @@ rule reinterpretation_kit:
         acceptance=rules.select.output.acceptance,
         limits=rules.limits.output.csv,
         table=THRESHOLD_TABLE or [],
+        unbinned=UNBINNED_TEMPLATES or [],
     output:
         manifest=f"{R}/reinterpretation/kit.json",
         tarball=f"{R}/reinterpretation/kit.tar.gz",
@@ -22,6 +24,7 @@ rule reinterpretation_kit:
         readme=f"{R}/reinterpretation/README.md",
     params:
         table=lambda wildcards, input: f"--thresholds {input.table}" if input.table else "",
+        unbinned=lambda wildcards, input: f"--unbinned {input.unbinned}" if input.unbinned else "",
     log:
         f"{R}/logs/reinterpretation_kit.log",
     resources:
@@ -31,6 +34,6 @@ rule reinterpretation_kit:
         with_dirs(
             "dmpreserve kit --config {input.config} --signal-model {input.model} --workspace {input.workspace} "
             "--response {input.response} --response-er {input.response_er} --templates {input.templates} "
-            "--acceptance {input.acceptance} --limits {input.limits} {params.table} --outdir $(dirname {output.manifest}) "
-            "--tarball {output.tarball} > {log} 2>&1"
+            "--acceptance {input.acceptance} --limits {input.limits} {params.table} {params.unbinned} "
+            "--outdir $(dirname {output.manifest}) --tarball {output.tarball} > {log} 2>&1"
         )

@@ -19,7 +19,16 @@ dataset                shape, dtype                 content
 ``masses_gev``         (n_masses,) float64          signal masses [GeV/c^2], ascending
 ``signal``             (n_masses, n1 n2) float64    signal shapes, each row sums to 1
 ``observed_bins``      (n_events,) int64            flat fine-bin index of every selected event
+``nr_energy_edges_kev``  (n_e + 1,) float64          optional: true NR energy bin edges [keV] of ``nr_response``
+``nr_response``        (n_e, n1 n2) float64         optional: the fine NR response, P(pass all cuts, land in fine
+                                                    bin k | NR in energy bin e), unsmoothed (as the response step's
+                                                    ``response_nr.json`` on the fine grid)
+``er_line_energies_kev``  (n_l,) float64            optional: ER line energies [keV] of ``er_response``, ascending
+``er_response``        (n_l, n1 n2) float64         optional: the fine ER line response, unsmoothed
 =====================  ===========================  =========================================================
+
+The optional responses let a reinterpretation kit build the fine signal of any NR model (or ER line) exactly as
+the step built the pipeline's own (fold, then smooth): :func:`dmpreserve.unbinned.fine_signal_shapes`.
 
 Root attributes: ``format`` (:data:`FORMAT`), ``format_version`` (:data:`FORMAT_VERSION`), ``smoothing_bins``
 (Gaussian sigma in fine bins, 0: none) and ``description``.  The flat bin index is ``k = i_cs1 * n2 + j_log10cs2``
@@ -35,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dmpreserve.artifacts.response import LineResponse, ResponseMatrix
+from dmpreserve.config import Binning
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import atomic_write
 
@@ -47,6 +58,8 @@ MASS_RTOL = 1e-4
 
 _FLOAT_DATASETS = ("cs1_edges_phd", "log10_cs2_edges", "backgrounds", "masses_gev", "signal")
 _DATASETS = (*_FLOAT_DATASETS, "sample_names", "observed_bins")
+#: Optional datasets: the fine responses (a kit's reinterpretation builds new signals from them).
+_OPTIONAL_FLOAT_DATASETS = ("nr_energy_edges_kev", "nr_response", "er_line_energies_kev", "er_response")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -64,6 +77,10 @@ class UnbinnedTemplates:
         masses_gev: Signal masses [GeV/c^2], ascending (the signal step's mass grid), length n_masses.
         signal: Signal shapes, shape (n_masses, n1 * n2); each row sums to 1.
         observed_bins: Flat fine-bin index of every selected (observed) event, shape (n_events,), int64.
+        nr_energy_edges_kev: True NR energy bin edges [keV] of ``nr_response``, shape (n_e + 1,), or None.
+        nr_response: The unsmoothed fine NR response [probability per recoil], shape (n_e, n1 * n2), or None.
+        er_line_energies_kev: ER line energies [keV] of ``er_response``, shape (n_l,), or None.
+        er_response: The unsmoothed fine ER line response [probability per event], shape (n_l, n1 * n2), or None.
         path: The file it was read from (named in errors), if any.
     """
 
@@ -75,6 +92,10 @@ class UnbinnedTemplates:
     masses_gev: tuple[float, ...]
     signal: np.ndarray
     observed_bins: np.ndarray
+    nr_energy_edges_kev: np.ndarray | None = None
+    nr_response: np.ndarray | None = None
+    er_line_energies_kev: np.ndarray | None = None
+    er_response: np.ndarray | None = None
     path: str | None = None
 
     @property
@@ -86,6 +107,36 @@ class UnbinnedTemplates:
     def bin_areas(self) -> np.ndarray:
         """Area of every fine bin [phd x dex], shape (n1 * n2,) (a shape / area is a density per phd per dex)."""
         return np.outer(np.diff(self.cs1_edges), np.diff(self.log10_cs2_edges)).ravel()
+
+    def fine_responses(self) -> tuple[ResponseMatrix, LineResponse | None]:
+        """The fine NR response and ER line response (None when the file has none) as response objects on the
+        fine binning (their simulation errors are not stored: zeros).
+
+        Raises:
+            InvalidData: the file has no fine NR response (written before they were stored).
+        """
+        if self.nr_response is None:
+            raise InvalidData(
+                "no fine NR response (nr_response): rebuild the file with this dmpreserve's unbinned-templates",
+                path=self.path,
+                field="nr_response",
+            )
+        binning = Binning(tuple(float(x) for x in self.cs1_edges), tuple(float(x) for x in self.log10_cs2_edges))
+        nr = ResponseMatrix(
+            np.asarray(self.nr_energy_edges_kev, float),
+            binning,
+            self.nr_response,
+            np.broadcast_to(0.0, np.shape(self.nr_response)),
+        )
+        if self.er_response is None:
+            return nr, None
+        er = LineResponse(
+            np.asarray(self.er_line_energies_kev, float),
+            binning,
+            self.er_response,
+            np.broadcast_to(0.0, np.shape(self.er_response)),
+        )
+        return nr, er
 
     def shape_of(self, sample: str) -> np.ndarray:
         """The shape of background sample ``sample``, shape (n1 * n2,), summing to 1.
@@ -172,11 +223,34 @@ def check_unbinned_templates(t: UnbinnedTemplates, *, path: str | os.PathLike | 
             raise bad(
                 f"row {row} sums to {a[row].sum()!r}, not 1 (within {SUM_TOLERANCE:g}): shapes are normalised", field
             )
+    for axis, matrix, what in (
+        ("nr_energy_edges_kev", "nr_response", "energy bin"),
+        ("er_line_energies_kev", "er_response", "line"),
+    ):
+        _check_response(getattr(t, axis), getattr(t, matrix), axis, matrix, what, n_bins, bad)
     obs = np.asarray(t.observed_bins)
     if obs.ndim != 1 or not np.issubdtype(obs.dtype, np.integer):
         raise bad(f"must be a 1D integer array, got shape {obs.shape} of {obs.dtype}", "observed_bins")
     if obs.size and (obs.min() < 0 or obs.max() >= n_bins):
         raise bad(f"bin indices must lie in [0, {n_bins}), found {int(obs.min())}..{int(obs.max())}", "observed_bins")
+
+
+def _check_response(axis, matrix, axis_field: str, matrix_field: str, what: str, n_bins: int, bad) -> None:
+    """An optional fine response: both or neither given; the axis 1D, finite, positive and ascending; the matrix
+    finite, in [0, 1], one row per energy bin (edges: one more) or line."""
+    if axis is None and matrix is None:
+        return
+    if axis is None or matrix is None:
+        raise bad(f"given without {axis_field if axis is None else matrix_field}: both or neither", matrix_field)
+    x = np.asarray(axis, float)
+    if x.ndim != 1 or x.size < 2 or not np.all(np.isfinite(x)) or np.any(x <= 0) or np.any(np.diff(x) <= 0):
+        raise bad("must be a 1D array of at least 2 finite, positive, strictly ascending energies", axis_field)
+    rows = x.size - 1 if axis_field.endswith("edges_kev") else x.size
+    m = np.asarray(matrix)
+    if m.shape != (rows, n_bins):
+        raise bad(f"shape {m.shape}, expected ({rows}, {n_bins}): one row per {what}, one column per bin", matrix_field)
+    if not np.issubdtype(m.dtype, np.floating) or not np.all(np.isfinite(m)) or np.any(m < 0) or np.any(m > 1):
+        raise bad("must hold finite probabilities in [0, 1]", matrix_field)
 
 
 def write_unbinned_templates(path: str | os.PathLike, t: UnbinnedTemplates) -> None:
@@ -205,6 +279,10 @@ def write_unbinned_templates(path: str | os.PathLike, t: UnbinnedTemplates) -> N
         f.create_dataset("masses_gev", data=np.asarray(t.masses_gev, np.float64), **opts)
         f.create_dataset("signal", data=np.asarray(t.signal, np.float64), **packed)
         f.create_dataset("observed_bins", data=np.asarray(t.observed_bins, np.int64), **opts)
+        for name in _OPTIONAL_FLOAT_DATASETS:
+            if getattr(t, name) is not None:
+                value = np.asarray(getattr(t, name), np.float64)
+                f.create_dataset(name, data=value, **(packed if value.ndim == 2 else opts))
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -248,7 +326,11 @@ def read_unbinned_templates(path: str | os.PathLike) -> UnbinnedTemplates:
                     raise InvalidData("missing dataset", path=path, field=name)
                 if not isinstance(f[name], h5py.Dataset):
                     raise InvalidData("not a dataset", path=path, field=name)
-            for name in _FLOAT_DATASETS:
+            optional = [name for name in _OPTIONAL_FLOAT_DATASETS if name in f]
+            for name in optional:
+                if not isinstance(f[name], h5py.Dataset):
+                    raise InvalidData("not a dataset", path=path, field=name)
+            for name in (*_FLOAT_DATASETS, *optional):
                 if f[name].dtype.kind not in "fiu":
                     raise InvalidData(f"must hold numbers, not {f[name].dtype}", path=path, field=name)
                 arrays[name] = np.asarray(f[name][()], np.float64)
@@ -278,6 +360,7 @@ def read_unbinned_templates(path: str | os.PathLike) -> UnbinnedTemplates:
         masses_gev=tuple(float(m) for m in arrays["masses_gev"]),
         signal=_frozen(arrays["signal"]),
         observed_bins=_frozen(arrays["observed_bins"]),
+        **{name: _frozen(arrays[name]) for name in _OPTIONAL_FLOAT_DATASETS if name in arrays},
         path=path,
     )
     check_unbinned_templates(t, path=path)

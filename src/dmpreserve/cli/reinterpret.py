@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from dmpreserve.errors import InvalidSpectrum
+from dmpreserve.errors import InvalidData, InvalidSpectrum
 
 
 def register(sub, add) -> None:
@@ -29,6 +29,12 @@ def register(sub, add) -> None:
     for name in ("workspace", "response", "response-er", "templates", "acceptance", "limits"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--thresholds", metavar="JSON", help="threshold table (statistics.neyman_threshold: table)")
+    p.add_argument(
+        "--unbinned",
+        metavar="H5",
+        help="the unbinned likelihood's fine templates (likelihood.unbinned; unbinned_templates.h5 with the fine "
+        "responses): the kit then reinterprets with the unbinned likelihood",
+    )
     p.add_argument("--outdir", required=True, help="kit directory")
     p.add_argument("--tarball", default=None, metavar="TAR_GZ", help="archive path (default OUTDIR/kit.tar.gz)")
     p.set_defaults(handler=run_kit)
@@ -39,7 +45,10 @@ def register(sub, add) -> None:
         "limits for a new signal model from the kit",
         "Fold a built-in model (--model YAML) or a user spectrum (--spectrum CSV: mass_gev,energy_kev,dr_de in "
         "events/(t yr keV) at --reference-cross-section) through the kit's response, build a pyhf patchset and "
-        "compute 90% CL limits (the kit's method: toy threshold table if it has one, else asymptotic). "
+        "compute 90% CL limits (the kit's method: toy threshold table if it has one, per-mass toys for a kit "
+        "with the unbinned likelihood, else asymptotic). A kit with the unbinned likelihood (kit.json "
+        "likelihood: unbinned) also folds the model through its fine responses and computes the limits of the "
+        "unbinned likelihood of the observed events, as the pipeline did. "
         "Writes limits.csv, limits.json, patchset.json, limits.png and "
         "hepdata_limits.yaml. With --kit pointing at a binwise release (XENON1T format), uses that likelihood "
         "and writes limits.csv and limits.json.",
@@ -63,6 +72,13 @@ def register(sub, add) -> None:
         "--asymptotic",
         action="store_true",
         help="asymptotic threshold 2.706 instead of the toy-MC Neyman threshold (both backends)",
+    )
+    p.add_argument(
+        "--binned",
+        action="store_true",
+        help="kits with the unbinned likelihood: use the binned pyhf workspace instead (the kit's threshold "
+        "table if it has one, else asymptotic; pyhf-compatible, and the only choice for ER lines when the "
+        "kit has no fine ER response)",
     )
     p.add_argument(
         "--yield-morphing",
@@ -147,13 +163,22 @@ def run_kit(args: argparse.Namespace) -> None:
     from dmpreserve.artifacts.templates import read_templates
     from dmpreserve.config import load_config
     from dmpreserve.physics.signal_models import load_model
-    from dmpreserve.reinterpret.kit import assemble_kit
+    from dmpreserve.reinterpret.kit import UNBINNED_FILE, assemble_kit
 
     read_limits(args.limits)  # checks the file
     if args.thresholds:
         from dmpreserve.artifacts.thresholds import read_threshold_table
 
         read_threshold_table(args.thresholds)
+    if args.unbinned:
+        from dmpreserve.artifacts.unbinned import read_unbinned_templates
+
+        if read_unbinned_templates(args.unbinned).nr_response is None:
+            raise InvalidData(
+                "no fine NR response (nr_response): rebuild it with this dmpreserve's unbinned-templates",
+                path=args.unbinned,
+                field="nr_response",
+            )
     er = read_line_response(args.response_er)
     assemble_kit(
         args.outdir,
@@ -171,6 +196,7 @@ def run_kit(args: argparse.Namespace) -> None:
             "limits.csv": args.limits,
             "signal_model.yaml": args.signal_model,
             **({"threshold_table.json": args.thresholds} if args.thresholds else {}),
+            **({UNBINNED_FILE: args.unbinned} if args.unbinned else {}),
         },
     )
     LOG.info("kit written to %s (ER response: %d lines)", args.outdir, len(er.line_energies_kev))
@@ -300,7 +326,7 @@ def run_reinterpret(args: argparse.Namespace) -> None:
             unit = "cm^2 (user spectrum)"
         _xenon1t(args, rates, ms, unit, source)
         return
-    from dmpreserve.reinterpret.engine import model_signal, reinterpret, spectrum_signal
+    from dmpreserve.reinterpret.engine import model_signal, read_unbinned, reinterpret, spectrum_signal
     from dmpreserve.reinterpret.kit import load_kit
     from dmpreserve.reinterpret.outputs import write_outputs
     from dmpreserve.reinterpret.release_kit import is_release_kit, reinterpret_release
@@ -319,12 +345,20 @@ def run_reinterpret(args: argparse.Namespace) -> None:
             yield_morphing=args.yield_morphing,
         )
     else:
+        fine = read_unbinned(kit) if kit.unbinned and not args.binned else None
+        unbinned = None
         if model is not None:
             signal = model_signal(kit, model, masses_gev=masses)
+            if fine is not None:
+                unbinned = (fine, model_signal(kit, model, masses_gev=masses, fine=fine))
             unit = model.strength_unit
         else:
             signal = spectrum_signal(kit, spectra, reference_cross_section_cm2=ref)
+            if fine is not None:
+                unbinned = (fine, spectrum_signal(kit, spectra, reference_cross_section_cm2=ref, fine=fine))
             unit = "cm^2 (user spectrum)"
+        if fine is not None:
+            LOG.info("the kit's unbinned likelihood (%d observed events)", fine.observed_bins.size)
         try:
             result = reinterpret(
                 kit,
@@ -333,6 +367,7 @@ def run_reinterpret(args: argparse.Namespace) -> None:
                 source=source,
                 progress=not args.no_progress,
                 mode="toys" if args.toys else "asymptotic" if args.asymptotic else "kit",
+                unbinned=unbinned,
             )
         except InvalidSpectrum as exc:
             if exc.path is not None or exc.field != "masses_gev":
@@ -377,7 +412,6 @@ def run_verify(args: argparse.Namespace) -> None:
 def run_verify_yields(args: argparse.Namespace) -> None:
     """``dmpreserve verify-yields``: exits 1 when a component fails."""
     from dmpreserve.artifacts.fit import read_fit
-    from dmpreserve.errors import InvalidData
     from dmpreserve.reinterpret.verify_yields import compare_yields, format_yields_table, read_published_yields
 
     fit = read_fit(args.fit)

@@ -147,6 +147,11 @@ def load_experiment(path: str | os.PathLike, *, name: str | None = None) -> Expe
             effective=eff,
         )
     kit = load_kit(path)
+    if kit.unbinned:
+        LOG.warning(
+            "%s: the kit's limits are those of its unbinned likelihood; the combination uses its binned workspace",
+            path,
+        )
     st = kit.manifest.get("statistics_settings") or {}
     release = is_release_kit(kit)
     exposure = (

@@ -19,17 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from dmpreserve.artifacts.response import ResponseMatrix, read_line_response, read_response
+from dmpreserve.artifacts.response import LineResponse, ResponseMatrix, read_line_response, read_response
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.artifacts.thresholds import read_threshold_table
-from dmpreserve.errors import InvalidSpectrum
+from dmpreserve.artifacts.unbinned import UnbinnedTemplates, read_unbinned_templates
+from dmpreserve.errors import InvalidData, InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import Rate, SignalModel, UserSpectra
-from dmpreserve.reinterpret.kit import Kit
+from dmpreserve.reinterpret.kit import UNBINNED_FILE, Kit
 from dmpreserve.signals import counts_per_energy_bin, scaled_template
 from dmpreserve.stats.limits import compute_limits, method_text
 from dmpreserve.stats.toys import ToySettings
 from dmpreserve.stats.workspace import build_patchset, validate_patchset
+from dmpreserve.unbinned import with_signal
 
 LOG = logging.getLogger("dmpreserve")
 
@@ -100,15 +102,51 @@ def efficiency_band(resp: ResponseMatrix, per_energy_bin: np.ndarray) -> tuple[f
     return lo, hi
 
 
-def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] | None = None) -> SignalTemplates:
-    """Signal templates of a built-in model on the kit (NR or ER response)."""
+def read_unbinned(kit: Kit) -> UnbinnedTemplates:
+    """The unbinned likelihood of a kit with ``likelihood: unbinned`` (its fine templates and responses).
+
+    Raises:
+        InvalidData: the kit has no unbinned likelihood, or its file has no fine NR response.
+    """
+    if not kit.unbinned:
+        raise InvalidData("the kit has no unbinned likelihood", path=kit.file("kit.json"), field="likelihood")
+    templates = read_unbinned_templates(kit.file(UNBINNED_FILE))
+    templates.fine_responses()  # refuses a file without the fine NR response
+    return templates
+
+
+def _fine_er(fine: UnbinnedTemplates) -> LineResponse:
+    er = fine.fine_responses()[1]
+    if er is None:
+        raise InvalidSpectrum(
+            "the kit's unbinned likelihood has no fine ER line response (its background model has no ER line "
+            "shapes): reinterpret ER lines with --binned",
+            path=fine.path,
+            field="er_response",
+        )
+    return er
+
+
+def model_signal(
+    kit: Kit,
+    model: SignalModel,
+    *,
+    masses_gev: tuple[float, ...] | None = None,
+    fine: UnbinnedTemplates | None = None,
+) -> SignalTemplates:
+    """Signal templates of a built-in model on the kit (NR or ER response).
+
+    ``fine``: the kit's unbinned likelihood (:func:`read_unbinned`); the templates are then the expected counts
+    per fine bin of its grid (folded through its fine responses, unsmoothed: :func:`dmpreserve.unbinned.with_signal`
+    smooths them) instead of per analysis bin.
+    """
     exposure = float(kit.manifest["exposure_t_yr"])
     target = float(kit.manifest["target_events_at_reference"])
     masses = masses_gev or model.masses_gev or tuple(kit.manifest["masses_gev"])
     halo = model.halo or kit_halo(kit)
     refs, templates, band = [], [], []  # band: the NR response's efficiency band (ER lines have none)
     if model.is_er:
-        resp = read_line_response(kit.file("response_er.json"))
+        resp = _fine_er(fine) if fine is not None else read_line_response(kit.file("response_er.json"))
         lo, hi = resp.line_energies_kev[0], resp.line_energies_kev[-1]
         for m in masses:
             e = model.line_energy_kev(m)
@@ -122,7 +160,7 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
             refs.append(r)
             templates.append(t)
     else:
-        resp = read_nr_response(kit)
+        resp = fine.fine_responses()[0] if fine is not None else read_nr_response(kit)
         for m in masses:
             rate = model.rate(mass_gev=m, strength=1e-45, halo=halo)
             per_e = counts_per_energy_bin(
@@ -153,17 +191,20 @@ def model_signal(kit: Kit, model: SignalModel, *, masses_gev: tuple[float, ...] 
 GRID_RESOLUTION_RTOL = 0.01
 
 
-def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_cm2: float) -> SignalTemplates:
+def spectrum_signal(
+    kit: Kit, spectra: UserSpectra, *, reference_cross_section_cm2: float, fine: UnbinnedTemplates | None = None
+) -> SignalTemplates:
     """Signal templates of user spectra (dR/dE at ``reference_cross_section_cm2``) folded through the NR response.
 
     Each spectrum is interpolated by :data:`dmpreserve.physics.signal_models.INTERPOLATION_RULE` and
     integrated per table interval.  Where the expected signal of the first-order rule (ln dR/dE linear)
     differs from it by more than :data:`GRID_RESOLUTION_RTOL`, the grid does not resolve the spectrum
-    and a warning names the file and mass (:func:`grid_resolution`).
+    and a warning names the file and mass (:func:`grid_resolution`).  ``fine``: as :func:`model_signal` (the
+    resolution check is then left to the analysis-binned call).
     """
     exposure = float(kit.manifest["exposure_t_yr"])
     target = float(kit.manifest["target_events_at_reference"])
-    resp = read_nr_response(kit)
+    resp = fine.fine_responses()[0] if fine is not None else read_nr_response(kit)
     refs, templates, band = [], [], []
     for i, _m in enumerate(spectra.masses_gev):
 
@@ -173,7 +214,8 @@ def spectrum_signal(kit: Kit, spectra: UserSpectra, *, reference_cross_section_c
             )
 
         per_e = per_energy_bin(spectra.rate(i))
-        grid_resolution(spectra, i, lambda rate, f=per_energy_bin: float(np.sum(resp.fold(f(rate)))))
+        if fine is None:
+            grid_resolution(spectra, i, lambda rate, f=per_energy_bin: float(np.sum(resp.fold(f(rate)))))
         t, r = scaled_template(resp.fold(per_e), strength=reference_cross_section_cm2, target_events=target)
         refs.append(r)
         templates.append(t)
@@ -253,19 +295,24 @@ def _list(masses) -> str:
     return ", ".join(f"{m:g}" for m in masses)
 
 
-def limit_options(kit: Kit, *, mode: str = "kit") -> tuple[dict[str, Any], str]:
+def limit_options(kit: Kit, *, mode: str = "kit", unbinned: bool = False) -> tuple[dict[str, Any], str]:
     """Keyword options of :func:`dmpreserve.stats.limits.compute_limits` and the method text.
 
     ``mode``: ``kit`` (default) -- the pipeline's own method as recorded in the kit: with the kit's
     ``threshold_table.json`` the toy-MC Neyman critical values c(s, b_eff) and the same shared
-    background-only pseudo-datasets (seed, count), so the pipeline's masses give its limits; without a
-    table (an asymptotic pipeline, or an old kit) asymptotic.  ``asymptotic``: chi2_1 threshold and
-    Asimov bands.  ``toys``: fresh toys of each mass at every mu the root finder evaluates.
+    background-only pseudo-datasets (seed, count), so the pipeline's masses give its limits; with the unbinned
+    likelihood (``unbinned``) and per-mass toys the pipeline's per-mass toys (same seed and streams: the pipeline's
+    masses give its limits); without either (an asymptotic pipeline, or an old kit) asymptotic.
+    ``asymptotic``: chi2_1 threshold and Asimov bands.  ``toys``: fresh toys of each mass at every mu the root
+    finder evaluates (or, with ``statistics_settings.observed_limit: regression``, at the regression's mu values).
     """
     st = kit.manifest.get("statistics_settings") or {"neyman_threshold": "asymptotic", "pcl_power": 0.16}
     opts: dict[str, Any] = {"pcl_power": float(st["pcl_power"])}
     has_table = "threshold_table.json" in kit.manifest["files"]
-    if mode == "kit":
+    observed = str(st.get("observed_limit", "root"))
+    if mode == "kit" and unbinned:
+        mode = "toys" if st["neyman_threshold"] == "toys" else "asymptotic"
+    elif mode == "kit":
         mode = "table" if has_table and st["neyman_threshold"] != "asymptotic" else "asymptotic"
     if mode != "asymptotic":
         if st["neyman_threshold"] == "asymptotic":
@@ -279,10 +326,14 @@ def limit_options(kit: Kit, *, mode: str = "kit") -> tuple[dict[str, Any], str]:
             toys_background=int(st["toys_background"]),
             toys_per_mu=int(st.get("toys_per_mu", 1000)),
             seed=int(st["seed"]),
+            observed=observed,
         )
         if mode == "table":
             opts["table"] = read_threshold_table(kit.file("threshold_table.json"))
-    return opts, method_text(toys=None if mode == "asymptotic" else mode, pcl_power=opts["pcl_power"])
+    method = method_text(
+        toys=None if mode == "asymptotic" else mode, pcl_power=opts["pcl_power"], unbinned=unbinned, observed=observed
+    )
+    return opts, method
 
 
 def reinterpret(
@@ -293,10 +344,14 @@ def reinterpret(
     source: dict[str, Any],
     progress: bool = True,
     mode: str = "kit",
+    unbinned: tuple[UnbinnedTemplates, SignalTemplates] | None = None,
 ) -> Reinterpretation:
     """Build the patchset for ``signal`` and compute the limits with the pipeline's statistics.
 
-    Masses without expected signal are skipped and reported (:func:`split_visible`).
+    Masses without expected signal are skipped and reported (:func:`split_visible`).  With ``unbinned`` (the kit's
+    unbinned likelihood and the same model's signal on its fine grid, ``model_signal(..., fine=...)``) the limits
+    are those of the unbinned likelihood of the observed events, the patchset giving the signal's normalisation
+    and efficiency nuisance as in the pipeline.
 
     Args:
         kit: The loaded kit.
@@ -307,7 +362,13 @@ def reinterpret(
         mode: ``kit`` (the kit's method: threshold table if present), ``asymptotic`` or ``toys``
             (see :func:`limit_options`).
     """
+    all_masses = signal.masses_gev
     signal, invisible = split_visible(signal)
+    fine = None
+    if unbinned is not None:
+        templates, fine_signal = unbinned
+        keep = [i for i, m in enumerate(all_masses) if m not in invisible]
+        fine = with_signal(templates, signal.masses_gev, np.asarray(fine_signal.templates)[keep])
     # build with placeholder masses (patch names must match [a-zA-Z0-9_]+), then name each patch after
     # the model and its mass
     placeholder = dataclasses.replace(signal, masses_gev=tuple(range(1, len(signal.masses_gev) + 1)))
@@ -325,6 +386,6 @@ def reinterpret(
         f"mu x reference_cross_section_cm2 of each patch [{strength_unit}]; "
         "values = [mass in GeV]"
     )
-    opts, method = limit_options(kit, mode=mode)
-    limits = compute_limits(kit.workspace, ps, cl=float(kit.manifest["cl"]), progress=progress, **opts)
+    opts, method = limit_options(kit, mode=mode, unbinned=fine is not None)
+    limits = compute_limits(kit.workspace, ps, cl=float(kit.manifest["cl"]), progress=progress, unbinned=fine, **opts)
     return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method, invisible)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from dmpreserve.artifacts.limits import EXPECTED_CLS_COLUMNS, EXPECTED_COLUMNS, LIMIT_COLUMNS
 from dmpreserve.artifacts.thresholds import ThresholdTable
-from dmpreserve.config import AnalysisConfig
+from dmpreserve.config import AnalysisConfig, is_listed
 from dmpreserve.errors import InvalidData, InvalidWorkspace
 from dmpreserve.files import read_json
 from dmpreserve.stats.asymptotic import asymptotic_limits, observed_setup
@@ -176,9 +176,7 @@ class MassLimit:
 
 def select_patches(patchset: dict[str, Any], masses_gev: list[float] | None = None) -> list[dict[str, Any]]:
     """The patches of the listed masses (all if None), sorted by mass; list index = Snakemake mass index."""
-    patches = patchset["patches"]
-    if masses_gev:
-        patches = [p for p in patches if np.any(np.isclose(masses_gev, p["metadata"]["values"][0], rtol=1e-4))]
+    patches = [p for p in patchset["patches"] if is_listed(p["metadata"]["values"][0], masses_gev)]
     return sorted(patches, key=lambda p: float(p["metadata"]["values"][0]))
 
 

@@ -163,3 +163,53 @@ def test_writer_refuses_inconsistent_templates(tmp_path: Path, templates, change
         write_unbinned_templates(path, dataclasses.replace(templates, **change))
     assert info.value.field == field and info.value.path == str(path)
     assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def _responses(rng: np.random.Generator) -> dict:
+    """Optional fine responses: 3 NR energy bins (4 edges) and 2 ER lines, probabilities per bin below 1."""
+    return {
+        "nr_energy_edges_kev": np.array([1.0, 2.0, 5.0, 10.0]),
+        "nr_response": 0.04 * rng.random((3, N1 * N2)),
+        "er_line_energies_kev": np.array([2.0, 8.0]),
+        "er_response": 0.04 * rng.random((2, N1 * N2)),
+    }
+
+
+def test_fine_responses_round_trip(tmp_path: Path, templates: UnbinnedTemplates, written: Path) -> None:
+    """The optional fine responses are written and read back (a file without them reads with None)."""
+    responses = _responses(np.random.default_rng(2))
+    path = tmp_path / "with_responses.h5"
+    write_unbinned_templates(path, dataclasses.replace(templates, **responses))
+    t = read_unbinned_templates(path)
+    for name, value in responses.items():
+        np.testing.assert_array_equal(getattr(t, name), value)
+    nr, er = t.fine_responses()
+    m = responses["nr_response"]
+    np.testing.assert_allclose(nr.fold(np.array([1.0, 0.0, 2.0])), m[0] + 2 * m[2], rtol=1e-15)
+    assert nr.binning.shape == (N1, N2)
+    np.testing.assert_allclose(er.row(5.0), 0.5 * (responses["er_response"][0] + responses["er_response"][1]))
+    plain = read_unbinned_templates(written)
+    assert plain.nr_response is None and plain.er_response is None
+    with pytest.raises(InvalidData, match="no fine NR response") as info:
+        plain.fine_responses()
+    assert info.value.field == "nr_response" and info.value.path == str(written)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"nr_response": None}, "nr_response"),
+        ({"er_line_energies_kev": None}, "er_response"),
+        ({"nr_energy_edges_kev": np.array([1.0, 5.0, 2.0, 10.0])}, "nr_energy_edges_kev"),
+        ({"nr_response": np.full((3, N1 * N2), 1.5)}, "nr_response"),
+        ({"nr_response": np.full((4, N1 * N2), 0.01)}, "nr_response"),
+        ({"er_response": np.full((2, N1 * N2), np.nan)}, "er_response"),
+    ],
+)
+def test_writer_refuses_inconsistent_responses(tmp_path: Path, templates, change, field: str) -> None:
+    responses = {**_responses(np.random.default_rng(2)), **change}
+    path = tmp_path / "bad.h5"
+    with pytest.raises(InvalidData) as info:
+        write_unbinned_templates(path, dataclasses.replace(templates, **responses))
+    assert info.value.field == field and info.value.path == str(path)
+    assert not path.exists()
