@@ -15,6 +15,7 @@ PYTHON ?= python3
 CORES ?= 2
 CONFIG ?= workflow/config/config.yaml
 PYTEST_ARGS ?=
+TEST_WORKERS ?= auto
 IMAGE_ARGS ?=
 SIF_ARGS ?=
 BENCH_ARGS ?=
@@ -111,9 +112,11 @@ lz-ws2024: venv  ## LZ WS2024 from its released events into results/lz_ws2024/ (
 	$(ACTIVATE)
 	snakemake all --cores $(CORES) --configfile workflow/analyses/lz_ws2024/config.yaml
 
-test: venv  ## run the test suite (pytest)
+# The tests run in TEST_WORKERS processes (pytest-xdist; auto = one per core), each test file in one process
+# (--dist loadfile: a module's fixtures, e.g. a pipeline run, are built once).  TEST_WORKERS=0: one process.
+test: venv  ## run the test suite (pytest, one worker per core)
 	$(ACTIVATE)
-	python -m pytest -q $(PYTEST_ARGS)
+	python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Configuration of ruff, vulture and import-linter: pyproject.toml.  `make format`
 # rewrites the files that `ruff format --check` complains about.
