@@ -28,7 +28,7 @@ dataset                shape, dtype                 content
 =====================  ===========================  =========================================================
 
 The optional responses let a reinterpretation kit build the fine signal of any NR model (or ER line) exactly as
-the step built the pipeline's own (fold, then smooth): :func:`dmpreserve.unbinned.fine_signal_shapes`.
+the step built the pipeline's own (fold, then smooth): :func:`dmpreserve.unbinned.with_signal`.
 
 Root attributes: ``format`` (:data:`FORMAT`), ``format_version`` (:data:`FORMAT_VERSION`), ``smoothing_bins``
 (Gaussian sigma in fine bins, 0: none) and ``description``.  The flat bin index is ``k = i_cs1 * n2 + j_log10cs2``

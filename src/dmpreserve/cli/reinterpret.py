@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from dmpreserve.errors import InvalidData, InvalidSpectrum
+from dmpreserve.errors import InvalidSpectrum
 
 
 def register(sub, add) -> None:
@@ -173,12 +173,7 @@ def run_kit(args: argparse.Namespace) -> None:
     if args.unbinned:
         from dmpreserve.artifacts.unbinned import read_unbinned_templates
 
-        if read_unbinned_templates(args.unbinned).nr_response is None:
-            raise InvalidData(
-                "no fine NR response (nr_response): rebuild it with this dmpreserve's unbinned-templates",
-                path=args.unbinned,
-                field="nr_response",
-            )
+        read_unbinned_templates(args.unbinned).fine_responses()  # refuses a file without the fine NR response
     er = read_line_response(args.response_er)
     assemble_kit(
         args.outdir,
@@ -412,6 +407,7 @@ def run_verify(args: argparse.Namespace) -> None:
 def run_verify_yields(args: argparse.Namespace) -> None:
     """``dmpreserve verify-yields``: exits 1 when a component fails."""
     from dmpreserve.artifacts.fit import read_fit
+    from dmpreserve.errors import InvalidData
     from dmpreserve.reinterpret.verify_yields import compare_yields, format_yields_table, read_published_yields
 
     fit = read_fit(args.fit)

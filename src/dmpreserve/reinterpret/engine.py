@@ -6,7 +6,11 @@ rate r [events/(t yr)] at energy E it is exposure x r x R_ER(E)[k] (linear inter
 simulated lines).  Each mass becomes one pyhf patch adding the ``signal`` sample with normfactor
 ``mu``; the strength limit is mu_limit x the patch's reference strength.  Limits come from
 :func:`dmpreserve.stats.limits.compute_limits` with the pipeline's own statistics (the kit's threshold table
-and shared background-only pseudo-datasets when it has them, else asymptotic).
+and shared background-only pseudo-datasets when it has them, else asymptotic).  A kit with the unbinned
+likelihood (``likelihood: unbinned``) also folds the model through its fine responses onto the fine grid
+(``model_signal(..., fine=...)``), and the limits are those of the unbinned likelihood of the observed events
+(:func:`dmpreserve.unbinned.with_signal`, :func:`dmpreserve.stats.unbinned.build_unbinned_model`), with the
+pipeline's per-mass toys where it used them.
 """
 
 from __future__ import annotations
