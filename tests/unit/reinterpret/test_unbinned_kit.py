@@ -189,3 +189,22 @@ def test_manifest_without_the_file_is_refused(made, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "likelihood" in err[0] and UNBINNED_FILE in err[0]
     assert not out.exists()
+
+
+def test_corrupt_unbinned_file_is_one_clear_error(made, capsys) -> None:
+    """A kit whose unbinned_templates.h5 is not HDF5 (checksum updated to match): one line naming the file, exit 2."""
+    import hashlib
+    import shutil
+
+    kit = made["tmp"] / "kit_corrupt"
+    shutil.copytree(made["kit"], kit)
+    (kit / UNBINNED_FILE).write_bytes(b"not an HDF5 file\n")
+    manifest = read_json(kit / "kit.json")
+    manifest["files"][UNBINNED_FILE]["sha256"] = hashlib.sha256(b"not an HDF5 file\n").hexdigest()
+    (kit / "kit.json").write_text(json.dumps(manifest), encoding="utf-8")
+    capsys.readouterr()
+    out = made["tmp"] / "corrupt_out"
+    assert main(["reinterpret", "--kit", str(kit), "--model", str(made["model"]), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(kit / UNBINNED_FILE) in err[0] and "HDF5" in err[0]
+    assert not out.exists()
