@@ -214,7 +214,7 @@ def with_signal(templates: UnbinnedTemplates, masses_gev: Sequence[float], fine:
     smoothed and normalised as the step smooths the pipeline's own signal, sorted by mass.
 
     Used by ``dmpreserve reinterpret`` on a kit with the unbinned likelihood: the pipeline's SI masses give the
-    step's own shapes (tests/pipeline/test_lz_analysis.py).
+    step's own shapes (tests/unit/reinterpret/test_unbinned_kit.py).
 
     Raises:
         InvalidData: a mass whose signal is all zero on the fine grid, or masses that are not distinct.
