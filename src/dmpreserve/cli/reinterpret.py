@@ -64,9 +64,11 @@ def register(sub, add) -> None:
     p.add_argument(
         "--toys",
         action="store_true",
-        help="kit backend: Neyman thresholds from fresh toys of each mass (slow); default: the kit's own method "
-        "(threshold table and shared background-only toys, as the pipeline). Template-release kits: thresholds "
-        "and sensitivity band from toys (about 4.5 minutes per mass on one core) instead of asymptotics",
+        help="kit backend: Neyman thresholds from toys of each mass with the kit's seed (a mass of the kit gets "
+        "the pipeline's own toys; slow); default: the kit's own method (its threshold table and shared "
+        "background-only toys; per-mass toys for a kit with the unbinned likelihood; else asymptotic). "
+        "Template-release kits: thresholds and sensitivity band from toys (about 4.5 minutes per mass on one "
+        "core) instead of asymptotics",
     )
     p.add_argument(
         "--asymptotic",
@@ -232,7 +234,7 @@ def read_signal_source(args: argparse.Namespace):
     model = load_model(args.model) if args.model else None
     spectra = read_spectrum_csv(args.spectrum) if args.spectrum else None
     source = (
-        {"model": model.model, **model.to_json()}
+        {"model": model.model, **model.to_json(), **({"masses_gev": list(masses)} if masses else {})}
         if model
         else {"spectrum": str(args.spectrum), "reference_cross_section_cm2": ref, "interpolation": INTERPOLATION_RULE}
     )

@@ -27,6 +27,7 @@ from dmpreserve.artifacts.response import LineResponse, ResponseMatrix, read_lin
 from dmpreserve.artifacts.signal_templates import SignalTemplates
 from dmpreserve.artifacts.thresholds import read_threshold_table
 from dmpreserve.artifacts.unbinned import UnbinnedTemplates, read_unbinned_templates
+from dmpreserve.config import is_listed
 from dmpreserve.errors import InvalidData, InvalidSpectrum
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import Rate, SignalModel, UserSpectra
@@ -340,6 +341,20 @@ def limit_options(kit: Kit, *, mode: str = "kit", unbinned: bool = False) -> tup
     return opts, method
 
 
+def toy_stream_index(kit: Kit) -> Callable[[int, float], int]:
+    """The per-mass toy stream of a reinterpreted mass: a mass of the kit (the pipeline's limit masses) gets its
+    index there, the pipeline's own stream, whatever other masses are asked for (so ``--masses 46.2295`` alone
+    gives the pipeline's 46.2295 GeV limit); any other mass gets ``n_kit + i`` (i: its place among the masses
+    asked for), a stream of its own."""
+    kit_masses = sorted(float(m) for m in kit.manifest["masses_gev"])
+
+    def index(i: int, mass_gev: float) -> int:
+        hit = [k for k, m in enumerate(kit_masses) if is_listed(mass_gev, [m])]
+        return hit[0] if hit else len(kit_masses) + i
+
+    return index
+
+
 def reinterpret(
     kit: Kit,
     signal: SignalTemplates,
@@ -391,5 +406,13 @@ def reinterpret(
         "values = [mass in GeV]"
     )
     opts, method = limit_options(kit, mode=mode, unbinned=fine is not None)
-    limits = compute_limits(kit.workspace, ps, cl=float(kit.manifest["cl"]), progress=progress, unbinned=fine, **opts)
+    limits = compute_limits(
+        kit.workspace,
+        ps,
+        cl=float(kit.manifest["cl"]),
+        progress=progress,
+        unbinned=fine,
+        stream_index=toy_stream_index(kit),
+        **opts,
+    )
     return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method, invisible)

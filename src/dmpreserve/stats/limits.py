@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -295,17 +295,28 @@ def compute_limits(
     toys: ToySettings | None = None,
     table: ThresholdTable | None = None,
     unbinned: UnbinnedTemplates | None = None,
+    stream_index: Callable[[int, float], int] | None = None,
 ) -> list[MassLimit]:
     """Limits for every patch (or only the listed masses), sorted by mass.
 
     Without ``toys`` everything is asymptotic (about 50 ms per mass).  With ``toys`` in ``table`` mode
     the critical values come from ``table``; the background-only pseudo-datasets are the same for
-    every mass (and for a reinterpretation with the same settings).
+    every mass (and for a reinterpretation with the same settings).  The per-mass toys of the i-th mass (sorted)
+    use stream index i (the pipeline's ``limits-point --index``), or ``stream_index(i, mass_gev)`` where given
+    (a reinterpretation gives a mass of the pipeline's its pipeline index, so it gets the pipeline's toys).
     """
     patches = select_patches(patchset, masses_gev)
+    index = stream_index or (lambda i, _mass: i)
     return [
         limit_for_patch(
-            workspace, p, cl=cl, pcl_power=pcl_power, toys=toys, table=table, mass_index=i, unbinned=unbinned
+            workspace,
+            p,
+            cl=cl,
+            pcl_power=pcl_power,
+            toys=toys,
+            table=table,
+            mass_index=index(i, float(p["metadata"]["values"][0])),
+            unbinned=unbinned,
         )
         for i, p in enumerate(tqdm(patches, desc="limits", unit="mass", disable=not progress, mininterval=1.0))
     ]

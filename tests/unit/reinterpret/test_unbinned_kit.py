@@ -208,3 +208,16 @@ def test_corrupt_unbinned_file_is_one_clear_error(made, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(kit / UNBINNED_FILE) in err[0] and "HDF5" in err[0]
     assert not out.exists()
+
+
+def test_a_kit_mass_gets_the_pipelines_toy_stream(made) -> None:
+    """Per-mass toys: a mass of the kit gets its index in the kit (the pipeline's ``limits-point --index``), alone
+    or among other masses; any other mass gets one past the kit's, distinct from every pipeline stream."""
+    from dmpreserve.reinterpret.engine import toy_stream_index
+
+    kit = load_kit(made["kit"])
+    masses = sorted(kit.manifest["masses_gev"])
+    index = toy_stream_index(kit)
+    assert [index(0, m) for m in masses] == list(range(len(masses)))
+    assert index(5, masses[2] * (1 + 5e-5)) == 2  # matched as limits.masses_gev is
+    assert index(0, 0.5 * masses[0]) == len(masses) and index(3, 1.1 * masses[-1]) == len(masses) + 3
