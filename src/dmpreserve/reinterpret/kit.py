@@ -88,7 +88,7 @@ file with its sha256; `dmpreserve reinterpret`
 checks them before use.
 
 A kit with unbinned_templates.h5 (kit.json: "likelihood": "unbinned") computes the limits of the pipeline's
-unbinned likelihood of the observed events, with the pipeline's per-mass toys (about half a minute per mass on
+unbinned likelihood of the observed events, with the pipeline's per-mass toys (15-30 s per mass on
 one core; `--asymptotic` for seconds); `--binned` uses the binned pyhf workspace instead.
 """
 
