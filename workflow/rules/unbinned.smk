@@ -33,6 +33,8 @@ rule unbinned_templates:
         templates=f"{R}/likelihood/unbinned_templates.h5",
     params:
         curve=lambda wildcards, input: f"--efficiency-curve {input.curve}" if input.curve else "",
+        # what the file holds: a change reruns the rule on existing results (Snakemake's params rerun trigger)
+        content="shapes, observed bins, fine NR and ER responses",
     log:
         f"{R}/logs/unbinned_templates.log",
     resources:

@@ -117,7 +117,8 @@ class UnbinnedTemplates:
         """
         if self.nr_response is None:
             raise InvalidData(
-                "no fine NR response (nr_response): rebuild the file with this dmpreserve's unbinned-templates",
+                "no fine NR response (nr_response): rebuild the file with this dmpreserve's unbinned-templates "
+                "(snakemake --forcerun unbinned_templates)",
                 path=self.path,
                 field="nr_response",
             )
