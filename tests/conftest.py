@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dmpreserve.cli import tune_allocator
 from dmpreserve.config import AnalysisConfig, config_from_dict
 from dmpreserve.files import read_json
 
@@ -28,6 +29,11 @@ ER_EVENTS_PER_LINE = 100
 
 #: MDC sample names (attributes of dmpreserve.mdc.generate.MdcOutputs) -> file stem.
 MDC_FILES = ("science", "truth", "calib_er", "calib_nr", "sim_nr", "isolated_s1", "isolated_s2")
+
+
+def pytest_configure(config) -> None:
+    """Tests run the statistics in-process: give them the CLI's allocator setting, as every CLI job has it."""
+    tune_allocator()
 
 
 def shrink(doc: dict[str, Any]) -> dict[str, Any]:

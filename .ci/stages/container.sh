@@ -6,8 +6,9 @@
 #   2. dmpreserve image build   (offline wheelhouse of the hashed pins -> docker build via the SDK)
 #   3. apptainer (container-host apptainer PREFIX) and dmpreserve image sif
 #   4. container-host seed-sif, so that snakemake finds the SIF under the rules' docker:// URI
-#   5. the workflow on tests/data/test_config.yaml twice, in two temporary copies of the tree:
-#      without containers, and with `snakemake --use-singularity --apptainer-prefix DIR`
+#   5. the workflow on tests/data/test_config.yaml twice: with `snakemake --use-singularity --apptainer-prefix DIR`
+#      in a temporary copy of the tree, and without containers -- in CI the reference run that `make test` made
+#      of this tree (DMP_REFERENCE_RUN, set by .ci/run), else in a second copy
 #   6. proof that the jobs ran in the container (provenance: apptainer, the seeded SIF whose sha256
 #      is the one recorded by `image sif` for the image ID recorded by `image build`, the image's
 #      interpreter /opt/dmpreserve/bin/python, its labels; snakemake activated the image for every
@@ -93,15 +94,23 @@ else  # the same as container-host seed-sif: snakemake names the image md5(URI).
 fi
 
 # --- 5. the workflow without and with containers --------------------------------------------------
-copy_tree "$WORK/snapshot" "$WORK/host"
 copy_tree "$WORK/snapshot" "$WORK/container"
-say "workflow without containers ($CONFIG)"
-# The venv's dmpreserve is an editable install of $REPO/src: run the snapshot's code instead.
-[ "$(cd "$WORK/host" && PYTHONPATH="$WORK/host/src" python -c 'import dmpreserve; print(dmpreserve.__file__)')" \
-    = "$WORK/host/src/dmpreserve/__init__.py" ] || fail "the run without containers would not use the snapshot"
-(cd "$WORK/host" && PYTHONPATH="$WORK/host/src" snakemake all --cores "$CORES" --configfile "$CONFIG" \
-    > "$WORK/host.log" 2>&1) \
-    || { tail -n 40 "$WORK/host.log"; fail "workflow without containers"; }
+if [ -n "${DMP_REFERENCE_RUN:-}" ] && [ "$CONFIG" = tests/data/test_config.yaml ]; then
+    # .ci/run: the clean run of the test configuration that `make test` made from this tree (its digest of src/,
+    # workflow/, schemas/ and tests/data/ is checked; a mismatch makes it again) is the run without containers
+    say "workflow without containers: the CI's reference run of $CONFIG (DMP_REFERENCE_RUN)"
+    HOST=$(python tests/helpers/reliability_support.py reference-run)
+else
+    HOST=$WORK/host
+    copy_tree "$WORK/snapshot" "$HOST"
+    say "workflow without containers ($CONFIG)"
+    # The venv's dmpreserve is an editable install of $REPO/src: run the snapshot's code instead.
+    [ "$(cd "$HOST" && PYTHONPATH="$HOST/src" python -c 'import dmpreserve; print(dmpreserve.__file__)')" \
+        = "$HOST/src/dmpreserve/__init__.py" ] || fail "the run without containers would not use the snapshot"
+    (cd "$HOST" && PYTHONPATH="$HOST/src" snakemake all --cores "$CORES" --configfile "$CONFIG" \
+        > "$WORK/host.log" 2>&1) \
+        || { tail -n 40 "$WORK/host.log"; fail "workflow without containers"; }
+fi
 say "workflow with --use-singularity --apptainer-prefix $SIFCACHE"
 # Nothing of the host's Python may leak in: the jobs must use the image's interpreter and package.
 (cd "$WORK/container" && env -u VIRTUAL_ENV -u PYTHONPATH \
@@ -110,11 +119,11 @@ say "workflow with --use-singularity --apptainer-prefix $SIFCACHE"
 
 # --- 6. proof and comparison ------------------------------------------------------------------------
 say "checking provenance and comparing outputs"
-python - "$WORK" "$SIFCACHE" <<'EOF'
+python - "$WORK" "$SIFCACHE" "$HOST" <<'EOF'
 import hashlib, json, re, sys
 from pathlib import Path
 
-work, cache = Path(sys.argv[1]), Path(sys.argv[2])
+work, cache, host_run = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 image = json.loads((work / "image/image.json").read_text())
 sif = json.loads((work / "image/sif.json").read_text())
 prov = json.loads((work / "container/results/provenance.json").read_text())
@@ -139,7 +148,7 @@ labels = box.get("labels", {})
 for key in ("version", "revision"):
     k = f"org.opencontainers.image.{key}"
     check(labels.get(k) == image["labels"][k], f"provenance: label {key} = {labels.get(k)}")
-host = json.loads((work / "host/results/provenance.json").read_text())
+host = json.loads((host_run / "results/provenance.json").read_text())
 check(host["runtime"]["python_executable"] != rt["python_executable"], "the host run used another interpreter")
 log = (work / "container.log").read_text()
 ran = len(re.findall(r"^(?:local)?rule (?!all\b)\w+:", log, flags=re.M))
@@ -150,18 +159,18 @@ EOF
 
 n=0
 for dir in likelihood limits hepdata; do
-    [ -d "$WORK/host/results/$dir" ] || fail "no results/$dir in the run without containers"
-    (cd "$WORK/host/results/$dir" && find . -type f | LC_ALL=C sort) > "$WORK/files.host"
+    [ -d "$HOST/results/$dir" ] || fail "no results/$dir in the run without containers"
+    (cd "$HOST/results/$dir" && find . -type f | LC_ALL=C sort) > "$WORK/files.host"
     (cd "$WORK/container/results/$dir" && find . -type f | LC_ALL=C sort) > "$WORK/files.container"
     diff "$WORK/files.host" "$WORK/files.container" || fail "results/$dir: different files"
     while IFS= read -r f; do
-        cmp "$WORK/host/results/$dir/$f" "$WORK/container/results/$dir/$f" || fail "results/$dir/$f differs"
+        cmp "$HOST/results/$dir/$f" "$WORK/container/results/$dir/$f" || fail "results/$dir/$f differs"
         n=$((n + 1))
     done < "$WORK/files.host"
 done
 # The HEPData tables themselves (the tarball is compared above; this names the tables).
 mkdir -p "$WORK/hd.host" "$WORK/hd.container"
-tar -C "$WORK/hd.host" -xzf "$WORK/host/results/hepdata/submission.tar.gz"
+tar -C "$WORK/hd.host" -xzf "$HOST/results/hepdata/submission.tar.gz"
 tar -C "$WORK/hd.container" -xzf "$WORK/container/results/hepdata/submission.tar.gz"
 diff -r "$WORK/hd.host" "$WORK/hd.container" >/dev/null || fail "HEPData tables differ"
 tables=$(find "$WORK/hd.host" -name '*.yaml' | wc -l)

@@ -4,7 +4,8 @@
 #  1. pytest -m reliability: two clean runs of the whole workflow on tests/data/test_config.yaml in
 #     different directories (byte-identical results; provenance differs only in when/where), and
 #     the SIGKILL crash-safety test (killed mid-mdc and mid-limits_point, resumed with
-#     --rerun-incomplete, byte-identical to the clean run).  The clean run is shared by both.
+#     --rerun-incomplete, byte-identical to the clean run).  The clean run is shared by both; in CI it is the
+#     one `make test` made of this tree (DMP_REFERENCE_RUN, set by .ci/run; tests/helpers/reliability_support.py).
 #     (The hostile-input table, the property tests, the fuzz-corpus replay and the offline CLI steps
 #     already ran in `make test`.)
 #  2. bounded coverage-guided fuzzing (atheris/libFuzzer) of every parser of user files, FUZZ_SECONDS

@@ -12,8 +12,9 @@
 #  3. prove that the jobs ran under SLURM: the job ids Snakemake submitted, the ids each rule's
 #     log reports (dmpreserve logs SLURM_JOB_ID) and the one in provenance.json must agree, and
 #     squeue must list them as COMPLETED;
-#  4. run the same targets locally in a second copy and require byte-identical results
-#     (everything under results/ except logs/; provenance.json except where it ran);
+#  4. run the same targets locally in a second copy (in CI: take the reference run that `make test` made of this
+#     tree, DMP_REFERENCE_RUN, set by .ci/run) and require byte-identical results (every file under the SLURM
+#     run's results/ except logs/; provenance.json over those files, except where it ran);
 #  5. stop the cluster (trap, also on failure or interruption).
 #
 # A run that overstays its budget is stopped with SIGINT (timeout -s INT), so that Snakemake
@@ -58,7 +59,6 @@ copy_repo() {  # a clean working copy (no results, no Snakemake metadata); tar i
         --exclude=.git -cf - . | tar -C "$1" -xf -
 }
 copy_repo "$WORK/slurm"
-copy_repo "$WORK/local"
 
 # What runs: the limit scatter (rule limits_point, one job per mass, where the workflow has it)
 # and its gather; provenance is run afterwards on what the scatter made.
@@ -77,24 +77,33 @@ SECONDS=0
 )
 echo "SLURM run: ${SECONDS} s"
 
-echo "--- the same targets locally"
-SECONDS=0
-(
-    cd "$WORK/local"
-    timeout -s INT -k 30 "$SNAKEMAKE_TIMEOUT_S" \
-        snakemake "${TARGETS[@]}" --cores 2 --configfile "$CONFIG" > "$WORK/snakemake_local.log" 2>&1
-)
-echo "local run: ${SECONDS} s"
+if [[ -n ${DMP_REFERENCE_RUN:-} ]]; then
+    # .ci/run: the clean local run of the test configuration that `make test` made from this tree (its digest of
+    # src/, workflow/, schemas/ and tests/data/ is checked; a mismatch makes it again); it ran every target, a
+    # superset of the ones here
+    echo "--- the same targets locally: the CI's reference run (DMP_REFERENCE_RUN)"
+    LOCAL=$(python tests/helpers/reliability_support.py reference-run)
+else
+    echo "--- the same targets locally"
+    LOCAL=$WORK/local
+    copy_repo "$LOCAL"
+    SECONDS=0
+    (
+        cd "$LOCAL"
+        timeout -s INT -k 30 "$SNAKEMAKE_TIMEOUT_S" \
+            snakemake "${TARGETS[@]}" --cores 2 --configfile "$CONFIG" > "$WORK/snakemake_local.log" 2>&1
+    )
+    echo "local run: ${SECONDS} s"
+fi
 
-echo "--- provenance of both runs (SLURM: as a SLURM job)"
-provenance_cmd() {
-    local files
-    files=$(cd "$1" && find results -type f ! -path 'results/logs/*' ! -name provenance.json | sort | tr '\n' ' ')
-    echo "dmpreserve provenance --config $CONFIG --inputs $CONFIG --outputs $files --output results/provenance.json"
+echo "--- provenance of both runs over the SLURM run's files (SLURM: as a SLURM job)"
+FILES=$(cd "$WORK/slurm" && find results -type f ! -path 'results/logs/*' ! -name provenance.json | sort | tr '\n' ' ')
+provenance_cmd() {  # provenance_cmd OUTPUT
+    echo "dmpreserve provenance --config $CONFIG --inputs $CONFIG --outputs $FILES --output $1"
 }
 (cd "$WORK/slurm" && srun --partition "$PARTITION" --job-name dmpreserve-provenance \
-    bash -c "$(provenance_cmd "$WORK/slurm") > results/logs/provenance.log 2>&1")
-(cd "$WORK/local" && bash -c "$(provenance_cmd "$WORK/local") > results/logs/provenance.log 2>&1")
+    bash -c "$(provenance_cmd results/provenance.json) > results/logs/provenance.log 2>&1")
+(cd "$LOCAL" && bash -c "$(provenance_cmd "$WORK/local_provenance.json") > $WORK/local_provenance.log 2>&1")
 
 echo "--- proof that the jobs ran under SLURM"
 python - "$WORK" <<'EOF'
@@ -143,24 +152,29 @@ print(f"provenance.json: runtime.batch_system = {json.dumps(batch, sort_keys=Tru
 EOF
 
 echo "--- byte-identical results (SLURM vs local)"
-python - "$WORK" <<'EOF'
+python - "$WORK" "$LOCAL" <<'EOF'
 import hashlib, json, sys
 from pathlib import Path
 
-work = Path(sys.argv[1])
+work, local = Path(sys.argv[1]), Path(sys.argv[2])
 
-def digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / "results").rglob("*"))
-            if p.is_file() and "logs" not in p.relative_to(root).parts and p.name != "provenance.json"}
+def digests(root: Path, names=None) -> dict[str, str]:
+    files = [root / n for n in names] if names is not None else sorted((root / "results").rglob("*"))
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"
+            for p in files
+            if names is not None or (p.is_file() and "logs" not in p.relative_to(root).parts
+                                     and p.name != "provenance.json")}
 
-a, b = digests(work / "slurm"), digests(work / "local")
-if a.keys() != b.keys():
-    sys.exit(f"different files: only SLURM {sorted(a.keys() - b.keys())}, only local {sorted(b.keys() - a.keys())}")
+a = digests(work / "slurm")
+b = digests(local, sorted(a))  # the same files of the local run (the reference run has more)
+missing = sorted(k for k in b if b[k] == "missing")
+if missing:
+    sys.exit(f"files of the SLURM run missing from the local run: {missing}")
 diff = sorted(k for k in a if a[k] != b[k])
 if diff:
     sys.exit(f"files differ between the SLURM and the local run: {diff}")
-pa, pb = (json.loads((work / d / "results" / "provenance.json").read_text()) for d in ("slurm", "local"))
+pa = json.loads((work / "slurm" / "results" / "provenance.json").read_text())
+pb = json.loads((work / "local_provenance.json").read_text())
 for doc in (pa, pb):
     doc.pop("runtime"), doc.pop("git_commit")
 if pa != pb:

@@ -2,12 +2,17 @@
 in a temporary copy of the tree and compare result trees byte for byte.
 
 Not a test module (no ``test_`` prefix); imported by ``test_reproducibility.py`` and
-``test_crash_safety.py``.  The clean reference run is memoised on disk in pytest's base temporary
-directory, so the modules of one session share it (no module-level state).
+``test_crash_safety.py``.  The clean reference run is memoised on disk in the session's temporary
+directory (under a file lock: the xdist workers of one session share it; no module-level state).  Where
+``DMP_REFERENCE_RUN`` names a directory (``.ci/run`` sets it), the run is made there once, stamped with a
+digest of the code and configuration it ran, and the later CI stages take it as their reference instead of
+running the workflow again (``python tests/helpers/reliability_support.py reference-run`` prints its path,
+making it first if needed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = "tests/data/test_config.yaml"
@@ -85,17 +92,49 @@ def run_snakemake(work: Path, *args: str, timeout: int = 1200, offline: bool = F
     return proc
 
 
-def clean_run(tmp_path_factory, name: str = "clean_run") -> Path:
-    """A complete uninterrupted run in a fresh copy; made once per pytest session (memoised on disk)."""
-    work = tmp_path_factory.getbasetemp() / name
-    if (work / "RUN_COMPLETE").is_file():
-        return work
-    if work.exists():
-        shutil.rmtree(work)
-    copy_workflow(work)
-    run_snakemake(work)
-    (work / "RUN_COMPLETE").write_text("ok\n")
+def tree_digest() -> str:
+    """sha256 over the names and bytes of everything a run of the test configuration depends on (the package
+    source, Snakefile, workflow/, schemas/, tests/data/), so that a reference run is never reused for other code."""
+    digest = hashlib.sha256()
+    for item in ("src/dmpreserve", "Snakefile", "workflow", "schemas", "tests/data"):
+        root = REPO / item
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _reference_dir(tmp_path_factory, name: str) -> Path:
+    shared = os.environ.get("DMP_REFERENCE_RUN")
+    if shared and name == "clean_run":
+        return Path(shared)
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the session's root, shared by all its workers
+        base = base.parent
+    return base / name
+
+
+def make_reference(work: Path) -> Path:
+    """A complete uninterrupted run of the test configuration in ``work``, unless one of this tree is there."""
+    work.parent.mkdir(parents=True, exist_ok=True)
+    stamp, want = work / "RUN_COMPLETE", tree_digest()
+    with FileLock(f"{work}.lock"):
+        if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == want:
+            return work
+        if work.exists():
+            shutil.rmtree(work)
+        copy_workflow(work)
+        run_snakemake(work)
+        stamp.write_text(want + "\n", encoding="utf-8")
     return work
+
+
+def clean_run(tmp_path_factory, name: str = "clean_run") -> Path:
+    """A complete uninterrupted run in a fresh copy, made once per pytest session (all its workers) or, with
+    ``DMP_REFERENCE_RUN``, once for all CI stages.  Read it; never change it (copy it first)."""
+    return make_reference(_reference_dir(tmp_path_factory, name))
 
 
 def result_files(work: Path) -> dict[str, Path]:
@@ -150,3 +189,9 @@ def key_outputs() -> tuple[str, ...]:
         "reinterpretation/kit.tar.gz",
         "reinterpretation/kit.json",
     )
+
+
+if __name__ == "__main__":  # for the CI stages: reference-run -> the path of the shared reference run
+    if sys.argv[1:] != ["reference-run"] or not os.environ.get("DMP_REFERENCE_RUN"):
+        sys.exit("usage: DMP_REFERENCE_RUN=DIR python tests/helpers/reliability_support.py reference-run")
+    print(make_reference(Path(os.environ["DMP_REFERENCE_RUN"])))

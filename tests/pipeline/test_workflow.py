@@ -1,15 +1,19 @@
-"""Integration: the whole Snakemake DAG on the small test configuration (about half a minute)."""
+"""Integration: the whole Snakemake DAG on the small test configuration (about a minute).
+
+The run is the session's clean run (shared with test_inputs.py and, in CI, the later stages), copied with its
+file times and Snakemake metadata, since one test here damages an input and reruns a step."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pyhf
 import pytest
-from reliability_support import copy_workflow, env, snakemake_argv
+from reliability_support import clean_run, env, snakemake_argv
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -23,9 +27,8 @@ def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Comp
 
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory) -> Path:
-    work = copy_workflow(tmp_path_factory.mktemp("wf"))
-    proc = _snakemake(work, check=False)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    work = tmp_path_factory.mktemp("wf") / "repo"
+    shutil.copytree(clean_run(tmp_path_factory), work, symlinks=True)  # copy2: file times kept
     return work
 
 
