@@ -8,8 +8,9 @@ threshold table.  ours: the CLI as shipped (freed memory stays in the heap: mmap
 are mmap'ed and unmapped on every free, and their pages zeroed again on first touch).  Each run is a fresh
 process, interleaved ours / baseline; the outputs of both are compared byte for byte (they must be equal).
 Prints wall and system time per run and the ratio; writes ``benchmarks/results/allocator.csv``.
-Measured 2026-12-01 on a 2-core machine (limits-point, m = 132 GeV): 15.5 s with glibc's defaults (4.7 s of it
-system time), 9.8-10.7 s with the setting (0.3-0.4 s system time).
+Measured 2026-12-01 on the 2-core machine (``--quick --run`` on a default run, one round each): toys_shard 13.9 s
+(0.36 s system) against 21.8 s (6.6 s system) with glibc's defaults, 1.57x; limits_point 9.6 s (0.30 s) against
+14.3 s (3.1 s), 1.49x; outputs byte-identical.
 
     .venv/bin/python benchmarks/bench_allocator.py [--quick] [--run results]
 """
@@ -57,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.run:
-            cfg, ws, ps = args.run / "config.resolved.yaml", args.run / "likelihood/BkgOnly.json", None
+            cfg, ws = args.run / "config.resolved.yaml", args.run / "likelihood/BkgOnly.json"
             ps = args.run / "likelihood/patchset.json"
         else:
             ws, ps = default_likelihood(tmp, masses=25)
