@@ -68,10 +68,11 @@ def tune_allocator() -> bool:
     The statistics steps allocate and free the same large temporaries (toys x bins arrays of a few MB) thousands
     of times.  With glibc's defaults each of them is an ``mmap``/``munmap`` pair whose pages the kernel zeroes
     again on first touch: a third of a ``limits-point`` job's time was system time.  Serving them from the heap
-    (mmap threshold 32 MiB, glibc's largest; trim threshold 512 MiB) leaves every result bit for bit the same and
-    made ``limits-point`` on the default analysis 1.6x faster (benchmarks/bench_allocator.py).  A ``MALLOC_*_``
-    setting in the environment is the user's and is kept.  Returns whether the settings were applied (False on a
-    C library without ``mallopt``, e.g. macOS).
+    (mmap threshold 32 MiB, glibc's largest; trim threshold 512 MiB) leaves every result bit for bit the same
+    and made ``limits-point`` and ``toys-shard`` of the default analysis 1.5x faster
+    (benchmarks/bench_allocator.py).  A ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or
+    ``MALLOC_TOP_PAD_`` in the environment is the user's choice and is kept.  Returns whether the settings were
+    applied (False then, and on a C library without ``mallopt``, e.g. macOS).
     """
     if any(os.environ.get(f"MALLOC_{name}_") for name in ("MMAP_THRESHOLD", "TRIM_THRESHOLD", "TOP_PAD")):
         return False
