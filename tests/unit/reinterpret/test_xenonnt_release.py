@@ -155,6 +155,7 @@ reference = pytest.mark.skipif(
 
 @pytest.mark.reference
 @pytest.mark.slow
+@pytest.mark.verify_stage  # step 4 of .ci/stages/verify.sh: the same import, reinterpretation and comparison
 @reference
 def test_reproduces_published_si_limit(tmp_path) -> None:
     kit, out = tmp_path / "kit", tmp_path / "si"
