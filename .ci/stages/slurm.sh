@@ -17,8 +17,6 @@
 #     run's results/ except logs/; provenance.json over those files, except where it ran);
 #  5. stop the cluster (trap, also on failure or interruption).
 #
-# squeue is polled every 2 s (--seconds-between-status-checks; Snakemake's default 10 s made every one of the
-# DAG's ~11 levels wait about 16 s on this one-node cluster, whatever the job's own length).
 # A run that overstays its budget is stopped with SIGINT (timeout -s INT), so that Snakemake
 # cancels its SLURM jobs (scancel) before exiting.  Needs root (slurm-local) and .venv on PATH.
 set -euo pipefail
@@ -73,7 +71,7 @@ SECONDS=0
     timeout -s INT -k 30 "$SNAKEMAKE_TIMEOUT_S" \
         snakemake "${TARGETS[@]}" --executor slurm --workflow-profile workflow/profiles/slurm \
         --configfile "$CONFIG" --slurm-status-command squeue --slurm-no-account \
-        --slurm-init-seconds-before-status-checks 3 --seconds-between-status-checks 2 --slurm-keep-successful-logs \
+        --slurm-init-seconds-before-status-checks 3 --slurm-keep-successful-logs \
         2>&1 | tee "$WORK/snakemake_slurm.log"
     exit "${PIPESTATUS[0]}"
 )
