@@ -158,16 +158,17 @@ from pathlib import Path
 
 work, local = Path(sys.argv[1]), Path(sys.argv[2])
 
-def digests(root: Path, names=None) -> dict[str, str]:
-    files = [root / n for n in names] if names is not None else sorted((root / "results").rglob("*"))
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"
-            for p in files
-            if names is not None or (p.is_file() and "logs" not in p.relative_to(root).parts
-                                     and p.name != "provenance.json")}
+slurm = work / "slurm"
+# the SLURM run's result files; the same names are compared in the local run (the reference run has more)
+names = [str(p.relative_to(slurm)) for p in sorted((slurm / "results").rglob("*"))
+         if p.is_file() and "logs" not in p.relative_to(slurm).parts and p.name != "provenance.json"]
 
-a = digests(work / "slurm")
-b = digests(local, sorted(a))  # the same files of the local run (the reference run has more)
-missing = sorted(k for k in b if b[k] == "missing")
+def sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+a = {n: sha256(slurm / n) for n in names}
+b = {n: sha256(local / n) for n in names}
+missing = [n for n in names if b[n] is None]
 if missing:
     sys.exit(f"files of the SLURM run missing from the local run: {missing}")
 diff = sorted(k for k in a if a[k] != b[k])
