@@ -6,8 +6,9 @@
 #     repository and check the new limits against the project's own published curve,
 #     tests/data/published/limits_default.csv, with a tight tolerance (the pipeline is deterministic);
 #  2. closure: reinterpret the default SI model from the new reinterpretation kit (with the kit's toy
-#     settings where the pipeline used toys) and check that it reproduces the pipeline's limits
-#     (rtol 1e-3; the issue asks for 1%);
+#     settings where the pipeline used toys) at 7 of its 25 masses (every 4th and the last) and check that it
+#     reproduces the pipeline's limits there (rtol 1e-3; the issue asks for 1%; tests/pipeline checks the
+#     test configuration's asymptotic limits at every mass);
 #  3. XENON1T 2018: reinterpret our SI spectra with the 2018 halo through the collaboration's binwise
 #     approximate likelihood (../shared/reference/xenon1t_2018) and require the published limit within
 #     10% for m >= 20 GeV; the lower masses are reported (not required);
@@ -57,17 +58,21 @@ else
     dmpreserve verify --reference "$PUBLISHED" --result "$WORK/results/limits/limits.csv" --rtol "$RTOL_OWN"
 fi
 
-echo "-- 2. closure: reinterpret the default model from the kit (with the pipeline's toy settings if it used toys);"
-echo "   one core, in the background while steps 3-5 run (its result is checked at the end)"
+echo "-- 2. closure: reinterpret the default model from the kit (with the pipeline's toy settings if it used toys)"
+echo "   at every 4th mass of the pipeline's grid and the last (the same computation at every mass: 7 of 25 masses"
+echo "   cost a quarter of the CPU); one core, in the background while steps 3-5 run (checked at the end)"
 TOYS=()
 grep -q '"neyman_threshold": *"toys"' "$WORK/results/reinterpretation/kit.json" && TOYS=(--toys)
+CLOSURE_MASSES=$(python -c 'import csv, sys
+m = [r["mass_gev"] for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))]
+print(",".join(dict.fromkeys(m[::4] + m[-1:])))' "$WORK/results/limits/limits.csv")
 dmpreserve reinterpret --kit "$WORK/results/reinterpretation" --model workflow/config/signal_model.yaml \
-    -o "$WORK/closure" --no-progress "${TOYS[@]}" 2> "$WORK/closure.log" &
+    --masses "$CLOSURE_MASSES" -o "$WORK/closure" --no-progress "${TOYS[@]}" 2> "$WORK/closure.log" &
 CLOSURE_PID=$!
 check_closure() {
-    echo "-- 2. closure (result)"
+    echo "-- 2. closure (result): the pipeline's limits at the masses $CLOSURE_MASSES GeV"
     wait "$CLOSURE_PID" || { tail -n 20 "$WORK/closure.log"; return 1; }
-    dmpreserve verify --reference "$WORK/results/limits/limits.csv" --result "$WORK/closure/limits.csv" --rtol 1e-3
+    dmpreserve verify --reference "$WORK/closure/limits.csv" --result "$WORK/results/limits/limits.csv" --rtol 1e-3
 }
 
 echo "-- 3. XENON1T 2018 (binwise approximate likelihood, our SI spectra, 2018 halo)"
