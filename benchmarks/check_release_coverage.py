@@ -10,8 +10,9 @@ error.  A 90% CL construction must give at least 0.90 up to that error (more whe
 would mean the thresholds or their interpolation are too low, i.e. limits and band too strong.
 
 Measured 2026-11-30, SI 8 GeV, 1000 toys per f, seed 7, ``RELEASE_TOYS`` (toys at the nominal model, the band's
-thresholds at 24 mu values from 2000 toys each): coverage 0.947, 0.933, 0.949, 0.944 (+- 0.009) at f = 0.5, 1, 2, 4
-(with 6 x 400 thresholds: 0.957, 0.933, 0.942, 0.953; docs/reinterpretation.md).  About 6 min on one core.  Reads
+thresholds at 24 mu values from 2000 toys each; the toy median then from 1000 background-only toys): coverage
+0.947, 0.933, 0.949, 0.944 (+- 0.009) at f = 0.5, 1, 2, 4 (with 6 x 400 thresholds: 0.957, 0.933, 0.942, 0.953;
+docs/reinterpretation.md).  About 6 min on one core.  Reads
 ../shared/reference/xenonnt_2026_light_dm.
 
     PYTHONPATH=src python benchmarks/check_release_coverage.py [--mass 8] [--toys 1000] [--factors 0.5,1,2,4]

@@ -67,7 +67,7 @@ def register(sub, add) -> None:
         help="kit backend: Neyman thresholds from toys of each mass with the kit's seed (a mass of the kit gets "
         "the pipeline's own toys; slow); default: the kit's own method (its threshold table and shared "
         "background-only toys; per-mass toys for a kit with the unbinned likelihood; else asymptotic). "
-        "Template-release kits: thresholds and sensitivity band from toys (about 4.5 minutes per mass on one "
+        "Template-release kits: thresholds and sensitivity band from toys (about 3.5-6 minutes per mass on one "
         "core) instead of asymptotics",
     )
     p.add_argument(

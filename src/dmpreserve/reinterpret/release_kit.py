@@ -87,11 +87,11 @@ SOURCE = (
 #: ``alea/examples/configs/unbinned_wimp_running.yaml``, ``computation_options`` ``threshold`` and
 #: ``sensitivity``), not at a fit to the data (pyhf's ``ToyCalculator``).  The band's thresholds at 24 mu values
 #: from 2000 toys each: with 6 x 400 (until 2026-11-30) the band edges came out up to 20% lower (median at 7 GeV
-#: 0.85 instead of 0.97 x published), the thresholds' toy error.  With 1000 background-only toys, 49 of the
-#: published SI limit and band's 60 numbers are within 15% (6 x 400: 45; toys at the fit: 35;
-#: docs/reinterpretation.md).
+#: 0.85 instead of 0.97 x published), the thresholds' toy error.  3000 background-only toys: the band edges' bootstrap
+#: error 2-4% (1000 toys: 3-8%) for 1.4 x the time per mass.  49 of the published SI limit and band's 60 numbers are
+#: within 15% (1000 toys: 49, other misses; 6 x 400: 45; toys at the fit: 35; docs/reinterpretation.md).
 RELEASE_TOYS = ToySettings(
-    mode="toys", toys_background=1000, toys_per_mu=2000, seed=20260401, truth="nominal", band_points=24
+    mode="toys", toys_background=3000, toys_per_mu=2000, seed=20260401, truth="nominal", band_points=24
 )
 _MORPHING_TEXT = {
     "release": "yield nuisances t_ly, t_qy by the release's own bilinear interpolation of its 7x7 grid",
@@ -358,7 +358,7 @@ def reinterpret_release(
 ) -> Reinterpretation:
     """Limits of a built-in NR model or of user spectra on an imported template-release kit.
 
-    ``toys``: Neyman thresholds and sensitivity bands from toys (:data:`RELEASE_TOYS`; about 4.5 minutes
+    ``toys``: Neyman thresholds and sensitivity bands from toys (:data:`RELEASE_TOYS`; about 3.5-6 minutes
     per mass on one core) instead of asymptotics.  ``yield_morphing``: ``"release"`` (the release's bilinear
     interpolation of the (t_ly, t_qy) grid, its own likelihood) or ``"pyhf"`` (the workspace's normsys +
     histosys, the serialized pyhf likelihood; docs/reinterpretation.md compares them).
