@@ -63,7 +63,8 @@ echo "   at every 4th mass of the pipeline's grid and the last (the same computa
 echo "   cost a quarter of the CPU); one core, in the background while steps 3-5 run (checked at the end)"
 TOYS=()
 grep -q '"neyman_threshold": *"toys"' "$WORK/results/reinterpretation/kit.json" && TOYS=(--toys)
-PICK='import csv, sys; m = [r["mass_gev"] for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))]; '
+PICK='import sys; from dmpreserve.artifacts.limits import read_limits; '
+PICK+='m = [repr(float(x)) for x in read_limits(sys.argv[1]).mass_gev]; '
 PICK+='print(",".join(dict.fromkeys(m[::4] + m[-1:])))'
 CLOSURE_MASSES=$(python -c "$PICK" "$WORK/results/limits/limits.csv")
 dmpreserve reinterpret --kit "$WORK/results/reinterpretation" --model workflow/config/signal_model.yaml \
