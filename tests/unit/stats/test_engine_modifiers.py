@@ -10,6 +10,7 @@ auxiliary data of toys against pyhf's own sampling.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -72,19 +73,24 @@ class Reference:
         return out
 
 
-@pytest.fixture(scope="module", params=[(0, True), (1, True), (2, False), (3, False)], ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(
+    scope="module",
+    params=[(0, True, "rows"), (1, True, "per-row"), (2, False, "rows"), (3, False, "rows")],
+    ids=lambda p: f"{p[0]}-{p[1]}-{p[2]}",
+)
 def ref(request) -> Reference:
-    """Random workspaces with histosys (the general derivatives) and without (the pair-product path)."""
-    seed, histosys = request.param
-    return Reference(*random_workspace(seed, histosys=histosys))
+    """Random workspaces with histosys and without; "rows": the bin sums as pair products of the fixed yield rows,
+    "per-row": histosys yields built per row of the batch (``max_rows=0``, as for large models)."""
+    seed, histosys, path = request.param
+    reference = Reference(*random_workspace(seed, histosys=histosys))
+    if path == "per-row":
+        reference.model = dataclasses.replace(reference.model, max_rows=0)
+    assert (reference.model._rows is None) == (path == "per-row")
+    return reference
 
 
 def _point(ref: Reference, rng) -> np.ndarray:
-    m = ref.model
-    theta = rng.uniform(m.lower, m.upper)
-    theta[m.n_factors :] = rng.uniform(-2.5, 2.5, len(m.alpha_names))  # beyond +-1 too
-    theta[: m.n_factors] = rng.uniform(0.2, 2.0, m.n_factors)
-    return theta
+    return _theta(ref.model, rng)
 
 
 def _toy(ref: Reference, rng, theta) -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +161,28 @@ def test_gradient_and_hessian_match_finite_differences(ref) -> None:
             _, gp, _ = m.derivatives(theta + e, data, aux)
             _, gm, _ = m.derivatives(theta - e, data, aux)
             np.testing.assert_allclose(hess[0, i], (gp[0] - gm[0]) / (2 * h), rtol=1e-4, atol=1e-4)
+
+
+def test_fixed_rows_and_per_row_yields_agree() -> None:
+    """The two evaluations of a histosys model (pair products of fixed rows; yields per row) give the same NLL,
+    gradient and Hessian, alphas beyond +-1 included."""
+    fast = build_model(*random_workspace(5, histosys=True))
+    slow = dataclasses.replace(fast, max_rows=0)
+    assert fast._rows is not None and slow._rows is None
+    rng = np.random.default_rng(5)
+    theta = np.stack([_theta(fast, rng) for _ in range(40)])
+    data = rng.poisson(fast.expected(theta)).astype(float)
+    aux = fast.nominal_aux + rng.normal(0, 1, (40, fast.n_aux)) * fast.aux_sigma
+    for ours, theirs in zip(fast.derivatives(theta, data, aux), slow.derivatives(theta, data, aux)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(fast.expected(theta), slow.expected(theta), rtol=1e-12)
+
+
+def _theta(m, rng) -> np.ndarray:
+    theta = rng.uniform(m.lower, m.upper)
+    theta[m.n_factors :] = rng.uniform(-2.5, 2.5, len(m.alpha_names))  # beyond +-1 too
+    theta[: m.n_factors] = rng.uniform(0.2, 2.0, m.n_factors)
+    return theta
 
 
 def test_fits_and_tmu_match_pyhf(ref) -> None:
