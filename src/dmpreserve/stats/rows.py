@@ -45,13 +45,20 @@ class FixedRows:
 
     @functools.cached_property
     def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(B, E*E) products A_eb A_fb, A_eb R_fb + R_eb A_fb and R_eb R_fb."""
+        """(B, E(E+1)/2) products A_eb A_fb, A_eb R_fb + R_eb A_fb and R_eb R_fb for e <= f (the sums over bins are
+        symmetric in e, f: half the matrix products)."""
         a_n, r_n = self.a_rows, self.r_rows
-        n_e, n_b = a_n.shape
-        aa = np.einsum("sb,tb->bst", a_n, a_n).reshape(n_b, n_e * n_e)
-        ar = np.einsum("sb,tb->bst", a_n, r_n).reshape(n_b, n_e * n_e)
-        rr = np.einsum("sb,tb->bst", r_n, r_n).reshape(n_b, n_e * n_e)
-        return aa, ar + ar.reshape(n_b, n_e, n_e).transpose(0, 2, 1).reshape(n_b, -1), rr
+        e, f = np.triu_indices(a_n.shape[0])
+        return (a_n[e] * a_n[f]).T.copy(), (a_n[e] * r_n[f] + r_n[e] * a_n[f]).T.copy(), (r_n[e] * r_n[f]).T.copy()
+
+    def _square(self, upper: np.ndarray) -> np.ndarray:
+        """(R, E, E) symmetric matrices from their upper triangles (R, E(E+1)/2)."""
+        n_e = self.a_rows.shape[0]
+        e, f = np.triu_indices(n_e)
+        out = np.empty((upper.shape[0], n_e, n_e))
+        out[:, e, f] = upper
+        out[:, f, e] = upper
+        return out
 
     def derivatives(self, dw, d2w, a_part, big, h_inv, u, w) -> tuple[np.ndarray, np.ndarray]:
         """Gradient (R, P) and Hessian (R, P, P) of the profiled NLL without the alphas' constraint terms.
@@ -75,7 +82,7 @@ class FixedRows:
         else:  # A = 0: the yields are all R
             u_e = u @ r_n.T
             q = w @ rr
-        q = q.reshape(n_rows, n_e, n_e)
+        q = self._square(q)
         grad = (dw @ u_e[:, :, None])[:, :, 0]
         hess = dw @ q @ dw.transpose(0, 2, 1)
         hess += (d2w.reshape(n_rows, n_p * n_p, n_e) @ u_e[:, :, None]).reshape(n_rows, n_p, n_p)
