@@ -10,10 +10,10 @@ the reinterpretation kit (warm-up), then interleaved in this process:
 * baseline: ``make run`` from an empty ``results/`` (the whole DAG: NEST mock data to HEPData).
 
 Prints ``reinterpret_50_masses: ours X s, baseline Y s, ratio Y/X`` with peak memory and writes
-``benchmarks/results/reinterpret.csv``.  Peak memory: of the ``dmpreserve reinterpret`` process its
-own peak RSS (wait4); of ``make run`` the largest step's peak RSS (RUSAGE_CHILDREN); in-process the
-RSS increase.  ``--quick`` uses the test
-configuration for the baseline (and 50 masses still).
+``benchmarks/results/reinterpret.csv``.  Peak memory: of the ``dmpreserve reinterpret`` process its own peak
+RSS (wait4); of ``make run`` the largest step's peak RSS (wait4 of make: the largest of its waited-for
+descendants; until 2026-12-01 RUSAGE_CHILDREN of this process, which also counted the reinterpret processes);
+in-process the RSS increase.  ``--quick`` uses the test configuration for the baseline (and 50 masses still).
 
     .venv/bin/python benchmarks/bench_reinterpret.py [--quick]
 """
@@ -21,7 +21,6 @@ configuration for the baseline (and 50 masses still).
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -53,10 +52,6 @@ def _run(cmd: list[str], cwd: Path) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
     return time.perf_counter() - t0
-
-
-def _child_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e3
 
 
 def _run_one(cmd: list[str], cwd: Path) -> tuple[float, float]:
@@ -115,10 +110,10 @@ def main() -> None:
             write_outputs(base / "out_inprocess", res, cl=0.9, method=res.method)
             return len(res.limits)
 
-        def baseline() -> float:
+        def baseline() -> tuple[float, float]:
             shutil.rmtree(work / "results", ignore_errors=True)
             shutil.rmtree(work / ".snakemake", ignore_errors=True)
-            return _run(make, work)
+            return _run_one(make, work)
 
         times: dict[str, list[float]] = {"ours": [], "ours_inprocess": [], "baseline": []}
         peaks = {"ours": 0.0, "ours_inprocess": 0.0, "baseline": 0.0}
@@ -131,8 +126,9 @@ def main() -> None:
             assert n == 50
             times["ours_inprocess"].append(t)
             peaks["ours_inprocess"] = max(peaks["ours_inprocess"], p)
-            times["baseline"].append(baseline())
-            peaks["baseline"] = max(peaks["baseline"], _child_peak_mb())
+            t, p = baseline()
+            times["baseline"].append(t)
+            peaks["baseline"] = max(peaks["baseline"], p)
         res = {k: Timing(tuple(v), peaks[k]) for k, v in times.items()}
         print(f"warm-up make run: {warm_s:.1f} s; {os.cpu_count()} CPUs", flush=True)
         ratio = print_ratio("reinterpret_50_masses", res["ours"], res["baseline"])
