@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from scipy.optimize import elementwise
 
 from dmpreserve.artifacts.thresholds import ATOM_RTOL
 from dmpreserve.stats.model import BinnedModel
@@ -157,28 +158,33 @@ def exclusion_gap(mus: np.ndarray, t: np.ndarray, mu_hat: np.ndarray, critical) 
 
 
 def refine_crossing(func, lo, hi, g_lo, g_hi, *, rtol: float = 1e-6, max_iter: int = 80) -> np.ndarray:
-    """Batched bracket refinement of g(lo) < 0 <= g(hi) to ``rtol``; returns the bracket's upper end.
+    """Batched bracket refinement of g(lo) < 0 <= g(hi) to ``rtol``; returns the bracket's end where g >= 0.
 
-    Regula falsi steps, bisection after any step that did not halve the bracket (g jumps at the end of
-    an atom); only unconverged rows are evaluated: ``func(x, rows)``.
+    SciPy's elementwise Chandrupatla root finder (``scipy.optimize.elementwise.find_root``: inverse quadratic
+    interpolation safeguarded by bisection, so a jump of g at the end of an atom is bracketed too; Chandrupatla,
+    Adv. Eng. Softw. 28 (1997) 145).  It evaluates only the unconverged rows, ``func(x, rows)``; the known values
+    at the bracket's ends are not evaluated again.  A NaN of g counts as not excluded (g < 0).
     """
     lo, hi, g_lo, g_hi = (np.array(a, float) for a in (lo, hi, g_lo, g_hi))
-    bisect = np.zeros(lo.size, bool)
-    for _ in range(max_iter):
-        a = np.flatnonzero(hi - lo > rtol * np.abs(hi))
-        if a.size == 0:
-            break
-        den = g_hi[a] - g_lo[a]
-        sec = hi[a] - g_hi[a] * (hi[a] - lo[a]) / np.where(den > 0, den, 1.0)
-        mid = 0.5 * (lo[a] + hi[a])
-        x = np.where(bisect[a] | (den <= 0) | ~(sec > lo[a]) | ~(sec < hi[a]), mid, sec)
-        gx = func(x, a)
-        width = hi[a] - lo[a]
-        right = gx >= 0
-        hi[a], g_hi[a] = np.where(right, x, hi[a]), np.where(right, gx, g_hi[a])
-        lo[a], g_lo[a] = np.where(right, lo[a], x), np.where(right, g_lo[a], gx)
-        bisect[a] = hi[a] - lo[a] > 0.5 * width
-    return hi
+    out = hi.copy()
+    todo = np.flatnonzero((g_hi > 0) & (hi - lo > rtol * np.abs(hi)))  # g(hi) = 0: hi is the crossing
+    if todo.size == 0:
+        return out
+
+    def f(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        known_lo, known_hi = x == lo[rows], x == hi[rows]
+        g = np.where(known_lo, g_lo[rows], g_hi[rows])
+        new = ~(known_lo | known_hi)
+        if new.any():
+            g[new] = func(x[new], rows[new])
+        return np.where(np.isnan(g), -1.0, g)
+
+    res = elementwise.find_root(
+        f, (lo[todo], hi[todo]), args=(todo,), tolerances={"xrtol": rtol, "xatol": 0.0}, maxiter=max_iter
+    )
+    (x_l, x_r), (f_l, f_r) = res.bracket, res.f_bracket
+    out[todo] = np.where(f_r >= 0, x_r, np.where(f_l >= 0, x_l, hi[todo]))
+    return out
 
 
 def upper_crossing(model: BinnedModel, sets: Datasets, mus: np.ndarray, t: np.ndarray, critical) -> np.ndarray:

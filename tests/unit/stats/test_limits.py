@@ -24,7 +24,7 @@ from dmpreserve.stats.limits import MassLimit, compute_limits, limit_for_patch
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.reference import pyhf_model_and_data
 from dmpreserve.stats.teststat import fit_datasets, tmu_tilde
-from dmpreserve.stats.toys import generate, quantile_with_error, toy_tmu, upper_crossing
+from dmpreserve.stats.toys import generate, quantile_with_error, refine_crossing, toy_tmu, upper_crossing
 
 # the pipeline's likelihood without staterror, on both sides of the comparisons with pyhf's own fits
 workspace, patchset = without_staterror_fixtures()
@@ -163,6 +163,36 @@ def test_upper_crossing_refinement_is_exact(model, asym) -> None:
     coarse = limits(np.concatenate([[0.0], knots]))
     dense = limits(np.concatenate([[0.0], np.linspace(0.01 * knots[0], top, 300)]))
     np.testing.assert_allclose(coarse, dense, rtol=2e-3)
+
+
+def test_refine_crossing_roots_jumps_and_known_ends() -> None:
+    """The bracket refinement against analytic crossings: a smooth root, a jump (an atom's end), g(hi) = 0,
+    a NaN region (not excluded); the returned end has g >= 0, lies within rtol of the crossing, and the
+    bracket's known ends are never evaluated again."""
+    roots = np.array([0.3, 1.7, 2.5, 4.0])
+    evaluated: list[np.ndarray] = []
+    per_row = np.zeros(4, int)
+
+    def g(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        evaluated.append(x.copy())
+        np.add.at(per_row, rows, 1)
+        r = roots[rows]
+        smooth = np.sqrt(x) - np.sqrt(r)  # row 0: t~mu-like, sqrt(t) - sqrt(c)
+        jump = np.where(x >= r, 1.0, -1.0)  # row 1: g jumps at the end of an atom
+        nan = np.where(x < r, np.nan, x - r)  # row 3: NaN below the root counts as not excluded
+        return np.select([rows == 0, rows == 1, rows == 3], [smooth, jump, nan], x - r)
+
+    lo, hi = np.array([0.1, 1.0, 1.0, 3.0]), np.array([1.0, 3.0, 2.5, 5.0])
+    g_lo = np.array([np.sqrt(0.1) - np.sqrt(0.3), -1.0, -1.5, -1.0])
+    g_hi = np.array([1.0 - np.sqrt(0.3), 1.0, 0.0, 1.0])
+    out = refine_crossing(g, lo, hi, g_lo, g_hi, rtol=1e-6)
+    assert np.all(out >= roots * (1 - 1e-15))  # the excluded end
+    np.testing.assert_allclose(out, roots, rtol=1.5e-6)
+    assert out[2] == 2.5  # g(hi) = 0: hi without an evaluation
+    x = np.concatenate(evaluated)
+    assert not np.isin(x, np.concatenate([lo, hi])).any()
+    # smooth rows converge superlinearly (regula falsi alternating with bisection took 19+); a jump takes bisection
+    assert per_row[[0, 3]].max() <= 8 and per_row[2] == 0 and per_row[1] <= 25, per_row
 
 
 def test_neyman_coverage(model) -> None:
