@@ -46,14 +46,6 @@ def _env() -> dict[str, str]:
     }
 
 
-def _run(cmd: list[str], cwd: Path) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
-    return time.perf_counter() - t0
-
-
 def _run_one(cmd: list[str], cwd: Path) -> tuple[float, float]:
     """Run one process; return (wall time [s], its own peak RSS [MB], from wait4)."""
     with tempfile.TemporaryFile() as out:
@@ -80,7 +72,7 @@ def main() -> None:
         (work / ".venv").symlink_to(ROOT / ".venv")
         make = ["make", "run", f"CONFIG={config}", "-o", ".venv/.stamp", "-o", ".venv/.stamp-pkg"]
         print(f"warm-up make run ({config}) ...", flush=True)
-        warm_s = _run(make, work)
+        warm_s = _run_one(make, work)[0]
         kit = base / "kit"
         shutil.copytree(work / "results" / "reinterpretation", kit)
         model = base / "si50.yaml"
