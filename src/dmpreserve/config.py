@@ -117,6 +117,7 @@ class AnalysisConfig:
             "neyman_threshold": "asymptotic",
             "pcl_power": 0.16,
             "toys_per_mu": 1000,
+            "band_points": 24,
             "observed_limit": "root",
             "toys_background": 500,
             "toy_failure_fraction": 0.01,

@@ -39,6 +39,8 @@ from dmpreserve.stats.workspace import build_patchset, validate_patchset
 from dmpreserve.unbinned import with_signal
 
 LOG = logging.getLogger("dmpreserve")
+#: Band threshold points of kits whose ``statistics_settings`` predate ``band_points`` (made with that value).
+LEGACY_BAND_POINTS = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,6 +333,7 @@ def limit_options(kit: Kit, *, mode: str = "kit", unbinned: bool = False) -> tup
             toys_background=int(st["toys_background"]),
             toys_per_mu=int(st.get("toys_per_mu", 1000)),
             seed=int(st["seed"]),
+            band_points=int(st.get("band_points", LEGACY_BAND_POINTS)),
             observed=observed,
         )
         if mode == "table":

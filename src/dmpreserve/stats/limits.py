@@ -362,6 +362,7 @@ def toy_settings(cfg: AnalysisConfig) -> ToySettings | None:
         toys_background=int(st["toys_background"]),
         toys_per_mu=int(st["toys_per_mu"]),
         seed=int(st["seed"]),
+        band_points=int(st["band_points"]),
         observed=str(st["observed_limit"]),
     )
 
@@ -389,6 +390,7 @@ def statistics_doc(cfg: AnalysisConfig) -> dict[str, Any]:
         doc.update({k: int(st[k]) for k in ("toys_background", "seed")})
     if st["neyman_threshold"] == "toys":
         doc["toys_per_mu"] = int(st["toys_per_mu"])
+        doc["band_points"] = int(st["band_points"])
         if st["observed_limit"] != "root":
             doc["observed_limit"] = st["observed_limit"]
     if cfg["likelihood"].get("unbinned"):

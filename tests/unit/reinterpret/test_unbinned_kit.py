@@ -22,7 +22,7 @@ from dmpreserve.artifacts.unbinned import read_unbinned_templates, write_unbinne
 from dmpreserve.cli import main
 from dmpreserve.files import read_json
 from dmpreserve.physics.signal_models import load_model
-from dmpreserve.reinterpret.engine import model_signal, read_unbinned
+from dmpreserve.reinterpret.engine import LEGACY_BAND_POINTS, limit_options, model_signal, read_unbinned
 from dmpreserve.reinterpret.kit import UNBINNED_FILE, load_kit
 from dmpreserve.stats.limits import compute_limits
 from dmpreserve.unbinned import with_signal
@@ -89,6 +89,17 @@ def test_kit_records_the_unbinned_likelihood(made) -> None:
     assert (made["kit"] / UNBINNED_FILE).read_bytes() == made["h5"].read_bytes()
     kit = load_kit(made["kit"])
     assert kit.unbinned and read_unbinned(kit).observed_bins.size > 0
+
+
+@pytest.mark.parametrize(("recorded", "expected"), [({"band_points": 11}, 11), ({}, LEGACY_BAND_POINTS)])
+def test_per_mass_toys_of_a_kit_use_its_recorded_band_points(made, recorded, expected) -> None:
+    """``reinterpret --toys`` takes the band's threshold points from the kit's statistics_settings; a kit made
+    before they were recorded (6 points) keeps 6, so its closure holds."""
+    kit = load_kit(made["kit"])
+    st = {"neyman_threshold": "toys", "pcl_power": 0.5, "toys_background": 50, "seed": 3, **recorded}
+    kit = dataclasses.replace(kit, manifest={**kit.manifest, "statistics_settings": st})
+    opts, _ = limit_options(kit, mode="toys", unbinned=True)
+    assert opts["toys"].band_points == expected and opts["toys"].mode == "toys"
 
 
 def test_reinterpret_reproduces_the_pipelines_unbinned_limits(made) -> None:

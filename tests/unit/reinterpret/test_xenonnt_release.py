@@ -237,7 +237,7 @@ def test_toy_limits_on_the_release(tmp_path) -> None:
     patches = json.loads((tmp_path / "k" / "patchset_si.json").read_text())["patches"]
     patch = next(p for p in patches if p["metadata"]["values"] == [8.0])
     asym = patch_limit(kit.workspace, patch, reference=2.0)
-    toys = ToySettings(mode="toys", toys_background=60, toys_per_mu=120, seed=7)
+    toys = ToySettings(mode="toys", toys_background=60, toys_per_mu=120, seed=7, band_points=6)  # few: cheap
     got = patch_limit(kit.workspace, patch, reference=2.0, toys=toys, mass_index=5)
     assert got.reference_cross_section_cm2 == 2.0 and got.n_toys > toys.toys_background and got.mu_grid
     assert got.mu_limit == got.mu_unconstrained == got.mu_pcl  # the release's convention: no power constraint

@@ -236,3 +236,41 @@ def test_nominal_truth_generates_at_pyhf_nominal_expectation(workspace, patchset
     assert data.sum(axis=1).mean() == pytest.approx(expected.sum(), abs=5 * np.sqrt(expected.sum() / 4000))  # 5 sigma
     with pytest.raises(ValueError, match="unknown toy truth"):
         ToySettings(truth="prior").theta(model)
+
+
+class _KinkedCritical:
+    """c(mu) of a nearly background-free signal (LZ WS2022 at 11.4 GeV, measured with 500 toys per mu, 2026-12-02):
+    on the zero-count atom, c = 0.99 x 2 s, up to s = 1.75 events, where the atom's probability falls below
+    1 - CL; flat at 3.47 beyond.  s = 10 events per unit mu."""
+
+    total, alpha = 10.0, 0.1
+    settings = ToySettings(mode="toys", toys_per_mu=500)
+
+    def __call__(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = np.asarray(mus, float) * self.total
+        return np.minimum(1.98 * s, 3.465), np.zeros_like(s)
+
+    def atom(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = np.asarray(mus, float) * self.total
+        return 0.4 * np.exp(-s), np.zeros_like(s)
+
+
+@pytest.mark.parametrize("points", [ToySettings().band_points, 6])
+def test_band_thresholds_follow_the_end_of_the_zero_count_atom(points) -> None:
+    """The band's interpolated thresholds (BandCritical) against the exact c(mu) across the band (0.75-5.5 signal
+    events, LZ WS2022's toy band at 11.4 GeV): the default number of points follows the bend at the atom's end within
+    5% (1.5%); the former default, 6 points, undershoots it by 18%, which put LZ's median sensitivity 28% low."""
+    from types import SimpleNamespace
+
+    from dmpreserve.stats.neyman import BandCritical
+
+    exact = _KinkedCritical()
+    asym = SimpleNamespace(neyman_expected=(0.044, 0.084, 0.206, 0.457, 0.806))  # LZ's asymptotic band there
+    band = BandCritical(exact, asym, top=50.0, points=points)
+    mus = np.geomspace(0.075, 0.55, 400)
+    worst = float(np.max(np.abs(band(mus)[0] / exact(mus)[0] - 1.0)))
+    if points == ToySettings().band_points:
+        assert worst < 0.05, worst
+        assert np.allclose(band.atom(mus)[0], exact.atom(mus)[0], rtol=1e-9)  # log p is linear in mu: exact
+    else:
+        assert worst > 0.15, worst
