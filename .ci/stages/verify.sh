@@ -131,7 +131,7 @@ echo "  required within 25% from 10 GeV to 10 TeV (measured 0.87-1.15 on 2026-12
 dmpreserve verify --reference "$LZ/LZ_2022_power-constrained.txt" --result "$LZR" --column limit_cm2 --rtol 0.25 \
     --mass-range 10:10000 || status=1
 echo "band: at its reported quantiles (11.4 and 46 GeV) fresh thresholds exclude that fraction of the background-only"
-echo "  datasets (tests/pipeline/test_lz_band.py; 6 interpolation points left the 11.4 GeV median at 23%)"
+echo "  datasets (tests/pipeline/test_lz_band.py; 6 interpolation points left the 11.4 GeV median at 23.5%)"
 DMPRESERVE_LZ_RESULTS=$WORK/results/lz_ws2022 python -m pytest -q -p no:cacheprovider tests/pipeline/test_lz_band.py \
     -m verify_stage || status=1
 echo "critical power: our median sensitivity against LZ's flat power-constrained floor (34-42 GeV) within 15%"

@@ -3,7 +3,7 @@
 The band's background-only limits use c(mu) interpolated between ``statistics.band_points`` values of mu
 (:class:`dmpreserve.stats.neyman.BandCritical`).  Independently of that interpolation, a reported quantile mu_q of
 the background-only limits must be where a fraction q of those datasets is excluded with c(mu_q) itself (fresh
-toys of the mass at mu_q, the same construction as the knots).  With 6 points the median at 11.4 GeV excluded 23%
+toys of the mass at mu_q, the same construction as the knots).  With 6 points the median at 11.4 GeV excluded 23.5%
 (docs/statistics.md, "The band's thresholds").
 
 Reads the finished analysis in ``results/lz_ws2022`` of this checkout or in ``$DMPRESERVE_LZ_RESULTS`` (the CI

@@ -46,7 +46,7 @@ class ToySettings:
             are computed from ``toys_per_mu`` toys and interpolated for the background-only toys' limits
             (:class:`dmpreserve.stats.neyman.BandCritical`).  24 by default: where few events are expected the
             threshold follows the zero-count atom (c ~ 2 s) up to s ~ 1.5-2 events and then flattens, and 6 values
-            missed that bend by up to 18%, which put LZ WS2022's median sensitivity at 11 GeV 28% low
+            missed that bend by up to 18%, which put LZ WS2022's median sensitivity at 11 GeV 31% low
             (docs/statistics.md, "The band's thresholds").
         observed: ``toys`` mode: the observed limit by root finding on c(mu) from common random numbers
             (``root``) or by a logistic regression of the toys' p-values at independent mu values

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from dmpreserve.artifacts.thresholds import read_threshold_table, write_threshol
 from dmpreserve.errors import InvalidData
 from dmpreserve.stats.limits import limit_for_patch
 from dmpreserve.stats.model import build_model
+from dmpreserve.stats.neyman import BandCritical
 from dmpreserve.stats.reference import pyhf_model_and_data
 from dmpreserve.stats.thresholds import (
     TableSettings,
@@ -259,11 +261,7 @@ class _KinkedCritical:
 def test_band_thresholds_follow_the_end_of_the_zero_count_atom(points) -> None:
     """The band's interpolated thresholds (BandCritical) against the exact c(mu) across the band (0.75-5.5 signal
     events, LZ WS2022's toy band at 11.4 GeV): the default number of points follows the bend at the atom's end within
-    5% (1.5%); the former default, 6 points, undershoots it by 18%, which put LZ's median sensitivity 28% low."""
-    from types import SimpleNamespace
-
-    from dmpreserve.stats.neyman import BandCritical
-
+    5% (1.5%); the former default, 6 points, undershoots it by 18%, which put LZ's median sensitivity 31% low."""
     exact = _KinkedCritical()
     asym = SimpleNamespace(neyman_expected=(0.044, 0.084, 0.206, 0.457, 0.806))  # LZ's asymptotic band there
     band = BandCritical(exact, asym, top=50.0, points=points)
