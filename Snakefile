@@ -31,7 +31,8 @@ if STANDALONE:
     config.update(copy.deepcopy(_CLI_CONFIG))
 
 
-validate(config, "schemas/config.schema.json")
+include: "workflow/rules/config_check.smk"
+
 
 # Configuration: Snakemake merges the default configfile: above, then every --configfile in order, then
 # --config KEY=VALUE.  The first job (rule resolve_config) validates that merged dict and writes it to
@@ -40,6 +41,9 @@ CONFIGFILES = list(dict.fromkeys(os.path.relpath(str(f)) for f in workflow.confi
 CONFIGFILES.sort(key=lambda f: f != "workflow/config/config.yaml")  # merge order: the default first
 if STANDALONE:
     CONFIGFILES = [f for f in CONFIGFILES if f != "workflow/config/config.yaml"]
+exit_if_invalid(config, CONFIGFILES)
+validate(config, "schemas/config.schema.json")
+
 IMAGE = config["container_image"]
 # Signal model file (RECAST-style rerun: --config signal_model=PATH): an input of mass_grid (its mass grid sizes
 # the limits scatter), signal and reinterpretation_kit, and not part of the resolved configuration, so a new
