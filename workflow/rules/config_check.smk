@@ -10,6 +10,7 @@ def exit_if_invalid(cfg, files):
     (the CLI's convention), before Snakemake's validate() in the Snakefile (which also fills in the schema's
     defaults) prints a traceback and the schema.  jsonschema comes with Snakemake: nothing of the project's
     environment is needed (REANA)."""
+    # the JSON path as dmpreserve.schema.json_path renders it (the Snakefile cannot import dmpreserve: keep in step)
     with open("schemas/config.schema.json", encoding="utf-8") as f:
         schema = json.load(f)
     errors = [
