@@ -75,6 +75,12 @@ check_closure() {
     echo "-- 2. closure (result): the pipeline's limits at the masses $CLOSURE_MASSES GeV"
     wait "$CLOSURE_PID" || { tail -n 20 "$WORK/closure.log"; return 1; }
     dmpreserve verify --reference "$WORK/closure/limits.csv" --result "$WORK/results/limits/limits.csv" --rtol 1e-3
+    # the same columns (toy columns with toys) and the method recorded the same way
+    [ "$(head -n 1 "$WORK/closure/limits.csv")" = "$(head -n 1 "$WORK/results/limits/limits.csv")" ] \
+        || { echo "closure: limits.csv columns differ from the pipeline's"; return 1; }
+    python -c 'import json, sys; s = [json.load(open(p))["statistics"] for p in sys.argv[1:]]; sys.exit(s[0] != s[1])' \
+        "$WORK/closure/limits.json" "$WORK/results/limits/limits.json" \
+        || { echo "closure: limits.json statistics differ from the pipeline's"; return 1; }
 }
 
 echo "-- 3. XENON1T 2018 (binwise approximate likelihood, our SI spectra, 2018 halo)"

@@ -85,6 +85,11 @@ def test_closure_default_model_reproduces_pipeline_limits(run_dir: Path, tmp_pat
         assert len(rows) == 4 and all(r.ok for r in rows)
     for name in ("limits.json", "patchset.json", "limits.png", "hepdata_limits.yaml"):
         assert (out / name).stat().st_size > 0
+    # the kit's method, recorded as the pipeline records it; the same columns (toy columns with toys)
+    recorded = json.loads((run_dir / "results/limits/limits.json").read_text())["statistics"]
+    assert json.loads((out / "limits.json").read_text())["statistics"] == recorded
+    header = (out / "limits.csv").read_text().splitlines()[0]
+    assert header == pipeline.read_text().splitlines()[0]
     for column in ("limit_unconstrained_cm2", "limit_cls_cm2"):  # both conventions, also in the HEPData table
         rows = compare(read_curve(pipeline, column=column), read_curve(out / "limits.csv", column=column), rtol=0.01)
         assert len(rows) == 4 and all(r.ok for r in rows)

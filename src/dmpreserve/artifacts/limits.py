@@ -52,6 +52,12 @@ LIMIT_COLUMNS = (
 TOY_COLUMNS = ("p0_toys", "z0_toys", "limit_unconstrained_err_cm2")
 
 
+def csv_columns(rows: list[Mapping[str, float]]) -> tuple[str, ...]:
+    """The ``limits.csv`` columns of these rows: :data:`LIMIT_COLUMNS`, + :data:`TOY_COLUMNS` when the first row
+    has them (rows of ``MassLimit.row()``)."""
+    return LIMIT_COLUMNS + (TOY_COLUMNS if rows and "p0_toys" in rows[0] else ())
+
+
 @dataclasses.dataclass(frozen=True)
 class LimitTable(Mapping[str, np.ndarray]):
     """Contents of ``limits.csv``: one float array per column, all of length n_mass.

@@ -248,7 +248,7 @@ def run_limits(args: argparse.Namespace) -> None:
     """``dmpreserve limits``: gather the per-mass points (or compute all masses here) into limits.csv/json."""
     from dmpreserve.artifacts.exposure import read_exposure
     from dmpreserve.artifacts.likelihood import read_likelihood
-    from dmpreserve.artifacts.limits import LIMIT_COLUMNS, TOY_COLUMNS, data_record
+    from dmpreserve.artifacts.limits import csv_columns, data_record
     from dmpreserve.config import load_config
     from dmpreserve.files import write_csv, write_json
     from dmpreserve.schema import validate
@@ -291,7 +291,7 @@ def run_limits(args: argparse.Namespace) -> None:
                 raise
             raise InvalidWorkspace(exc.message, path=args.patchset, field=exc.field) from None
     rows = [r.row() for r in results]
-    columns = LIMIT_COLUMNS + (TOY_COLUMNS if rows and "p0_toys" in rows[0] else ())
+    columns = csv_columns(rows)
     for r in rows:
         LOG.info(
             "m = %8.4g GeV: PCL %.3e cm2, unconstrained %.3e, CLs %.3e (sensitivity %.3e), z0 %.2f",

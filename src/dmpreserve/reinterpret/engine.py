@@ -33,7 +33,7 @@ from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import Rate, SignalModel, UserSpectra
 from dmpreserve.reinterpret.kit import UNBINNED_FILE, Kit
 from dmpreserve.signals import counts_per_energy_bin, scaled_template
-from dmpreserve.stats.limits import compute_limits, method_text
+from dmpreserve.stats.limits import compute_limits, method_text, statistics_record
 from dmpreserve.stats.toys import ToySettings
 from dmpreserve.stats.workspace import build_patchset, validate_patchset
 from dmpreserve.unbinned import with_signal
@@ -55,6 +55,8 @@ class Reinterpretation:
         source: Description of the model or spectrum file.
         method: The statistical method (``limits.json``).
         no_sensitivity: Masses without any expected signal: no limit (listed in ``limits.json``).
+        statistics: The statistical settings, structured (``limits.json`` ``statistics``;
+            :func:`dmpreserve.stats.limits.statistics_record`).
     """
 
     signal: SignalTemplates
@@ -64,6 +66,7 @@ class Reinterpretation:
     source: dict[str, Any]
     method: str = ""
     no_sensitivity: tuple[float, ...] = ()
+    statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def read_nr_response(kit: Kit) -> ResponseMatrix:
@@ -418,4 +421,5 @@ def reinterpret(
         stream_index=toy_stream_index(kit),
         **opts,
     )
-    return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method, invisible)
+    statistics = statistics_record(opts.get("toys"), pcl_power=opts["pcl_power"], unbinned=fine is not None)
+    return Reinterpretation(signal, ps, tuple(limits), strength_unit, source, method, invisible, statistics)

@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 from hepdata_validator.data_file_validator import DataFileValidator
 
-from dmpreserve.artifacts.limits import LIMIT_COLUMNS
+from dmpreserve.artifacts.limits import csv_columns
 from dmpreserve.errors import InvalidData
 from dmpreserve.files import atomic_write, write_csv, write_json
 from dmpreserve.publish import plots
@@ -26,7 +26,7 @@ _CONVENTIONS = (
 
 
 def limit_rows(limits) -> list[dict[str, float]]:
-    """``limits.csv`` rows (``dmpreserve.stats.limits.LIMIT_COLUMNS``) of a list of MassLimit."""
+    """``limits.csv`` rows (``dmpreserve.artifacts.limits.csv_columns``) of a list of MassLimit."""
     return [r.row() for r in limits]
 
 
@@ -119,12 +119,14 @@ def write_outputs(
         "plot": out / "limits.png",
         "hepdata": out / HEPDATA_TABLE,
     }
-    write_csv(paths["limits_csv"], LIMIT_COLUMNS, [[r[c] for c in LIMIT_COLUMNS] for r in rows])
+    columns = csv_columns(rows)
+    write_csv(paths["limits_csv"], columns, [[r[c] for c in columns] for r in rows])
     write_json(
         paths["limits_json"],
         {
             "cl": cl,
             "method": method,
+            "statistics": result.statistics,
             "units": {"limit_cm2": result.strength_unit, "mass_gev": "GeV/c^2"},
             "source": result.source,
             "limits": rows,

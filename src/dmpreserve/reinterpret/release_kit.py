@@ -62,7 +62,7 @@ from dmpreserve.reinterpret.xenonnt import (
 from dmpreserve.stats.asymptotic import asymptotic_limits
 from dmpreserve.stats.fit import reference_patch
 from dmpreserve.stats.grid import SampleGrid
-from dmpreserve.stats.limits import MassLimit, limit_for_patch
+from dmpreserve.stats.limits import MassLimit, limit_for_patch, statistics_record
 from dmpreserve.stats.model import build_model
 from dmpreserve.stats.toys import ToySettings
 
@@ -431,5 +431,11 @@ def reinterpret_release(
         units={"expected_events": "events", "reference_cross_section_cm2": unit},
     )
     return Reinterpretation(
-        signal, ps, tuple(limits), unit, source, method_text(toys=toys, yield_morphing=yield_morphing)
+        signal,
+        ps,
+        tuple(limits),
+        unit,
+        source,
+        method_text(toys=toys, yield_morphing=yield_morphing),
+        statistics=statistics_record(settings, pcl_power=None) | {"yield_morphing": yield_morphing},
     )

@@ -382,20 +382,45 @@ def table_settings(cfg: AnalysisConfig) -> TableSettings:
     )
 
 
-def statistics_doc(cfg: AnalysisConfig) -> dict[str, Any]:
-    """The statistics settings recorded in limits.json and the limit point files."""
-    st = cfg.statistics
-    doc = {"neyman_threshold": st["neyman_threshold"], "pcl_power": float(st["pcl_power"])}
-    if st["neyman_threshold"] != "asymptotic":
-        doc.update({k: int(st[k]) for k in ("toys_background", "seed")})
-    if st["neyman_threshold"] == "toys":
-        doc["toys_per_mu"] = int(st["toys_per_mu"])
-        doc["band_points"] = int(st["band_points"])
-        if st["observed_limit"] != "root":
-            doc["observed_limit"] = st["observed_limit"]
-    if cfg["likelihood"].get("unbinned"):
+def statistics_record(toys: ToySettings | None, *, pcl_power: float | None, unbinned: bool = False) -> dict[str, Any]:
+    """The statistics settings as ``limits.json`` (``statistics``) and the limit point files record them.
+
+    Args:
+        toys: The toy settings (None: asymptotic thresholds and Asimov bands).
+        pcl_power: Critical power of the power constraint (None: no power constraint).
+        unbinned: The limits came from the unbinned likelihood.
+
+    Returns:
+        ``neyman_threshold`` (``asymptotic``, ``table`` or ``toys``) and ``pcl_power``; with toys also
+        ``toys_background`` and ``seed``, in ``toys`` mode ``toys_per_mu`` and ``band_points``, ``observed_limit``
+        unless ``root``; ``toy_truth`` for toys not at the background-only fit (pyhf's convention);
+        ``likelihood: unbinned``.
+    """
+    doc: dict[str, Any] = {
+        "neyman_threshold": "asymptotic" if toys is None else toys.mode,
+        "pcl_power": None if pcl_power is None else float(pcl_power),
+    }
+    if toys is not None:
+        doc.update(toys_background=int(toys.toys_background), seed=int(toys.seed))
+        if toys.mode == "toys":
+            doc.update(toys_per_mu=int(toys.toys_per_mu), band_points=int(toys.band_points))
+            if toys.observed != "root":
+                doc["observed_limit"] = toys.observed
+        if toys.truth != "fit":
+            doc["toy_truth"] = toys.truth
+    if unbinned:
         doc["likelihood"] = "unbinned"
     return doc
+
+
+def statistics_doc(cfg: AnalysisConfig) -> dict[str, Any]:
+    """The configured statistics settings as recorded in limits.json and the limit point files
+    (:func:`statistics_record`)."""
+    return statistics_record(
+        toy_settings(cfg),
+        pcl_power=float(cfg.statistics["pcl_power"]),
+        unbinned=bool(cfg["likelihood"].get("unbinned")),
+    )
 
 
 def read_points(paths: list[str], *, cl: float, n_expected: int, statistics: dict[str, Any]) -> list[MassLimit]:

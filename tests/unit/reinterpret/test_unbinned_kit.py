@@ -111,7 +111,11 @@ def test_reinterpret_reproduces_the_pipelines_unbinned_limits(made) -> None:
     for a, b in zip(ours, pipeline):
         for column in COLUMNS:
             assert a[column] == pytest.approx(b[column], rel=1e-9), (a["mass_gev"], column)
-    assert "unbinned likelihood" in json.loads((out / "limits.json").read_text())["method"]
+    doc = json.loads((out / "limits.json").read_text())
+    assert "unbinned likelihood" in doc["method"]
+    # recorded as the pipeline records it (here "likelihood": "unbinned")
+    assert doc["statistics"] == json.loads((made["tmp"] / "limits.json").read_text())["statistics"]
+    assert doc["statistics"]["likelihood"] == "unbinned"
 
 
 def test_fine_signal_of_the_kit_is_the_steps(made) -> None:

@@ -172,6 +172,8 @@ def test_reproduces_published_si_limit(tmp_path) -> None:
         read_curve(published, column="upper_limit"), read_curve(out / "limits.csv"), rtol=0.15, mass_range=(3, 12)
     )
     assert len(rows) == 10 and all(r.ok for r in rows), [(r.mass_gev, r.ratio) for r in rows]
+    statistics = json.loads((out / "limits.json").read_text())["statistics"]
+    assert statistics == {"neyman_threshold": "asymptotic", "pcl_power": None, "yield_morphing": "release"}
 
 
 @pytest.mark.skipif(not RELEASE.is_dir(), reason="XENONnT 2026 release not available")
