@@ -34,6 +34,7 @@ from dmpreserve.publish.plots import (
     clip_to_range,
     experiment_color,
     same_length,
+    set_mass_axis,
 )
 
 #: Legend text of the convention keys (other convention strings are shown as given).
@@ -209,9 +210,8 @@ def plot_limits(
     if skipped:
         handles.append(Patch(fill=False, edgecolor="none", label=f"outside {lo:g}-{hi:g} GeV: {', '.join(skipped)}"))
 
-    ax.set_xscale("log")
+    set_mass_axis(ax, lo, hi)
     ax.set_yscale("log")
-    ax.set_xlim(lo, hi)
     ax.set_xlabel(MASS_LABEL)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.4)

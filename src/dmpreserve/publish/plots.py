@@ -20,6 +20,7 @@ from matplotlib import rc_context
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from dmpreserve.arrays import as_bin_edges, as_finite_array
 from dmpreserve.errors import InvalidData
@@ -56,6 +57,8 @@ SIGNAL_CONTOUR_FRACTIONS = (0.5, 0.9)
 
 #: Fixed output settings for :func:`save_figure` (deterministic bytes).
 PNG_DPI = 150
+#: A log mass axis spanning less than this factor gets plain tick labels (:func:`set_mass_axis`).
+PLAIN_TICKS_SPAN = 30.0
 PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": "dmpreserve", "Creator": "dmpreserve"}
 PNG_METADATA = {"Software": None}
 SVG_METADATA = {"Date": None, "Creator": "dmpreserve"}
@@ -239,12 +242,10 @@ def plot_limit_curve(
         )
         refs.append(line)
 
-    ax.set_xscale("log")
+    set_mass_axis(ax, float(m[0]), float(m[-1]))
     ax.set_yscale("log")
     ax.set_xlabel(MASS_LABEL)
     ax.set_ylabel(XSEC_LABEL)
-    if len(m) > 1:
-        ax.set_xlim(m[0], m[-1])
     ax.grid(True, which="major", alpha=0.4)
     ax.grid(True, which="minor", alpha=0.15)
     if title:
@@ -256,6 +257,18 @@ def plot_limit_curve(
         handles, [h.get_label() for h in handles], loc="outside upper center", ncols=1, fontsize="small", frameon=False
     )
     return fig
+
+
+def set_mass_axis(ax, lo: float, hi: float) -> None:
+    """Log mass axis from ``lo`` to ``hi`` [GeV/c²]; over less than ~1.5 decades (e.g. a light-DM search at
+    3-12 GeV) the ticks are labelled as plain numbers (3, 4, 6, 10) instead of 3×10⁰."""
+    ax.set_xscale("log")
+    if lo < hi:
+        ax.set_xlim(lo, hi)
+        if hi / lo < PLAIN_TICKS_SPAN:
+            plain = FuncFormatter(lambda v, _: f"{v:g}")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
 
 
 def _enclosing_levels(signal: np.ndarray, fractions: Sequence[float]) -> list[tuple[float, float]]:

@@ -57,6 +57,8 @@ class Reinterpretation:
         no_sensitivity: Masses without any expected signal: no limit (listed in ``limits.json``).
         statistics: The statistical settings, structured (``limits.json`` ``statistics``;
             :func:`dmpreserve.stats.limits.statistics_record`).
+        headline: Convention of ``limit_cm2`` (``limits.json`` ``headline_convention``): ``pcl`` (the pipeline's
+            kits) or ``unconstrained`` (a template release's convention).
     """
 
     signal: SignalTemplates
@@ -67,6 +69,7 @@ class Reinterpretation:
     method: str = ""
     no_sensitivity: tuple[float, ...] = ()
     statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    headline: str = "pcl"
 
 
 def read_nr_response(kit: Kit) -> ResponseMatrix:

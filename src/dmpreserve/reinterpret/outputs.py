@@ -23,6 +23,11 @@ _CONVENTIONS = (
     ("limit_unconstrained_cm2", "Observed upper limit, unconstrained (Neyman construction, PLR t~mu)"),
     ("limit_cls_cm2", "Observed upper limit, CLs (asymptotic, q~mu)"),
 )
+#: The headline column's name per convention of ``limit_cm2``.
+_HEADLINES = {
+    "pcl": "Observed upper limit (headline: power-constrained, PCL)",
+    "unconstrained": "Observed upper limit (headline: unconstrained, Neyman construction, PLR t~mu; no PCL)",
+}
 
 
 def limit_rows(limits) -> list[dict[str, float]]:
@@ -37,10 +42,12 @@ def hepdata_table(
     description: str,
     cl: float,
     no_sensitivity: tuple[float, ...] = (),
+    headline: str = "pcl",
 ) -> dict[str, Any]:
     """A HEPData data-table document (``independent_variables``/``dependent_variables``).
 
-    Masses without sensitivity have no row; a qualifier lists them.
+    ``headline``: the convention of ``limit_cm2`` (``pcl`` or ``unconstrained``), which names the first column;
+    the other conventions follow.  Masses without sensitivity have no row; a qualifier lists them.
     """
 
     def values(col: str) -> list[dict[str, float]]:
@@ -73,14 +80,14 @@ def hepdata_table(
         "independent_variables": [{"header": {"name": "Mass", "units": "GeV"}, "values": values("mass_gev")}],
         "dependent_variables": [
             {
-                "header": {"name": "Observed upper limit (headline: power-constrained, PCL)", "units": strength_unit},
+                "header": {"name": _HEADLINES[headline], "units": strength_unit},
                 "qualifiers": quals,
                 "values": values("limit_cm2"),
             },
             *(
                 {"header": {"name": name, "units": strength_unit}, "qualifiers": quals, "values": values(col)}
                 for col, name in _CONVENTIONS
-                if col in rows[0]
+                if col in rows[0] and not (headline == "unconstrained" and col == "limit_unconstrained_cm2")
             ),
             {
                 "header": {"name": "Expected (median) upper limit", "units": strength_unit},
@@ -104,7 +111,9 @@ def write_outputs(
     """Write ``limits.csv``, ``limits.json``, ``patchset.json``, ``limits.png`` and the HEPData table.
 
     ``limits.json`` records the kit's ``data`` (mock or real data; None: not recorded by the kit) with the
-    exposure of the reinterpreted signal (``data.exposure_t_yr``, for plot legends).
+    exposure of the reinterpreted signal (``data.exposure_t_yr``, for plot legends), the halo the signal was
+    computed with (``halo``: the model's, else the kit's; null for user spectra), the structured statistics and
+    the convention of ``limit_cm2`` (``headline_convention``).
 
     Returns:
         Output name -> path.
@@ -127,8 +136,10 @@ def write_outputs(
             "cl": cl,
             "method": method,
             "statistics": result.statistics,
+            "headline_convention": result.headline,
             "units": {"limit_cm2": result.strength_unit, "mass_gev": "GeV/c^2"},
             "source": result.source,
+            "halo": None if result.signal.halo is None else dict(result.signal.halo),
             "limits": rows,
             "expected_events_at_reference": list(result.signal.expected_events),
             "reference_strength": list(result.signal.reference_cross_section_cm2),
@@ -138,8 +149,14 @@ def write_outputs(
     )
     write_json(paths["patchset"], result.patchset)
     cols = {c: np.array([r[c] for r in rows]) for c in plots.LIMIT_CURVE_COLUMNS if c in rows[0]}
+    power = result.statistics.get("pcl_power")
+    if result.headline == "unconstrained":  # the headline is that curve: not drawn twice
+        cols.pop("limit_unconstrained_cm2", None)
+        label = f"Observed {cl:.0%} CL limit (unconstrained, no power constraint)"
+    else:
+        label = f"Observed {cl:.0%} CL limit (power-constrained" + (f", π_crit = {power:g})" if power else ")")
     fig = plots.plot_limit_curve(
-        **cols, title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL"
+        **cols, title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL", label=label
     )
     fig.axes[0].set_ylabel(f"upper limit [{result.strength_unit}]")
     plots.save_figure(fig, paths["plot"])
@@ -149,6 +166,7 @@ def write_outputs(
         description=str(result.source.get("model", "user spectrum")),
         cl=cl,
         no_sensitivity=result.no_sensitivity,
+        headline=result.headline,
     )
     text = yaml.safe_dump(table, sort_keys=True, allow_unicode=True)
     _validate_table(paths["hepdata"], table)

@@ -101,7 +101,8 @@ def patch_limit(workspace: dict[str, Any], patch: dict[str, Any], *, reference: 
         cl: Confidence level.
 
     Returns:
-        A :class:`dmpreserve.stats.limits.MassLimit` (``mu_limit`` = ``mu_unconstrained``, no PCL).
+        A :class:`dmpreserve.stats.limits.MassLimit` (``mu_limit`` = ``mu_unconstrained``, no power constraint;
+        ``mu_pcl`` = max(unconstrained, -1 sigma band), the PCL at critical power 0.16, for comparison).
 
     Raises:
         InvalidWorkspace: the limit lies beyond the POI's upper bound.
@@ -143,7 +144,7 @@ def patch_limit(workspace: dict[str, Any], patch: dict[str, Any], *, reference: 
         mu_limit=neyman,
         mu_expected=expected,
         mu_unconstrained=neyman,
-        mu_pcl=neyman,
+        mu_pcl=max(neyman, expected[1]),
         mu_cls=cls_obs,
         mu_cls_expected=tuple(cls_exp),
         mu_pcl_threshold=expected[1],

@@ -42,7 +42,7 @@ from dmpreserve.files import dumps_json, read_json
 from dmpreserve.physics.halo import StandardHalo
 from dmpreserve.physics.signal_models import SignalModel, UserSpectra, model_from_dict
 from dmpreserve.publish.hs3 import workspace_to_hs3
-from dmpreserve.reinterpret.engine import Reinterpretation
+from dmpreserve.reinterpret.engine import Reinterpretation, toy_stream_index
 from dmpreserve.reinterpret.kit import Kit, write_kit
 from dmpreserve.reinterpret.release import Release
 from dmpreserve.reinterpret.xenonnt import (
@@ -90,6 +90,11 @@ SOURCE = (
 #: 0.85 instead of 0.97 x published), the thresholds' toy error.  3000 background-only toys: the band edges' bootstrap
 #: error 2-4% (1000 toys: 3-8%) for 1.4 x the time per mass.  49 of the published SI limit and band's 60 numbers are
 #: within 15% (1000 toys: 49, other misses; 6 x 400: 45; toys at the fit: 35; docs/reinterpretation.md).
+#: Critical power of the ``limit_pcl_cm2`` column of a release reinterpretation (max(unconstrained, -1 sigma band),
+#: docs/statistics.md), given for comparison only: the headline ``limit_cm2`` is the unconstrained Neyman limit, the
+#: release's convention (its observed limit lies below its median at 9 and 12 GeV, so it is not power-constrained
+#: at 0.5; docs/reinterpretation.md).
+RELEASE_PCL_POWER = 0.16
 RELEASE_TOYS = ToySettings(
     mode="toys", toys_background=3000, toys_per_mu=2000, seed=20260401, truth="nominal", band_points=24
 )
@@ -248,10 +253,11 @@ def patch_limit(
     mass_index: int = 0,
     grids: Mapping[tuple[str, str], SampleGrid] | None = None,
 ) -> MassLimit:
-    """Limits of one signal patch with the fast engine, in units of mu (no power constraint).
+    """Limits of one signal patch with the fast engine, in units of mu (headline without power constraint).
 
     The conventions of :func:`dmpreserve.reinterpret.pyhf_limits.patch_limit` (``mu_limit`` = the
-    unconstrained Neyman limit, ``mu_pcl_threshold`` = the -1 sigma sensitivity), with every limit solved
+    unconstrained Neyman limit, ``mu_pcl_threshold`` = the -1 sigma sensitivity, ``mu_pcl`` the larger of the two:
+    the PCL at :data:`RELEASE_PCL_POWER`, for comparison), with every limit solved
     exactly (:func:`dmpreserve.stats.asymptotic.asymptotic_limits`) instead of interpolated on a grid.
     With ``toys`` (mode ``toys``): the Neyman threshold from fresh toys of this mass at every mu the root
     finder evaluates and the sensitivity band from ``toys.toys_background`` background-only toys
@@ -265,7 +271,10 @@ def patch_limit(
         tagged = {**patch, "metadata": {**patch["metadata"], "reference_cross_section_cm2": float(reference)}}
         t = limit_for_patch(workspace, tagged, cl=cl, toys=toys, mass_index=mass_index, grids=grids)
         return dataclasses.replace(
-            t, mu_limit=t.mu_unconstrained, mu_pcl=t.mu_unconstrained, mu_pcl_threshold=t.mu_expected[1]
+            t,
+            mu_limit=t.mu_unconstrained,
+            mu_pcl=max(t.mu_unconstrained, t.mu_expected[1]),
+            mu_pcl_threshold=t.mu_expected[1],
         )
     a = asymptotic_limits(build_model(workspace, patch, grids=grids), cl=cl)
     return MassLimit(
@@ -274,7 +283,7 @@ def patch_limit(
         mu_limit=a.neyman,
         mu_expected=a.neyman_expected,
         mu_unconstrained=a.neyman,
-        mu_pcl=a.neyman,
+        mu_pcl=max(a.neyman, a.neyman_expected[1]),
         mu_cls=a.cls,
         mu_cls_expected=a.cls_expected,
         mu_pcl_threshold=a.neyman_expected[1],
@@ -399,6 +408,7 @@ def reinterpret_release(
     warn_outside_range(kit, [m for m, _, _ in items], energies)
     ps, refs, events = make_patchset(mono, items, label=label, signal_efficiency=sig_eff)
     settings = RELEASE_TOYS if toys else None
+    stream = toy_stream_index(kit)  # a kit mass keeps its own toys whichever masses are asked for
     limits = [
         patch_limit(
             kit.workspace,
@@ -406,12 +416,12 @@ def reinterpret_release(
             reference=ref,
             cl=float(kit.manifest["cl"]),
             toys=settings,
-            mass_index=i,
+            mass_index=stream(i, mass),
             grids=None if grid_doc is None else release_grids(grid_doc, patch, weights),
         )
-        for i, (patch, ref, weights) in enumerate(
+        for i, (patch, ref, (mass, weights, _)) in enumerate(
             tqdm(
-                list(zip(ps["patches"], refs, [w for _, w, _ in items])),
+                list(zip(ps["patches"], refs, items)),
                 disable=not progress,
                 desc="limits",
                 unit="mass",
@@ -437,5 +447,6 @@ def reinterpret_release(
         unit,
         source,
         method_text(toys=toys, yield_morphing=yield_morphing),
-        statistics=statistics_record(settings, pcl_power=None) | {"yield_morphing": yield_morphing},
+        statistics=statistics_record(settings, pcl_power=RELEASE_PCL_POWER) | {"yield_morphing": yield_morphing},
+        headline="unconstrained",
     )

@@ -62,6 +62,17 @@ def test_limit_curve_axes_and_legend():
     assert "published" in texts and any("1\\sigma" in t for t in texts) and any("2\\sigma" in t for t in texts)
 
 
+def test_mass_ticks_are_plain_numbers_over_a_narrow_range():
+    """3-12 GeV (a light-DM search): ticks read 3, 4, 10, not 3x10^0; over decades the log labels stay."""
+    narrow = {k: v[:4] for k, v in _limits(4).items()}
+    narrow["mass_gev"] = np.array([3.0, 5.0, 8.0, 12.0])
+    ax = plots.plot_limit_curve(**narrow).axes[0]
+    fmt = ax.xaxis.get_minor_formatter()
+    assert fmt(3.0, 0) == "3" and ax.xaxis.get_major_formatter()(10.0, 0) == "10"
+    wide = plots.plot_limit_curve(**_limits()).axes[0]  # 10-1000 GeV
+    assert wide.xaxis.get_major_formatter()(100.0, 0) != "100"
+
+
 def test_limit_curve_rejects_bad_input():
     lim = _limits()
     bad = dict(lim, limit_cm2=lim["limit_cm2"][:-1])

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from dmpreserve.artifacts.limits import read_limit_result
 from dmpreserve.cli import main
 from dmpreserve.errors import InvalidData
 from dmpreserve.reinterpret.kit import load_kit
@@ -70,6 +71,37 @@ def test_synthetic_release_imports(tmp_path) -> None:
     run = grids["runs"][0]
     assert np.shape(run["rg"]) == (7, 7, 81) and np.shape(run["mono"]) == (3, 7, 7, 81)
     np.testing.assert_allclose(np.asarray(run["rg"])[3, 3], kit.workspace["channels"][0]["samples"][2]["data"])
+
+
+@pytest.mark.parametrize("masses, index", [((8.0,), 5), ((3.0, 8.0), 0), ((8.5,), 10)])
+def test_a_published_mass_keeps_its_toy_stream(tmp_path, monkeypatch, masses, index) -> None:
+    """``--masses 8 --toys`` alone gives the 8 GeV row of the full run: the kit's mass index picks the toys'
+    stream (8 GeV is the sixth of 3-12 GeV); another mass gets one of its own after the kit's ten."""
+    from dmpreserve.physics.signal_models import model_from_dict
+    from dmpreserve.reinterpret import release_kit
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def first_call(*args, mass_index, **kwargs):
+        seen.append(mass_index)
+        raise Stop
+
+    rel = _release(tmp_path / "rel")
+    assert main(["import-release", "--release", str(rel), "--runs", "sr0=1.5", "-o", str(tmp_path / "kit")]) == 0
+    monkeypatch.setattr(release_kit, "patch_limit", first_call)
+    with pytest.raises(Stop):
+        release_kit.reinterpret_release(
+            load_kit(tmp_path / "kit"),
+            model=model_from_dict({"model": "si"}),
+            masses_gev=masses,
+            source={},
+            progress=False,
+            toys=True,
+        )
+    assert seen == [index]
 
 
 def test_kit_without_yield_grids_is_refused_for_the_release_morphing(tmp_path, capsys) -> None:
@@ -172,8 +204,16 @@ def test_reproduces_published_si_limit(tmp_path) -> None:
         read_curve(published, column="upper_limit"), read_curve(out / "limits.csv"), rtol=0.15, mass_range=(3, 12)
     )
     assert len(rows) == 10 and all(r.ok for r in rows), [(r.mass_gev, r.ratio) for r in rows]
-    statistics = json.loads((out / "limits.json").read_text())["statistics"]
-    assert statistics == {"neyman_threshold": "asymptotic", "pcl_power": None, "yield_morphing": "release"}
+    doc = json.loads((out / "limits.json").read_text())
+    assert doc["statistics"] == {"neyman_threshold": "asymptotic", "pcl_power": 0.16, "yield_morphing": "release"}
+    assert doc["headline_convention"] == "unconstrained"
+    assert doc["halo"] == manifest["halo"]  # the kit's halo: the model file names none
+    for r in doc["limits"]:  # headline unconstrained; the PCL column is max(unconstrained, -1 sigma), as defined
+        assert r["limit_cm2"] == r["limit_unconstrained_cm2"]
+        assert r["limit_pcl_cm2"] == max(r["limit_unconstrained_cm2"], r["expected_m1sigma_cm2"])
+    assert read_limit_result(out / "limits.json").headline == "unconstrained"
+    table = (out / "hepdata_limits.yaml").read_text()
+    assert "headline: unconstrained" in table and "power-constrained" not in table
 
 
 @pytest.mark.skipif(not RELEASE.is_dir(), reason="XENONnT 2026 release not available")
@@ -242,7 +282,8 @@ def test_toy_limits_on_the_release(tmp_path) -> None:
     toys = ToySettings(mode="toys", toys_background=60, toys_per_mu=120, seed=7, band_points=6)  # few: cheap
     got = patch_limit(kit.workspace, patch, reference=2.0, toys=toys, mass_index=5)
     assert got.reference_cross_section_cm2 == 2.0 and got.n_toys > toys.toys_background and got.mu_grid
-    assert got.mu_limit == got.mu_unconstrained == got.mu_pcl  # the release's convention: no power constraint
+    assert got.mu_limit == got.mu_unconstrained  # the release's convention: no power constraint
+    assert got.mu_pcl == max(got.mu_unconstrained, got.mu_expected[1])  # the PCL column at 0.16, for comparison
     assert got.mu_pcl_threshold == got.mu_expected[1]
     # thresholds from toys near the chi2_1 quantile, and the observed limit near the asymptotic one
     assert 2.0 < got.neyman_threshold < 3.5
