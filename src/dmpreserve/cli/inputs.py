@@ -44,7 +44,12 @@ def register(sub, add) -> None:
     )
     p.add_argument("--input", required=True, metavar="PARQUET", help="the reduced-data file (sidecar beside it)")
     p.add_argument("--parts", required=True, type=int, metavar="N", help="number of parts")
-    p.add_argument("--outdir", required=True, metavar="DIR")
+    p.add_argument(
+        "--outdir",
+        required=True,
+        metavar="DIR",
+        help="directory to write the parts to: part-000.parquet, part-001.parquet, ... with their .json sidecars",
+    )
     p.set_defaults(handler=run_partition)
 
     p = add(
@@ -73,9 +78,25 @@ def register(sub, add) -> None:
         "interpolate the lower and upper curves onto the median's energies and write the CSV that "
         "signal.efficiency.curve reads (energy_kev, efficiency, efficiency_lo, efficiency_hi).",
     )
-    p.add_argument("--median", required=True, metavar="TEXT")
-    p.add_argument("--lower", required=True, metavar="TEXT")
-    p.add_argument("--upper", required=True, metavar="TEXT")
+    p.add_argument(
+        "--median",
+        required=True,
+        metavar="TEXT",
+        help="the median curve: headerless, two columns, true NR energy [keV] and efficiency "
+        "(signal.efficiency.curve.median)",
+    )
+    p.add_argument(
+        "--lower",
+        required=True,
+        metavar="TEXT",
+        help="the lower edge of the band, same format (signal.efficiency.curve.lower; becomes efficiency_lo)",
+    )
+    p.add_argument(
+        "--upper",
+        required=True,
+        metavar="TEXT",
+        help="the upper edge of the band, same format (signal.efficiency.curve.upper; becomes efficiency_hi)",
+    )
     p.add_argument(
         "--extend-flat-to-kev",
         type=float,
@@ -83,7 +104,7 @@ def register(sub, add) -> None:
         help="continue the curve at its last values up to this energy [keV] "
         "(signal.efficiency.curve.extend_flat_to_kev)",
     )
-    p.add_argument("-o", "--output", required=True, metavar="CSV")
+    p.add_argument("-o", "--output", required=True, metavar="CSV", help="the efficiency curve to write")
     p.set_defaults(handler=run_import_efficiency)
 
 

@@ -25,8 +25,37 @@ def register(sub, add) -> None:
         "the PLR sensitivity band; cross sections in cm^2), analysis space, cut flow, acceptance, and the fit "
         "plots: pulls, correlation matrix, profile-likelihood scan of mu, best-fit cross section per mass.",
     )
-    for name in ("limits", "templates", "signal", "selected", "cutflow", "acceptance", "fit"):
-        p.add_argument(f"--{name}", required=True)
+    for name, metavar, text in (
+        (
+            "limits",
+            "CSV",
+            "limit curves, masses [GeV/c^2] and cross sections [cm^2] (results/limits/limits.csv)",
+        ),
+        (
+            "templates",
+            "JSON",
+            "background templates and observed histogram, for the analysis space (results/backgrounds/templates.json)",
+        ),
+        (
+            "signal",
+            "JSON",
+            "signal templates per mass, for the signal contours of the analysis space (results/signal/signal.json)",
+        ),
+        (
+            "selected",
+            "PARQUET",
+            "selected science events, drawn in the analysis space (results/selection/selected.parquet, "
+            "sidecar beside it)",
+        ),
+        ("cutflow", "CSV", "cut flow (results/selection/cutflow.csv)"),
+        (
+            "acceptance",
+            "CSV",
+            "NR signal acceptance vs true recoil energy [keV] (results/selection/acceptance.csv)",
+        ),
+        ("fit", "JSON", "fit results: pulls, correlations, mu scan, best fits (results/fit/fit.json)"),
+    ):
+        p.add_argument(f"--{name}", required=True, metavar=metavar, help=text)
     p.add_argument(
         "--outdir",
         required=True,
@@ -60,8 +89,44 @@ def register(sub, add) -> None:
         "table carries both conventions (power-constrained and unconstrained PLR limits with the Neyman "
         "construction, CLs), the sensitivity bands and the discovery p-value; with --fit also the fit results.",
     )
-    for name in ("limits", "templates", "selected", "cutflow", "acceptance", "workspace", "patchset"):
-        p.add_argument(f"--{name}", required=True)
+    for name, metavar, text in (
+        (
+            "limits",
+            "CSV",
+            "limit curves, masses [GeV/c^2] and cross sections [cm^2] (results/limits/limits.csv): the table "
+            "'Limit curve'",
+        ),
+        (
+            "templates",
+            "JSON",
+            "background templates and observed histogram (results/backgrounds/templates.json): the table "
+            "'Background expectation'",
+        ),
+        (
+            "selected",
+            "PARQUET",
+            "selected science events (results/selection/selected.parquet, sidecar beside it): the table "
+            "'Observed events'",
+        ),
+        ("cutflow", "CSV", "cut flow (results/selection/cutflow.csv): the table 'Cut flow'"),
+        (
+            "acceptance",
+            "CSV",
+            "NR signal acceptance vs true recoil energy [keV] (results/selection/acceptance.csv): the table "
+            "'Signal efficiency'",
+        ),
+        (
+            "workspace",
+            "JSON",
+            "background-only pyhf workspace (results/likelihood/BkgOnly.json), attached in Likelihoods.tar.gz",
+        ),
+        (
+            "patchset",
+            "JSON",
+            "signal patchset, one patch per mass (results/likelihood/patchset.json), attached in Likelihoods.tar.gz",
+        ),
+    ):
+        p.add_argument(f"--{name}", required=True, metavar=metavar, help=text)
     p.add_argument("--fit", metavar="JSON", help="fit results (dmpreserve fit) to add as tables")
     p.add_argument("--hs3", metavar="JSON", help="the likelihood in HS3 (dmpreserve likelihood --hs3), type HS3")
     p.add_argument(
@@ -77,19 +142,37 @@ def register(sub, add) -> None:
         help="attach a regular file as an additional resource with this description (repeatable; "
         "at most 100 MiB per file)",
     )
-    p.add_argument("-o", "--output", required=True, metavar="TAR_GZ")
+    p.add_argument("-o", "--output", required=True, metavar="TAR_GZ", help="the HEPData submission archive")
     p.set_defaults(handler=run_hepdata)
 
     p = add(sub, "provenance", "record checksums, versions, commit and image", "Write provenance.json.")
-    p.add_argument("--config", required=True)
-    p.add_argument("--inputs", nargs="+", required=True)
-    p.add_argument("--outputs", nargs="+", required=True)
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): its sha256 and container_image",
+    )
+    p.add_argument(
+        "--inputs",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="input files to record with their sha256: the resolved configuration and, with mock data, "
+        "results/mdc/* (dataset inputs: --inputs-manifest)",
+    )
+    p.add_argument(
+        "--outputs",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="output files to record with their sha256: every result of the pipeline under results/",
+    )
     p.add_argument(
         "--inputs-manifest",
         metavar="JSON",
         help="the dataset inputs' manifest (dmpreserve inputs-manifest), embedded as input_datasets",
     )
-    p.add_argument("-o", "--output", required=True, metavar="JSON")
+    p.add_argument("-o", "--output", required=True, metavar="JSON", help="provenance.json to write")
     p.set_defaults(handler=run_provenance)
 
 

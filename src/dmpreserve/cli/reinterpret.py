@@ -24,10 +24,33 @@ def register(sub, add) -> None:
         "Copy the background-only workspace, NR and ER responses, signal efficiency and limits into a kit "
         "directory, write kit.json (sha256 of every file) and a deterministic kit.tar.gz.",
     )
-    p.add_argument("--config", required=True)
-    p.add_argument("--signal-model", required=True, metavar="YAML")
-    for name in ("workspace", "response", "response-er", "templates", "acceptance", "limits"):
-        p.add_argument(f"--{name}", required=True)
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): CL, POI bounds, binning and statistics "
+        "settings recorded in kit.json",
+    )
+    p.add_argument(
+        "--signal-model",
+        required=True,
+        metavar="YAML",
+        help="the signal model the pipeline used (e.g. workflow/config/signal_model.yaml), copied as signal_model.yaml",
+    )
+    for name, metavar, text in (
+        ("workspace", "JSON", "background-only pyhf workspace (results/likelihood/BkgOnly.json)"),
+        ("response", "JSON", "NR response matrix (results/response/response_nr.json)"),
+        ("response-er", "JSON", "ER line response (results/response/response_er.json)"),
+        ("templates", "JSON", "background templates: the kit's exposure (results/backgrounds/templates.json)"),
+        (
+            "acceptance",
+            "CSV",
+            "NR signal acceptance vs true recoil energy [keV], copied as efficiency.csv "
+            "(results/selection/acceptance.csv)",
+        ),
+        ("limits", "CSV", "the pipeline's limits, the closure reference (results/limits/limits.csv)"),
+    ):
+        p.add_argument(f"--{name}", required=True, metavar=metavar, help=text)
     p.add_argument("--thresholds", metavar="JSON", help="threshold table (statistics.neyman_threshold: table)")
     p.add_argument(
         "--unbinned",
@@ -90,8 +113,14 @@ def register(sub, add) -> None:
         "bilinear interpolation of its 7x7 grid (its likelihood); pyhf = the workspace's normsys + histosys "
         "(the serialized pyhf likelihood, 1-5%% weaker limits from 4 GeV, 19%% at 3 GeV)",
     )
-    p.add_argument("-o", "--output", required=True, metavar="DIR")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="output directory: limits.csv, limits.json, patchset.json, limits.png, hepdata_limits.yaml",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=run_reinterpret)
 
     p = add(
@@ -140,7 +169,7 @@ def register(sub, add) -> None:
         "patchset at the published masses and kit.json. Nothing is written if any input is bad.",
     )
     p.add_argument("--release", required=True, metavar="DIR", help="release directory")
-    p.add_argument("-o", "--output", required=True, metavar="KIT_DIR")
+    p.add_argument("-o", "--output", required=True, metavar="KIT_DIR", help="the kit directory to write")
     p.add_argument(
         "--runs",
         default=None,

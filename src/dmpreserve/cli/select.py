@@ -24,7 +24,12 @@ def register(sub, add) -> None:
         "by batch: the part's selected events and its cut flow (JSON, exact counts). Memory stays bounded "
         "whatever the size of the files.",
     )
-    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): the cuts (selection.cuts)",
+    )
     p.add_argument(
         "--science",
         required=True,
@@ -45,7 +50,12 @@ def register(sub, add) -> None:
         "their selected events in the given order, sum their cut flows exactly, compute the NR signal acceptance "
         "from the simulation and the exposure (fiducial mass x the science files' summed live time).",
     )
-    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml), the one the parts were selected with",
+    )
     p.add_argument("--parts", required=True, nargs="+", metavar="PARQUET", help="the select-part outputs, in order")
     p.add_argument(
         "--part-cutflows", required=True, nargs="+", metavar="JSON", help="their cut flows, in the same order"
@@ -58,8 +68,20 @@ def register(sub, add) -> None:
         help="NR simulation (one or more files, or a directory)",
     )
     p.add_argument("--selected", required=True, metavar="PARQUET", help="selected science events (+ .json sidecar)")
-    p.add_argument("--cutflow", required=True, metavar="CSV")
-    p.add_argument("--acceptance", required=True, metavar="CSV")
+    p.add_argument(
+        "--cutflow",
+        required=True,
+        metavar="CSV",
+        help="the summed cut flow to write: events after each cut, cumulative and step efficiency "
+        "(results/selection/cutflow.csv)",
+    )
+    p.add_argument(
+        "--acceptance",
+        required=True,
+        metavar="CSV",
+        help="the NR signal acceptance of all cuts vs true recoil energy [keV], with its MC-statistics error, "
+        "to write (results/selection/acceptance.csv)",
+    )
     p.add_argument(
         "--exposure",
         required=True,

@@ -42,7 +42,13 @@ def register(sub, add) -> None:
         "upstream cuts declared in the selected events' sidecar; simulate the ER response to monoenergetic "
         "lines with NEST (seeded from the configuration).",
     )
-    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): cuts, analysis.binning, signal "
+        "energy bins and signal.efficiency",
+    )
     add_nr_response_arguments(p)
     p.add_argument(
         "--selected-sidecar",
@@ -67,12 +73,29 @@ def register(sub, add) -> None:
         "NR response matrix of the response step, for the resolved mass grid; with an efficiency band also "
         "through the lower and upper responses (efficiency_lo/efficiency_hi per mass).",
     )
-    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): halo, binning and the signal section",
+    )
     p.add_argument("--response-nr", required=True, metavar="JSON", help="the response step's response_nr.json")
     p.add_argument("--exposure", required=True, metavar="JSON", help="the select step's exposure.json")
     p.add_argument("--mass-grid", required=True, metavar="JSON", help="the mass-grid step's mass_grid.json")
-    p.add_argument("--signal", required=True, metavar="JSON")
-    p.add_argument("--spectra", required=True, metavar="CSV")
+    p.add_argument(
+        "--signal",
+        required=True,
+        metavar="JSON",
+        help="the signal templates to write: expected events per analysis bin for each mass at its reference "
+        "cross section [cm^2] (results/signal/signal.json)",
+    )
+    p.add_argument(
+        "--spectra",
+        required=True,
+        metavar="CSV",
+        help="the recoil spectra to write: mass_gev [GeV/c^2], energy_kev [keV], dr_de [events/(t yr keV)] "
+        "at 1e-45 cm^2 (results/signal/spectra.csv)",
+    )
     p.add_argument(
         "--model",
         metavar="YAML",

@@ -21,7 +21,12 @@ _CONVENTIONS = (
 
 
 def _likelihood_args(p) -> None:
-    p.add_argument("--config", required=True, metavar="YAML")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): limits (cl, masses_gev) and statistics",
+    )
     p.add_argument("--workspace", required=True, metavar="JSON", help="background-only pyhf workspace")
     p.add_argument("--patchset", required=True, metavar="JSON", help="signal patchset (one patch per mass)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -82,11 +87,37 @@ def register(sub, add) -> None:
         "write the pyhf workspace and signal patchset",
         "Serialize the likelihood: background-only pyhf workspace and a patchset with one patch per mass.",
     )
-    p.add_argument("--config", required=True)
-    p.add_argument("--templates", required=True, metavar="JSON")
-    p.add_argument("--signal", required=True, metavar="JSON")
-    p.add_argument("--workspace", required=True, metavar="JSON")
-    p.add_argument("--patchset", required=True, metavar="JSON")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): likelihood.poi_bounds and inspire_id",
+    )
+    p.add_argument(
+        "--templates",
+        required=True,
+        metavar="JSON",
+        help="background templates, expected counts, constraints and observed histogram "
+        "(results/backgrounds/templates.json)",
+    )
+    p.add_argument(
+        "--signal",
+        required=True,
+        metavar="JSON",
+        help="signal templates, one per mass, at their reference cross sections (results/signal/signal.json)",
+    )
+    p.add_argument(
+        "--workspace",
+        required=True,
+        metavar="JSON",
+        help="the background-only pyhf workspace to write (results/likelihood/BkgOnly.json)",
+    )
+    p.add_argument(
+        "--patchset",
+        required=True,
+        metavar="JSON",
+        help="the signal patchset to write, one patch per mass (results/likelihood/patchset.json)",
+    )
     p.add_argument(
         "--hs3",
         metavar="JSON",
@@ -136,7 +167,7 @@ def register(sub, add) -> None:
         help="WIMP masses [GeV/c^2] of the per-mass best fits (patches of the patchset; default: every patch)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-o", "--output", required=True, metavar="JSON")
+    p.add_argument("-o", "--output", required=True, metavar="JSON", help="the fit results (fit.json) to write")
     p.set_defaults(handler=run_fit)
 
     p = add(

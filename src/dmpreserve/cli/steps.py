@@ -27,7 +27,7 @@ def register(sub, add) -> None:
     )
     p.add_argument("--config-json", required=True, metavar="JSON", help="the merged configuration (a JSON object)")
     p.add_argument("--source", default="<merged configuration>", help="where it was merged from (for errors)")
-    p.add_argument("-o", "--output", required=True, metavar="YAML")
+    p.add_argument("-o", "--output", required=True, metavar="YAML", help="the resolved configuration to write")
     p.set_defaults(handler=run_resolve_config)
 
     p = add(
@@ -47,7 +47,7 @@ def register(sub, add) -> None:
         metavar="N",
         help="number of limit masses the workflow scheduled (fails fast on a mismatch)",
     )
-    p.add_argument("-o", "--output", required=True, metavar="JSON")
+    p.add_argument("-o", "--output", required=True, metavar="JSON", help="the mass grid (mass_grid.json) to write")
     p.set_defaults(handler=run_mass_grid)
 
     p = add(
@@ -56,7 +56,12 @@ def register(sub, add) -> None:
         "check a configuration file",
         "Validate a configuration against schemas/config.schema.json and the cross-checks a schema cannot express.",
     )
-    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the configuration file to check, e.g. workflow/config/config.yaml or results/config.resolved.yaml",
+    )
     p.set_defaults(handler=run_validate_config)
 
     p = add(
@@ -66,9 +71,35 @@ def register(sub, add) -> None:
         "Generate the science run, calibration samples, NR response simulation and isolated-S1/S2 samples "
         "with nestpy from the configured seed. Each Parquet file gets a JSON sidecar (same stem).",
     )
-    p.add_argument("--config", required=True)
-    for name in ("science", "truth", "calib-er", "calib-nr", "sim-nr", "isolated-s1", "isolated-s2"):
-        p.add_argument(f"--{name}", required=True, metavar="PARQUET")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): seed and section mdc",
+    )
+    for name, text in (
+        ("science", "the science run to write (results/mdc/science.parquet; sidecar with live time and exposure)"),
+        (
+            "truth",
+            "the science run's truth labels to write (results/mdc/truth.parquet: event_id, component, "
+            "true_energy_kev [keV]; no sidecar, never read by the analysis)",
+        ),
+        ("calib-er", "the ER calibration, flat in energy, to write (results/mdc/calib_er.parquet)"),
+        ("calib-nr", "the NR (D-D neutron) calibration to write (results/mdc/calib_nr.parquet)"),
+        (
+            "sim-nr",
+            "the NR response simulation, flat in true recoil energy [keV], to write (results/mdc/sim_nr.parquet)",
+        ),
+        (
+            "isolated-s1",
+            "the isolated-S1 sample (accidental coincidences) to write (results/mdc/isolated_s1.parquet)",
+        ),
+        (
+            "isolated-s2",
+            "the isolated-S2 sample (accidental coincidences) to write (results/mdc/isolated_s2.parquet)",
+        ),
+    ):
+        p.add_argument(f"--{name}", required=True, metavar="PARQUET", help=text)
     p.set_defaults(handler=run_mdc)
 
     p = add(
@@ -88,7 +119,7 @@ def register(sub, add) -> None:
     p.add_argument(
         "--vearth", type=float, default=250.5, metavar="KM_S", help="Earth speed in the galactic frame [km/s]"
     )
-    p.add_argument("-o", "--output", required=True, metavar="CSV")
+    p.add_argument("-o", "--output", required=True, metavar="CSV", help="the recoil spectrum dR/dE to write")
     p.set_defaults(handler=run_spectrum)
 
 

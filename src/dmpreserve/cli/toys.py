@@ -20,12 +20,23 @@ def register(sub, add) -> None:
         "t~mu of toys at every point of the signal-events grid (statistics.threshold_table) for reference shape "
         "--shape and shard --shard; writes Parquet with t~mu, mu_hat, stream key and fit status per toy.",
     )
-    p.add_argument("--config", required=True, metavar="YAML")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): statistics.threshold_table and seed",
+    )
     p.add_argument("--workspace", required=True, metavar="JSON", help="background-only pyhf workspace")
     p.add_argument("--patchset", required=True, metavar="JSON", help="signal patchset (reference shapes)")
     p.add_argument("--shape", required=True, type=int, metavar="K", help="reference shape index (0-based)")
     p.add_argument("--shard", required=True, type=int, metavar="I", help="shard index (0-based)")
-    p.add_argument("-o", "--output", required=True, metavar="PARQUET")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PARQUET",
+        help="the shard to write (results/toys/shards/shapeK_shardI.parquet)",
+    )
     p.set_defaults(handler=run_toys_shard)
 
     p = add(
@@ -36,9 +47,26 @@ def register(sub, add) -> None:
         "the cl quantile of t~mu per (shape, signal events) with its toy error; fails naming a shard whose "
         "fraction of failed fits exceeds statistics.toy_failure_fraction.",
     )
-    p.add_argument("--config", required=True, metavar="YAML")
-    p.add_argument("--shards", required=True, nargs="+", metavar="PARQUET")
-    p.add_argument("-o", "--output", required=True, metavar="JSON")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="YAML",
+        help="the resolved configuration (results/config.resolved.yaml): limits.cl and statistics.toy_failure_fraction",
+    )
+    p.add_argument(
+        "--shards",
+        required=True,
+        nargs="+",
+        metavar="PARQUET",
+        help="the shards of 'dmpreserve toys-shard', every shape and shard (results/toys/shards/*.parquet)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="JSON",
+        help="the threshold table to write (results/toys/threshold_table.json)",
+    )
     p.set_defaults(handler=run_thresholds)
 
 
