@@ -8,7 +8,8 @@
 #  2. closure: reinterpret the default SI model from the new reinterpretation kit (with the kit's toy
 #     settings where the pipeline used toys) at 7 of its 25 masses (every 4th and the last) and check that it
 #     reproduces the pipeline's limits there (rtol 1e-3; the issue asks for 1%; tests/pipeline checks the
-#     test configuration's asymptotic limits at every mass);
+#     test configuration's asymptotic limits at every mass), with the same limits.csv columns and the same
+#     structured statistics in limits.json;
 #  3. XENON1T 2018: reinterpret our SI spectra with the 2018 halo through the collaboration's binwise
 #     approximate likelihood (../shared/reference/xenon1t_2018) and require the published limit within
 #     10% for m >= 20 GeV; the lower masses are reported (not required);
