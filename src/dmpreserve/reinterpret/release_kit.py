@@ -252,6 +252,7 @@ def patch_limit(
     toys: ToySettings | None = None,
     mass_index: int = 0,
     grids: Mapping[tuple[str, str], SampleGrid] | None = None,
+    progress: bool = False,
 ) -> MassLimit:
     """Limits of one signal patch with the fast engine, in units of mu (headline without power constraint).
 
@@ -261,7 +262,8 @@ def patch_limit(
     exactly (:func:`dmpreserve.stats.asymptotic.asymptotic_limits`) instead of interpolated on a grid.
     With ``toys`` (mode ``toys``): the Neyman threshold from fresh toys of this mass at every mu the root
     finder evaluates and the sensitivity band from ``toys.toys_background`` background-only toys
-    (:func:`dmpreserve.stats.limits.limit_for_patch`; stream keyed by ``mass_index``).  With ``grids``
+    (:func:`dmpreserve.stats.limits.limit_for_patch`; stream keyed by ``mass_index``; ``progress``: log the toys'
+    stages, which take minutes).  With ``grids``
     (:func:`dmpreserve.reinterpret.xenonnt.release_grids`) the yield morphing is the release's own bilinear one.
 
     Raises:
@@ -269,7 +271,7 @@ def patch_limit(
     """
     if toys is not None:
         tagged = {**patch, "metadata": {**patch["metadata"], "reference_cross_section_cm2": float(reference)}}
-        t = limit_for_patch(workspace, tagged, cl=cl, toys=toys, mass_index=mass_index, grids=grids)
+        t = limit_for_patch(workspace, tagged, cl=cl, toys=toys, mass_index=mass_index, grids=grids, progress=progress)
         return dataclasses.replace(
             t,
             mu_limit=t.mu_unconstrained,
@@ -418,6 +420,7 @@ def reinterpret_release(
             toys=settings,
             mass_index=stream(i, mass),
             grids=None if grid_doc is None else release_grids(grid_doc, patch, weights),
+            progress=progress,
         )
         for i, (patch, ref, (mass, weights, _)) in enumerate(
             tqdm(

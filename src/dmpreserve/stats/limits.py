@@ -17,7 +17,9 @@ The cross section is mu x the patch's ``reference_cross_section_cm2``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,8 @@ from dmpreserve.stats.regression import regression_limit
 from dmpreserve.stats.thresholds import TableSettings
 from dmpreserve.stats.toys import ToySettings
 from dmpreserve.stats.unbinned import build_unbinned_model
+
+LOG = logging.getLogger("dmpreserve")
 
 if TYPE_CHECKING:
     from dmpreserve.artifacts.unbinned import UnbinnedTemplates
@@ -201,8 +205,8 @@ def limit_for_patch(
     thresholds from per-mass toys (``toys.mode == "toys"``) or asymptotic ones.
 
     With ``toys.mode == "table"`` the critical values come from ``table`` (required); with ``"toys"``
-    from fresh toys of this mass at every mu the root finder evaluates.  The band, PCL floor and toy p0
-    come from the background-only pseudo-datasets shared by all masses.
+    from fresh toys of this mass at every mu the root finder evaluates (``progress``: log its stages).  The band,
+    PCL floor and toy p0 come from the background-only pseudo-datasets shared by all masses.
 
     Raises:
         InvalidWorkspace: unsupported modifiers, or a limit outside the POI bounds.
@@ -237,11 +241,23 @@ def limit_for_patch(
             band_critical = critical
             extra: dict[str, Any] = {"n_toys": toys.toys_background}
         else:
+            mass, start = float(patch["metadata"]["values"][0]), time.monotonic()
+            if progress:  # per-mass toys take minutes: say what is being done
+                LOG.info("m = %g GeV: observed limit, thresholds from %d toys per mu", mass, toys.toys_per_mu)
             critical = ToyCritical(model, theta0, toys, mass_index=mass_index, cl=cl)
             if toys.observed == "regression":
                 obs, pts = regression_limit(model, setup, a, toys, theta0, mass_index=mass_index, cl=cl)
             else:
                 obs, pts = observed_limit(model, setup, a, critical, scan=False), None
+            if progress:
+                LOG.info(
+                    "m = %g GeV: observed limit done (%.0f s); sensitivity band: thresholds at %d mu values, "
+                    "limits of %d background-only toys",
+                    mass,
+                    time.monotonic() - start,
+                    toys.band_points,
+                    toys.toys_background,
+                )
             band_critical = BandCritical(critical, a, model.poi_bounds[1], points=toys.band_points)
             if pts is None:  # the mu values of the root finder and of the band
                 mus = sorted(critical.cache)

@@ -264,7 +264,7 @@ def test_fast_engine_matches_pyhf_on_the_release(tmp_path) -> None:
 
 
 @pytest.mark.skipif(not RELEASE.is_dir(), reason="XENONnT 2026 release not available")
-def test_toy_limits_on_the_release(tmp_path) -> None:
+def test_toy_limits_on_the_release(tmp_path, caplog) -> None:
     """``reinterpret --toys`` on a release kit: Neyman thresholds from toys of the mass, band from toys.
 
     The release's band is far wider below the median than Asimov's (published -2 sigma / median 0.06-0.21):
@@ -290,8 +290,10 @@ def test_toy_limits_on_the_release(tmp_path) -> None:
     assert got.mu_unconstrained == pytest.approx(asym.mu_unconstrained, rel=0.2)
     assert asym.mu_expected[0] / asym.mu_expected[2] > 0.28
     assert got.mu_expected[0] / got.mu_expected[2] < 0.28
-    again = patch_limit(kit.workspace, patch, reference=2.0, toys=toys, mass_index=5)
-    assert again == got  # fixed seeds
+    with caplog.at_level("INFO", logger="dmpreserve"):
+        again = patch_limit(kit.workspace, patch, reference=2.0, toys=toys, mass_index=5, progress=True)
+    assert again == got  # fixed seeds; the stages are logged (minutes each with the release's toy settings)
+    assert "observed limit done" in caplog.text and "60 background-only toys" in caplog.text
     denser = patch_limit(
         kit.workspace, patch, reference=2.0, toys=dataclasses.replace(toys, band_points=10), mass_index=5
     )
