@@ -7,6 +7,7 @@ an editable checkout, a wheel and the container image alike.
 
 from __future__ import annotations
 
+import difflib
 import json
 from importlib import resources
 from typing import Any
@@ -36,6 +37,19 @@ def json_path(error: jsonschema.ValidationError) -> str:
     return path
 
 
+def _suggestion(error: jsonschema.ValidationError) -> str:
+    """``; did you mean 'masses_gev'?`` for an unexpected key close to an allowed one (a typo), else ``""``."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return ""
+    allowed = [str(k) for k in (error.schema.get("properties") or {})] if isinstance(error.schema, dict) else []
+    hints = []
+    for key in sorted(str(k) for k in error.instance if k not in allowed):
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
+        if close:
+            hints.append(f"{key!r}: did you mean {close[0]!r}?")
+    return f"; {'; '.join(hints)}" if hints else ""
+
+
 def validate(instance: Any, name: str, *, path: str | None = None, error: type[DmpreserveError] = InvalidData) -> None:
     """Validate ``instance`` against the named schema.
 
@@ -57,6 +71,7 @@ def validate(instance: Any, name: str, *, path: str | None = None, error: type[D
         shown = repr(best.instance)
         if len(shown) > 60 and shown in message:  # a large object: say "the value" instead of printing it
             message = message.replace(shown, "the value")
+        message += _suggestion(best)  # before the description, which may be cut below
         if isinstance(best.schema, dict) and isinstance(best.schema.get("description"), str):
             message += f" ({best.schema['description']})"
         if len(message) > 300:

@@ -126,6 +126,12 @@ def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
 BAD_DOCS = [
     ("unknown_key", _set("analysis", "extra_key", value=1), "$.analysis", "extra_key"),
     ("unknown_top_level_key", _set("sigma_cm2", value=1e-45), "$", "sigma_cm2"),
+    (  # a typo gets the allowed key it is closest to
+        "typo_key",
+        _set("statistics", "band_pionts", value=24),
+        "$.statistics",
+        "'band_pionts': did you mean 'band_points'?",
+    ),
     ("wrong_type", _set("seed", value="twenty"), "$.seed", "integer"),
     ("bool_for_integer", _set("mdc", "calibration", "er_events", value=True), "$.mdc.calibration.er_events", "integer"),
     ("empty_mass_grid", _set("signal", "masses_gev", "count", value=0), "$.signal.masses_gev.count", "minimum"),
