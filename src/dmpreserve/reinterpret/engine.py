@@ -59,6 +59,7 @@ class Reinterpretation:
             :func:`dmpreserve.stats.limits.statistics_record`).
         headline: Convention of ``limit_cm2`` (``limits.json`` ``headline_convention``): ``pcl`` (the pipeline's
             kits) or ``unconstrained`` (a template release's convention).
+        references: Published curves drawn on the limit plot, ``(label, masses [GeV], limits)``.
     """
 
     signal: SignalTemplates
@@ -70,6 +71,7 @@ class Reinterpretation:
     no_sensitivity: tuple[float, ...] = ()
     statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
     headline: str = "pcl"
+    references: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = ()
 
 
 def read_nr_response(kit: Kit) -> ResponseMatrix:

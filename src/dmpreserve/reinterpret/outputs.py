@@ -156,7 +156,10 @@ def write_outputs(
     else:
         label = f"Observed {cl:.0%} CL limit (power-constrained" + (f", π_crit = {power:g})" if power else ")")
     fig = plots.plot_limit_curve(
-        **cols, title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL", label=label
+        **cols,
+        title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL",
+        label=label,
+        references=result.references,
     )
     fig.axes[0].set_ylabel(f"upper limit [{result.strength_unit}]")
     plots.save_figure(fig, paths["plot"])

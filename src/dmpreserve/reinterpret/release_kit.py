@@ -45,6 +45,7 @@ from dmpreserve.publish.hs3 import workspace_to_hs3
 from dmpreserve.reinterpret.engine import Reinterpretation, toy_stream_index
 from dmpreserve.reinterpret.kit import Kit, write_kit
 from dmpreserve.reinterpret.release import Release
+from dmpreserve.reinterpret.verify import read_curve
 from dmpreserve.reinterpret.xenonnt import (
     PRIORS,
     PUBLISHED_SI_MASSES_GEV,
@@ -355,6 +356,20 @@ def is_release_kit(kit: Kit) -> bool:
     return kit.manifest.get("kind") == KIND
 
 
+def published_si_reference(kit: Kit) -> tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...]:
+    """The release's published SI limit (``published_limits.csv``, column ``upper_limit``) as a plot reference
+    ``(label, masses [GeV], limits [cm^2])``; none where the kit has no copy of it.
+
+    Raises:
+        InvalidData: a damaged copy (naming the file and column).
+    """
+    if "published_limits.csv" not in kit.manifest["files"]:
+        return ()
+    curve = read_curve(kit.file("published_limits.csv"), column="upper_limit")
+    label = "XENONnT 2026 published (SI, arXiv:2604.06002)"
+    return ((label, tuple(float(m) for m in curve.mass_gev), tuple(float(v) for v in curve.limit)),)
+
+
 def reinterpret_release(
     kit: Kit,
     *,
@@ -452,4 +467,5 @@ def reinterpret_release(
         method_text(toys=toys, yield_morphing=yield_morphing),
         statistics=statistics_record(settings, pcl_power=RELEASE_PCL_POWER) | {"yield_morphing": yield_morphing},
         headline="unconstrained",
+        references=published_si_reference(kit) if model is not None and model.model == "si" else (),
     )

@@ -212,6 +212,11 @@ def test_reproduces_published_si_limit(tmp_path) -> None:
         assert r["limit_cm2"] == r["limit_unconstrained_cm2"]
         assert r["limit_pcl_cm2"] == max(r["limit_unconstrained_cm2"], r["expected_m1sigma_cm2"])
     assert read_limit_result(out / "limits.json").headline == "unconstrained"
+    from dmpreserve.reinterpret.release_kit import published_si_reference
+
+    ((label, masses, limits),) = published_si_reference(load_kit(kit))  # drawn on limits.png for the SI model
+    assert "published" in label and masses == tuple(float(m) for m in range(3, 13))
+    assert limits == tuple(read_curve(published, column="upper_limit").limit)
     table = (out / "hepdata_limits.yaml").read_text()
     assert "headline: unconstrained" in table and "power-constrained" not in table
 
