@@ -102,17 +102,23 @@ def test_mass_off_the_grid_fails_fast_naming_the_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "message"),
-    [(2, "2 is less than the minimum of 3"), ("many", "'many' is not of type 'integer'")],
+    ("key", "value", "message"),
+    [
+        ("band_points", 2, ".band_points: 2 is less than the minimum of 3"),
+        ("band_points", "many", ".band_points: 'many' is not of type 'integer'"),
+        ("band_pionts", 24, ": Additional properties are not allowed"),  # a typo: the allowed key it is closest to
+    ],
 )
-def test_schema_invalid_override_is_one_line_and_exit_two(tmp_path: Path, value, message) -> None:
+def test_schema_invalid_override_is_one_line_and_exit_two(tmp_path: Path, key, value, message) -> None:
     """A schema-invalid key in an override file: Snakemake exits 2 before any job, with one line on stderr naming
     the key as a JSON path and the merged files (workflow/rules/config_check.smk), not a traceback."""
     work = copy_workflow(tmp_path / "repo")
-    bad = _write(tmp_path / "bad_band.yaml", {"statistics": {"band_points": value}})
+    bad = _write(tmp_path / "bad_band.yaml", {"statistics": {key: value}})
     proc = _snakemake(work, TARGET, overrides=(bad,))
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.startswith("invalid configuration")]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert f"$.statistics.band_points: {message}" in lines[0] and "bad_band.yaml" in lines[0], lines[0]
+    assert f"$.statistics{message}" in lines[0] and "bad_band.yaml" in lines[0], lines[0]
+    if key == "band_pionts":
+        assert "'band_pionts': did you mean 'band_points'?" in lines[0], lines[0]
     assert not (work / "results").exists(), "something was written after the configuration was refused"
