@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from dmpreserve.artifacts.limits import EXPECTED_COLUMNS, LIMIT_COLUMNS, TOY_COLUMNS
+from dmpreserve.artifacts.limits import EXPECTED_COLUMNS, csv_columns
 from dmpreserve.artifacts.thresholds import ThresholdTable, write_threshold_table
 from dmpreserve.files import atomic_write, dumps_json, write_csv, write_json
 from dmpreserve.physics.halo import StandardHalo
@@ -180,10 +180,6 @@ def run_combination(
     )
 
 
-def _columns(limits) -> tuple[str, ...]:
-    return LIMIT_COLUMNS + (TOY_COLUMNS if limits and limits[0].p0_toys is not None else ())
-
-
 def _table_doc(table: ThresholdTable | None, workspace: dict[str, Any]) -> dict[str, Any] | None:
     if table is None:
         return None
@@ -282,7 +278,7 @@ def write_combination(outdir: str | os.PathLike, comb: Combination, *, source_do
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     rows = [r.row() for r in comb.limits]
-    cols = _columns(comb.limits)
+    cols = csv_columns(rows)
     per_rows = {name: [r.row() for r in lim] for name, (lim, _) in comb.per_experiment.items()}
     paths = {
         k: out / v
