@@ -45,6 +45,8 @@ YIELD_GRID = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 FLAT_COMPONENTS = ("ac", "er")
 N_AXES = 4
 ENERGY_STEP_RTOL = 1e-6
+#: Template and YAML edges must agree to this relative tolerance (the earlier release writes 1/3 as 0.33333333).
+EDGE_RTOL = 1e-7
 _MONO = re.compile(
     r"^template_XENONnT_(?P<run>\w+?)_mono_(?P<e>[0-9.]+)_cevns_tly_(?P<a>-?[0-9.]+)_tqy_(?P<b>-?[0-9.]+)\.h5$"
 )
@@ -128,7 +130,7 @@ def read_template(path: Path, edges: tuple[np.ndarray, ...], binning_path: Path)
             f"{len(bins)} axes, the binning YAML {binning_path} has {len(edges)}", path=path, field="bins"
         )
     for i, (b, e) in enumerate(zip(bins, edges)):
-        if b.shape != e.shape or not np.allclose(b, e, rtol=1e-9, atol=1e-12):
+        if b.shape != e.shape or not np.allclose(b, e, rtol=EDGE_RTOL, atol=1e-12):
             raise InvalidData(
                 f"bin edges {b.tolist()} differ from {binning_path} ({e.tolist()})", path=path, field=f"bins/{i}"
             )

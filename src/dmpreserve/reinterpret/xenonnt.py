@@ -119,13 +119,14 @@ def yield_modifiers(anc: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     return mods
 
 
-def grid_document(release: Release) -> dict[str, Any]:
+def grid_document(release: Release, *, b8_mono_weights: np.ndarray | None = None) -> dict[str, Any]:
     """The kit's ``yield_grids.json``: every grid component of every run on the full (t_ly, t_qy) grid.
 
     Per run: ``rg`` and ``b8`` [events] and the mono-energetic efficiencies ``mono`` (dimensionless), shapes
-    (7, 7, 81) and (energy, 7, 7, 81); read back by :func:`release_grids`.
+    (7, 7, 81) and (energy, 7, 7, 81); read back by :func:`release_grids`.  ``b8_mono_weights``: the 8B
+    component's weights on the mono templates (default :func:`b8_weights`, the project's 8B spectrum).
     """
-    b8 = grid_templates(release, b8_weights(release))
+    b8 = grid_templates(release, b8_weights(release) if b8_mono_weights is None else b8_mono_weights)
     return {
         "parameters": list(YIELDS),
         "axis": list(YIELD_GRID),
@@ -200,18 +201,26 @@ def b8_counts(release: Release) -> dict[str, float]:
     return {run.name: float(g[_I0, _I0].sum()) for run, g in zip(release.runs, grid_templates(release, w))}
 
 
-def build_workspace(release: Release, *, signal_efficiency: bool = False, fix_yields: bool = False) -> dict[str, Any]:
+def build_workspace(
+    release: Release,
+    *,
+    signal_efficiency: bool = False,
+    fix_yields: bool = False,
+    b8_mono_weights: np.ndarray | None = None,
+) -> dict[str, Any]:
     """The background-only pyhf workspace of the release (8B CEvNS is a background here).
 
     Args:
         release: The checked release.
         signal_efficiency: Add the earlier release's shared 25% ``signal_efficiency`` normsys (8B and signal).
         fix_yields: Leave out t_ly/t_qy (yields fixed at nominal; for the approximation study).
+        b8_mono_weights: The 8B component's weights on the mono templates (default :func:`b8_weights`).
 
     Returns:
         A pyhf workspace (HistFactory JSON): one channel per run, 81 bins each.
     """
-    b8 = [anchors(g) for g in grid_templates(release, b8_weights(release))]
+    w8 = b8_weights(release) if b8_mono_weights is None else b8_mono_weights
+    b8 = [anchors(g) for g in grid_templates(release, w8)]
     eff = [_normsys("signal_efficiency", SIGNAL_EFFICIENCY["relative"])] if signal_efficiency else []
     channels, observations = [], []
     for run, b8a in zip(release.runs, b8):

@@ -178,6 +178,37 @@ def test_bad_release_is_refused_and_nothing_written(tmp_path, capsys, damage, ne
         read_release(rel, {"sr0": 1.0, "sr9": 2.0} if damage == "run" else {"sr0": 1.0})
 
 
+@pytest.mark.parametrize(("written", "accepted"), [(0.30000001, True), (0.30001, False)])
+def test_template_edges_written_to_eight_digits_are_the_yaml_edges(tmp_path, written, accepted) -> None:
+    """The earlier XENONnT release writes 1/3 as 0.33333333 in its templates; a real disagreement is refused."""
+    rel = _release(tmp_path / "rel")
+    _h5(
+        rel / "templates/sr0/ac/template_XENONnT_sr0_ac_cevns.h5",
+        np.ones((3, 3, 3, 3)),
+        edges={**EDGES, "q": [0.0, written, 0.6, 1.0]},
+    )
+    if accepted:
+        assert read_release(rel, {"sr0": 1.0}).runs[0].ac.sum() == 81
+    else:
+        with pytest.raises(InvalidData, match="bins/1"):
+            read_release(rel, {"sr0": 1.0})
+
+
+def test_an_8b_template_of_the_release_replaces_the_project_spectrum(tmp_path) -> None:
+    """``b8_mono_weights`` (one-hot: a release's own 8B template in a mono slot) sets the 8B sample and grid."""
+    from dmpreserve.reinterpret import xenonnt
+
+    release = read_release(_release(tmp_path / "rel"), {"sr0": 2.0})
+    w = np.array([0.0, 0.0, 1.0])
+    ws = xenonnt.build_workspace(release, b8_mono_weights=w)
+    b8 = next(s for s in ws["channels"][0]["samples"] if s["name"] == "b8")
+    np.testing.assert_allclose(b8["data"], 2.0 * release.runs[0].mono[2, 3, 3])
+    grid = xenonnt.grid_document(release, b8_mono_weights=w)["runs"][0]["b8"]
+    np.testing.assert_allclose(grid, 2.0 * release.runs[0].mono[2])
+    default = xenonnt.build_workspace(release)
+    assert next(s for s in default["channels"][0]["samples"] if s["name"] == "b8")["data"] != b8["data"]
+
+
 reference = pytest.mark.skipif(
     not (RELEASE / "templates").is_dir(),
     reason=f"XENONnT 2026 release not found at {RELEASE} (public data of XENONnT/cevns_data_release, "
