@@ -60,6 +60,8 @@ class Reinterpretation:
         headline: Convention of ``limit_cm2`` (``limits.json`` ``headline_convention``): ``pcl`` (the pipeline's
             kits) or ``unconstrained`` (a template release's convention).
         references: Published curves drawn on the limit plot, ``(label, masses [GeV], limits)``.
+        analysis: The analysis the kit preserves, for the plot's title (e.g. ``XENONnT 2026 template release
+            (SR0, SR1, SR2)``); empty where the kit names none.
     """
 
     signal: SignalTemplates
@@ -72,6 +74,7 @@ class Reinterpretation:
     statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
     headline: str = "pcl"
     references: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = ()
+    analysis: str = ""
 
 
 def read_nr_response(kit: Kit) -> ResponseMatrix:

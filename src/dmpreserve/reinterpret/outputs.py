@@ -105,6 +105,12 @@ def _validate_table(path: Path, doc: dict[str, Any]) -> None:
         raise InvalidData(f"HEPData table does not validate: {msgs}", path=path)
 
 
+def plot_title(result: Any, cl: float) -> str:
+    """The limit plot's title of a :class:`~dmpreserve.reinterpret.engine.Reinterpretation`: the kit's analysis (or
+    "Reinterpretation"), the model (or "user spectrum") and the CL (a fraction, e.g. 0.9)."""
+    return f"{result.analysis or 'Reinterpretation'}: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL"
+
+
 def write_outputs(
     outdir: str | os.PathLike, result, *, cl: float, method: str, data: dict[str, Any] | None = None
 ) -> dict[str, str]:
@@ -157,7 +163,7 @@ def write_outputs(
         label = f"Observed {cl:.0%} CL limit (power-constrained" + (f", π_crit = {power:g})" if power else ")")
     fig = plots.plot_limit_curve(
         **cols,
-        title=f"Reinterpretation: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL",
+        title=plot_title(result, cl),
         label=label,
         references=result.references,
     )

@@ -468,4 +468,5 @@ def reinterpret_release(
         statistics=statistics_record(settings, pcl_power=RELEASE_PCL_POWER) | {"yield_morphing": yield_morphing},
         headline="unconstrained",
         references=published_si_reference(kit) if model is not None and model.model == "si" else (),
+        analysis=f"XENONnT 2026 template release ({', '.join(r['name'].upper() for r in kit.manifest['runs'])})",
     )

@@ -104,6 +104,24 @@ def test_a_published_mass_keeps_its_toy_stream(tmp_path, monkeypatch, masses, in
     assert seen == [index]
 
 
+def test_the_plot_title_names_the_release_and_its_runs(tmp_path) -> None:
+    from dmpreserve.physics.signal_models import model_from_dict
+    from dmpreserve.reinterpret.outputs import plot_title
+    from dmpreserve.reinterpret.release_kit import reinterpret_release
+
+    rel = _release(tmp_path / "rel")
+    assert main(["import-release", "--release", str(rel), "--runs", "sr0=1.5", "-o", str(tmp_path / "kit")]) == 0
+    result = reinterpret_release(
+        load_kit(tmp_path / "kit"),
+        model=model_from_dict({"model": "si"}),
+        masses_gev=(8.0,),
+        source={"model": "si"},
+        progress=False,
+    )
+    assert plot_title(result, 0.9) == "XENONnT 2026 template release (SR0): si, 90% CL"
+    assert plot_title(dataclasses.replace(result, analysis=""), 0.9) == "Reinterpretation: si, 90% CL"
+
+
 def test_kit_without_yield_grids_is_refused_for_the_release_morphing(tmp_path, capsys) -> None:
     """A format-2 kit (before yield_grids.json): the default --yield-morphing release says what to do."""
     rel = _release(tmp_path / "rel")
