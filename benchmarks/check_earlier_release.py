@@ -95,7 +95,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--earlier", type=Path, help="checkout of XENONnT/light_wimp_data_release")
     parser.add_argument("--masses", default=",".join(map(str, MASSES_GEV)), help="SI masses [GeV], of 3,4,5,6,8,10,12")
-    parser.add_argument("--signal-efficiency", action="store_true", help="the 2024 model's shared 25%% efficiency")
+    parser.add_argument(
+        "--signal-efficiency",
+        nargs="?",
+        const=0.25,
+        default=0.0,
+        type=float,
+        metavar="REL",
+        help="shared signal-efficiency normsys of relative width REL (without REL: the 2024 model's 0.25)",
+    )
     parser.add_argument("--toys", action="store_true", help="toy thresholds and band (RELEASE_TOYS)")
     args = parser.parse_args()
     if args.earlier is None or not (args.earlier / "light_wimp_data_release" / "data").is_dir():

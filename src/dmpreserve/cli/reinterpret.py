@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from dmpreserve.errors import InvalidSpectrum
+from dmpreserve.errors import InvalidData, InvalidSpectrum
 
 
 def register(sub, add) -> None:
@@ -178,8 +178,13 @@ def register(sub, add) -> None:
     )
     p.add_argument(
         "--signal-efficiency",
-        action="store_true",
-        help="add the earlier release's 25%% signal-efficiency uncertainty (shared by 8B and the signal)",
+        nargs="?",
+        const=0.25,
+        default=0.0,
+        type=float,
+        metavar="REL",
+        help="add a signal-efficiency uncertainty shared by 8B and the signal, relative width REL in (0, 1) "
+        "(default without REL: 0.25, the earlier XENONnT release's; without the option: none)",
     )
     p.set_defaults(handler=run_import_release)
 
@@ -438,7 +443,6 @@ def run_verify(args: argparse.Namespace) -> None:
 def run_verify_yields(args: argparse.Namespace) -> None:
     """``dmpreserve verify-yields``: exits 1 when a component fails."""
     from dmpreserve.artifacts.fit import read_fit
-    from dmpreserve.errors import InvalidData
     from dmpreserve.reinterpret.verify_yields import compare_yields, format_yields_table, read_published_yields
 
     fit = read_fit(args.fit)
@@ -470,8 +474,11 @@ def run_import_release(args: argparse.Namespace) -> None:
     from dmpreserve.reinterpret.release import read_release
     from dmpreserve.reinterpret.release_kit import import_release
 
+    width = args.signal_efficiency
+    if not (math.isfinite(width) and 0.0 <= width < 1.0):
+        raise InvalidData(f"must be a relative width in [0, 1), got {width!r}", field="--signal-efficiency")
     release = read_release(args.release, _runs(args.runs))
-    manifest = import_release(release, args.output, signal_efficiency=args.signal_efficiency)
+    manifest = import_release(release, args.output, signal_efficiency=width)
     for run in manifest["runs"]:
         LOG.info(
             "%s: %d bins, livetime %.6g t yr, 8B CEvNS %.3f events",

@@ -54,6 +54,7 @@ from dmpreserve.reinterpret.xenonnt import (
     YIELDS,
     b8_counts,
     build_workspace,
+    efficiency_width,
     grid_document,
     mono_document,
     mono_weights,
@@ -154,7 +155,11 @@ def _patch_name(label: str, mass: float) -> str:
 
 
 def make_patchset(
-    mono: dict[str, Any], items: list[tuple[float, np.ndarray, float]], *, label: str, signal_efficiency: bool
+    mono: dict[str, Any],
+    items: list[tuple[float, np.ndarray, float]],
+    *,
+    label: str,
+    signal_efficiency: bool | float,
 ) -> tuple[dict[str, Any], list[float], list[float]]:
     """A patchset of (mass [GeV], mono weights at ``strength``, strength) items.
 
@@ -184,25 +189,31 @@ def make_patchset(
 
 
 def import_release(
-    release: Release, outdir: str | os.PathLike, *, signal_efficiency: bool = False, halo: StandardHalo | None = None
+    release: Release,
+    outdir: str | os.PathLike,
+    *,
+    signal_efficiency: bool | float = False,
+    halo: StandardHalo | None = None,
 ) -> dict[str, Any]:
     """Write the kit of ``release`` into ``outdir`` (all files built in memory first, then written).
 
     Args:
         release: The checked release (:func:`dmpreserve.reinterpret.release.read_release`).
         outdir: Kit directory.
-        signal_efficiency: Add the earlier release's shared 25% signal-efficiency normsys.
+        signal_efficiency: Relative width of a signal-efficiency normsys shared by 8B and the signal
+            (``True``: the earlier release's 25%; ``False`` or 0: none), recorded in ``kit.json``.
         halo: Halo of the SI patchset and the kit's default (Baxter et al. 2021 if None).
 
     Returns:
         The manifest written to ``kit.json``.
     """
     halo = halo or StandardHalo()
-    ws = build_workspace(release, signal_efficiency=signal_efficiency)
+    width = efficiency_width(signal_efficiency)
+    ws = build_workspace(release, signal_efficiency=width)
     mono = mono_document(release)
     si = model_from_dict({"model": "si"})
     items = [(m, nr_model_weights(si, m, halo, release.mono_energies_kev), 1e-45) for m in PUBLISHED_SI_MASSES_GEV]
-    ps, _refs, _ = make_patchset(mono, items, label="si", signal_efficiency=signal_efficiency)
+    ps, _refs, _ = make_patchset(mono, items, label="si", signal_efficiency=width)
     published = Path(release.path) / PUBLISHED_SI
     files = {"BkgOnly.json": dumps_json(ws).encode(), "mono_templates.json": dumps_json(mono).encode()}
     files["patchset_si.json"] = dumps_json(ps).encode()
@@ -213,8 +224,13 @@ def import_release(
         files["published_limits.csv"] = published.read_bytes()
     files["README.md"] = README.encode()
     nuisances = dict(PRIORS)
-    if signal_efficiency:
-        nuisances["signal_efficiency"] = SIGNAL_EFFICIENCY
+    if width:
+        nuisances["signal_efficiency"] = {**SIGNAL_EFFICIENCY, "relative": width}
+        if width != SIGNAL_EFFICIENCY["relative"]:
+            nuisances["signal_efficiency"]["source"] = (
+                f"width {width:g} chosen at import (--signal-efficiency), instead of 0.25 of: "
+                f"{SIGNAL_EFFICIENCY['source']}"
+            )
     manifest = {
         "format": "dmpreserve-reinterpretation-kit",
         "format_version": KIT_FORMAT,
@@ -236,7 +252,7 @@ def import_release(
         "masses_gev": list(PUBLISHED_SI_MASSES_GEV),
         "statistics": method_text(toys=False, yield_morphing="release"),
         "nuisance_parameters": nuisances,
-        "signal_efficiency": signal_efficiency,
+        "signal_efficiency": width,
         "b8_expected_events": b8_counts(release),
         "units": {"livetime_t_yr": "t yr", "energies": "keV", "masses_gev": "GeV/c^2", "limits": "cm^2"},
     }
@@ -410,7 +426,7 @@ def reinterpret_release(
         energies = np.asarray(mono["energies_kev"], float)
     except (KeyError, TypeError, ValueError):
         raise InvalidData("missing energies", path=kit.file("mono_templates.json"), field="energies_kev") from None
-    sig_eff = bool(kit.manifest.get("signal_efficiency", False))
+    sig_eff = efficiency_width(kit.manifest.get("signal_efficiency", False))
     if model is not None:
         halo = model.halo or StandardHalo(**kit.manifest["halo"])
         masses = masses_gev or model.masses_gev or tuple(kit.manifest["masses_gev"])

@@ -66,6 +66,25 @@ PRIORS: dict[str, dict[str, Any]] = {
 SIGNAL_EFFICIENCY = {"relative": 0.25, "source": _EARLIER + "; shared by the DM signal and 8B (off by default)"}
 
 
+def efficiency_width(value: bool | float | None) -> float:
+    """Relative width of the shared ``signal_efficiency`` normsys (0: none).
+
+    ``True`` (a kit of format 3 written before widths were recorded, or a caller's flag) means the earlier
+    release's 0.25 (:data:`SIGNAL_EFFICIENCY`); ``False``/``None`` none; a number is the width itself.
+
+    Raises:
+        ValueError: a width outside [0, 1) (the normsys' lower factor 1 - width must stay positive).
+    """
+    if value is True:
+        return float(SIGNAL_EFFICIENCY["relative"])
+    if value is None or value is False:
+        return 0.0
+    width = float(value)
+    if not 0.0 <= width < 1.0:
+        raise ValueError(f"signal-efficiency width must be in [0, 1), got {width!r}")
+    return width
+
+
 def mono_weights(rate: Callable[[np.ndarray], np.ndarray], energies_kev: np.ndarray) -> np.ndarray:
     """Hat-function weights w_k = integral dR/dE(E) h_k(E) dE [events/(t yr)] on the mono energy grid.
 
@@ -204,7 +223,7 @@ def b8_counts(release: Release) -> dict[str, float]:
 def build_workspace(
     release: Release,
     *,
-    signal_efficiency: bool = False,
+    signal_efficiency: bool | float = False,
     fix_yields: bool = False,
     b8_mono_weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
@@ -212,7 +231,8 @@ def build_workspace(
 
     Args:
         release: The checked release.
-        signal_efficiency: Add the earlier release's shared 25% ``signal_efficiency`` normsys (8B and signal).
+        signal_efficiency: Relative width of a ``signal_efficiency`` normsys shared by 8B and the signal
+            (:func:`efficiency_width`: ``True`` = the earlier release's 25%; ``False`` or 0: none).
         fix_yields: Leave out t_ly/t_qy (yields fixed at nominal; for the approximation study).
         b8_mono_weights: The 8B component's weights on the mono templates (default :func:`b8_weights`).
 
@@ -221,7 +241,8 @@ def build_workspace(
     """
     w8 = b8_weights(release) if b8_mono_weights is None else b8_mono_weights
     b8 = [anchors(g) for g in grid_templates(release, w8)]
-    eff = [_normsys("signal_efficiency", SIGNAL_EFFICIENCY["relative"])] if signal_efficiency else []
+    width = efficiency_width(signal_efficiency)
+    eff = [_normsys("signal_efficiency", width)] if width else []
     channels, observations = [], []
     for run, b8a in zip(release.runs, b8):
         lt = run.livetime_t_yr
@@ -281,7 +302,12 @@ def signal_anchors(mono: dict[str, Any], weights: np.ndarray) -> list[dict[str, 
 
 
 def signal_patch(
-    mono: dict[str, Any], weights: np.ndarray, *, name: str, values: Sequence[float], signal_efficiency: bool
+    mono: dict[str, Any],
+    weights: np.ndarray,
+    *,
+    name: str,
+    values: Sequence[float],
+    signal_efficiency: bool | float,
 ) -> tuple[dict[str, Any], float, float]:
     """One patch adding the ``signal`` sample to every run, scaled to :data:`TARGET_EVENTS` at mu = 1.
 
@@ -289,7 +315,7 @@ def signal_patch(
         mono: ``mono_templates.json``.
         weights: Mono weights of the spectrum at strength 1 (any unit) [events/(t yr) per unit].
         name: Patch name; ``values``: its metadata values (mass [GeV]).
-        signal_efficiency: Add the shared ``signal_efficiency`` normsys.
+        signal_efficiency: Width of the shared ``signal_efficiency`` normsys (:func:`efficiency_width`).
 
     Returns:
         (patch, scale, total): the patch, the strength at mu = 1 in units of ``weights``' strength,
@@ -303,7 +329,8 @@ def signal_patch(
     if not (math.isfinite(total) and total > 0):
         raise InvalidSpectrum(f"{name}: no expected signal in the analysis region (0.5-5 keV NR)", field="mass_gev")
     scale = TARGET_EVENTS / total
-    eff = [_normsys("signal_efficiency", SIGNAL_EFFICIENCY["relative"])] if signal_efficiency else []
+    width = efficiency_width(signal_efficiency)
+    eff = [_normsys("signal_efficiency", width)] if width else []
     ops = []
     for i, a in enumerate(anc):
         scaled = {k: v * scale for k, v in a.items()}

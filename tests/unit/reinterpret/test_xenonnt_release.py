@@ -104,6 +104,50 @@ def test_a_published_mass_keeps_its_toy_stream(tmp_path, monkeypatch, masses, in
     assert seen == [index]
 
 
+@pytest.mark.parametrize(
+    ("option", "width"), [([], 0.0), (["--signal-efficiency"], 0.25), (["--signal-efficiency", "0.125"], 0.125)]
+)
+def test_signal_efficiency_width_is_chosen_at_import_and_recorded(tmp_path, option, width) -> None:
+    """``--signal-efficiency [REL]``: the shared normsys on 8B (workspace) and the signal (patches) with hi/lo
+    1 +- REL, recorded in kit.json and its nuisance table; read back by ``reinterpret``."""
+    from dmpreserve.physics.signal_models import model_from_dict
+    from dmpreserve.reinterpret.release_kit import reinterpret_release
+    from dmpreserve.reinterpret.xenonnt import efficiency_width
+
+    rel = _release(tmp_path / "rel")
+    assert main(["import-release", "--release", str(rel), "--runs", "sr0=1.5", *option, "-o", str(tmp_path / "k")]) == 0
+    kit = load_kit(tmp_path / "k")
+    assert kit.manifest["signal_efficiency"] == width
+    mods = [
+        m for s in kit.workspace["channels"][0]["samples"] for m in s["modifiers"] if m["name"] == "signal_efficiency"
+    ]
+    result = reinterpret_release(
+        kit, model=model_from_dict({"model": "si"}), masses_gev=(8.0,), source={"model": "si"}, progress=False
+    )
+    sig = [m for op in result.patchset["patches"][0]["patch"] for m in op["value"]["modifiers"]]
+    sig = [m for m in sig if m["name"] == "signal_efficiency"]
+    if width:
+        assert (
+            mods
+            == sig
+            == [{"name": "signal_efficiency", "type": "normsys", "data": {"hi": 1 + width, "lo": 1 - width}}]
+        )
+        assert kit.manifest["nuisance_parameters"]["signal_efficiency"]["relative"] == width
+    else:
+        assert mods == sig == [] and "signal_efficiency" not in kit.manifest["nuisance_parameters"]
+    assert efficiency_width(True) == 0.25 and efficiency_width(False) == 0.0  # kits written before widths
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
+def test_a_bad_signal_efficiency_width_is_refused(tmp_path, capsys, value) -> None:
+    rel = _release(tmp_path / "rel")
+    out = tmp_path / "k"
+    assert main(["import-release", "--release", str(rel), "--signal-efficiency", value, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--signal-efficiency" in err[0], err
+    assert not out.exists()
+
+
 def test_the_plot_title_names_the_release_and_its_runs(tmp_path) -> None:
     from dmpreserve.physics.signal_models import model_from_dict
     from dmpreserve.reinterpret.outputs import plot_title
