@@ -14,6 +14,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
+from dmpreserve.config_backgrounds import (  # noqa: F401  (re-exported: backgrounds, unbinned)
+    NORMALISATION_SOURCES,
+    check_backgrounds,
+    check_range,
+    shape_kind,
+)
 from dmpreserve.errors import InvalidConfig
 from dmpreserve.files import atomic_write, check_nesting, load_yaml
 from dmpreserve.physics.grids import log_mass_grid
@@ -294,11 +300,6 @@ def _check_table_input(spec: dict[str, Any], *, path: str, field: str) -> None:
             )
 
 
-def _check_range(lo: float, hi: float, *, path: str, field: str) -> None:
-    if not lo < hi:
-        raise InvalidConfig(f"inverted or empty range: min {lo} is not below max {hi}", path=path, field=field)
-
-
 def check_config(doc: dict[str, Any], *, path: str) -> None:
     """The consistency checks a JSON Schema cannot express.
 
@@ -308,9 +309,9 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
     check_inputs(doc, path=path)
     mdc = doc["mdc"]
     er = mdc["components"]["er"]
-    _check_range(er["energy_min_kev"], er["energy_max_kev"], path=path, field="$.mdc.components.er")
+    check_range(er["energy_min_kev"], er["energy_max_kev"], path=path, field="$.mdc.components.er")
     sim = mdc["simulation"]
-    _check_range(sim["nr_energy_min_kev"], sim["nr_energy_max_kev"], path=path, field="$.mdc.simulation")
+    check_range(sim["nr_energy_min_kev"], sim["nr_energy_max_kev"], path=path, field="$.mdc.simulation")
     names = set()
     for i, cut in enumerate(doc["selection"]["cuts"]):
         field = f"$.selection.cuts[{i}]"
@@ -318,7 +319,7 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
             raise InvalidConfig(f"duplicate cut name {cut['name']!r}", path=path, field=field + ".name")
         names.add(cut["name"])
         if "min" in cut and "max" in cut:
-            _check_range(cut["min"], cut["max"], path=path, field=field)
+            check_range(cut["min"], cut["max"], path=path, field=field)
     cuts = doc["selection"]["cuts"]
 
     def window(variable: str, kind: str) -> tuple[float, float]:
@@ -356,7 +357,7 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
     binning = doc["analysis"]["binning"]
     for key, var in (("cs1_phd", "cs1_phd"), ("log10_cs2", "log10_cs2")):
         b = binning[key]
-        _check_range(b["min"], b["max"], path=path, field=f"$.analysis.binning.{key}")
+        check_range(b["min"], b["max"], path=path, field=f"$.analysis.binning.{key}")
         lo, hi = window(var, "roi")
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise InvalidConfig(
@@ -369,12 +370,12 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
                 field=f"$.analysis.binning.{key}",
             )
     acc = doc["selection"]["acceptance_energy_bins"]
-    _check_range(acc["min_kev"], acc["max_kev"], path=path, field="$.selection.acceptance_energy_bins")
+    check_range(acc["min_kev"], acc["max_kev"], path=path, field="$.selection.acceptance_energy_bins")
     check_backgrounds(doc["backgrounds"], path=path, cs1_roi_max=window("cs1_phd", "roi")[1], r_fid_max=r_fid[1])
     sig = doc["signal"]
-    _check_range(sig["masses_gev"]["min"], sig["masses_gev"]["max"], path=path, field="$.signal.masses_gev")
+    check_range(sig["masses_gev"]["min"], sig["masses_gev"]["max"], path=path, field="$.signal.masses_gev")
     e = sig["energy_bins_kev"]
-    _check_range(e["min"], e["max"], path=path, field="$.signal.energy_bins_kev")
+    check_range(e["min"], e["max"], path=path, field="$.signal.energy_bins_kev")
     if e.get("spacing") == "log" and e["min"] <= 0:
         raise InvalidConfig("log-spaced bins need min > 0 keV", path=path, field="$.signal.energy_bins_kev.min")
     if e["min"] < sim["nr_energy_min_kev"] - 1e-9 or e["max"] > sim["nr_energy_max_kev"] + 1e-9:
@@ -388,7 +389,7 @@ def check_config(doc: dict[str, Any], *, path: str) -> None:
     if halo["v_esc_km_s"] <= halo["v0_km_s"]:
         raise InvalidConfig("escape speed must exceed v0", path=path, field="$.signal.halo.v_esc_km_s")
     lo, hi = doc["likelihood"]["poi_bounds"]
-    _check_range(lo, hi, path=path, field="$.likelihood.poi_bounds")
+    check_range(lo, hi, path=path, field="$.likelihood.poi_bounds")
     if doc["likelihood"].get("unbinned") is not None:
         mode = (doc.get("statistics") or {}).get("neyman_threshold", "asymptotic")
         if mode not in ("toys", "asymptotic"):
@@ -410,124 +411,6 @@ def is_listed(mass_gev: float, masses_gev: Sequence[float] | None) -> bool:
     """Whether ``mass_gev`` [GeV/c^2] is one of ``masses_gev`` (relative tolerance 1e-4, as ``limits.masses_gev`` is
     matched to the signal mass grid), or the list is None or empty (meaning all masses)."""
     return not masses_gev or bool(np.any(np.isclose(np.asarray(masses_gev, float), float(mass_gev), rtol=1e-4)))
-
-
-#: Normalisation sources of a background component (exactly one per component) and the shapes each fits.
-NORMALISATION_SOURCES = ("expected_events", "rate_per_t_yr", "spectrum", "sideband", "data_driven", "template")
-_SOURCES_OF_SHAPE = {
-    "nest": ("expected_events", "rate_per_t_yr", "spectrum", "sideband"),
-    "template": ("expected_events", "template"),
-    "isolated_pairs": ("expected_events", "data_driven"),
-    "radial_sideband": ("expected_events", "data_driven"),
-}
-#: Parameters of each built-in spectrum (dmpreserve.physics), and the built-ins that are absolute rates.
-BUILTIN_PARAMETERS = {
-    "cevns_8b": ("flux_per_cm2_s",),
-    "radiogenic_neutrons": ("e_fold_kev",),
-    "xe136_2vbb": ("half_life_yr", "abundance"),
-}
-ABSOLUTE_BUILTINS = ("cevns_8b", "xe136_2vbb")
-
-
-def shape_kind(shape: Any) -> str:
-    """``nest``, ``template``, ``isolated_pairs`` or ``radial_sideband`` for a schema-valid ``shape``."""
-    return shape if isinstance(shape, str) else next(iter(shape))
-
-
-def check_backgrounds(bkg: dict[str, Any], *, path: str, cs1_roi_max: float, r_fid_max: float) -> None:
-    """The checks of ``backgrounds.components`` a schema cannot express (docs/physics.md).
-
-    Raises:
-        InvalidConfig: naming ``$.backgrounds.components.<name>...`` of the first inconsistency.
-    """
-    for name, comp in bkg["components"].items():
-        where = f"$.backgrounds.components.{name}"
-        shape = shape_kind(comp["shape"])
-        norm = comp["normalisation"]
-        sources = [k for k in NORMALISATION_SOURCES if k in norm]
-        if len(sources) != 1:
-            raise InvalidConfig(
-                f"needs exactly one of {', '.join(NORMALISATION_SOURCES)}, got {sources or 'none'}",
-                path=path,
-                field=f"{where}.normalisation",
-            )
-        source = sources[0]
-        if source not in _SOURCES_OF_SHAPE[shape]:
-            raise InvalidConfig(
-                f"a {shape} shape is normalised by {' or '.join(_SOURCES_OF_SHAPE[shape])}, not {source}",
-                path=path,
-                field=f"{where}.normalisation.{source}",
-            )
-        spectrum = comp.get("spectrum")
-        if shape == "nest":
-            for key in ("kind", "spectrum"):
-                if key not in comp:
-                    raise InvalidConfig("required by shape nest", path=path, field=f"{where}.{key}")
-        elif spectrum is not None:
-            raise InvalidConfig(f"a {shape} shape takes no spectrum", path=path, field=f"{where}.spectrum")
-        if spectrum is not None:
-            _check_spectrum(spectrum, path=path, where=f"{where}.spectrum", absolute=source == "spectrum")
-        if source == "sideband":
-            sb = norm["sideband"]["cs1_phd"]
-            _check_range(sb["min"], sb["max"], path=path, field=f"{where}.normalisation.sideband.cs1_phd")
-            if comp.get("kind") != "ER":
-                raise InvalidConfig(
-                    "the sideband normalisation uses the ER calibration: kind must be ER",
-                    path=path,
-                    field=f"{where}.kind",
-                )
-            if sb["min"] < cs1_roi_max:
-                raise InvalidConfig(
-                    "the ER sideband must lie above the cS1 ROI",
-                    path=path,
-                    field=f"{where}.normalisation.sideband.cs1_phd.min",
-                )
-        if shape == "radial_sideband" and comp["shape"]["radial_sideband"]["r_min_cm"] <= r_fid_max:
-            raise InvalidConfig(
-                "the wall sideband must lie outside the fiducial radius",
-                path=path,
-                field=f"{where}.shape.radial_sideband.r_min_cm",
-            )
-        free = norm["constraint"].get("free")
-        if free is not None and "bounds" in free:
-            _check_range(*free["bounds"], path=path, field=f"{where}.normalisation.constraint.free.bounds")
-
-
-def _check_spectrum(spectrum: dict[str, Any], *, path: str, where: str, absolute: bool) -> None:
-    """One component's ``spectrum`` (schema-valid): ranges, lengths, parameters; ``absolute``: a rate, not a shape."""
-    kind, spec = next(iter(spectrum.items()))
-    if kind == "flat":
-        _check_range(spec["energy_min_kev"], spec["energy_max_kev"], path=path, field=f"{where}.flat")
-        if absolute and "rate_per_t_yr_kev" not in spec:
-            raise InvalidConfig(
-                "normalisation spectrum: true needs the flat spectrum's rate_per_t_yr_kev",
-                path=path,
-                field=f"{where}.flat.rate_per_t_yr_kev",
-            )
-    elif kind == "lines":
-        if len(spec["energies_kev"]) != len(spec["intensities"]):
-            raise InvalidConfig(
-                f"{len(spec['energies_kev'])} energies but {len(spec['intensities'])} intensities",
-                path=path,
-                field=f"{where}.lines.intensities",
-            )
-        if not sum(spec["intensities"]) > 0:
-            raise InvalidConfig("at least one intensity must be > 0", path=path, field=f"{where}.lines.intensities")
-    elif kind == "builtin":
-        allowed = BUILTIN_PARAMETERS[spec["name"]]
-        for key in spec:
-            if key != "name" and key not in allowed:
-                raise InvalidConfig(
-                    f"not a parameter of the built-in spectrum {spec['name']} ({', '.join(allowed)})",
-                    path=path,
-                    field=f"{where}.builtin.{key}",
-                )
-        if absolute and spec["name"] not in ABSOLUTE_BUILTINS:
-            raise InvalidConfig(
-                f"{spec['name']} is a spectrum shape, not a rate: normalise it with rate_per_t_yr or expected_events",
-                path=path,
-                field=f"{where}.builtin.name",
-            )
 
 
 def write_resolved_config(path: str | os.PathLike, cfg: AnalysisConfig) -> None:
