@@ -106,8 +106,11 @@ def main() -> int:
     )
     parser.add_argument("--toys", action="store_true", help="toy thresholds and band (RELEASE_TOYS)")
     args = parser.parse_args()
-    if args.earlier is None or not (args.earlier / "light_wimp_data_release" / "data").is_dir():
-        print(f"earlier release: skipped, no XENONnT/light_wimp_data_release checkout at {args.earlier}")
+    if args.earlier is None:
+        print("earlier release: skipped, no --earlier DIR (a checkout of XENONnT/light_wimp_data_release) given")
+        return 0
+    if not (args.earlier / "light_wimp_data_release" / "data").is_dir():
+        print(f"earlier release: skipped, {args.earlier} holds no light_wimp_data_release/data")
         return 0
     if not RELEASE_2026.is_dir():
         print(f"earlier release: skipped, the 2026 release (binning, events) is not at {RELEASE_2026}")
@@ -125,6 +128,7 @@ def main() -> int:
     )
     print("| mass [GeV] | " + " | ".join(c for c, _ in COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
+    within = []
     for m in (float(x) for x in args.masses.split(",")):
         k = MASSES_GEV.index(int(m))
         w = _one_hot(k)
@@ -143,9 +147,15 @@ def main() -> int:
         ours = [lim.mu_unconstrained, *lim.mu_expected, lim.mu_pcl]
         ratios = [1e-45 * scale * x / pub[m][col] for x, (_, col) in zip(ours, COLUMNS)]
         print(
-            f"| {m:g} | " + " | ".join(f"{r:.3f}" for r in ratios) + f" |  ({time.perf_counter() - t0:.0f} s)",
+            f"| {m:g} | " + " | ".join(f"{r:.3f}" for r in ratios) + f" |  ({time.perf_counter() - t0:.1f} s)",
             flush=True,
         )
+        within.append([abs(r - 1.0) for r in ratios[:-1]])  # limit and band (the PCL column repeats them)
+    dev = np.asarray(within)
+    print(
+        f"limit and band: {int((dev <= 0.15).sum())} of {dev.size} within 15%, {int((dev <= 0.10).sum())} within "
+        f"10%, {int((dev <= 0.05).sum())} within 5% (unrounded ratios)"
+    )
     return 0
 
 

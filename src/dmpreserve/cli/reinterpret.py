@@ -183,8 +183,8 @@ def register(sub, add) -> None:
         default=0.0,
         type=float,
         metavar="REL",
-        help="add a signal-efficiency uncertainty shared by 8B and the signal, relative width REL in (0, 1) "
-        "(default without REL: 0.25, the earlier XENONnT release's; without the option: none)",
+        help="add a signal-efficiency uncertainty shared by 8B and the signal, relative width REL in [0, 1) "
+        "(0: none; without REL: 0.25, the earlier XENONnT release's; without the option: none)",
     )
     p.set_defaults(handler=run_import_release)
 

@@ -26,7 +26,7 @@ from dmpreserve.physics.signal_models import SignalModel, UserSpectra
 from dmpreserve.reinterpret.combine_halo import HaloUncertainties
 from dmpreserve.reinterpret.engine import model_signal, spectrum_signal
 from dmpreserve.reinterpret.release_kit import make_patchset, nr_model_weights, warn_outside_range
-from dmpreserve.reinterpret.xenonnt import efficiency_width, mono_weights
+from dmpreserve.reinterpret.xenonnt import mono_weights, workspace_efficiency_width
 from dmpreserve.signals import scaled_template
 from dmpreserve.stats.workspace import POI, signal_modifiers
 
@@ -108,7 +108,7 @@ def _release_signals(exp: Experiment, src: SignalSource, halo: StandardHalo) -> 
     kit = exp.kit
     mono = read_json(kit.file("mono_templates.json"), what="mono-energetic templates")
     energies = np.asarray(mono["energies_kev"], float)
-    sig_eff = efficiency_width(kit.manifest.get("signal_efficiency", False))
+    sig_eff = workspace_efficiency_width(kit.workspace)
     out: list[Samples | None] = []
     for i, m in enumerate(src.masses_gev):
         if src.model is not None:

@@ -105,10 +105,18 @@ def _validate_table(path: Path, doc: dict[str, Any]) -> None:
         raise InvalidData(f"HEPData table does not validate: {msgs}", path=path)
 
 
+#: How the Neyman thresholds were found (``statistics.neyman_threshold``), as the plot title says it.
+_THRESHOLDS = {"asymptotic": "asymptotic", "table": "threshold table", "toys": "toys"}
+
+
 def plot_title(result: Any, cl: float) -> str:
     """The limit plot's title of a :class:`~dmpreserve.reinterpret.engine.Reinterpretation`: the kit's analysis (or
-    "Reinterpretation"), the model (or "user spectrum") and the CL (a fraction, e.g. 0.9)."""
-    return f"{result.analysis or 'Reinterpretation'}: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL"
+    "Reinterpretation"), the model (or "user spectrum"), the CL (a fraction, e.g. 0.9) and how the thresholds were
+    found (asymptotic, threshold table, toys)."""
+    how = _THRESHOLDS.get(str(result.statistics.get("neyman_threshold")), "")
+    return f"{result.analysis or 'Reinterpretation'}: {result.source.get('model', 'user spectrum')}, {cl:.0%} CL" + (
+        f", {how}" if how else ""
+    )
 
 
 def write_outputs(
@@ -158,7 +166,7 @@ def write_outputs(
     power = result.statistics.get("pcl_power")
     if result.headline == "unconstrained":  # the headline is that curve: not drawn twice
         cols.pop("limit_unconstrained_cm2", None)
-        label = f"Observed {cl:.0%} CL limit (unconstrained, no power constraint)"
+        label = f"Observed {cl:.0%} CL limit (no power constraint)"
     else:
         label = f"Observed {cl:.0%} CL limit (power-constrained" + (f", π_crit = {power:g})" if power else ")")
     fig = plots.plot_limit_curve(
@@ -167,7 +175,8 @@ def write_outputs(
         label=label,
         references=result.references,
     )
-    fig.axes[0].set_ylabel(f"upper limit [{result.strength_unit}]")
+    si = result.source.get("model") == "si"
+    fig.axes[0].set_ylabel(plots.XSEC_LABEL if si else f"upper limit [{result.strength_unit.replace('^2', '²')}]")
     plots.save_figure(fig, paths["plot"])
     table = hepdata_table(
         rows,

@@ -60,6 +60,7 @@ from dmpreserve.reinterpret.xenonnt import (
     mono_weights,
     release_grids,
     signal_patch,
+    workspace_efficiency_width,
 )
 from dmpreserve.stats.asymptotic import asymptotic_limits
 from dmpreserve.stats.fit import reference_patch
@@ -426,7 +427,7 @@ def reinterpret_release(
         energies = np.asarray(mono["energies_kev"], float)
     except (KeyError, TypeError, ValueError):
         raise InvalidData("missing energies", path=kit.file("mono_templates.json"), field="energies_kev") from None
-    sig_eff = efficiency_width(kit.manifest.get("signal_efficiency", False))
+    sig_eff = workspace_efficiency_width(kit.workspace)
     if model is not None:
         halo = model.halo or StandardHalo(**kit.manifest["halo"])
         masses = masses_gev or model.masses_gev or tuple(kit.manifest["masses_gev"])
@@ -481,7 +482,8 @@ def reinterpret_release(
         unit,
         source,
         method_text(toys=toys, yield_morphing=yield_morphing),
-        statistics=statistics_record(settings, pcl_power=RELEASE_PCL_POWER) | {"yield_morphing": yield_morphing},
+        statistics=statistics_record(settings, pcl_power=RELEASE_PCL_POWER)
+        | {"yield_morphing": yield_morphing, "signal_efficiency": sig_eff},
         headline="unconstrained",
         references=published_si_reference(kit) if model is not None and model.model == "si" else (),
         analysis=f"XENONnT 2026 template release ({', '.join(r['name'].upper() for r in kit.manifest['runs'])})",

@@ -85,6 +85,17 @@ def efficiency_width(value: bool | float | None) -> float:
     return width
 
 
+def workspace_efficiency_width(workspace: dict[str, Any]) -> float:
+    """The width of the ``signal_efficiency`` normsys a kit's workspace puts on 8B (hi - 1; 0 when there is none):
+    the signal patches get the same, whatever an older ``kit.json`` recorded."""
+    for channel in workspace["channels"]:
+        for sample in channel["samples"]:
+            for mod in sample["modifiers"]:
+                if mod["name"] == "signal_efficiency" and mod["type"] == "normsys":
+                    return efficiency_width(round(float(mod["data"]["hi"]) - 1.0, 12))
+    return 0.0
+
+
 def mono_weights(rate: Callable[[np.ndarray], np.ndarray], energies_kev: np.ndarray) -> np.ndarray:
     """Hat-function weights w_k = integral dR/dE(E) h_k(E) dE [events/(t yr)] on the mono energy grid.
 

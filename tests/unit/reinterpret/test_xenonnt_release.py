@@ -105,14 +105,20 @@ def test_a_published_mass_keeps_its_toy_stream(tmp_path, monkeypatch, masses, in
 
 
 @pytest.mark.parametrize(
-    ("option", "width"), [([], 0.0), (["--signal-efficiency"], 0.25), (["--signal-efficiency", "0.125"], 0.125)]
+    ("option", "width"),
+    [
+        ([], 0.0),
+        (["--signal-efficiency"], 0.25),
+        (["--signal-efficiency", "0.125"], 0.125),
+        (["--signal-efficiency", "0.1"], 0.1),
+    ],
 )
 def test_signal_efficiency_width_is_chosen_at_import_and_recorded(tmp_path, option, width) -> None:
     """``--signal-efficiency [REL]``: the shared normsys on 8B (workspace) and the signal (patches) with hi/lo
     1 +- REL, recorded in kit.json and its nuisance table; read back by ``reinterpret``."""
     from dmpreserve.physics.signal_models import model_from_dict
     from dmpreserve.reinterpret.release_kit import reinterpret_release
-    from dmpreserve.reinterpret.xenonnt import efficiency_width
+    from dmpreserve.reinterpret.xenonnt import efficiency_width, workspace_efficiency_width
 
     rel = _release(tmp_path / "rel")
     assert main(["import-release", "--release", str(rel), "--runs", "sr0=1.5", *option, "-o", str(tmp_path / "k")]) == 0
@@ -124,6 +130,7 @@ def test_signal_efficiency_width_is_chosen_at_import_and_recorded(tmp_path, opti
     result = reinterpret_release(
         kit, model=model_from_dict({"model": "si"}), masses_gev=(8.0,), source={"model": "si"}, progress=False
     )
+    assert result.statistics["signal_efficiency"] == width  # stated in the reinterpretation's limits.json
     sig = [m for op in result.patchset["patches"][0]["patch"] for m in op["value"]["modifiers"]]
     sig = [m for m in sig if m["name"] == "signal_efficiency"]
     if width:
@@ -136,6 +143,7 @@ def test_signal_efficiency_width_is_chosen_at_import_and_recorded(tmp_path, opti
     else:
         assert mods == sig == [] and "signal_efficiency" not in kit.manifest["nuisance_parameters"]
     assert efficiency_width(True) == 0.25 and efficiency_width(False) == 0.0  # kits written before widths
+    assert workspace_efficiency_width(kit.workspace) == width  # the patches follow the workspace's 8B term
 
 
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
@@ -162,8 +170,8 @@ def test_the_plot_title_names_the_release_and_its_runs(tmp_path) -> None:
         source={"model": "si"},
         progress=False,
     )
-    assert plot_title(result, 0.9) == "XENONnT 2026 template release (SR0): si, 90% CL"
-    assert plot_title(dataclasses.replace(result, analysis=""), 0.9) == "Reinterpretation: si, 90% CL"
+    assert plot_title(result, 0.9) == "XENONnT 2026 template release (SR0): si, 90% CL, asymptotic"
+    assert plot_title(dataclasses.replace(result, analysis="", statistics={}), 0.9) == "Reinterpretation: si, 90% CL"
 
 
 def test_kit_without_yield_grids_is_refused_for_the_release_morphing(tmp_path, capsys) -> None:
