@@ -306,7 +306,12 @@ def test_reproduces_published_si_limit(tmp_path) -> None:
     )
     assert len(rows) == 10 and all(r.ok for r in rows), [(r.mass_gev, r.ratio) for r in rows]
     doc = json.loads((out / "limits.json").read_text())
-    assert doc["statistics"] == {"neyman_threshold": "asymptotic", "pcl_power": 0.16, "yield_morphing": "release"}
+    assert doc["statistics"] == {
+        "neyman_threshold": "asymptotic",
+        "pcl_power": 0.16,
+        "signal_efficiency": 0.0,
+        "yield_morphing": "release",
+    }
     assert doc["headline_convention"] == "unconstrained"
     assert doc["halo"] == manifest["halo"]  # the kit's halo: the model file names none
     for r in doc["limits"]:  # headline unconstrained; the PCL column is max(unconstrained, -1 sigma), as defined
