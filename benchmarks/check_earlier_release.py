@@ -98,7 +98,7 @@ def main() -> int:
     parser.add_argument(
         "--signal-efficiency",
         nargs="?",
-        const=0.25,
+        const=True,  # the 2024 model's width (xenonnt.efficiency_width)
         default=0.0,
         type=float,
         metavar="REL",
@@ -123,7 +123,8 @@ def main() -> int:
     pub = published(args.earlier)
     events = {r.name: float(r.mono[-1, 3, 3].sum() * r.livetime_t_yr) for r in release.runs}
     print(
-        f"2024 likelihood: 8B at nominal yields {events} events; signal efficiency {args.signal_efficiency}; "
+        f"2024 likelihood: 8B at nominal yields {events} events; "
+        f"signal efficiency {xenonnt.efficiency_width(args.signal_efficiency):g}; "
         f"{'toys (RELEASE_TOYS)' if args.toys else 'asymptotic'}"
     )
     print("| mass [GeV] | " + " | ".join(c for c, _ in COLUMNS) + " |")

@@ -14,12 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from dmpreserve.config_backgrounds import (  # noqa: F401  (re-exported: backgrounds, unbinned)
-    NORMALISATION_SOURCES,
-    check_backgrounds,
-    check_range,
-    shape_kind,
-)
+from dmpreserve.config_backgrounds import check_backgrounds, check_range
 from dmpreserve.errors import InvalidConfig
 from dmpreserve.files import atomic_write, check_nesting, load_yaml
 from dmpreserve.physics.grids import log_mass_grid

@@ -32,7 +32,8 @@ from dmpreserve.artifacts.reduced import ReducedData, UpstreamCut
 from dmpreserve.artifacts.response import EfficiencyCurve
 from dmpreserve.artifacts.unbinned import UnbinnedTemplates
 from dmpreserve.backgrounds import BackgroundInputs, build_component
-from dmpreserve.config import AnalysisConfig, Binning, shape_kind
+from dmpreserve.config import AnalysisConfig, Binning
+from dmpreserve.config_backgrounds import shape_kind
 from dmpreserve.errors import InvalidConfig, InvalidData
 from dmpreserve.physics.signal_models import SignalModel
 from dmpreserve.response import ER_EVENTS_PER_LINE, er_line_response, nr_response, simulate_er_lines

@@ -29,7 +29,8 @@ from dmpreserve.backgrounds.datadriven import (
 from dmpreserve.backgrounds.external import read_csv_template, read_hdf5_template
 from dmpreserve.backgrounds.folding import fold_er, fold_nr
 from dmpreserve.backgrounds.spectra import spectrum_from_config
-from dmpreserve.config import NORMALISATION_SOURCES, AnalysisConfig, Binning, shape_kind
+from dmpreserve.config import AnalysisConfig, Binning
+from dmpreserve.config_backgrounds import NORMALISATION_SOURCES, shape_kind
 from dmpreserve.errors import InvalidConfig, InvalidData
 
 #: Bounds of a free rate multiplier when the configuration gives none.

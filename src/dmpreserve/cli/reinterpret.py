@@ -179,7 +179,7 @@ def register(sub, add) -> None:
     p.add_argument(
         "--signal-efficiency",
         nargs="?",
-        const=0.25,
+        const=True,  # the earlier release's width (xenonnt.efficiency_width)
         default=0.0,
         type=float,
         metavar="REL",
@@ -473,10 +473,12 @@ def run_import_release(args: argparse.Namespace) -> None:
     """``dmpreserve import-release``: read and check the release, then write the kit."""
     from dmpreserve.reinterpret.release import read_release
     from dmpreserve.reinterpret.release_kit import import_release
+    from dmpreserve.reinterpret.xenonnt import efficiency_width
 
-    width = args.signal_efficiency
-    if not (math.isfinite(width) and 0.0 <= width < 1.0):
-        raise InvalidData(f"must be a relative width in [0, 1), got {width!r}", field="--signal-efficiency")
+    try:
+        width = efficiency_width(args.signal_efficiency)
+    except ValueError as exc:
+        raise InvalidData(str(exc), field="--signal-efficiency") from None
     release = read_release(args.release, _runs(args.runs))
     manifest = import_release(release, args.output, signal_efficiency=width)
     for run in manifest["runs"]:

@@ -229,7 +229,8 @@ def import_release(
         nuisances["signal_efficiency"] = {**SIGNAL_EFFICIENCY, "relative": width}
         if width != SIGNAL_EFFICIENCY["relative"]:
             nuisances["signal_efficiency"]["source"] = (
-                f"width {width:g} chosen at import (--signal-efficiency), instead of 0.25 of: "
+                f"width {width:g} chosen at import (--signal-efficiency), instead of "
+                f"{SIGNAL_EFFICIENCY['relative']:g} of: "
                 f"{SIGNAL_EFFICIENCY['source']}"
             )
     manifest = {

@@ -69,7 +69,7 @@ SIGNAL_EFFICIENCY = {"relative": 0.25, "source": _EARLIER + "; shared by the DM 
 def efficiency_width(value: bool | float | None) -> float:
     """Relative width of the shared ``signal_efficiency`` normsys (0: none).
 
-    ``True`` (a kit of format 3 written before widths were recorded, or a caller's flag) means the earlier
+    ``True`` (a flag given without a width, e.g. ``import-release --signal-efficiency``) means the earlier
     release's 0.25 (:data:`SIGNAL_EFFICIENCY`); ``False``/``None`` none; a number is the width itself.
 
     Raises:
@@ -81,7 +81,7 @@ def efficiency_width(value: bool | float | None) -> float:
         return 0.0
     width = float(value)
     if not 0.0 <= width < 1.0:
-        raise ValueError(f"signal-efficiency width must be in [0, 1), got {width!r}")
+        raise ValueError(f"the shared signal-efficiency width must be in [0, 1), got {width!r}")
     return width
 
 
